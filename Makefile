@@ -1,0 +1,32 @@
+# Two commands a newcomer needs: `make dev` and `make test`. Both build .venv from a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/addin-api dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check addin_api tests
+	$(BIN)/ruff format --check addin_api tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict addin_api
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The demo tenant: its ids, the add-in app registration and the seeded users with what each one exercises.
+
+Fixed GUIDs keep tokens and URLs stable across restarts of `make dev`; the client secret is generated per data
+directory (see `DevConfig.load`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONTOSO_TENANT_ID = "7a3c9e1d-2b4f-4c8a-9d6e-1f0a2b3c4d5e"
+# A real Entra tenant that is not onboarded in the service's ADDIN_API_TENANTS.
+OTHER_TENANT_ID = "c0ffee00-1234-4abc-8def-0123456789ab"
+
+ADDIN_CLIENT_ID = "4d7e2b9a-6c1f-4e3d-a8b5-9f0e1d2c3b4a"
+# Office clients pre-authorized on the add-in registration; their ids arrive as `azp` in SSO tokens.
+# https://learn.microsoft.com/en-us/office/dev/add-ins/develop/register-sso-add-in-aad-v2
+OFFICE_CLIENT_IDS = (
+    "ea5a67f6-b6f3-4338-b240-c655ddc3cc8e",
+    "d3590ed6-52b3-4102-aeff-aad2292ab01c",
+    "93d53678-613d-4013-afc1-62e9e444a0a5",
+    "bc59ab01-8403-45c6-8796-ac3ef710b3e3",
+)
+DEFAULT_AZP = "bc59ab01-8403-45c6-8796-ac3ef710b3e3"  # Outlook on the web
+
+# Dataverse table privileges: "<operation>:<table>", operations create/read/write/delete/append/appendto.
+DATAVERSE_TABLES = (
+    "account",
+    "contact",
+    "lead",
+    "opportunity",
+    "incident",
+    "systemuser",
+    "email",
+    "appointment",
+    "activityparty",
+    "activitymimeattachment",
+    "activitypointer",
+)
+ALL_OPERATIONS = ("create", "read", "write", "delete", "append", "appendto")
+FULL_RIGHTS = frozenset(f"{op}:{table}" for op in ALL_OPERATIONS for table in DATAVERSE_TABLES)
+READ_ONLY = frozenset(f"read:{table}" for table in DATAVERSE_TABLES)
+USE_OFFICE_APPS = "prvUseOfficeApps"
+
+
+@dataclass(frozen=True)
+class DevUser:
+    """A user of the demo tenant: who they are in Entra and in Dataverse, and what they exercise."""
+
+    upn: str
+    name: str
+    oid: str
+    systemuserid: str
+    tenant_id: str
+    scenario: str
+    privileges: frozenset[str]
+    named_privileges: frozenset[str] = frozenset({USE_OFFICE_APPS})
+
+    def may(self, operation: str, table: str) -> bool:
+        """Tell whether this user's security roles grant `operation` on `table`."""
+        return f"{operation}:{table}" in self.privileges
+
+
+DEMO_USERS: tuple[DevUser, ...] = (
+    DevUser(
+        upn="alice@contoso.example",
+        name="Alice Wong",
+        oid="a11ce000-0000-4000-8000-000000000001",
+        systemuserid="5e7a0001-0000-4000-8000-00000000a11c",
+        tenant_id=CONTOSO_TENANT_ID,
+        scenario="full_rights",
+        privileges=FULL_RIGHTS,
+    ),
+    DevUser(
+        upn="bob@contoso.example",
+        name="Bob Kelly",
+        oid="b0b00000-0000-4000-8000-000000000002",
+        systemuserid="5e7a0002-0000-4000-8000-000000000b0b",
+        tenant_id=CONTOSO_TENANT_ID,
+        scenario="no_office_apps_privilege",
+        privileges=FULL_RIGHTS,
+        named_privileges=frozenset(),
+    ),
+    DevUser(
+        upn="carol@contoso.example",
+        name="Carol Diaz",
+        oid="ca201000-0000-4000-8000-000000000003",
+        systemuserid="5e7a0003-0000-4000-8000-0000000ca201",
+        tenant_id=CONTOSO_TENANT_ID,
+        scenario="read_only",
+        privileges=READ_ONLY,
+    ),
+    DevUser(
+        upn="dave@contoso.example",
+        name="Dave Miller",
+        oid="da7e0000-0000-4000-8000-000000000004",
+        systemuserid="5e7a0004-0000-4000-8000-00000000da7e",
+        tenant_id=CONTOSO_TENANT_ID,
+        scenario="mfa_claims_challenge",
+        privileges=FULL_RIGHTS,
+    ),
+    DevUser(
+        upn="erin@contoso.example",
+        name="Erin Novak",
+        oid="e2100000-0000-4000-8000-000000000005",
+        systemuserid="5e7a0005-0000-4000-8000-00000000e210",
+        tenant_id=CONTOSO_TENANT_ID,
+        scenario="no_consent",
+        privileges=FULL_RIGHTS,
+    ),
+    DevUser(
+        upn="mallory@fabrikam-tenant.example",
+        name="Mallory Stone",
+        oid="3a110000-0000-4000-8000-000000000006",
+        systemuserid="5e7a0006-0000-4000-8000-000000003a11",
+        tenant_id=OTHER_TENANT_ID,
+        scenario="tenant_not_allowed",
+        privileges=FULL_RIGHTS,
+    ),
+)
+
+
+@dataclass
+class DevConfig:
+    """The demo app registration and users; the secret is per data directory."""
+
+    client_secret: str
+    tenant_id: str = CONTOSO_TENANT_ID
+    client_id: str = ADDIN_CLIENT_ID
+    users: tuple[DevUser, ...] = field(default=DEMO_USERS)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> DevConfig:
+        """Read the config kept in `data_dir`, creating it (with a fresh client secret) on first start."""
+        path = data_dir / "devstack.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            return cls(client_secret=str(stored["clientSecret"]))
+        config = cls(client_secret=secrets.token_urlsafe(32))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"clientSecret": config.client_secret}))
+        path.chmod(0o600)
+        return config
+
+    def user_by_upn(self, upn: str) -> DevUser | None:
+        """Find a demo user by sign-in name, case-insensitively as Entra does."""
+        wanted = upn.casefold()
+        return next((u for u in self.users if u.upn.casefold() == wanted), None)
+
+    def user_by_oid(self, tenant_id: str, oid: str) -> DevUser | None:
+        """Find a demo user by (tenant, object id), the principal key Entra tokens carry."""
+        return next((u for u in self.users if u.tenant_id == tenant_id and u.oid == oid), None)

@@ -1,0 +1,278 @@
+"""The devstack control surface (`/_devstack/...`) plus the request log and fault injection around every request.
+
+Contract (DESIGN §7): token minting, request log, faults and latency, reset, config. Extensions beyond the
+contract: `POST /_devstack/keys/rotate` and `PUT /_devstack/limits`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+
+from addin_api.devstack.state import DevstackState, Fault, ServiceProtectionLimits, current_state
+
+bp = Blueprint("devstack_control", __name__, url_prefix="/_devstack")
+
+DATAVERSE_PREFIX = "/api/data/"
+
+# Service-protection messages as Dataverse words them.
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits
+THROTTLE_MESSAGES = {
+    "0x80072322": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+    "0x80072321": (
+        "Combined execution time of incoming requests exceeded limit of 1,200,000 milliseconds "
+        "over time window of 300 seconds. Decrease number of concurrent requests or reduce the duration "
+        "of requests and try again later."
+    ),
+    "0x80072326": "Number of concurrent requests exceeded the limit of 52.",
+}
+
+
+def request_target(path: str) -> str | None:
+    """Classify a request path: the emulated Dataverse, the identity provider, or the control surface (None)."""
+    if path.startswith("/_devstack"):
+        return None
+    if path.startswith(DATAVERSE_PREFIX):
+        return "dataverse"
+    return "identity"
+
+
+def dataverse_error(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
+    """Build an error response in Dataverse's shape: `{"error": {"code", "message"}}`."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+def entra_error(
+    status: int, error: str, aadsts: int, description: str, extra: dict[str, Any] | None = None
+) -> Response:
+    """Build an error response in Entra ID's token-endpoint shape, with trace and correlation ids."""
+    body: dict[str, Any] = {
+        "error": error,
+        "error_description": f"AADSTS{aadsts}: {description}",
+        "error_codes": [aadsts],
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+        "trace_id": str(uuid.uuid4()),
+        "correlation_id": str(uuid.uuid4()),
+        "error_uri": "https://login.microsoftonline.com/error?code=" + str(aadsts),
+    }
+    body.update(extra or {})
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _fault_response(fault: Fault, target: str) -> Response:
+    assert fault.status is not None
+    if target == "dataverse":
+        if fault.status == 429:
+            code = fault.code or "0x80072322"
+            message = THROTTLE_MESSAGES.get(code, THROTTLE_MESSAGES["0x80072322"])
+        else:
+            code = fault.code or ""
+            message = "The service is temporarily unavailable." if fault.status >= 500 else "Injected fault."
+        return dataverse_error(fault.status, code, message, fault.retry_after)
+    error = fault.code or ("temporarily_unavailable" if fault.status >= 429 else "invalid_request")
+    response = entra_error(fault.status, error, 90024 if fault.status >= 429 else 90014, "Injected fault.")
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = str(fault.retry_after)
+    return response
+
+
+def _apply_faults() -> Response | None:
+    target = request_target(request.path)
+    g.devstack_started = time.monotonic()
+    if target is None:
+        return None
+    faults = current_state().faults.take(target, request.method, request.path)
+    delay = sum(f.delay_ms for f in faults)
+    if delay:
+        time.sleep(delay / 1000)
+    failing = next((f for f in faults if f.status), None)
+    if failing is not None:
+        return _fault_response(failing, target)
+    return None
+
+
+def _log_request(response: Response) -> Response:
+    target = request_target(request.path)
+    if target is not None:
+        entry: dict[str, Any] = {
+            "kind": target,
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string.decode("latin-1"),
+            "status": response.status_code,
+            "user": g.get("devstack_user"),
+            "at": time.time(),
+            "durationMs": round((time.monotonic() - g.get("devstack_started", time.monotonic())) * 1000, 1),
+        }
+        parts = g.get("devstack_parts")
+        if parts is not None:
+            entry["parts"] = parts
+        current_state().log.append(entry)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install fault injection, the request log and the control routes on the devstack app."""
+    app.before_request(_apply_faults)
+    app.after_request(_log_request)
+    app.register_blueprint(bp)
+
+
+def _bad_request(message: str) -> Response:
+    response = jsonify({"error": "bad_request", "message": message})
+    response.status_code = 400
+    return response
+
+
+@bp.post("/token")
+def mint_token() -> Response:
+    """Mint a bootstrap token as Office would (or a Dataverse token with `"audience": "dataverse"`)."""
+    from addin_api.devstack.identity import mint_access_token
+
+    state = current_state()
+    body = request.get_json(silent=True) or {}
+    user = state.config.user_by_upn(str(body.get("user", "")))
+    if user is None:
+        return _bad_request("unknown user; see GET /_devstack/config for the demo users")
+    audience = str(body.get("audience", "addin"))
+    if audience not in ("addin", "dataverse"):
+        return _bad_request("audience must be 'addin' or 'dataverse'")
+    claims = body.get("claims") or {}
+    if not isinstance(claims, dict):
+        return _bad_request("claims must be an object")
+    token, expires_in = mint_access_token(state, user, audience=audience, overrides=claims)
+    return jsonify({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+
+
+@bp.get("/requests")
+def list_requests() -> Response:
+    """Return the request log in arrival order."""
+    return jsonify({"requests": current_state().log.entries()})
+
+
+@bp.delete("/requests")
+def clear_requests() -> Response:
+    """Clear the request log."""
+    current_state().log.clear()
+    return Response(status=204)
+
+
+@bp.post("/faults")
+def add_fault() -> Response:
+    """Inject a failure and/or latency."""
+    body = request.get_json(silent=True) or {}
+    target = body.get("target")
+    if target not in ("dataverse", "identity"):
+        return _bad_request("target must be 'dataverse' or 'identity'")
+    try:
+        fault = Fault(
+            target=target,
+            path=re.compile(str(body.get("path", ".*"))),
+            method=body.get("method"),
+            status=int(body["status"]) if body.get("status") is not None else None,
+            retry_after=int(body["retryAfter"]) if body.get("retryAfter") is not None else None,
+            count=int(body["count"]) if body.get("count") is not None else None,
+            delay_ms=int(body.get("delayMs") or 0),
+            code=body.get("code"),
+        )
+    except (re.error, ValueError, TypeError) as exc:
+        return _bad_request(f"invalid fault: {exc}")
+    current_state().faults.add(fault)
+    response = jsonify({"added": True})
+    response.status_code = 201
+    return response
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    """Remove every injected fault and latency."""
+    current_state().faults.clear()
+    return Response(status=204)
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    """Return to the seeded state: data, request log, faults and limits."""
+    state = current_state()
+    state.dataverse.reset()
+    state.log.clear()
+    state.faults.clear()
+    state.limits = ServiceProtectionLimits()
+    return Response(status=204)
+
+
+@bp.get("/config")
+def config() -> Response:
+    """Describe the demo app registration, environment, CA file and users."""
+    state = current_state()
+    return jsonify(config_document(state))
+
+
+def config_document(state: DevstackState) -> dict[str, Any]:
+    """Build the `/_devstack/config` document (also printed by `addin-api devstack`)."""
+    from addin_api.devstack.config import OFFICE_CLIENT_IDS
+
+    cfg = state.config
+    return {
+        "tenantId": cfg.tenant_id,
+        "clientId": cfg.client_id,
+        "clientSecret": cfg.client_secret,
+        "authority": state.authority(cfg.tenant_id),
+        "authorityHost": state.base_url,
+        "environmentUrl": state.environment_url,
+        "caFile": str(state.ca_file),
+        "officeClientIds": list(OFFICE_CLIENT_IDS),
+        "users": [
+            {"upn": u.upn, "oid": u.oid, "tenantId": u.tenant_id, "scenario": u.scenario, "name": u.name}
+            for u in cfg.users
+        ],
+    }
+
+
+@bp.post("/keys/rotate")
+def rotate_keys() -> Response:
+    """Start signing with a new key; the previous one stays published for a while, as in Entra."""
+    kid = current_state().keys.rotate()
+    return jsonify({"kid": kid})
+
+
+@bp.put("/limits")
+def set_limits() -> Response:
+    """Scale the per-user service-protection limits (omitted fields keep their current values)."""
+    limits = current_state().limits
+    body = request.get_json(silent=True) or {}
+    try:
+        if "requests" in body:
+            limits.requests = int(body["requests"])
+        if "windowSeconds" in body:
+            limits.window_seconds = float(body["windowSeconds"])
+        if "executionMs" in body:
+            limits.execution_ms = int(body["executionMs"])
+        if "concurrent" in body:
+            limits.concurrent = int(body["concurrent"])
+        if "retryAfter" in body:
+            limits.retry_after_seconds = None if body["retryAfter"] is None else int(body["retryAfter"])
+    except (TypeError, ValueError) as exc:
+        return _bad_request(f"invalid limits: {exc}")
+    return jsonify(
+        {
+            "requests": limits.requests,
+            "windowSeconds": limits.window_seconds,
+            "executionMs": limits.execution_ms,
+            "concurrent": limits.concurrent,
+            "retryAfter": limits.retry_after_seconds,
+        }
+    )

@@ -1,0 +1,167 @@
+"""Dev identity provider shaped like Entra ID v2: OIDC discovery, JWKS and the token endpoint.
+
+Token shapes follow Entra: add-in (bootstrap) tokens are v2 access tokens for the add-in's app id, as Office's
+`getAccessToken` returns them; Dataverse tokens are v1 tokens whose audience is the environment URL.
+https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from flask import Flask
+
+from addin_api.devstack.config import DEFAULT_AZP, DevUser
+from addin_api.devstack.state import DevstackState
+
+ACCESS_TOKEN_LIFETIME = 3600
+DATAVERSE_SCOPE = "user_impersonation"
+ADDIN_SCOPE = "access_as_user"
+
+
+class TokenRejected(Exception):
+    """A presented token failed verification; `reason` says why (for Entra/Dataverse error text)."""
+
+    def __init__(self, reason: str, expired: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.expired = expired
+
+
+def v1_issuer(tenant_id: str) -> str:
+    """The v1 issuer Entra writes into tokens for resources such as Dataverse."""
+    return f"https://sts.windows.net/{tenant_id}/"
+
+
+def _pairwise_sub(user: DevUser, client_id: str) -> str:
+    # Entra's `sub` is pairwise per user and application.
+    digest = hashlib.sha256(f"{user.oid}|{client_id}".encode()).digest()
+    return jwt.utils.base64url_encode(digest).decode("ascii")[:43]
+
+
+def addin_claims(state: DevstackState, user: DevUser, lifetime: int = ACCESS_TOKEN_LIFETIME) -> dict[str, Any]:
+    """Claims of a v2 bootstrap token as Office's SSO returns it for the add-in."""
+    now = int(time.time())
+    client_id = state.config.client_id
+    return {
+        "aud": client_id,
+        "iss": state.issuer_v2(user.tenant_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "aio": uuid.uuid4().hex,
+        "azp": DEFAULT_AZP,
+        "azpacr": "0",
+        "name": user.name,
+        "oid": user.oid,
+        "preferred_username": user.upn,
+        "rh": "0.dev." + uuid.uuid4().hex[:12],
+        "scp": ADDIN_SCOPE,
+        "sub": _pairwise_sub(user, client_id),
+        "tid": user.tenant_id,
+        "uti": uuid.uuid4().hex[:22],
+        "ver": "2.0",
+    }
+
+
+def dataverse_claims(
+    state: DevstackState, user: DevUser, lifetime: int = ACCESS_TOKEN_LIFETIME, appid: str | None = None
+) -> dict[str, Any]:
+    """Claims of a v1 token for the emulated Dataverse environment, as Entra issues them after OBO."""
+    now = int(time.time())
+    given, _, family = user.name.partition(" ")
+    return {
+        "aud": state.environment_url,
+        "iss": v1_issuer(user.tenant_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "acr": "1",
+        "aio": uuid.uuid4().hex,
+        "amr": ["pwd"],
+        "appid": appid or state.config.client_id,
+        "appidacr": "1",
+        "family_name": family,
+        "given_name": given,
+        "ipaddr": "127.0.0.1",
+        "name": user.name,
+        "oid": user.oid,
+        "puid": "10032000" + user.oid.replace("-", "")[:8].upper(),
+        "scp": DATAVERSE_SCOPE,
+        "sub": _pairwise_sub(user, state.environment_url),
+        "tid": user.tenant_id,
+        "unique_name": user.upn,
+        "upn": user.upn,
+        "uti": uuid.uuid4().hex[:22],
+        "ver": "1.0",
+    }
+
+
+def mint_access_token(
+    state: DevstackState,
+    user: DevUser,
+    audience: str = "addin",
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[str, int]:
+    """Mint a signed token for `user` ("addin" bootstrap or "dataverse"); `overrides` set claims (None removes)."""
+    claims = addin_claims(state, user) if audience == "addin" else dataverse_claims(state, user)
+    for name, value in (overrides or {}).items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    expires_in = int(claims["exp"]) - int(time.time()) if isinstance(claims.get("exp"), int) else 0
+    return state.keys.sign(claims), expires_in
+
+
+def verify_token(state: DevstackState, token: str, audience: str, issuer: str) -> dict[str, Any]:
+    """Verify an RS256 token signed by one of our published keys; return its claims or raise TokenRejected."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenRejected("malformed token") from exc
+    kid = header.get("kid")
+    key = state.keys.find(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenRejected("signing key not found")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.private_key.public_key(),
+            algorithms=["RS256"],
+            audience=audience,
+            issuer=issuer,
+            leeway=300,  # Entra and Dataverse allow five minutes of clock skew
+            options={"require": ["exp", "nbf", "iat", "iss", "aud", "tid", "oid"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenRejected("token expired", expired=True) from exc
+    except jwt.PyJWTError as exc:
+        raise TokenRejected(str(exc)) from exc
+    return claims
+
+
+def verify_dataverse_token(state: DevstackState, token: str) -> DevUser:
+    """Verify a bearer token presented to the emulated Dataverse and return the calling user."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise TokenRejected("malformed token") from exc
+    tenant_id = str(unverified.get("tid", ""))
+    claims = verify_token(state, token, state.environment_url, v1_issuer(tenant_id))
+    user = state.config.user_by_oid(str(claims["tid"]), str(claims["oid"]))
+    if user is None:
+        raise TokenRejected("no systemuser for this principal")
+    return user
+
+
+def init_app(app: Flask) -> None:
+    """Register the identity-provider routes (discovery, JWKS, token endpoint)."""
+    from addin_api.devstack.identity_routes import bp
+
+    app.register_blueprint(bp)

@@ -1,0 +1,5 @@
+"""Dev identity provider routes (placeholder)."""
+
+from flask import Blueprint
+
+bp = Blueprint("devstack_identity", __name__)

@@ -1,0 +1,147 @@
+"""What the devstack keeps while it runs: config, request log, injected faults and service-protection limits.
+
+One `DevstackState` per devstack app, reachable from views as `current_app.extensions["devstack"]`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+from addin_api.devstack.config import DevConfig
+
+if TYPE_CHECKING:
+    from addin_api.devstack.dataverse.store import DataverseStore
+    from addin_api.devstack.keys import KeyRing
+
+
+class RequestLog:
+    """The requests the devstack served, in arrival order (a `$batch` is one entry with its parts)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Record one served request."""
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Return a copy of the log."""
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        """Forget every recorded request."""
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass
+class Fault:
+    """An injected failure or delay for requests matching target, method and a path regex."""
+
+    target: str  # "dataverse" | "identity"
+    path: re.Pattern[str]
+    method: str | None = None
+    status: int | None = None
+    retry_after: int | None = None
+    count: int | None = None  # None: until cleared
+    delay_ms: int = 0
+    code: str | None = None  # Dataverse hex code or AADSTS error to send instead of the default
+
+    def matches(self, target: str, method: str, path: str) -> bool:
+        """Tell whether this fault applies to a request."""
+        if self.target != target or (self.count is not None and self.count <= 0):
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path.search(path) is not None
+
+
+class FaultTable:
+    """Faults and latency injected through `/_devstack/faults`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        """Inject a fault; later ones are matched first."""
+        with self._lock:
+            self._faults.insert(0, fault)
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, target: str, method: str, path: str) -> list[Fault]:
+        """Return the faults that apply to this request, using up one of each counted fault."""
+        with self._lock:
+            hits = [f for f in self._faults if f.matches(target, method, path)]
+            for f in hits:
+                if f.count is not None:
+                    f.count -= 1
+            return hits
+
+
+@dataclass
+class ServiceProtectionLimits:
+    """Per-user Dataverse service-protection limits, scaled down by tests.
+
+    Defaults are the documented ones: 6000 requests and 1200 s of execution time per user in a 300 s sliding
+    window, 52 concurrent requests.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits
+    """
+
+    requests: int = 6000
+    window_seconds: float = 300.0
+    execution_ms: int = 1_200_000
+    concurrent: int = 52
+    retry_after_seconds: int | None = None  # None: the time until the window frees a slot
+
+
+@dataclass
+class DevstackState:
+    """Everything one running devstack holds."""
+
+    data_dir: Path
+    config: DevConfig
+    keys: KeyRing
+    dataverse: DataverseStore
+    base_url: str = "https://127.0.0.1:5001"
+    log: RequestLog = field(default_factory=RequestLog)
+    faults: FaultTable = field(default_factory=FaultTable)
+    limits: ServiceProtectionLimits = field(default_factory=ServiceProtectionLimits)
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients must trust."""
+        return self.data_dir / "ca.pem"
+
+    @property
+    def environment_url(self) -> str:
+        """The emulated Dataverse environment URL (token audience; Web API at `/api/data/v9.2/`)."""
+        return self.base_url
+
+    def authority(self, tenant_id: str) -> str:
+        """The MSAL `authority=` for a tenant."""
+        return f"{self.base_url}/{tenant_id}"
+
+    def issuer_v2(self, tenant_id: str) -> str:
+        """The v2 issuer the dev identity provider writes into add-in tokens for a tenant."""
+        return f"{self.base_url}/{tenant_id}/v2.0"
+
+
+def current_state() -> DevstackState:
+    """Return the state of the devstack app handling this request."""
+    state = current_app.extensions["devstack"]
+    assert isinstance(state, DevstackState)
+    return state
