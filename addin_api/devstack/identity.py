@@ -38,7 +38,7 @@ def v1_issuer(tenant_id: str) -> str:
     return f"https://sts.windows.net/{tenant_id}/"
 
 
-def _pairwise_sub(user: DevUser, client_id: str) -> str:
+def pairwise_sub(user: DevUser, client_id: str) -> str:
     # Entra's `sub` is pairwise per user and application.
     digest = hashlib.sha256(f"{user.oid}|{client_id}".encode()).digest()
     return jwt.utils.base64url_encode(digest).decode("ascii")[:43]
@@ -62,7 +62,7 @@ def addin_claims(state: DevstackState, user: DevUser, lifetime: int = ACCESS_TOK
         "preferred_username": user.upn,
         "rh": "0.dev." + uuid.uuid4().hex[:12],
         "scp": ADDIN_SCOPE,
-        "sub": _pairwise_sub(user, client_id),
+        "sub": pairwise_sub(user, client_id),
         "tid": user.tenant_id,
         "uti": uuid.uuid4().hex[:22],
         "ver": "2.0",
@@ -93,7 +93,7 @@ def dataverse_claims(
         "oid": user.oid,
         "puid": "10032000" + user.oid.replace("-", "")[:8].upper(),
         "scp": DATAVERSE_SCOPE,
-        "sub": _pairwise_sub(user, state.environment_url),
+        "sub": pairwise_sub(user, state.environment_url),
         "tid": user.tenant_id,
         "unique_name": user.upn,
         "upn": user.upn,

@@ -85,7 +85,9 @@ class KeyRing:
                 "kid": k.kid,
                 "retiredAt": k.retired_at,
                 "pem": k.private_key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
                 ).decode("ascii"),
             }
             for k in self._keys
@@ -120,7 +122,9 @@ class KeyRing:
         with self._lock:
             self._keys[0].retired_at = time.time()
             self._keys.insert(0, self._new_key())
-            self._keys = [k for k in self._keys if k.retired_at is None or time.time() - k.retired_at < RETIRED_KEY_SECONDS]
+            self._keys = [
+                k for k in self._keys if k.retired_at is None or time.time() - k.retired_at < RETIRED_KEY_SECONDS
+            ]
             self._save()
             return self._keys[0].kid
 

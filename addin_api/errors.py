@@ -1,0 +1,232 @@
+"""The service's exception tree and its one mapping to problem+json (RFC 9457).
+
+    ApiError                      status  code
+    ├── InvalidToken              401     invalid_token          (+ WWW-Authenticate: Bearer error="invalid_token")
+    │   └── TokenExpired          401     token_expired
+    ├── ClaimsChallenge           401     claims_challenge       (+ claims, WWW-Authenticate insufficient_claims)
+    ├── InsufficientScope         403     insufficient_scope
+    ├── TenantNotAllowed          403     tenant_not_allowed
+    ├── ClientAppNotAllowed       403     client_app_not_allowed
+    ├── ConsentRequired           403     consent_required
+    ├── AccessBlockedByPolicy     403     access_blocked_by_policy
+    ├── AddInNotAllowed           403     add_in_not_allowed
+    ├── DataverseForbidden        403     dataverse_forbidden
+    ├── ConfigurationError        503     configuration_error    (the deployment is misconfigured)
+    ├── NotFound                  404     not_found
+    ├── Conflict                  409     conflict
+    ├── PayloadTooLarge           413     payload_too_large
+    ├── ValidationFailed          422     validation_failed      (+ errors: {field: [messages]})
+    ├── Throttled                 429     throttled              (+ Retry-After)
+    ├── DataverseUnavailable      503     dataverse_unavailable  (+ Retry-After)
+    ├── IdentityUnavailable       503     identity_unavailable   (+ Retry-After)
+    └── DataverseError            502     dataverse_error        (an answer we could not interpret)
+
+Messages are ours: never Dataverse's or Entra's text, tokens or email content.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    """Base of every error the API reports; class attributes give the HTTP status, stable code and title."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.retry_after = retry_after
+
+    def extra(self) -> dict[str, Any]:
+        """Members added to the problem document besides the standard ones."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers this error adds."""
+        if self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
+        return {}
+
+
+class InvalidToken(ApiError):
+    """The bearer token is missing, malformed, forged or otherwise unacceptable."""
+
+    status = 401
+    code = "invalid_token"
+    title = "The access token is not valid"
+
+    def headers(self) -> dict[str, str]:
+        """RFC 6750 §3: tell the client to get a new token."""
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class TokenExpired(InvalidToken):
+    """The bearer token (or the assertion presented at OBO) has expired."""
+
+    code = "token_expired"
+    title = "The access token has expired"
+
+
+class ClaimsChallenge(ApiError):
+    """Entra requires a step-up (MFA, conditional access): the client must get a token with these claims."""
+
+    status = 401
+    code = "claims_challenge"
+    title = "Additional sign-in claims are required"
+
+    def __init__(self, claims: str, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.claims = claims
+
+    def extra(self) -> dict[str, Any]:
+        """Pass the claims challenge through so the client can call getAccessToken({authChallenge})."""
+        return {"claims": self.claims}
+
+    def headers(self) -> dict[str, str]:
+        """https://learn.microsoft.com/en-us/entra/identity-platform/claims-challenge"""
+        escaped = self.claims.replace("\\", "\\\\").replace('"', '\\"')
+        return {"WWW-Authenticate": f'Bearer error="insufficient_claims", claims="{escaped}"'}
+
+
+class InsufficientScope(ApiError):
+    """The token does not carry the `access_as_user` scope."""
+
+    status = 403
+    code = "insufficient_scope"
+    title = "The access token lacks the required scope"
+
+    def headers(self) -> dict[str, str]:
+        """RFC 6750 §3.1."""
+        return {"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="access_as_user"'}
+
+
+class TenantNotAllowed(ApiError):
+    """The caller's tenant is not onboarded."""
+
+    status = 403
+    code = "tenant_not_allowed"
+    title = "This organization is not allowed to use this add-in"
+
+
+class ClientAppNotAllowed(ApiError):
+    """The token was requested by an application we do not accept (`azp`)."""
+
+    status = 403
+    code = "client_app_not_allowed"
+    title = "The calling application is not allowed"
+
+
+class ConsentRequired(ApiError):
+    """The user or an administrator has not consented to the add-in's access to Dataverse."""
+
+    status = 403
+    code = "consent_required"
+    title = "Consent is required for this add-in to access Dynamics 365"
+
+
+class AccessBlockedByPolicy(ApiError):
+    """Conditional access blocks the user without a challenge the client could satisfy."""
+
+    status = 403
+    code = "access_blocked_by_policy"
+    title = "Access is blocked by your organization's policy"
+
+
+class AddInNotAllowed(ApiError):
+    """The user lacks the `prvUseOfficeApps` privilege ("Use Dynamics 365 App for Outlook")."""
+
+    status = 403
+    code = "add_in_not_allowed"
+    title = "You haven't been authorized to use this app"
+
+
+class DataverseForbidden(ApiError):
+    """Dataverse refused the operation for the user's privileges."""
+
+    status = 403
+    code = "dataverse_forbidden"
+    title = "You do not have the privileges for this operation in Dynamics 365"
+
+
+class ConfigurationError(ApiError):
+    """The deployment's app registration or settings are wrong (bad secret, scope not configured)."""
+
+    status = 503
+    code = "configuration_error"
+    title = "The add-in service is misconfigured"
+
+
+class NotFound(ApiError):
+    """The activity or record does not exist, or the user cannot see it."""
+
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(ApiError):
+    """A concurrent change won (ETag mismatch)."""
+
+    status = 409
+    code = "conflict"
+    title = "The record was changed by someone else"
+
+
+class PayloadTooLarge(ApiError):
+    """The request body is over the limit."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class ValidationFailed(ApiError):
+    """The request does not match the schema; `errors` names each field."""
+
+    status = 422
+    code = "validation_failed"
+    title = "The request is not valid"
+
+    def __init__(self, errors: dict[str, Any], detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+    def extra(self) -> dict[str, Any]:
+        """Field-level messages."""
+        return {"errors": self.errors}
+
+
+class Throttled(ApiError):
+    """Dataverse service protection limits were hit; the client waits `Retry-After` seconds."""
+
+    status = 429
+    code = "throttled"
+    title = "Dynamics 365 is busy; try again shortly"
+
+
+class DataverseUnavailable(ApiError):
+    """Dataverse is down or timing out."""
+
+    status = 503
+    code = "dataverse_unavailable"
+    title = "Dynamics 365 is not reachable right now"
+
+
+class IdentityUnavailable(ApiError):
+    """The identity provider (token endpoint or signing keys) is down or timing out."""
+
+    status = 503
+    code = "identity_unavailable"
+    title = "Sign-in service is not reachable right now"
+
+
+class DataverseError(ApiError):
+    """Dataverse answered in a way we could not interpret."""
+
+    status = 502
+    code = "dataverse_error"
+    title = "Dynamics 365 returned an unexpected answer"

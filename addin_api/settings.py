@@ -1,0 +1,196 @@
+"""Settings parsed once from the environment into a frozen, typed object; every problem is named at once."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "ADDIN_API_"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+# Office clients pre-authorized on an SSO add-in registration; they arrive as `azp`.
+# https://learn.microsoft.com/en-us/office/dev/add-ins/develop/register-sso-add-in-aad-v2
+OFFICE_CLIENT_APPS = (
+    "ea5a67f6-b6f3-4338-b240-c655ddc3cc8e",
+    "d3590ed6-52b3-4102-aeff-aad2292ab01c",
+    "93d53678-613d-4013-afc1-62e9e444a0a5",
+    "bc59ab01-8403-45c6-8796-ac3ef710b3e3",
+)
+# Personal Microsoft accounts sign in through this tenant; Dataverse needs work accounts.
+CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+# Dataverse's default Organization.MaxUploadFileSize.
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/email-activity-entities
+DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+
+
+class SettingsError(Exception):
+    """One or more environment variables are missing or invalid; `problems` names each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration (DESIGN §3)."""
+
+    client_id: str
+    tenants: tuple[str, ...]
+    dataverse_urls: Mapping[str, str]
+    client_secret: str | None = field(default=None, repr=False)
+    client_cert_path: Path | None = None
+    client_cert_thumbprint: str | None = None
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    allowed_client_apps: tuple[str, ...] = OFFICE_CLIENT_APPS
+    public_url: str | None = None
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+    max_request_bytes: int = 64 * 1024 * 1024
+    ca_bundle: Path | None = None
+    per_user_concurrency: int = 4
+    connect_timeout: float = 3.05
+    read_timeout: float = 15.0
+    request_budget_seconds: float = 20.0
+    max_retry_after_wait: float = 3.0
+    me_cache_seconds: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse `ADDIN_API_*` variables; raise SettingsError naming every missing or invalid one."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def get(name: str) -> str:
+            return env.get(PREFIX + name, "").strip()
+
+        client_id = get("CLIENT_ID")
+        if not client_id:
+            problems.append(f"{PREFIX}CLIENT_ID is required (the add-in's Entra application id)")
+        elif not _is_guid(client_id):
+            problems.append(f"{PREFIX}CLIENT_ID must be a GUID")
+
+        secret = get("CLIENT_SECRET") or None
+        cert_path = Path(get("CLIENT_CERT_PATH")) if get("CLIENT_CERT_PATH") else None
+        thumbprint = get("CLIENT_CERT_THUMBPRINT") or None
+        if secret is None and cert_path is None:
+            problems.append(f"{PREFIX}CLIENT_SECRET or {PREFIX}CLIENT_CERT_PATH is required (the OBO credential)")
+        if cert_path is not None:
+            if not cert_path.is_file():
+                problems.append(f"{PREFIX}CLIENT_CERT_PATH does not name a readable file")
+            if not thumbprint:
+                problems.append(f"{PREFIX}CLIENT_CERT_THUMBPRINT is required with {PREFIX}CLIENT_CERT_PATH")
+
+        tenants = tuple(t.strip().lower() for t in get("TENANTS").split(",") if t.strip())
+        if not tenants:
+            problems.append(f"{PREFIX}TENANTS is required (comma-separated tenant GUIDs)")
+        for tenant in tenants:
+            if not _is_guid(tenant):
+                problems.append(f"{PREFIX}TENANTS: {tenant!r} is not a GUID")
+            elif tenant == CONSUMERS_TENANT:
+                problems.append(f"{PREFIX}TENANTS: the personal-accounts tenant cannot use Dataverse")
+
+        urls: dict[str, str] = {}
+        for item in (i.strip() for i in get("DATAVERSE_URLS").split(",") if i.strip()):
+            tenant, sep, url = item.partition("=")
+            tenant, url = tenant.strip().lower(), url.strip().rstrip("/")
+            if not sep or not _is_guid(tenant):
+                problems.append(f"{PREFIX}DATAVERSE_URLS: entries are tid=https://org.crm.dynamics.com")
+            elif not _is_https_url(url):
+                problems.append(f"{PREFIX}DATAVERSE_URLS: the URL for {tenant} must be https://host[:port]")
+            else:
+                urls[tenant] = url
+        for tenant in tenants:
+            if _is_guid(tenant) and tenant not in urls:
+                problems.append(f"{PREFIX}DATAVERSE_URLS has no environment for tenant {tenant}")
+        for tenant in urls:
+            if tenant not in tenants:
+                problems.append(f"{PREFIX}DATAVERSE_URLS names tenant {tenant}, which is not in {PREFIX}TENANTS")
+
+        authority_host = (get("AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST).rstrip("/")
+        if not _is_https_url(authority_host):
+            problems.append(f"{PREFIX}AUTHORITY_HOST must be an https:// URL")
+
+        apps = tuple(a.strip().lower() for a in get("ALLOWED_CLIENT_APPS").split(",") if a.strip())
+        for app in apps:
+            if not _is_guid(app):
+                problems.append(f"{PREFIX}ALLOWED_CLIENT_APPS: {app!r} is not a GUID")
+
+        public_url = get("PUBLIC_URL").rstrip("/") or None
+        if public_url is not None and urlsplit(public_url).scheme not in ("http", "https"):
+            problems.append(f"{PREFIX}PUBLIC_URL must be an http(s):// URL")
+
+        max_attachment = _int(get("MAX_ATTACHMENT_BYTES"), DEFAULT_MAX_ATTACHMENT_BYTES, "MAX_ATTACHMENT_BYTES")
+        max_request = _int(get("MAX_REQUEST_BYTES"), 64 * 1024 * 1024, "MAX_REQUEST_BYTES")
+        concurrency = _int(get("PER_USER_CONCURRENCY"), 4, "PER_USER_CONCURRENCY")
+        for _value, problem in (max_attachment, max_request, concurrency):
+            if problem:
+                problems.append(problem)
+        if not max_attachment[1] and max_attachment[0] > 128 * 1024 * 1024:
+            problems.append(f"{PREFIX}MAX_ATTACHMENT_BYTES cannot exceed Dataverse's 128 MB maximum")
+
+        ca_bundle = Path(get("CA_BUNDLE")) if get("CA_BUNDLE") else None
+        if ca_bundle is not None and not ca_bundle.is_file():
+            problems.append(f"{PREFIX}CA_BUNDLE does not name a readable file")
+
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            client_id=client_id.lower(),
+            client_secret=secret,
+            client_cert_path=cert_path,
+            client_cert_thumbprint=thumbprint,
+            tenants=tenants,
+            dataverse_urls=urls,
+            authority_host=authority_host,
+            allowed_client_apps=apps or OFFICE_CLIENT_APPS,
+            public_url=public_url,
+            max_attachment_bytes=max_attachment[0],
+            max_request_bytes=max_request[0],
+            ca_bundle=ca_bundle,
+            per_user_concurrency=concurrency[0],
+        )
+
+    def issuer(self, tenant_id: str) -> str:
+        """The v2 issuer tokens from `tenant_id` must carry."""
+        return f"{self.authority_host}/{tenant_id}/v2.0"
+
+    def authority(self, tenant_id: str) -> str:
+        """The MSAL authority for a tenant."""
+        return f"{self.authority_host}/{tenant_id}"
+
+    @property
+    def is_public_cloud(self) -> bool:
+        """Whether the authority is Entra's public cloud (so MSAL may use instance discovery)."""
+        return self.authority_host == DEFAULT_AUTHORITY_HOST
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """The (connect, read) timeout of every outbound call."""
+        return (self.connect_timeout, self.read_timeout)
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def _is_https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname) and parts.path in ("", "/") and not parts.query
+
+
+def _int(raw: str, default: int, name: str) -> tuple[int, str | None]:
+    if not raw:
+        return default, None
+    try:
+        value = int(raw)
+    except ValueError:
+        return default, f"{PREFIX}{name} must be a whole number"
+    if value <= 0:
+        return default, f"{PREFIX}{name} must be positive"
+    return value, None
