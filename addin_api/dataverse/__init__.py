@@ -1,0 +1,1 @@
+"""Dataverse Web API access: one HTTP client (`client`), OData helpers (`odata`), `$batch` (`batch`), limits."""
