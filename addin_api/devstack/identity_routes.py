@@ -403,6 +403,10 @@ def _verify_assertion(state: DevstackState, tenant: str, assertion: str, client_
     except jwt.PyJWTError as exc:
         raise TokenError("invalid_request", 50027, "JWT token is invalid or malformed.") from exc
     tid = str(unverified.get("tid", ""))
+    claimed = state.config.user_by_oid(tid, str(unverified.get("oid", "")))
+    if claimed is not None:
+        # Log who the request is for even when the assertion is then refused (expired, wrong audience...).
+        g.devstack_user = claimed.upn
     if tenant.lower() not in MULTI_TENANT and tid != tenant:
         raise TokenError(
             "invalid_grant",
@@ -499,6 +503,8 @@ def _refresh(state: DevstackState, tenant: str, client_id: str) -> Response:
     token = request.form.get("refresh_token")
     if not token:
         raise _missing("refresh_token")
+    # Validate the request before redeeming, so a malformed request does not burn the refresh token.
+    scope, oidc = _delegated_scope(state, request.form.get("scope"))
     grant = _refresh_tokens().redeem(token)
     if grant is None:
         raise TokenError("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
@@ -518,7 +524,6 @@ def _refresh(state: DevstackState, tenant: str, client_id: str) -> Response:
     ):
         raise TokenError("invalid_grant", 70000, "Provided grant is invalid or malformed.")
     g.devstack_user = user.upn
-    scope, oidc = _delegated_scope(state, request.form.get("scope"))
     return _user_tokens(state, user, client_id, scope, oidc, grant.amr)
 
 

@@ -212,6 +212,23 @@ def test_refresh_tokens_are_rotated_and_unknown_ones_rejected(devstack: Devstack
     assert (400, ("invalid_grant", 9002313)) == (unknown_status, error_of(unknown))
 
 
+def test_refresh_with_an_invalid_scope_keeps_the_refresh_token_usable(devstack: Devstack) -> None:
+    """Refuse a refresh for a foreign scope (70011) without using up the refresh token."""
+    _, body = post_token(devstack, obo_form(devstack, devstack.token(ALICE)))
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": body["refresh_token"],
+        "scope": "https://graph.microsoft.com/User.Read offline_access",
+        "client_id": devstack.config["clientId"],
+        "client_secret": devstack.config["clientSecret"],
+    }
+
+    bad_status, bad = post_token(devstack, refresh)
+    good_status, _ = post_token(devstack, dict(refresh, scope=f"{dataverse_scope(devstack)} offline_access"))
+
+    assert ((400, ("invalid_scope", 70011)), 200) == ((bad_status, error_of(bad)), good_status)
+
+
 def test_wrong_client_secret_is_invalid_client_with_401(devstack: Devstack) -> None:
     """Answer a wrong client secret with HTTP 401 invalid_client AADSTS7000215."""
     status, body = post_token(devstack, obo_form(devstack, devstack.token(ALICE), client_secret="wrong"))
@@ -262,6 +279,7 @@ def test_expired_assertion_is_outside_its_valid_time_range(devstack: Devstack) -
 
     assert (400, ("invalid_grant", 500133)) == (status, error_of(body))
     assert "Assertion is not within its valid time range" in body["error_description"]
+    assert [(400, ALICE)] == [(e["status"], e["user"]) for e in devstack.requests_log("identity")]
 
 
 def test_assertion_for_another_audience_is_rejected(devstack: Devstack) -> None:
