@@ -1,7 +1,121 @@
-"""Emulated Dataverse Web API v9.2 (placeholder until the emulator lands)."""
+"""Emulated Dataverse Web API v9.2 at `/api/data/v9.2/`: bearer auth, service protection, records and `$batch`.
 
-from flask import Flask
+Module map: `metadata` (tables), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `records`
+(create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
+`throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+
+from addin_api.devstack.config import DevUser
+from addin_api.devstack.control import dataverse_error
+from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse
+from addin_api.devstack.dataverse.batch import execute_batch
+from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
+from addin_api.devstack.state import DevstackState, current_state
+
+API_PREFIX = "/api/data/v9.2/"
+bp = Blueprint("devstack_dataverse", __name__, url_prefix="/api/data/v9.2")
+
+
+def _unauthorized(state: DevstackState) -> Response:
+    """401 with an empty body and the challenge Dataverse sends.
+
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/authenticate-oauth#use-the-accesstoken-with-your-requests
+    """
+    response = Response(status=401)
+    authority = state.authority(state.config.tenant_id)
+    response.headers["WWW-Authenticate"] = (
+        f"Bearer authorization_uri={authority}/oauth2/authorize, resource_id={state.environment_url}/"
+    )
+    return response
+
+
+def _authenticate() -> Response | None:
+    """Verify the bearer token and admit the request under the caller's service-protection limits."""
+    if not request.path.startswith(API_PREFIX):
+        return None
+    state = current_state()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized(state)
+    try:
+        user = verify_dataverse_token(state, token.strip())
+    except TokenRejected:
+        return _unauthorized(state)
+    g.devstack_user = user.upn
+    callers = [r for r in state.dataverse.all("systemuser") if r.get("azureactivedirectoryobjectid") == user.oid]
+    if not callers:
+        return dataverse_error(403, "0x80072560", "The user is not a member of the organization.")
+    refused = state.dataverse.usage.begin(user.oid, state.limits)
+    if refused is not None:
+        return dataverse_error(429, refused.code, refused.message, refused.retry_after)
+    g.dataverse_user = user
+    g.dataverse_started = time.monotonic()
+    return None
+
+
+def _release(_exc: BaseException | None) -> None:
+    user: DevUser | None = g.get("dataverse_user")
+    started: float | None = g.get("dataverse_started")
+    if user is not None and started is not None:
+        current_state().dataverse.usage.end(user.oid, (time.monotonic() - started) * 1000)
+
+
+def _api() -> Api:
+    from addin_api.devstack.seed import BUSINESS_UNIT_ID, ORGANIZATION_ID
+
+    state = current_state()
+    user: DevUser = g.dataverse_user
+    ops = Operations(state.dataverse, user, f"{state.environment_url}{API_PREFIX}")
+    return Api(ops, BUSINESS_UNIT_ID, ORGANIZATION_ID)
+
+
+def _to_flask(response: ApiResponse) -> Response:
+    out = Response(response.body, status=response.status)
+    for name, value in response.headers.items():
+        out.headers[name] = value
+    return out
+
+
+@bp.post("/$batch")
+def batch() -> Response:
+    """Run a multipart `$batch`; it is one entry in the request log with its parts listed."""
+    result = execute_batch(
+        _api(), request.headers.get("Content-Type", ""), request.get_data(), request.headers.get("Prefer")
+    )
+    g.devstack_parts = result.log
+    response = Response(result.body, status=result.status)
+    response.headers["Content-Type"] = result.content_type
+    response.headers["OData-Version"] = "4.0"
+    return response
+
+
+@bp.route("/<path:path>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+def web_api(path: str) -> Response:
+    """Answer any other Web API request."""
+    req = ApiRequest(
+        method=request.method,
+        path=path,
+        query={k: v for k, v in request.args.items()},
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.get_data(),
+    )
+    return _to_flask(_api().dispatch(req))
 
 
 def init_app(app: Flask) -> None:
-    """Register the Web API routes under /api/data/v9.2/."""
+    """Register the Web API routes under /api/data/v9.2/.
+
+    Authentication and service protection run before the control surface's fault injection, so injected
+    latency counts as execution time and concurrency, as a slow server would.
+    """
+    app.before_request_funcs.setdefault(None, []).insert(0, _authenticate)
+    app.teardown_request(_release)
+    app.register_blueprint(bp)

@@ -1,0 +1,440 @@
+"""Route one Web API request (a real one or a `$batch` part) to the record operations and shape the answer.
+
+`dispatch` knows nothing of Flask: it takes an `ApiRequest` and returns an `ApiResponse`, so `$batch` parts run
+through exactly the code plain requests do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
+from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table
+from addin_api.devstack.dataverse.query import (
+    parse_expand,
+    parse_filter,
+    parse_guid,
+    parse_orderby,
+    parse_select,
+    parse_top,
+    sort_records,
+)
+from addin_api.devstack.dataverse.records import Operations, Record
+from addin_api.devstack.dataverse.serialize import Annotations, Serializer, context_fragment
+
+JSON_TYPE = "application/json; odata.metadata=minimal"
+DEFAULT_PAGE_SIZE = (
+    5000  # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/page-results
+)
+REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+_PATH = re.compile(r"^(?P<set>[A-Za-z_.]+)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.+))?$")
+_PRIVILEGE_FUNCTION = re.compile(
+    r"^Microsoft\.Dynamics\.CRM\.RetrieveUserPrivilegeByPrivilegeName\(PrivilegeName=(?P<arg>[^)]*)\)$"
+)
+
+
+@dataclass
+class ApiRequest:
+    """A Web API request relative to the service root (`path` has no leading slash)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes = b""
+
+
+@dataclass
+class ApiResponse:
+    """What the Web API answers."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def entity_id(self) -> str | None:
+        """The `OData-EntityId` header, if any."""
+        return self.headers.get("OData-EntityId")
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> ApiResponse:
+    """A JSON answer with the OData headers Dataverse sends."""
+    out = {"Content-Type": JSON_TYPE, "OData-Version": "4.0"}
+    out.update(headers or {})
+    return ApiResponse(status, out, json.dumps(body).encode())
+
+
+def error_response(error: DataverseError) -> ApiResponse:
+    """The `{"error": {"code", "message"}}` answer of a failed request."""
+    return json_response(error.status, {"error": {"code": error.code, "message": error.message}})
+
+
+def parse_prefer(value: str | None) -> dict[str, str]:
+    """Split a Prefer header into preferences (commas inside quotes kept)."""
+    prefs: dict[str, str] = {}
+    if not value:
+        return prefs
+    current: list[str] = []
+    quoted = False
+    items: list[str] = []
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current))
+    for item in items:
+        name, _, val = item.strip().partition("=")
+        if name:
+            prefs[name.strip().lower()] = val.strip()
+    return prefs
+
+
+def entity_path(table: Table, record_id: str) -> str:
+    """`accounts(<id>)`."""
+    return f"{table.entity_set}({record_id})"
+
+
+def privilege_id(name: str) -> str:
+    """A stable id per privilege name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dataverse-privilege:{name}"))
+
+
+class Api:
+    """The Web API of one caller."""
+
+    def __init__(self, ops: Operations, business_unit_id: str, organization_id: str) -> None:
+        self.ops = ops
+        self.base = ops.api_base
+        self.business_unit_id = business_unit_id
+        self.organization_id = organization_id
+
+    def dispatch(self, req: ApiRequest) -> ApiResponse:
+        """Answer one request; every DataverseError becomes its error response."""
+        try:
+            return self._route(req)
+        except DataverseError as error:
+            return error_response(error)
+
+    # ---- routing --------------------------------------------------------------------------------------------
+
+    def _route(self, req: ApiRequest) -> ApiResponse:
+        path = unquote(req.path).strip("/")
+        if path in ("WhoAmI", "WhoAmI()"):
+            return self._method(req, "GET", self.who_am_i)
+        match = _PATH.match(path)
+        if match is None:
+            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
+        table = BY_ENTITY_SET.get(match.group("set"))
+        if table is None:
+            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{match.group('set')}'.")
+        key, rest = match.group("key"), match.group("rest")
+        if key is None:
+            if rest == "$count":
+                return self._method(req, "GET", lambda: self.count(table, req))
+            if rest is not None:
+                raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+            if req.method == "GET":
+                return self.list_records(table, req)
+            if req.method == "POST":
+                return self.create(table, req)
+            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        record_id = parse_guid(key)
+        if rest is None:
+            handlers = {
+                "GET": lambda: self.retrieve(table, record_id, req),
+                "PATCH": lambda: self.upsert(table, record_id, req),
+                "DELETE": lambda: self.delete(table, record_id, req),
+            }
+            handler = handlers.get(req.method)
+            if handler is None:
+                raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+            return handler()
+        function = _PRIVILEGE_FUNCTION.match(rest)
+        if function is not None and table.logical == "systemuser":
+            arg = function.group("arg")
+            if arg.startswith("@"):
+                arg = req.query.get(arg, "")
+            return self._method(req, "GET", lambda: self.user_privilege(record_id, arg.strip("'")))
+        if rest.endswith("/$ref"):
+            return self.reference(table, record_id, rest[: -len("/$ref")], req)
+        if rest in table.collections and req.method == "GET":
+            return self.related(table, record_id, rest, req)
+        raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+
+    @staticmethod
+    def _method(req: ApiRequest, method: str, handler: Any) -> ApiResponse:
+        if req.method != method:
+            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        result: ApiResponse = handler()
+        return result
+
+    # ---- functions ------------------------------------------------------------------------------------------
+
+    def who_am_i(self) -> ApiResponse:
+        """`GET WhoAmI`."""
+        return json_response(
+            200,
+            {
+                "@odata.context": f"{self.base}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+                "BusinessUnitId": self.business_unit_id,
+                "UserId": self.ops.user.systemuserid,
+                "OrganizationId": self.organization_id,
+            },
+        )
+
+    def user_privilege(self, systemuserid: str, name: str) -> ApiResponse:
+        """`systemusers(<id>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(...)`."""
+        self.ops.require("read", TABLES["systemuser"])
+        self.ops.get(TABLES["systemuser"], systemuserid)
+        config_user = next((u for u in self.ops.store.config.users if u.systemuserid == systemuserid), None)
+        has = False
+        if config_user is None:
+            has = name == "prvUseOfficeApps"  # colleagues who never sign in keep the default roles
+        elif name in config_user.named_privileges:
+            has = True
+        else:
+            for verb, op in (("Create", "create"), ("Read", "read"), ("Write", "write"), ("Delete", "delete")):
+                for table in TABLES.values():
+                    if name == f"prv{verb}{table.schema}" and config_user.may(op, table.logical):
+                        has = True
+        privileges = (
+            [
+                {
+                    "Depth": "Global",
+                    "PrivilegeId": privilege_id(name),
+                    "BusinessUnitId": self.business_unit_id,
+                    "PrivilegeName": name,
+                }
+            ]
+            if has
+            else []
+        )
+        return json_response(
+            200,
+            {
+                "@odata.context": f"{self.base}$metadata#Microsoft.Dynamics.CRM."
+                "RetrieveUserPrivilegeByPrivilegeNameResponse",
+                "RolePrivileges": privileges,
+            },
+        )
+
+    # ---- reads ----------------------------------------------------------------------------------------------
+
+    def _serializer(self, req: ApiRequest) -> tuple[Serializer, dict[str, str]]:
+        prefs = parse_prefer(req.headers.get("prefer"))
+        annotations = Annotations.from_prefer(prefs.get("odata.include-annotations"))
+        return Serializer(self.ops, annotations), prefs
+
+    def _query(self, table: Table, rows: list[Record], req: ApiRequest) -> list[Record]:
+        if "$filter" in req.query:
+            predicate = parse_filter(table, req.query["$filter"])
+            rows = [r for r in rows if predicate(r)]
+        return sort_records(table, rows, parse_orderby(table, req.query.get("$orderby")))
+
+    def list_records(self, table: Table, req: ApiRequest, rows: list[Record] | None = None) -> ApiResponse:
+        """Retrieve multiple, with query options and paging."""
+        self.ops.require("read", table)
+        unsupported = [k for k in req.query if k.startswith("$") and k not in QUERY_OPTIONS]
+        if unsupported:
+            raise syntax_error(f"The query parameter '{unsupported[0]}' is not supported.")
+        select = parse_select(table, req.query.get("$select"))
+        expands = parse_expand(req.query.get("$expand"))
+        serializer, prefs = self._serializer(req)
+        matched = self._query(table, self.ops.rows(table) if rows is None else rows, req)
+        total = len(matched)
+        top = parse_top(req.query.get("$top"))
+        applied: list[str] = []
+        page_size = DEFAULT_PAGE_SIZE
+        if "odata.maxpagesize" in prefs:
+            try:
+                page_size = int(prefs["odata.maxpagesize"])
+            except ValueError as exc:
+                raise syntax_error("The value of odata.maxpagesize must be a positive integer.") from exc
+            page_size = max(1, min(page_size, DEFAULT_PAGE_SIZE))
+            applied.append(f"odata.maxpagesize={page_size}")
+            # $top is ignored when odata.maxpagesize is set (page-results doc)
+        elif top is not None:
+            matched = matched[:top]
+        page = 1
+        if "$skiptoken" in req.query:
+            found = re.search(r'pagenumber="(\d+)"', req.query["$skiptoken"])
+            if found is None:
+                raise syntax_error("The $skiptoken is not valid.")
+            page = int(found.group(1))
+        start = (page - 1) * page_size
+        rows_page = matched[start : start + page_size]
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base}$metadata#" + context_fragment(table, select, req.query.get("$expand"))
+        }
+        if req.query.get("$count") == "true":
+            body["@odata.count"] = total
+        body["value"] = [serializer.record(table, r, select, expands) for r in rows_page]
+        if start + page_size < len(matched):
+            last = rows_page[-1][table.key] if rows_page else ""
+            cookie = quote(f'<cookie page="{page}"><{table.key} last="{{{last}}}" /></cookie>', safe="")
+            token = f'<cookie pagenumber="{page + 1}" pagingcookie="{cookie}" istracking="False" />'
+            query = {k: v for k, v in req.query.items() if k != "$skiptoken"}
+            query["$skiptoken"] = token
+            encoded = "&".join(f"{quote(k, safe='$')}={quote(v, safe=chr(39) + '(),$=:')}" for k, v in query.items())
+            body["@odata.nextLink"] = f"{self.base}{req.path}?{encoded}"
+        headers: dict[str, str] = {}
+        if serializer.annotations.patterns:
+            applied.append(f'odata.include-annotations="{",".join(serializer.annotations.patterns)}"')
+        if applied:
+            headers["Preference-Applied"] = ",".join(applied)
+        return json_response(200, body, headers)
+
+    def count(self, table: Table, req: ApiRequest) -> ApiResponse:
+        """`GET <set>/$count`: the number of matching rows as plain text."""
+        self.ops.require("read", table)
+        matched = self._query(table, self.ops.rows(table), req)
+        return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, str(len(matched)).encode())
+
+    def related(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
+        """`GET <set>(<id>)/<collection>`: the related rows."""
+        self.ops.require("read", table)
+        self.ops.get(table, record_id)
+        collection = table.collections[nav]
+        child = TABLES[collection.child]
+        rows = [r for r in self.ops.rows(child) if r.get(f"_{collection.column}_value") == record_id]
+        return self.list_records(child, req, rows)
+
+    def retrieve(self, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:
+        """Retrieve one record."""
+        self.ops.require("read", table)
+        select = parse_select(table, req.query.get("$select"))
+        expands = parse_expand(req.query.get("$expand"))
+        record = self.ops.get(table, record_id)
+        return self._representation(200, table, record, select, expands, req)
+
+    def _representation(
+        self,
+        status: int,
+        table: Table,
+        record: Record,
+        select: list[str] | None,
+        expands: list[Any],
+        req: ApiRequest,
+        headers: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        serializer, _ = self._serializer(req)
+        fragment = context_fragment(table, select, req.query.get("$expand"))
+        body = {"@odata.context": f"{self.base}$metadata#{fragment}/$entity"}
+        body.update(serializer.record(table, record, select, expands))
+        out = dict(headers or {})
+        out["ETag"] = body["@odata.etag"]
+        if serializer.annotations.patterns:
+            out["Preference-Applied"] = f'odata.include-annotations="{",".join(serializer.annotations.patterns)}"'
+        return json_response(status, body, out)
+
+    # ---- writes ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _body(table: Table, req: ApiRequest) -> Any:
+        try:
+            return json.loads(req.body.decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise payload_error(table, f"Invalid JSON. {exc}") from exc
+
+    def _written(self, status: int, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:
+        headers = {"OData-EntityId": f"{self.base}{entity_path(table, record_id)}"}
+        prefs = parse_prefer(req.headers.get("prefer"))
+        if prefs.get("return") == "representation":
+            select = parse_select(table, req.query.get("$select"))
+            expands = parse_expand(req.query.get("$expand"))
+            record = self.ops.get(table, record_id)
+            headers["Preference-Applied"] = "return=representation"
+            return self._representation(status, table, record, select, expands, req, headers)
+        return ApiResponse(204, {"OData-Version": "4.0", **headers})
+
+    def create(self, table: Table, req: ApiRequest) -> ApiResponse:
+        """POST: create (with deep insert); 204 + OData-EntityId, or 201 with the record."""
+        body = self._body(table, req)
+        record_id = self.ops.create(table, body)
+        return self._written(201, table, record_id, req)
+
+    def upsert(self, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:
+        """PATCH: update, or create when missing (upsert), honouring If-Match / If-None-Match.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/perform-conditional-operations-using-web-api
+        """
+        body = self._body(table, req)
+        if_match = req.headers.get("if-match")
+        if_none_match = req.headers.get("if-none-match")
+        with self.ops.store.transaction():
+            existing = self.ops.fetch(table, record_id)
+            if existing is None:
+                if if_match is not None:
+                    raise not_found(table, record_id)
+                if isinstance(body, dict):
+                    body = {k: v for k, v in body.items() if k != table.key}
+                self.ops.create(table, body, record_id=record_id)
+                return self._written(201, table, record_id, req)
+            if if_none_match == "*":
+                raise DataverseError(412, "", "A record with matching key values already exists.")
+            self._check_etag(existing, if_match)
+            self.ops.update(table, record_id, body, existing)
+        return self._written(200, table, record_id, req)
+
+    @staticmethod
+    def _check_etag(existing: Record, if_match: str | None) -> None:
+        if if_match is None or if_match.strip() == "*":
+            return
+        if if_match.strip() != f'W/"{existing.get("versionnumber")}"':
+            raise DataverseError(
+                412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided."
+            )
+
+    def delete(self, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:
+        """DELETE a record (cascading to an activity's parties and attachments)."""
+        with self.ops.store.transaction():
+            if_match = req.headers.get("if-match")
+            if if_match is not None:
+                existing = self.ops.fetch(table, record_id)
+                if existing is None:
+                    raise not_found(table, record_id)
+                self._check_etag(existing, if_match)
+            self.ops.delete(table, record_id)
+        return ApiResponse(204, {"OData-Version": "4.0"})
+
+    def reference(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
+        """`DELETE …/<nav>/$ref` disassociates; `PUT …/<nav>/$ref` with `{"@odata.id": url}` associates.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
+        """
+        if req.method == "DELETE":
+            self.ops.set_reference(table, record_id, nav, None)
+        elif req.method == "PUT":
+            body = self._body(table, req)
+            if not isinstance(body, dict) or "@odata.id" not in body:
+                raise payload_error(table, "The request body must contain '@odata.id'.")
+            self.ops.set_reference(table, record_id, nav, body["@odata.id"])
+        else:
+            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        return ApiResponse(204, {"OData-Version": "4.0"})
+
+
+QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}

@@ -1,0 +1,382 @@
+"""OData query options: parse `$select`, `$filter`, `$orderby`, `$expand` and evaluate them on records.
+
+String comparisons are case-insensitive and `contains` / `startswith` / `endswith` behave like SQL `LIKE`, as
+Dataverse translates them: `%`, `_` and `[...]` inside the literal are wildcards unless bracketed (`[%]`, `[_]`,
+`[[]`). https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from addin_api.devstack.dataverse.errors import DataverseError, syntax_error, unknown_query_property
+from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, Table
+
+Record = dict[str, Any]
+Predicate = Callable[[Record], bool]
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+    (?P<string>'(?:[^']|'')*')
+  | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-]))
+  | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\w-]))
+  | (?P<number>-?\d+(?:\.\d+)?(?![\w-]))
+  | (?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)?)
+  | (?P<punct>[(),])
+    )""",
+    re.VERBOSE,
+)
+_COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+_FUNCTIONS = {"contains", "startswith", "endswith"}
+
+
+@dataclass
+class Token:
+    """One lexical token of a `$filter`."""
+
+    kind: str
+    text: str
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a `$filter` expression into tokens."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise syntax_error(f"Syntax error at position {pos} in '{text}'.")
+        kind = match.lastgroup or ""
+        tokens.append(Token(kind, match.group(kind)))
+        pos = match.end()
+    return tokens
+
+
+def like_regex(pattern: str, prefix: bool, suffix: bool) -> re.Pattern[str]:
+    """Translate a SQL LIKE pattern (`%`, `_`, `[...]`) into a case-insensitive regex."""
+    out: list[str] = [] if prefix else ["^"]
+    if prefix:
+        out.append("^.*")
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : end]
+                negate = body.startswith("^")
+                if negate:
+                    body = body[1:]
+                escaped = "".join("\\" + c if c in "\\]^[" else c for c in body)
+                out.append(f"[{'^' if negate else ''}{escaped}]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    out.append(".*$" if suffix else "$")
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def _parse_datetime(text: str) -> datetime:
+    if len(text) == 10:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _comparable(value: Any, column_type: str | None) -> Any:
+    """Normalise a stored or literal value so Python comparison matches Dataverse's."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if column_type in (DATETIME, DATEONLY):
+            try:
+                parsed = _parse_datetime(value)
+            except ValueError:
+                return value.casefold()
+            return parsed.date() if column_type == DATEONLY else parsed
+        return value.casefold()
+    if isinstance(value, datetime):
+        return value.date() if column_type == DATEONLY else value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    return value
+
+
+class _Parser:
+    def __init__(self, table: Table, text: str) -> None:
+        self.table = table
+        self.text = text
+        self.tokens = tokenize(text)
+        self.pos = 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> Token:
+        token = self.peek()
+        if token is None:
+            raise syntax_error(f"Syntax error: unexpected end of expression '{self.text}'.")
+        self.pos += 1
+        return token
+
+    def expect(self, text: str) -> None:
+        token = self.take()
+        if token.text != text:
+            raise syntax_error(f"Syntax error: expected '{text}' but found '{token.text}' in '{self.text}'.")
+
+    def parse(self) -> Predicate:
+        predicate = self.parse_or()
+        if self.peek() is not None:
+            raise syntax_error(f"Syntax error at '{self.take().text}' in '{self.text}'.")
+        return predicate
+
+    def parse_or(self) -> Predicate:
+        left = self.parse_and()
+        while (token := self.peek()) is not None and token.text == "or":
+            self.take()
+            right = self.parse_and()
+            left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
+        return left
+
+    def parse_and(self) -> Predicate:
+        left = self.parse_not()
+        while (token := self.peek()) is not None and token.text == "and":
+            self.take()
+            right = self.parse_not()
+            left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
+        return left
+
+    def parse_not(self) -> Predicate:
+        token = self.peek()
+        if token is not None and token.text == "not":
+            self.take()
+            inner = self.parse_not()
+            return lambda r: not inner(r)
+        return self.parse_primary()
+
+    def parse_primary(self) -> Predicate:
+        token = self.take()
+        if token.text == "(":
+            inner = self.parse_or()
+            self.expect(")")
+            return inner
+        if token.kind == "name" and token.text in _FUNCTIONS:
+            return self.parse_function(token.text)
+        if token.kind != "name":
+            raise syntax_error(f"Syntax error at '{token.text}' in '{self.text}'.")
+        attribute = token.text
+        column = self.table.column_for_attribute(attribute)
+        if column is None:
+            raise unknown_query_property(self.table, attribute)
+        op = self.take()
+        if op.text not in _COMPARISONS:
+            raise syntax_error(f"Syntax error: expected a comparison after '{attribute}' in '{self.text}'.")
+        literal = self.parse_literal(column.type)
+        return _comparison(attribute, column.type, op.text, literal)
+
+    def parse_function(self, name: str) -> Predicate:
+        self.expect("(")
+        attr_token = self.take()
+        column = self.table.column_for_attribute(attr_token.text)
+        if column is None:
+            raise unknown_query_property(self.table, attr_token.text)
+        self.expect(",")
+        literal = self.take()
+        if literal.kind != "string":
+            raise syntax_error(f"The '{name}' function requires a string literal in '{self.text}'.")
+        self.expect(")")
+        pattern = literal.text[1:-1].replace("''", "'")
+        regex = like_regex(pattern, prefix=name in ("contains", "endswith"), suffix=name in ("contains", "startswith"))
+        attribute = attr_token.text
+
+        def predicate(record: Record) -> bool:
+            value = record.get(attribute)
+            return isinstance(value, str) and regex.match(value) is not None
+
+        return predicate
+
+    def parse_literal(self, column_type: str) -> Any:
+        token = self.take()
+        if token.kind == "string":
+            return token.text[1:-1].replace("''", "'")
+        if token.kind == "guid":
+            if column_type not in (GUID, LOOKUP):
+                raise syntax_error(f"A binary operator with incompatible types was detected in '{self.text}'.")
+            return token.text.lower()
+        if token.kind == "datetime":
+            return _parse_datetime(token.text)
+        if token.kind == "number":
+            return Decimal(token.text)
+        if token.text in ("true", "false"):
+            if column_type != BOOL:
+                raise syntax_error(f"A binary operator with incompatible types was detected in '{self.text}'.")
+            return token.text == "true"
+        if token.text == "null":
+            return None
+        raise syntax_error(f"Syntax error at '{token.text}' in '{self.text}'.")
+
+
+def _comparison(attribute: str, column_type: str, op: str, literal: Any) -> Predicate:
+    expected = _comparable(literal, column_type)
+
+    def predicate(record: Record) -> bool:
+        actual = _comparable(record.get(attribute), column_type)
+        if column_type in (GUID, LOOKUP) and isinstance(actual, str):
+            actual = actual.lower()
+        if op == "eq":
+            return bool(actual == expected)
+        if op == "ne":
+            return bool(actual != expected)
+        if actual is None or expected is None:
+            return False
+        try:
+            if op == "gt":
+                return bool(actual > expected)
+            if op == "ge":
+                return bool(actual >= expected)
+            if op == "lt":
+                return bool(actual < expected)
+            return bool(actual <= expected)
+        except TypeError:
+            return False
+
+    return predicate
+
+
+def parse_filter(table: Table, text: str) -> Predicate:
+    """Compile a `$filter` expression into a predicate on records."""
+    return _Parser(table, text).parse()
+
+
+def parse_select(table: Table, text: str | None) -> list[str] | None:
+    """Validate a `$select` list; None means every column."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if table.column_for_attribute(name) is None:
+            raise unknown_query_property(table, name)
+    return names
+
+
+def parse_orderby(table: Table, text: str | None) -> list[tuple[str, bool]]:
+    """Parse `$orderby` into (attribute, descending) pairs."""
+    if not text:
+        return []
+    out: list[tuple[str, bool]] = []
+    for part in text.split(","):
+        bits = part.split()
+        if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc", "desc")):
+            raise syntax_error(f"Syntax error in $orderby '{text}'.")
+        if table.column_for_attribute(bits[0]) is None:
+            raise unknown_query_property(table, bits[0])
+        out.append((bits[0], len(bits) == 2 and bits[1] == "desc"))
+    return out
+
+
+def sort_records(table: Table, records: list[Record], orderby: list[tuple[str, bool]]) -> list[Record]:
+    """Sort records by several columns; nulls sort first ascending, as in SQL Server."""
+    result = list(records)
+    for attribute, descending in reversed(orderby):
+        column = table.column_for_attribute(attribute)
+        column_type = column.type if column else None
+
+        def key(record: Record, attribute: str = attribute, column_type: str | None = column_type) -> Any:
+            value = _comparable(record.get(attribute), column_type)
+            if value is None:
+                return (0, "")
+            if isinstance(value, datetime):
+                return (1, value.timestamp())
+            if isinstance(value, date):
+                return (1, value.toordinal())
+            return (1, value)
+
+        result.sort(key=key, reverse=descending)
+    return result
+
+
+def parse_top(text: str | None) -> int | None:
+    """Parse `$top`."""
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise syntax_error(f"Invalid value '{text}' for $top query option found.")
+    return int(text)
+
+
+@dataclass
+class Expand:
+    """One `$expand` item with its nested options."""
+
+    nav: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    in_string = False
+    for ch in text:
+        if ch == "'":
+            in_string = not in_string
+        elif not in_string and ch == "(":
+            depth += 1
+        elif not in_string and ch == ")":
+            depth -= 1
+        if ch == sep and depth == 0 and not in_string:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if depth != 0:
+        raise syntax_error(f"Syntax error: unbalanced parentheses in '{text}'.")
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_expand(text: str | None) -> list[Expand]:
+    """Parse `$expand=nav($select=a,b;$filter=...;$orderby=...;$top=n),other`."""
+    if not text:
+        return []
+    items: list[Expand] = []
+    for part in _split_top_level(text, ","):
+        if "(" in part:
+            if not part.endswith(")"):
+                raise syntax_error(f"Syntax error in $expand '{text}'.")
+            nav, inner = part[: part.index("(")], part[part.index("(") + 1 : -1]
+            options: dict[str, str] = {}
+            for option in _split_top_level(inner, ";"):
+                name, _, value = option.partition("=")
+                if name not in ("$select", "$filter", "$orderby", "$top"):
+                    raise syntax_error(f"The query option '{name}' is not supported in $expand.")
+                options[name] = value
+            items.append(Expand(nav.strip(), options))
+        else:
+            items.append(Expand(part))
+    return items
+
+
+def parse_guid(text: str) -> str:
+    """Parse a key GUID from a URL, the way the Web API does."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError as exc:
+        raise DataverseError(400, "0x80060888", "Bad Request - Error in query syntax.") from exc

@@ -1,0 +1,464 @@
+"""Record operations as Dataverse performs them: validate a body, bind lookups, deep insert, update, delete.
+
+A record is a dict keyed by Web API property names (`name`, `_parentcustomerid_value`, …); for each lookup it
+also keeps `<prop>@lookuplogicalname` and `<prop>@nav` (the table and the navigation property that set it),
+which the serializer turns into the documented annotations.
+https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/create-entity-web-api
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from addin_api.devstack.config import DevUser
+from addin_api.devstack.dataverse.errors import (
+    INVALID_ARGUMENT,
+    QUERY,
+    REQUIRED,
+    DataverseError,
+    duplicate,
+    not_found,
+    payload_error,
+    privilege_denied,
+    too_long,
+    unknown_property,
+)
+from addin_api.devstack.dataverse.metadata import (
+    ACTIVITY_TABLES,
+    APPOINTMENT_STATUS_STATE,
+    BOOL,
+    BY_ENTITY_SET,
+    DATEONLY,
+    DATETIME,
+    EMAIL_STATUS_STATE,
+    GUID,
+    INT,
+    LOOKUP,
+    MEMO,
+    MONEY,
+    PICKLIST,
+    STRING,
+    TABLES,
+    Column,
+    Table,
+)
+from addin_api.devstack.dataverse.store import DataverseStore, DuplicateKey
+
+Record = dict[str, Any]
+
+# statuscode -> statecode, and the default statuscode of each statecode
+STATUS_STATE = {"email": EMAIL_STATUS_STATE, "appointment": APPOINTMENT_STATUS_STATE}
+DEFAULT_STATUS = {"email": {0: 1, 1: 2, 2: 5}, "appointment": {0: 1, 1: 3, 2: 4, 3: 5}}
+
+
+def now_iso() -> str:
+    """The current UTC time as Dataverse writes it: ISO 8601 with `Z`, whole seconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ticket_number(record_id: str) -> str:
+    """A case number in Dataverse's default `CAS-<n>-<suffix>` format, derived from the id."""
+    digest = hashlib.sha1(record_id.encode()).hexdigest().upper()
+    return f"CAS-{int(digest[:6], 16) % 100000:05d}-{digest[6:12]}"
+
+
+def set_lookup(record: Record, column: str, target: str | None, target_id: str | None, nav: str | None) -> None:
+    """Point a lookup at a record (or clear it)."""
+    prop = f"_{column}_value"
+    record[prop] = target_id
+    record[f"{prop}@lookuplogicalname"] = target if target_id else None
+    record[f"{prop}@nav"] = nav if target_id else None
+
+
+def apply_computed(table: Table, record: Record) -> None:
+    """Fill the columns Dataverse computes: fullname, ticketnumber, filesize."""
+    if "fullname" in table.columns and table.logical in ("contact", "lead", "systemuser"):
+        parts = [record.get("firstname"), record.get("lastname")]
+        record["fullname"] = " ".join(p for p in parts if p) or None
+    if table.logical == "activitymimeattachment":
+        body = record.get("body")
+        record["filesize"] = len(base64.b64decode(body, validate=False)) if body else 0
+
+
+def blank_record(table: Table, record_id: str, user_id: str, when: str, version: int) -> Record:
+    """A new record with every column at its default and the system columns set as the platform sets them."""
+    record: Record = {}
+    for col in table.columns.values():
+        if col.type == LOOKUP:
+            set_lookup(record, col.name, None, None, None)
+        else:
+            record[col.name] = col.default
+    record[table.key] = record_id
+    record["createdon"] = when
+    record["modifiedon"] = when
+    record["versionnumber"] = version
+    for column in ("createdby", "modifiedby", "ownerid"):
+        if column in table.columns:
+            set_lookup(record, column, "systemuser", user_id, column)
+    if table.logical == "incident":
+        record["ticketnumber"] = ticket_number(record_id)
+    return record
+
+
+@dataclass
+class BindTarget:
+    """Where an `@odata.bind` points."""
+
+    table: Table
+    record_id: str
+
+
+@dataclass
+class Operations:
+    """The data operations of one caller (a request, or one part of a `$batch`)."""
+
+    store: DataverseStore
+    user: DevUser
+    api_base: str  # https://host/api/data/v9.2/
+    content_ids: dict[str, str] = field(default_factory=dict)  # "$1" -> "accounts(<id>)"
+
+    # ---- security -------------------------------------------------------------------------------------------
+
+    def require(self, operation: str, table: Table) -> None:
+        """Raise 403 `0x80040220` unless the caller's roles grant `operation` on `table`."""
+        logical = table.logical
+        if not self.user.may(operation, logical):
+            raise privilege_denied(self.user.systemuserid, len(self.user.privileges), operation, table)
+
+    # ---- reading --------------------------------------------------------------------------------------------
+
+    def rows(self, table: Table) -> list[Record]:
+        """Every record of a table (activitypointer: the emails and appointments seen as activities)."""
+        if table.logical == "activitypointer":
+            out: list[Record] = []
+            for logical in ACTIVITY_TABLES:
+                out.extend(as_activitypointer(r) for r in self.store.all(logical))
+            return out
+        return self.store.all(table.logical)
+
+    def fetch(self, table: Table, record_id: str) -> Record | None:
+        """One record by id, or None."""
+        if table.logical == "activitypointer":
+            for logical in ACTIVITY_TABLES:
+                found = self.store.get(logical, record_id)
+                if found is not None:
+                    return as_activitypointer(found)
+            return None
+        return self.store.get(table.logical, record_id)
+
+    def get(self, table: Table, record_id: str) -> Record:
+        """One record by id, or 404 `0x80040217`."""
+        record = self.fetch(table, record_id)
+        if record is None:
+            raise not_found(table, record_id)
+        return record
+
+    # ---- binds ----------------------------------------------------------------------------------------------
+
+    def resolve_reference(self, value: Any, table_hint: Table | None = None) -> BindTarget:
+        """Parse `/contacts(<id>)`, `contacts(<id>)`, an absolute URL or a `$n` Content-ID reference."""
+        if not isinstance(value, str):
+            raise payload_error(table_hint, "An entity reference link must be a string URL.")
+        text = value.strip()
+        if text.startswith("$") and text in self.content_ids:
+            text = self.content_ids[text]
+        elif text.startswith("$"):
+            raise DataverseError(400, QUERY, f"Content-ID Reference: '{text}' does not exist in the batch context.")
+        path = unquote(urlsplit(text).path) if "://" in text else text
+        path = path.lstrip("/")
+        if path.startswith("api/data/v9.2/"):
+            path = path[len("api/data/v9.2/") :]
+        match = re.fullmatch(r"([A-Za-z_]+)\(([^)]*)\)", path)
+        if match is None:
+            raise DataverseError(400, QUERY, f"Invalid entity reference '{value}'.")
+        target = BY_ENTITY_SET.get(match.group(1))
+        if target is None:
+            raise DataverseError(404, QUERY, f"Resource not found for the segment '{match.group(1)}'.")
+        try:
+            record_id = str(uuid.UUID(match.group(2)))
+        except ValueError as exc:
+            raise DataverseError(400, QUERY, "Bad Request - Error in query syntax.") from exc
+        return BindTarget(target, record_id)
+
+    def bind(self, table: Table, record: Record, nav_name: str, value: Any) -> None:
+        """Apply `<nav>@odata.bind` to a record being created or updated."""
+        nav = table.navs.get(nav_name)
+        if nav is None:
+            raise unknown_property(table, f"{nav_name}@odata.bind")
+        if value is None:
+            set_lookup(record, nav.column, None, None, None)
+            return
+        ref = self.resolve_reference(value, table)
+        expected = TABLES.get(nav.target)
+        if expected is None or ref.table.logical != nav.target:
+            raise payload_error(
+                table,
+                f"The entity reference '{value}' is of type '{ref.table.logical}' but the navigation property "
+                f"'{nav_name}' expects '{nav.target}'.",
+            )
+        target = self.get(expected, ref.record_id)
+        actual = target.get("activitytypecode") if nav.target == "activitypointer" else nav.target
+        if self.user.may("append", table.logical) is False:
+            self.require("append", table)
+        if not self.user.may("appendto", str(actual)):
+            self.require("appendto", TABLES[str(actual)])
+        nav_used = f"{nav.column}_{actual}" if nav.target == "activitypointer" else nav_name
+        set_lookup(record, nav.column, str(actual), ref.record_id, nav_used)
+
+    # ---- values ---------------------------------------------------------------------------------------------
+
+    def convert(self, table: Table, column: Column, value: Any) -> Any:
+        """Check a JSON value against the column's type and length; return what is stored."""
+        if value is None:
+            return None
+        edm = {
+            STRING: "Edm.String",
+            MEMO: "Edm.String",
+            INT: "Edm.Int32",
+            PICKLIST: "Edm.Int32",
+            BOOL: "Edm.Boolean",
+            DATETIME: "Edm.DateTimeOffset",
+            DATEONLY: "Edm.Date",
+            MONEY: "Edm.Decimal",
+            GUID: "Edm.Guid",
+        }[column.type]
+        bad = payload_error(
+            table,
+            f"Cannot convert the literal '{value}' to the expected type '{edm}'."
+            if isinstance(value, str)
+            else f"A value of type '{type(value).__name__}' was found where '{edm}' was expected "
+            f"for the property '{column.name}'.",
+        )
+        if column.type in (STRING, MEMO):
+            if not isinstance(value, str):
+                raise bad
+            if column.max_length is not None and len(value) > column.max_length:
+                raise too_long(table, column.name, column.max_length)
+            return value
+        if column.type in (INT, PICKLIST):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise bad
+            if column.type == PICKLIST and column.options and value not in column.options:
+                accepted = ",".join(str(k) for k in column.options)
+                raise DataverseError(
+                    400,
+                    "0x8004431a",
+                    f"A validation error occurred.  The value {value} of '{column.name}' on record of type "
+                    f"'{table.logical}' is outside the valid range. Accepted Values: {accepted}",
+                )
+            return value
+        if column.type == BOOL:
+            if not isinstance(value, bool):
+                raise bad
+            return value
+        if column.type == MONEY:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad
+            return value
+        if column.type == GUID:
+            try:
+                return str(uuid.UUID(str(value)))
+            except ValueError as exc:
+                raise bad from exc
+        if not isinstance(value, str):
+            raise bad
+        try:
+            if column.type == DATEONLY:
+                return date.fromisoformat(value[:10]).isoformat()
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise bad from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def apply_body(
+        self, table: Table, record: Record, body: dict[str, Any], creating: bool
+    ) -> list[tuple[str, list[Any]]]:
+        """Write a request body onto a record; return the deep-insert collections to create afterwards."""
+        deep: list[tuple[str, list[Any]]] = []
+        written: set[str] = set()
+        for key, value in body.items():
+            if key.endswith("@odata.bind"):
+                self.bind(table, record, key[: -len("@odata.bind")], value)
+                continue
+            if key.startswith("@") or "@" in key:
+                continue  # instance annotations such as @odata.type or @odata.etag
+            if key in table.collections:
+                if not creating or not isinstance(value, list):
+                    raise payload_error(table, f"Deep insert into '{key}' is only supported on create.")
+                deep.append((key, value))
+                continue
+            if key in table.navs:
+                raise payload_error(table, f"Use '{key}@odata.bind' to set the navigation property '{key}'.")
+            column = table.column_for_attribute(key)
+            if column is None:
+                if key.startswith("_") and key.endswith("_value") and key[1:-6] in table.columns:
+                    raise DataverseError(
+                        400,
+                        QUERY,
+                        "CRM do not support direct update of Entity Reference properties, Use Navigation "
+                        "properties instead.",
+                    )
+                raise unknown_property(table, key)
+            if column.name == table.key:
+                if not creating:
+                    continue
+                record[table.key] = self.convert(table, column, value)
+                continue
+            if (creating and not column.create) or (not creating and not column.update):
+                verb = "create" if creating else "update"
+                raise DataverseError(
+                    400,
+                    INVALID_ARGUMENT,
+                    f"The '{column.name}' attribute of the '{table.logical}' entity is not valid for {verb}.",
+                )
+            record[column.name] = self.convert(table, column, value)
+            written.add(column.name)
+        self._state_status(table, record, written)
+        return deep
+
+    def _state_status(self, table: Table, record: Record, written: set[str]) -> None:
+        mapping = STATUS_STATE.get(table.logical)
+        if mapping is None:
+            return
+        state, status = record.get("statecode"), record.get("statuscode")
+        if "statuscode" in written and "statecode" not in written and isinstance(status, int):
+            record["statecode"] = mapping[status]
+        elif "statecode" in written and "statuscode" not in written and isinstance(state, int):
+            record["statuscode"] = DEFAULT_STATUS[table.logical][state]
+        elif isinstance(status, int) and mapping.get(status) != record.get("statecode"):
+            raise DataverseError(
+                400,
+                "0x80040203",
+                f"{status} is not a valid status code for state code {table.logical.capitalize()}State "
+                f"{record.get('statecode')} on {table.logical} with Id {record.get(table.key)}.",
+            )
+
+    # ---- create ---------------------------------------------------------------------------------------------
+
+    def create(
+        self,
+        table: Table,
+        body: Any,
+        parent: tuple[str, Table, str, str] | None = None,
+        record_id: str | None = None,
+    ) -> str:
+        """Create a record (and its deep-inserted children); return its id.
+
+        `parent` is (lookup column, parent table, parent id, navigation property) for a deep-inserted child.
+        """
+        if table.read_only:
+            raise DataverseError(405, "0x80060888", f"The '{table.entity_set}' entity set is read-only.")
+        self.require("create", table)
+        if not isinstance(body, dict):
+            raise payload_error(table, "An object was expected as the request body.")
+        with self.store.transaction():
+            record = blank_record(
+                table,
+                record_id or str(uuid.uuid4()),
+                self.user.systemuserid,
+                now_iso(),
+                self.store.next_version(),
+            )
+            if parent is not None:
+                column, parent_table, parent_id, nav = parent
+                set_lookup(record, column, parent_table.logical, parent_id, nav)
+            deep = self.apply_body(table, record, body, creating=True)
+            apply_computed(table, record)
+            if table.logical == "incident":
+                record["ticketnumber"] = ticket_number(record[table.key])
+            if table.logical == "activitymimeattachment" and parent is not None and not record["objecttypecode"]:
+                record["objecttypecode"] = parent[1].logical
+            for col in table.columns.values():
+                if col.required and record.get(col.attribute) is None:
+                    if table.logical == "incident" and col.name == "customerid":
+                        message = "You should specify a parent contact or account."
+                    else:
+                        message = f"Attribute '{col.name}' cannot be NULL"
+                    raise DataverseError(400, REQUIRED, message)
+            new_id = str(record[table.key])
+            try:
+                self.store.insert(table.logical, new_id, record)
+            except DuplicateKey as exc:
+                raise duplicate() from exc
+            for nav_name, children in deep:
+                collection = table.collections[nav_name]
+                child_table = TABLES[collection.child]
+                for child in children:
+                    link = (collection.column, table, new_id, f"{collection.column}_{table.logical}")
+                    self.create(child_table, child, parent=link)
+        return new_id
+
+    # ---- update ---------------------------------------------------------------------------------------------
+
+    def update(self, table: Table, record_id: str, body: Any, existing: Record) -> None:
+        """Apply a PATCH body to an existing record."""
+        if table.read_only:
+            raise DataverseError(405, "0x80060888", f"The '{table.entity_set}' entity set is read-only.")
+        self.require("write", table)
+        if not isinstance(body, dict):
+            raise payload_error(table, "An object was expected as the request body.")
+        with self.store.transaction():
+            record = dict(existing)
+            self.apply_body(table, record, body, creating=False)
+            apply_computed(table, record)
+            record["modifiedon"] = now_iso()
+            record["versionnumber"] = self.store.next_version()
+            if "modifiedby" in table.columns:
+                set_lookup(record, "modifiedby", "systemuser", self.user.systemuserid, "modifiedby")
+            self.store.replace(table.logical, record_id, record)
+
+    def set_reference(self, table: Table, record_id: str, nav_name: str, value: Any) -> None:
+        """Associate (`PUT …/<nav>/$ref`) or disassociate (`value=None`) a single-valued navigation property."""
+        existing = self.get(table, record_id)
+        if nav_name not in table.navs:
+            raise DataverseError(
+                400,
+                QUERY,
+                f"Could not find a property named '{nav_name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
+            )
+        self.update(table, record_id, {f"{nav_name}@odata.bind": value}, existing)
+
+    # ---- delete ---------------------------------------------------------------------------------------------
+
+    def delete(self, table: Table, record_id: str) -> None:
+        """Delete a record; activities take their parties and attachments with them (cascade)."""
+        if table.read_only:
+            raise DataverseError(405, "0x80060888", f"The '{table.entity_set}' entity set is read-only.")
+        self.require("delete", table)
+        with self.store.transaction():
+            if not self.store.delete(table.logical, record_id):
+                raise not_found(table, record_id)
+            if table.logical in ACTIVITY_TABLES:
+                for child, column in (("activityparty", "activityid"), ("activitymimeattachment", "objectid")):
+                    for row in self.store.all(child):
+                        if row.get(f"_{column}_value") == record_id:
+                            self.store.delete(child, row[TABLES[child].key])
+
+
+def as_activitypointer(record: Record) -> Record:
+    """Project an email or appointment onto the activitypointer columns."""
+    table = TABLES["activitypointer"]
+    out: Record = {}
+    for col in table.columns.values():
+        prop = col.attribute
+        out[prop] = record.get(prop)
+        if col.type == LOOKUP:
+            out[f"{prop}@lookuplogicalname"] = record.get(f"{prop}@lookuplogicalname")
+            nav = record.get(f"{prop}@nav")
+            if isinstance(nav, str) and col.name == "regardingobjectid":
+                nav = re.sub(r"_(email|appointment)$", "", nav)
+            out[f"{prop}@nav"] = nav
+    return out
+
+
+Validator = Callable[[Record], None]

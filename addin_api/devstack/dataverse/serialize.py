@@ -1,0 +1,173 @@
+"""Turn stored records into Web API JSON: `@odata.etag`, `$select`, `$expand` and the annotations clients ask for.
+
+Annotations follow `Prefer: odata.include-annotations` (`"*"` or a comma list, `*` allowed as a suffix):
+https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/select-columns#formatted-values
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from addin_api.devstack.dataverse.errors import syntax_error, unknown_query_property
+from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, INT, LOOKUP, MONEY, PICKLIST, TABLES, Table
+from addin_api.devstack.dataverse.query import (
+    Expand,
+    parse_expand,
+    parse_filter,
+    parse_orderby,
+    parse_select,
+    parse_top,
+    sort_records,
+)
+from addin_api.devstack.dataverse.records import Operations
+
+Record = dict[str, Any]
+
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+LOOKUP_LOGICAL = "Microsoft.Dynamics.CRM.lookuplogicalname"
+ASSOCIATED_NAV = "Microsoft.Dynamics.CRM.associatednavigationproperty"
+
+
+@dataclass
+class Annotations:
+    """Which instance annotations the client asked for."""
+
+    patterns: tuple[str, ...] = ()
+
+    def wants(self, name: str) -> bool:
+        """Tell whether an annotation is included."""
+        for pattern in self.patterns:
+            if pattern == "*" or pattern == name or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+                return True
+        return False
+
+    @classmethod
+    def from_prefer(cls, value: str | None) -> Annotations:
+        """Read them from `odata.include-annotations=...` in a Prefer value (None: none)."""
+        if not value:
+            return cls()
+        return cls(tuple(p.strip() for p in value.strip('"').split(",") if p.strip()))
+
+
+def formatted(column_type: str, value: Any, options: dict[int, str], labels: tuple[str, str]) -> str | None:
+    """The display string Dataverse puts in the FormattedValue annotation."""
+    if value is None:
+        return None
+    if column_type == PICKLIST:
+        return options.get(int(value), str(value))
+    if column_type == BOOL:
+        return labels[1] if value else labels[0]
+    if column_type == DATETIME:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+        hour = moment.hour % 12 or 12
+        suffix = "AM" if moment.hour < 12 else "PM"
+        return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment.minute:02d} {suffix}"
+    if column_type == DATEONLY:
+        day = date.fromisoformat(str(value))
+        return f"{day.month}/{day.day}/{day.year}"
+    if column_type == MONEY:
+        return f"${float(value):,.2f}"
+    if column_type == INT:
+        return f"{int(value):,}"
+    return None
+
+
+class Serializer:
+    """Render records of one request."""
+
+    def __init__(self, ops: Operations, annotations: Annotations) -> None:
+        self.ops = ops
+        self.annotations = annotations
+
+    def primary_name(self, logical: str | None, record_id: str | None) -> str | None:
+        """The primary-name value of a record (for lookup FormattedValue)."""
+        if not logical or not record_id or logical not in TABLES:
+            return None
+        table = TABLES[logical]
+        record = self.ops.fetch(table, record_id)
+        if record is None:
+            return None
+        value = record.get(table.primary_name)
+        return str(value) if value is not None else None
+
+    def record(
+        self, table: Table, record: Record, select: list[str] | None, expands: list[Expand] | None = None
+    ) -> dict[str, Any]:
+        """Render one record."""
+        out: dict[str, Any] = {"@odata.etag": f'W/"{record.get("versionnumber")}"'}
+        names = table.attributes if select is None else [*select, table.key]
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                continue
+            seen.add(name)
+            column = table.column_for_attribute(name)
+            if column is None:
+                continue
+            value = record.get(name)
+            if column.type == LOOKUP:
+                if value is not None:
+                    target = record.get(f"{name}@lookuplogicalname")
+                    if self.annotations.wants(FORMATTED):
+                        out[f"{name}@{FORMATTED}"] = self.primary_name(target, value)
+                    if self.annotations.wants(ASSOCIATED_NAV):
+                        out[f"{name}@{ASSOCIATED_NAV}"] = record.get(f"{name}@nav")
+                    if self.annotations.wants(LOOKUP_LOGICAL):
+                        out[f"{name}@{LOOKUP_LOGICAL}"] = target
+                out[name] = value
+                continue
+            if value is not None and self.annotations.wants(FORMATTED) and name != "versionnumber":
+                text = formatted(column.type, value, column.options, column.labels)
+                if text is not None:
+                    out[f"{name}@{FORMATTED}"] = text
+            out[name] = value
+        for expand in expands or []:
+            out[expand.nav] = self.expand(table, record, expand)
+        return out
+
+    def expand(self, table: Table, record: Record, expand: Expand) -> Any:
+        """Render one `$expand` item of a record."""
+        select_text = expand.options.get("$select")
+        if expand.nav in table.navs:
+            nav = table.navs[expand.nav]
+            target = TABLES.get(nav.target)
+            if target is None:
+                raise unknown_query_property(table, expand.nav)
+            if set(expand.options) - {"$select"}:
+                raise syntax_error("Only $select is supported when expanding a single-valued navigation property.")
+            self.ops.require("read", target)
+            select = parse_select(target, select_text)
+            prop = f"_{nav.column}_value"
+            linked_id, linked_table = record.get(prop), record.get(f"{prop}@lookuplogicalname")
+            if linked_id is None:
+                return None
+            if nav.target != "activitypointer" and linked_table != nav.target:
+                return None
+            linked = self.ops.fetch(target, str(linked_id))
+            return None if linked is None else self.record(target, linked, select)
+        if expand.nav in table.collections:
+            collection = table.collections[expand.nav]
+            child = TABLES[collection.child]
+            self.ops.require("read", child)
+            select = parse_select(child, select_text)
+            rows = [r for r in self.ops.rows(child) if r.get(f"_{collection.column}_value") == record.get(table.key)]
+            if "$filter" in expand.options:
+                predicate = parse_filter(child, expand.options["$filter"])
+                rows = [r for r in rows if predicate(r)]
+            rows = sort_records(child, rows, parse_orderby(child, expand.options.get("$orderby")))
+            top = parse_top(expand.options.get("$top"))
+            if top is not None:
+                rows = rows[:top]
+            return [self.record(child, r, select) for r in rows]
+        raise unknown_query_property(table, expand.nav)
+
+
+def context_fragment(table: Table, select: list[str] | None, expand_text: str | None) -> str:
+    """The `$metadata#...` fragment for a collection of `table` with `$select`/`$expand`."""
+    parts: list[str] = list(select or [])
+    for item in parse_expand(expand_text):
+        inner = item.options.get("$select")
+        parts.append(f"{item.nav}({inner})" if inner else f"{item.nav}()")
+    return f"{table.entity_set}({','.join(parts)})" if parts else table.entity_set
