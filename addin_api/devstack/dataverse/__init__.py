@@ -13,8 +13,9 @@ from flask import Blueprint, Flask, Response, g, request
 
 from addin_api.devstack.config import DevUser
 from addin_api.devstack.control import dataverse_error
-from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse
+from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response
 from addin_api.devstack.dataverse.batch import execute_batch
+from addin_api.devstack.dataverse.errors import DataverseError
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
 from addin_api.devstack.state import DevstackState, current_state
@@ -36,29 +37,41 @@ def _unauthorized(state: DevstackState) -> Response:
     return response
 
 
-def _authenticate() -> Response | None:
-    """Verify the bearer token and admit the request under the caller's service-protection limits."""
+def _admit() -> Response | None:
+    """Verify the bearer token and admit the request under the caller's service-protection limits.
+
+    Runs before fault injection so injected latency counts as execution time and concurrency, as a slow server
+    would; a missing or bad token is answered later (`_require_caller`), after injected faults.
+    """
     if not request.path.startswith(API_PREFIX):
         return None
     state = current_state()
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return _unauthorized(state)
+        return None
     try:
         user = verify_dataverse_token(state, token.strip())
     except TokenRejected:
-        return _unauthorized(state)
+        return None
     g.devstack_user = user.upn
-    callers = [r for r in state.dataverse.all("systemuser") if r.get("azureactivedirectoryobjectid") == user.oid]
-    if not callers:
-        return dataverse_error(403, "0x80072560", "The user is not a member of the organization.")
+    if not any(r.get("azureactivedirectoryobjectid") == user.oid for r in state.dataverse.all("systemuser")):
+        g.dataverse_not_member = True
+        return None
     refused = state.dataverse.usage.begin(user.oid, state.limits)
     if refused is not None:
         return dataverse_error(429, refused.code, refused.message, refused.retry_after)
     g.dataverse_user = user
     g.dataverse_started = time.monotonic()
     return None
+
+
+def _require_caller() -> Response | None:
+    """Refuse Web API requests without a valid bearer token (401) or from someone who is no systemuser (403)."""
+    if not request.path.startswith(API_PREFIX) or g.get("dataverse_user") is not None:
+        return None
+    if g.get("dataverse_not_member"):
+        return dataverse_error(403, "0x80072560", "The user is not a member of the organization.")
+    return _unauthorized(current_state())
 
 
 def _release(_exc: BaseException | None) -> None:
@@ -87,9 +100,12 @@ def _to_flask(response: ApiResponse) -> Response:
 @bp.post("/$batch")
 def batch() -> Response:
     """Run a multipart `$batch`; it is one entry in the request log with its parts listed."""
-    result = execute_batch(
-        _api(), request.headers.get("Content-Type", ""), request.get_data(), request.headers.get("Prefer")
-    )
+    try:
+        result = execute_batch(
+            _api(), request.headers.get("Content-Type", ""), request.get_data(), request.headers.get("Prefer")
+        )
+    except DataverseError as error:
+        return _to_flask(error_response(error))
     g.devstack_parts = result.log
     response = Response(result.body, status=result.status)
     response.headers["Content-Type"] = result.content_type
@@ -113,9 +129,10 @@ def web_api(path: str) -> Response:
 def init_app(app: Flask) -> None:
     """Register the Web API routes under /api/data/v9.2/.
 
-    Authentication and service protection run before the control surface's fault injection, so injected
-    latency counts as execution time and concurrency, as a slow server would.
+    Service protection runs before the control surface's fault injection (latency counts as execution time and
+    concurrency); the 401 for a missing token comes after it, so injected faults answer first.
     """
-    app.before_request_funcs.setdefault(None, []).insert(0, _authenticate)
+    app.before_request_funcs.setdefault(None, []).insert(0, _admit)
+    app.before_request(_require_caller)
     app.teardown_request(_release)
     app.register_blueprint(bp)
