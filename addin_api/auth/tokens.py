@@ -210,7 +210,7 @@ class TokenValidator:
         except requests.RequestException as exc:
             raise _FetchFailed(type(exc).__name__) from None
         if response.status_code != 200:
-            raise _FetchFailed(f"http_{response.status_code}", _retry_after(response.headers.get("Retry-After")))
+            raise _FetchFailed(f"http_{response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
         try:
             document = response.json()
         except ValueError:
@@ -379,7 +379,8 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return reasons.get(type(exc), "invalid")
 
 
-def _retry_after(value: str | None) -> int | None:
+def parse_retry_after(value: str | None) -> int | None:
+    """Read a Retry-After header given in seconds (Entra and Dataverse use seconds), clamped to 1 s..1 h."""
     if value is None:
         return None
     try:

@@ -82,6 +82,15 @@ def make_session(devstack: Devstack) -> requests.Session:
     return session
 
 
+def wait_for_delayed(devstack: Devstack, path: str, count: int = 1) -> None:
+    """Wait until a request the devstack delayed has finished, so it cannot land in the next test's log."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if sum(1 for e in devstack.requests_log("identity") if e["path"].endswith(path)) >= count:
+            return
+        time.sleep(0.05)
+
+
 @dataclass
 class Kit:
     """Everything a test case needs to build a token: the devstack, its real key, and an attacker's key."""
@@ -483,6 +492,7 @@ def test_t4_warm_cache_survives_idp_timeout(kit: Kit, clock: FakeClock) -> None:
 
     assert kit.tid == principal.tenant_id
     assert time.monotonic() - started < 1.4
+    wait_for_delayed(kit.devstack, KEYS_PATH, count=2)
 
 
 def test_t4_refresh_keys_failure_keeps_keys(kit: Kit, validator: TokenValidator) -> None:
@@ -521,6 +531,7 @@ def test_t4_cold_cache_and_idp_down_is_503(kit: Kit, clock: FakeClock, fault: di
     assert retry_after == error.retry_after
     assert {"Retry-After": str(retry_after)} == error.headers()
     assert not validator.has_keys
+    wait_for_delayed(kit.devstack, KEYS_PATH)
 
 
 def test_t4_cold_failure_backs_off_then_recovers(kit: Kit, validator: TokenValidator, clock: FakeClock) -> None:

@@ -1,0 +1,477 @@
+"""On-behalf-of exchange with real MSAL against the devstack's token endpoint, and the OBO token cache.
+
+Matrix IDs (T5, T6) follow reference/identity-and-reliability.md §6.2.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from conftest import Devstack
+
+from addin_api.auth.cache import InMemoryTokenCache
+from addin_api.auth.obo import OboProvider, map_msal_error
+from addin_api.auth.tokens import Principal, TokenValidator
+from addin_api.devstack.config import DEFAULT_AZP
+from addin_api.errors import (
+    AccessBlockedByPolicy,
+    ApiError,
+    ClaimsChallenge,
+    ConfigurationError,
+    ConsentRequired,
+    IdentityUnavailable,
+    InvalidToken,
+    TenantNotAllowed,
+    TokenExpired,
+)
+from addin_api.settings import Settings
+
+ALICE = "alice@contoso.example"
+BOB = "bob@contoso.example"
+DAVE = "dave@contoso.example"
+ERIN = "erin@contoso.example"
+TOKEN_PATH = "/oauth2/v2.0/token"
+
+
+def make_settings(devstack: Devstack, **overrides: Any) -> Settings:
+    """Settings for the devstack's tenant, app, environment and CA."""
+    config = devstack.config
+    values: dict[str, Any] = {
+        "client_id": config["clientId"],
+        "client_secret": config["clientSecret"],
+        "tenants": (config["tenantId"],),
+        "dataverse_urls": {config["tenantId"]: config["environmentUrl"]},
+        "authority_host": devstack.url,
+        "allowed_client_apps": (DEFAULT_AZP,),
+        "ca_bundle": Path(config["caFile"]),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_session(devstack: Devstack) -> requests.Session:
+    """The app's outbound session as the wiring builds it."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = devstack.config["caFile"]
+    return session
+
+
+def token_calls(devstack: Devstack) -> list[dict[str, Any]]:
+    """The token-endpoint requests the devstack served."""
+    return [e for e in devstack.requests_log("identity") if e["path"].endswith(TOKEN_PATH)]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """Read a token's claims (the devstack signed it; here we only look)."""
+    decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def wait_for_delayed(devstack: Devstack, path: str, count: int = 1) -> None:
+    """Wait until a request the devstack delayed has finished, so it cannot land in the next test's log."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if sum(1 for e in devstack.requests_log("identity") if e["path"].endswith(path)) >= count:
+            return
+        time.sleep(0.05)
+
+
+class Stack:
+    """A validator and an OBO provider wired like the app, against the devstack."""
+
+    def __init__(self, devstack: Devstack, **settings: Any) -> None:
+        self.devstack = devstack
+        self.settings = make_settings(devstack, **settings)
+        self.session = make_session(devstack)
+        self.validator = TokenValidator(self.settings, self.session)
+        self.obo = OboProvider(self.settings, self.session)
+        self.environment = str(devstack.config["environmentUrl"])
+
+    def principal(self, upn: str = ALICE, **claims: Any) -> Principal:
+        """Validate a freshly minted bootstrap token for `upn`, as the API would."""
+        return self.validator.validate("Bearer " + self.devstack.token(upn, **claims))
+
+    def dataverse_token(self, principal: Principal, **kwargs: Any) -> str:
+        """Exchange on-behalf-of `principal` for the tenant's environment."""
+        return self.obo.dataverse_token(principal, self.environment, **kwargs)
+
+    def user_oid(self, upn: str) -> str:
+        return next(str(u["oid"]) for u in self.devstack.config["users"] if u["upn"] == upn)
+
+
+@pytest.fixture()
+def stack(devstack: Devstack) -> Iterator[Stack]:
+    """A fresh validator + OBO provider (cold MSAL apps, empty token cache)."""
+    built = Stack(devstack)
+    yield built
+    built.session.close()
+
+
+def expect(call: Any, error: type[ApiError]) -> ApiError:
+    """Run `call` and return the error raised, checking it is exactly `error`."""
+    with pytest.raises(ApiError) as caught:
+        call()
+    assert error is type(caught.value)
+    assert "AADSTS" not in caught.value.detail  # Entra's text never reaches our errors
+    return caught.value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# T5 — OBO outcomes
+
+
+def test_t5_obo_returns_a_dataverse_token_for_the_user(stack: Stack) -> None:
+    """OBO yields a v1 Dataverse token for the same user, audience the environment, scope user_impersonation."""
+    principal = stack.principal()
+
+    token = stack.dataverse_token(principal)
+
+    claims = claims_of(token)
+    assert (principal.tenant_id, principal.object_id) == (claims["tid"], claims["oid"])
+    assert stack.environment == claims["aud"]
+    assert "user_impersonation" == claims["scp"]
+    assert [f"/{principal.tenant_id}{TOKEN_PATH}"] == [e["path"] for e in token_calls(stack.devstack)]
+
+
+def test_t5_cold_and_warm_identity_calls(stack: Stack) -> None:
+    """Cold: JWKS + tenant discovery + one OBO call; warm: no identity call at all."""
+    principal = stack.principal()
+    stack.dataverse_token(principal)
+    cold = [e["path"] for e in stack.devstack.requests_log("identity")]
+    stack.devstack.clear_log()
+
+    stack.dataverse_token(stack.principal())
+
+    tid = principal.tenant_id
+    expected_cold = [
+        "/common/discovery/v2.0/keys",
+        f"/{tid}/v2.0/.well-known/openid-configuration",
+        f"/{tid}{TOKEN_PATH}",
+    ]
+    assert expected_cold == cold
+    assert [] == stack.devstack.requests_log("identity")
+
+
+def test_t5_mfa_required_is_a_claims_challenge(stack: Stack) -> None:
+    """Dave's conditional-access policy needs MFA: the claims Entra sent are relayed for getAccessToken."""
+    error = expect(lambda: stack.dataverse_token(stack.principal(DAVE)), ClaimsChallenge)
+
+    assert isinstance(error, ClaimsChallenge)
+    assert 401 == error.status
+    assert "capolids" in error.claims
+    assert error.headers()["WWW-Authenticate"].startswith('Bearer error="insufficient_claims", claims="')
+
+
+def test_t5_mfa_satisfied_succeeds(stack: Stack) -> None:
+    """With a bootstrap token that satisfied MFA, Dave's exchange succeeds."""
+    principal = stack.principal(DAVE, amr=["pwd", "mfa"])
+
+    assert principal.object_id == claims_of(stack.dataverse_token(principal))["oid"]
+
+
+def test_t5_missing_consent_is_consent_required(stack: Stack) -> None:
+    """Erin's tenant never consented to Dataverse access: 403 consent_required."""
+    error = expect(lambda: stack.dataverse_token(stack.principal(ERIN)), ConsentRequired)
+
+    assert 403 == error.status
+
+
+def test_t5_expired_assertion_is_token_expired(stack: Stack) -> None:
+    """An assertion that expired between validation and OBO (Entra's 500133) is a 401 token_expired."""
+    fresh = stack.principal()
+    expired = stack.devstack.token(ALICE, exp=int(time.time()) - 600)
+    principal = Principal(
+        tenant_id=fresh.tenant_id,
+        object_id=fresh.object_id,
+        client_app=fresh.client_app,
+        name=fresh.name,
+        username=fresh.username,
+        assertion=expired,
+        expires_at=int(time.time()) - 600,
+    )
+
+    error = expect(lambda: stack.dataverse_token(principal), TokenExpired)
+
+    assert 401 == error.status
+
+
+def test_t5_wrong_client_secret_is_configuration_error(devstack: Devstack) -> None:
+    """A wrong or expired client secret (invalid_client 7000215) is 503 configuration_error, not the user's fault."""
+    stack = Stack(devstack, client_secret="not-the-secret")
+
+    error = expect(lambda: stack.dataverse_token(stack.principal()), ConfigurationError)
+
+    assert 503 == error.status
+
+
+def test_t5_unknown_tenant_at_the_idp_is_configuration_error(devstack: Devstack) -> None:
+    """An onboarded tenant the IdP does not know (discovery answers 400) is a configuration error."""
+    ghost = str(uuid.uuid4())
+    stack = Stack(devstack, tenants=(devstack.config["tenantId"], ghost))
+
+    expect(lambda: stack.obo.warm(ghost), ConfigurationError)
+
+
+def test_t5_tenant_not_onboarded_is_refused_before_any_call(stack: Stack) -> None:
+    """The provider never builds an MSAL app for a tenant that is not onboarded."""
+    expect(lambda: stack.obo.warm(str(uuid.uuid4())), TenantNotAllowed)
+
+    assert [] == stack.devstack.requests_log("identity")
+
+
+def test_t5_other_environment_is_refused(stack: Stack) -> None:
+    """A user's token is only exchanged for the environment configured for their tenant."""
+    principal = stack.principal()
+
+    expect(lambda: stack.obo.dataverse_token(principal, "https://evil.example"), ConfigurationError)
+    assert [] == token_calls(stack.devstack)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [(503, 7, 7), (500, None, 5), (502, 2, 2), (429, 3, 3), (429, None, 5)],
+    ids=["503 retry-after 7", "500", "502 retry-after 2", "429 retry-after 3", "429 without retry-after"],
+)
+def test_t5_token_endpoint_failure_is_identity_unavailable(
+    stack: Stack, status: int, retry_after: int | None, expected: int
+) -> None:
+    """429 and 5xx from the token endpoint become 503 identity_unavailable carrying Entra's Retry-After."""
+    principal = stack.principal()
+    stack.obo.warm(principal.tenant_id)
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, status=status, retryAfter=retry_after, count=1)
+
+    error = expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
+
+    assert 503 == error.status
+    assert expected == error.retry_after
+    assert {"Retry-After": str(expected)} == error.headers()
+
+
+def test_t5_token_endpoint_timeout_is_identity_unavailable(devstack: Devstack) -> None:
+    """A token endpoint slower than the read timeout is a prompt 503, not a hung worker."""
+    stack = Stack(devstack, read_timeout=0.3)
+    principal = stack.principal()
+    stack.obo.warm(principal.tenant_id)
+    devstack.fault(target="identity", path=TOKEN_PATH, delayMs=1500, count=1)
+
+    started = time.monotonic()
+    error = expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
+
+    assert time.monotonic() - started < 1.4
+    assert 5 == error.retry_after
+    wait_for_delayed(devstack, TOKEN_PATH, count=1)
+
+
+def test_t5_discovery_down_is_identity_unavailable(stack: Stack) -> None:
+    """If the tenant's OpenID configuration cannot be fetched, the exchange is a 503 (and is retried later)."""
+    principal = stack.principal()
+    stack.devstack.fault(target="identity", path="openid-configuration", status=503, retryAfter=4, count=1)
+
+    error = expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
+    assert 4 == error.retry_after
+
+    assert principal.object_id == claims_of(stack.dataverse_token(principal))["oid"]
+
+
+def test_t5_idp_unreachable_is_identity_unavailable(devstack: Devstack) -> None:
+    """A refused connection to the authority is a 503 identity_unavailable."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stack = Stack(devstack, authority_host=f"https://127.0.0.1:{port}")
+
+    expect(lambda: stack.obo.warm(devstack.config["tenantId"]), IdentityUnavailable)
+
+
+MSAL_ERRORS: list[tuple[str, dict[str, Any], dict[str, Any], type[ApiError]]] = [
+    (
+        "50076 with claims",
+        {"error": "interaction_required", "error_codes": [50076], "claims": '{"access_token":{}}'},
+        {},
+        ClaimsChallenge,
+    ),
+    (
+        "50079 with claims",
+        {"error": "interaction_required", "error_codes": [50079], "claims": '{"access_token":{}}'},
+        {},
+        ClaimsChallenge,
+    ),
+    (
+        "interaction_required without claims",
+        {"error": "interaction_required", "error_codes": [50079]},
+        {},
+        ClaimsChallenge,
+    ),
+    ("53003 without claims", {"error": "interaction_required", "error_codes": [53003]}, {}, AccessBlockedByPolicy),
+    ("53000 without claims", {"error": "invalid_grant", "error_codes": [53000]}, {}, AccessBlockedByPolicy),
+    ("65001", {"error": "invalid_grant", "error_codes": [65001]}, {}, ConsentRequired),
+    ("suberror consent_required", {"error": "invalid_grant", "suberror": "consent_required"}, {}, ConsentRequired),
+    ("500133", {"error": "invalid_grant", "error_codes": [500133]}, {}, TokenExpired),
+    ("50013", {"error": "invalid_grant", "error_codes": [50013]}, {}, InvalidToken),
+    ("other invalid_grant", {"error": "invalid_grant", "error_codes": [50034]}, {}, InvalidToken),
+    ("70011", {"error": "invalid_scope", "error_codes": [70011]}, {}, ConfigurationError),
+    ("invalid_scope", {"error": "invalid_scope"}, {}, ConfigurationError),
+    ("650057", {"error": "invalid_request", "error_codes": [650057]}, {}, ConfigurationError),
+    ("65005", {"error": "invalid_grant", "error_codes": [65005]}, {}, ConfigurationError),
+    ("70002", {"error": "invalid_client", "error_codes": [70002]}, {}, ConfigurationError),
+    ("7000215", {"error": "invalid_client", "error_codes": [7000215]}, {}, ConfigurationError),
+    ("700016", {"error": "unauthorized_client", "error_codes": [700016]}, {}, ConfigurationError),
+    ("temporarily_unavailable", {"error": "temporarily_unavailable", "error_codes": [90024]}, {}, IdentityUnavailable),
+    ("429", {"error": "invalid_request"}, {"status": 429, "retry_after": 9}, IdentityUnavailable),
+    ("server_error", {"error": "server_error"}, {}, IdentityUnavailable),
+    ("unknown", {"error": "something_new"}, {}, IdentityUnavailable),
+    ("not even an error", {}, {}, IdentityUnavailable),
+]
+
+
+@pytest.mark.parametrize(
+    ("result", "seen", "expected"), [case[1:] for case in MSAL_ERRORS], ids=[case[0] for case in MSAL_ERRORS]
+)
+def test_t5_msal_error_mapping(result: dict[str, Any], seen: dict[str, Any], expected: type[ApiError]) -> None:
+    """Every MSAL error dict maps, on error / error_codes / suberror only, to one of our errors."""
+    described = dict(result, error_description="AADSTS12345: secret text from Entra")
+
+    error = map_msal_error(described, **seen)
+
+    assert expected is type(error)
+    assert "AADSTS" not in error.detail
+    if isinstance(error, IdentityUnavailable):
+        assert seen.get("retry_after", 5) == error.retry_after
+
+
+def test_t5_claims_are_relayed_verbatim() -> None:
+    """The claims value Entra sent is passed through unchanged."""
+    claims = '{"access_token":{"capolids":{"essential":true,"values":["c0a1"]}}}'
+
+    error = map_msal_error({"error": "interaction_required", "error_codes": [50076], "claims": claims})
+
+    assert isinstance(error, ClaimsChallenge)
+    assert claims == error.claims
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# T6 — the OBO token cache
+
+
+def test_t6_fifty_calls_make_one_obo_request(stack: Stack) -> None:
+    """50 Dataverse-token requests for one user (new bootstrap tokens each time) cost exactly one OBO call."""
+    principals = [stack.principal() for _ in range(50)]
+
+    tokens = {stack.dataverse_token(p) for p in principals}
+
+    assert 1 == len(tokens)
+    assert 1 == len(token_calls(stack.devstack))
+
+
+def test_t6_users_never_share_tokens(stack: Stack) -> None:
+    """Two users interleaved each get a token for themselves, and one OBO call each."""
+    alice, bob = stack.principal(ALICE), stack.principal(BOB)
+
+    oids = [claims_of(stack.dataverse_token(p))["oid"] for p in [alice, bob] * 25]
+
+    assert [stack.user_oid(ALICE), stack.user_oid(BOB)] * 25 == oids
+    assert 2 == len(token_calls(stack.devstack))
+
+
+def test_t6_forget_fetches_again(stack: Stack) -> None:
+    """After `forget` (Dataverse refused the token) the next call exchanges again."""
+    principal = stack.principal()
+    stack.dataverse_token(principal)
+
+    stack.obo.forget(principal, stack.environment + "/")
+    stack.dataverse_token(principal)
+    stack.dataverse_token(principal)
+
+    assert 2 == len(token_calls(stack.devstack))
+
+
+def test_t6_force_refresh_fetches_again(stack: Stack) -> None:
+    """`force_refresh=True` bypasses the cache and stores the new token."""
+    principal = stack.principal()
+    first = stack.dataverse_token(principal)
+
+    second = stack.dataverse_token(principal, force_refresh=True)
+
+    assert first != second
+    assert second == stack.dataverse_token(principal)
+    assert 2 == len(token_calls(stack.devstack))
+
+
+def test_t6_failures_are_not_cached(stack: Stack) -> None:
+    """A transient failure is not remembered: the next call exchanges again and succeeds."""
+    principal = stack.principal()
+    stack.obo.warm(principal.tenant_id)
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, status=503, retryAfter=1, count=1)
+    expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
+    time.sleep(1.1)  # MSAL itself holds back identical requests for Retry-After seconds
+
+    assert principal.object_id == claims_of(stack.dataverse_token(principal))["oid"]
+
+
+def test_t6_provider_uses_an_injected_cache(devstack: Devstack) -> None:
+    """A cache passed in (the Redis adapter later) is where tokens go, keyed per tenant, user and environment."""
+    settings = make_settings(devstack)
+    session = make_session(devstack)
+    cache = InMemoryTokenCache()
+    obo = OboProvider(settings, session, cache)
+    principal = TokenValidator(settings, session).validate("Bearer " + devstack.token(ALICE))
+
+    obo.dataverse_token(principal, devstack.config["environmentUrl"])
+
+    assert 1 == len(cache)
+
+
+class ManualClock:
+    """A clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_t6_cache_entries_expire() -> None:
+    """A cached token is served until its time to live runs out, then forgotten."""
+    clock = ManualClock()
+    cache = InMemoryTokenCache(clock=clock)
+    cache.set("k", "token", 3300)
+
+    clock.now = 3299.0
+    assert "token" == cache.get("k")
+    clock.now = 3300.0
+    assert cache.get("k") is None
+    assert 0 == len(cache)
+
+
+def test_t6_cache_does_not_store_short_lived_tokens() -> None:
+    """A token that would expire within the margin is not stored at all."""
+    cache = InMemoryTokenCache()
+
+    cache.set("k", "token", 0)
+
+    assert cache.get("k") is None
+
+
+def test_t6_cache_is_bounded() -> None:
+    """When full, expired entries go first, then those closest to expiry."""
+    clock = ManualClock()
+    cache = InMemoryTokenCache(max_entries=3, clock=clock)
+    cache.set("expired", "a", 1)
+    cache.set("soon", "b", 100)
+    cache.set("late", "c", 1000)
+    clock.now = 10.0
+
+    cache.set("new", "d", 500)
+    cache.set("newer", "e", 500)
+
+    assert [None, None, "c", "d", "e"] == [cache.get(k) for k in ["expired", "soon", "late", "new", "newer"]]
