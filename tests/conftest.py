@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
+from addin_api import create_app
 from addin_api.devstack.server import DevstackServer
+from addin_api.settings import Settings
+
+ALICE = "alice@contoso.example"
 
 
 class Devstack:
@@ -75,3 +82,67 @@ def devstack(devstack_server: DevstackServer) -> Iterator[Devstack]:
     stack.reset()
     yield stack
     stack.http.close()
+
+
+@pytest.fixture(scope="session")
+def service_settings(devstack_server: DevstackServer) -> Settings:
+    """The service's settings for the session devstack, parsed from the environment it would be given."""
+    from addin_api.cli import dev_environment
+    from addin_api.devstack.control import config_document
+
+    config = config_document(devstack_server.state)
+    return Settings.from_env(dev_environment(config, "https://127.0.0.1:5000"))
+
+
+@pytest.fixture()
+def app(service_settings: Settings, devstack: Devstack) -> Flask:
+    """A fresh service app (empty caches) against the reset devstack; pytest-flask's `client` uses it."""
+    return create_app(service_settings)
+
+
+class Api:
+    """The service's HTTP API through the Flask test client, with tokens minted by the devstack."""
+
+    def __init__(self, client: FlaskClient, devstack: Devstack) -> None:
+        self.client = client
+        self.devstack = devstack
+        self._tokens: dict[str, str] = {}
+
+    def headers(self, user: str | None, token: str | None = None) -> dict[str, str]:
+        """Authorization for a demo user (token cached per user) or an explicit token."""
+        if token is None and user is not None:
+            token = self._tokens.get(user) or self._tokens.setdefault(user, self.devstack.token(user))
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def call(
+        self, method: str, path: str, user: str | None = ALICE, *, token: str | None = None, **kwargs: Any
+    ) -> TestResponse:
+        """Send a request as `user` (or with `token`)."""
+        headers = {**self.headers(user, token), **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, user: str | None = ALICE, **kwargs: Any) -> TestResponse:
+        """GET as `user`."""
+        return self.call("GET", path, user, **kwargs)
+
+    def post(self, path: str, body: Any, user: str | None = ALICE, **kwargs: Any) -> TestResponse:
+        """POST JSON as `user`."""
+        return self.call("POST", path, user, json=body, **kwargs)
+
+    def put(self, path: str, body: Any, user: str | None = ALICE, **kwargs: Any) -> TestResponse:
+        """PUT JSON as `user`."""
+        return self.call("PUT", path, user, json=body, **kwargs)
+
+    def delete(self, path: str, user: str | None = ALICE, **kwargs: Any) -> TestResponse:
+        """DELETE as `user`."""
+        return self.call("DELETE", path, user, **kwargs)
+
+    def dataverse_trips(self) -> list[dict[str, Any]]:
+        """Dataverse requests the devstack has logged since the last `clear_log()`."""
+        return self.devstack.requests_log("dataverse")
+
+
+@pytest.fixture()
+def api(client: FlaskClient, devstack: Devstack) -> Api:
+    """The API as the task pane calls it."""
+    return Api(client, devstack)

@@ -1,0 +1,21 @@
+"""`GET /api/v1/people?email=…`: the sender card."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from addin_api.api.common import dataverse, parse, query_args
+from addin_api.auth.decorators import require_user
+from addin_api.schemas import PeopleArgs
+from addin_api.services.people import lookup
+
+bp = Blueprint("people", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/people")
+@require_user
+def people() -> Response:
+    """Who an address is in Dataverse and the latest activities with it."""
+    args = parse(PeopleArgs(), query_args())
+    dv, _ = dataverse()
+    return jsonify(lookup(dv, args["email"].lower()))

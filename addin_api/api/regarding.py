@@ -1,0 +1,24 @@
+"""`GET /api/v1/regarding`: regarding candidates across tables in one `$batch`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from addin_api.api.common import dataverse, parse, query_args
+from addin_api.auth.decorators import require_user
+from addin_api.dataverse.tables import REGARDING_TABLES
+from addin_api.schemas import SearchArgs
+from addin_api.services.regarding import search
+
+bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/regarding")
+@require_user
+def search_regarding() -> Response:
+    """Search accounts, contacts, leads, opportunities and cases by name, number or email."""
+    args = parse(SearchArgs(), query_args())
+    names = list(dict.fromkeys(t.strip() for t in args["tables"].split(",") if t.strip()))
+    dv, _ = dataverse()
+    results = search(dv, args["search"].strip(), [REGARDING_TABLES[n] for n in names], args["top"])
+    return jsonify({"results": results})

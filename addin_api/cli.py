@@ -1,0 +1,188 @@
+"""The `addin-api` command: dev, devstack, token, serve, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import ssl
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = ".devstack"
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    stop.wait()
+
+
+def dev_environment(config: dict[str, Any], public_url: str) -> dict[str, str]:
+    """The service's `ADDIN_API_*` variables for the devstack described by `config` (its /_devstack/config)."""
+    return {
+        "ADDIN_API_CLIENT_ID": config["clientId"],
+        "ADDIN_API_CLIENT_SECRET": config["clientSecret"],
+        "ADDIN_API_TENANTS": config["tenantId"],
+        "ADDIN_API_DATAVERSE_URLS": f"{config['tenantId']}={config['environmentUrl']}",
+        "ADDIN_API_AUTHORITY_HOST": config["authorityHost"],
+        "ADDIN_API_CA_BUNDLE": config["caFile"],
+        "ADDIN_API_PUBLIC_URL": public_url,
+    }
+
+
+def cmd_devstack(args: argparse.Namespace) -> int:
+    """Run the emulated Dataverse and dev identity provider until interrupted."""
+    from addin_api.devstack.control import config_document
+    from addin_api.devstack.server import DevstackServer
+
+    server = DevstackServer(Path(args.data_dir), host=args.host, port=args.port).start()
+    config = config_document(server.state)
+    print(f"devstack: tenant {config['tenantId']}, app {config['clientId']}, CA {config['caFile']}")
+    print(f"ready: {server.url}", flush=True)
+    _wait_for_signal()
+    server.stop()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Run the devstack and the service together, and print what to open."""
+    from werkzeug.serving import make_server
+
+    from addin_api import create_app
+    from addin_api.devstack.control import config_document
+    from addin_api.devstack.identity import mint_access_token
+    from addin_api.devstack.server import DevstackServer
+    from addin_api.settings import Settings
+
+    data_dir = Path(args.data_dir)
+    devstack = DevstackServer(data_dir, host=args.host, port=args.devstack_port).start()
+    public_url = f"https://{args.host}:{args.port}"
+    config = config_document(devstack.state)
+    settings = Settings.from_env(dev_environment(config, public_url))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(data_dir / "server.pem", data_dir / "server-key.pem")
+    service = make_server(args.host, args.port, create_app(settings), threaded=True, ssl_context=context)
+    threading.Thread(target=service.serve_forever, name="service", daemon=True).start()
+
+    alice = devstack.state.config.user_by_upn("alice@contoso.example")
+    assert alice is not None
+    token, _ = mint_access_token(devstack.state, alice)
+    print(f"ready: {devstack.url}")
+    print(f"ready: {public_url}", flush=True)
+    print(
+        "\nThe devstack plays Dataverse and Entra ID; the service acts as the signed-in user.\n"
+        f"  CA certificate:   {config['caFile']}\n"
+        f"  demo users:       {', '.join(u['upn'] + ' (' + u['scenario'] + ')' for u in config['users'])}\n"
+        f"  a token for alice (valid 1 h; more with `addin-api token --user alice@contoso.example`):\n\n"
+        f"TOKEN={token}\n\n"
+        f'  curl --cacert {config["caFile"]} -H "Authorization: Bearer $TOKEN" {public_url}/api/v1/me\n'
+        f'  curl --cacert {config["caFile"]} -H "Authorization: Bearer $TOKEN" '
+        f'"{public_url}/api/v1/regarding?search=Fab"\n'
+        f'  curl --cacert {config["caFile"]} -H "Authorization: Bearer $TOKEN" '
+        f'"{public_url}/api/v1/people?email=dana@fabrikam.example"\n\n'
+        "Ctrl-C stops everything.",
+        flush=True,
+    )
+    _wait_for_signal()
+    service.shutdown()
+    devstack.stop()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print a token minted by a running devstack for a demo user."""
+    import requests
+
+    data_dir = Path(args.data_dir)
+    url = args.devstack or f"https://127.0.0.1:{args.devstack_port}"
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(data_dir / "ca.pem")
+    body = {"user": args.user, "audience": args.audience}
+    response = session.post(f"{url}/_devstack/token", json=body, timeout=10)
+    if response.status_code != 200:
+        print(f"error: {response.json().get('message', response.text)}", file=sys.stderr)
+        return 1
+    print(response.json()["access_token"])
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Check the `ADDIN_API_*` environment and name every problem."""
+    from addin_api.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print("configuration is invalid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(f"configuration OK: {len(settings.tenants)} tenant(s), authority {settings.authority_host}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the service under gunicorn with the shipped configuration."""
+    config = Path(__file__).with_name("gunicorn_conf.py")
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(config)]
+    if args.bind:
+        argv += ["--bind", args.bind]
+    argv.append("addin_api:create_app()")
+    os.execv(sys.executable, argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(prog="addin-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    devstack = commands.add_parser("devstack", help="run the emulated Dataverse and dev identity provider")
+    devstack.add_argument("--host", default="127.0.0.1")
+    devstack.add_argument("--port", type=int, default=5001)
+    devstack.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    devstack.set_defaults(func=cmd_devstack)
+
+    dev = commands.add_parser("dev", help="run the devstack and the service together")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=5000)
+    dev.add_argument("--devstack-port", type=int, default=5001)
+    dev.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    dev.set_defaults(func=cmd_dev)
+
+    token = commands.add_parser("token", help="print a token for a demo user from a running devstack")
+    token.add_argument("--user", required=True, help="the demo user's UPN, e.g. alice@contoso.example")
+    token.add_argument("--audience", choices=("addin", "dataverse"), default="addin")
+    token.add_argument("--devstack", help="the devstack URL (default https://127.0.0.1:<devstack-port>)")
+    token.add_argument("--devstack-port", type=int, default=5001)
+    token.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    token.set_defaults(func=cmd_token)
+
+    serve = commands.add_parser("serve", help="run the service under gunicorn with the shipped config")
+    serve.add_argument("--bind", help="host:port (default from the gunicorn config / $ADDIN_API_BIND)")
+    serve.set_defaults(func=cmd_serve)
+
+    check = commands.add_parser("check-config", help="validate the ADDIN_API_* environment")
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `addin-api` console script."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Activity parties: resolving email addresses to records and building the party rows of a deep insert.
+
+Dynamics 365 resolves a sender to one row, the first active match in the order systemuser, contact, account,
+lead (a duplicate owned by the tracking user wins), and lists every matching row for recipients and attendees.
+Immediate tracking resolves only to records the user can read — which is what a query made as the user returns.
+https://learn.microsoft.com/en-us/power-platform/admin/associate-email-address
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from addin_api.dataverse import odata
+from addin_api.dataverse.batch import BatchRequest, BatchResponse
+from addin_api.dataverse.tables import RESOLUTION_ORDER, Table
+
+# participationtypemask values.
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/activityparty-entity
+SENDER, TO, CC, BCC, REQUIRED, OPTIONAL, ORGANIZER = 1, 2, 3, 4, 5, 6, 7
+ROLE_NAMES = {
+    SENDER: "from",
+    TO: "to",
+    CC: "cc",
+    BCC: "bcc",
+    REQUIRED: "required",
+    OPTIONAL: "optional",
+    ORGANIZER: "organizer",
+}
+# Keep each address query well inside the 64 KB URL limit of a $batch part.
+MAX_ADDRESSES_PER_QUERY = 100
+
+
+@dataclass(frozen=True)
+class Party:
+    """One address on an item with its participation type."""
+
+    mask: int
+    address: str
+    name: str | None = None
+
+    @property
+    def role(self) -> str:
+        """The API's name for the participation type."""
+        return ROLE_NAMES[self.mask]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A record an address resolved to."""
+
+    table: Table
+    id: str
+    name: str | None
+    owner_id: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        """As the API shows it."""
+        return {"table": self.table.logical_name, "id": self.id, "name": self.name}
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def resolution_queries(addresses: Sequence[str]) -> list[tuple[Table, BatchRequest]]:
+    """GET requests (for one `$batch`) that find the records owning any of `addresses`, table by table."""
+    queries: list[tuple[Table, BatchRequest]] = []
+    for table in RESOLUTION_ORDER:
+        select = [table.primary_id, table.primary_name, *table.email_columns]
+        if table.logical_name != "systemuser":
+            select.append("_ownerid_value")
+        for chunk in _chunks(addresses, MAX_ADDRESSES_PER_QUERY):
+            clauses = " or ".join(f"{column} eq {odata.literal(a)}" for a in chunk for column in table.email_columns)
+            params = {"$select": ",".join(select), "$filter": f"({clauses}) and {table.active_filter}"}
+            queries.append((table, BatchRequest("GET", f"{table.entity_set}?{odata.query_string(params)}")))
+    return queries
+
+
+def collect_matches(
+    queries: Sequence[tuple[Table, BatchRequest]], responses: Sequence[BatchResponse]
+) -> dict[str, list[Match]]:
+    """Map each address (lower-case) to the records it resolved to, in resolution order."""
+    found: dict[str, list[Match]] = {}
+    for (table, _), response in zip(queries, responses, strict=True):
+        for row in (response.body or {}).get("value", []):
+            match = Match(table, str(row[table.primary_id]), row.get(table.primary_name), row.get("_ownerid_value"))
+            for column in table.email_columns:
+                value = row.get(column)
+                if isinstance(value, str) and value:
+                    bucket = found.setdefault(value.lower(), [])
+                    if match not in bucket:
+                        bucket.append(match)
+    return found
+
+
+def sender_match(matches: Sequence[Match], caller_id: str | None) -> Match | None:
+    """The one record a sender resolves to: first table in order; within it, the caller's own record first."""
+    for table in RESOLUTION_ORDER:
+        in_table = [m for m in matches if m.table is table]
+        if in_table:
+            owned = [m for m in in_table if caller_id and m.owner_id == caller_id]
+            return (owned or in_table)[0]
+    return None
+
+
+def party_rows(
+    parties: Sequence[Party], matches: dict[str, list[Match]], caller_id: str | None, single_match_masks: set[int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Build the deep-insert party rows and the API's view of each party.
+
+    Parties whose mask is in `single_match_masks` (the sender, the organizer) resolve to one record; the others
+    list every match.
+    """
+    rows: list[dict[str, Any]] = []
+    views: list[dict[str, Any]] = []
+    for party in parties:
+        candidates = matches.get(party.address, [])
+        if party.mask in single_match_masks:
+            chosen = sender_match(candidates, caller_id)
+            resolved = [chosen] if chosen else []
+        else:
+            resolved = list(candidates)
+        for match in resolved:
+            rows.append(
+                {
+                    "participationtypemask": party.mask,
+                    f"partyid_{match.table.logical_name}@odata.bind": match.table.bind(match.id),
+                    "addressused": party.address,
+                }
+            )
+        if not resolved:
+            rows.append({"participationtypemask": party.mask, "addressused": party.address})
+        views.append({"role": party.role, "address": party.address, "resolved": [m.view() for m in resolved]})
+    return rows, views

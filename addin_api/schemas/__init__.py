@@ -1,0 +1,175 @@
+"""Request schemas (marshmallow) at the HTTP edge: unknown fields are rejected, limits follow Dataverse's columns."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+
+from addin_api.dataverse.tables import REGARDING_TABLES
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LINE_BREAK = re.compile(r"[\r\n]")
+# An address as Outlook gives it: no spaces, quotes, brackets or separators; Dataverse's addressused holds 320.
+ADDRESS = re.compile(r"^[^@\s<>\"',;()\[\]\\]{1,64}@[^@\s<>\"',;()\[\]\\]{1,255}$")
+BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+MAX_PARTIES = 500
+MAX_ATTACHMENTS = 50
+MAX_BODY_CHARS = 4 * 1024 * 1024
+
+
+class Strict(Schema):
+    """Unknown fields are an error, never passed on."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def no_control(value: str) -> None:
+    """Refuse control characters (and line breaks) in single-line values."""
+    if CONTROL.search(value) or LINE_BREAK.search(value):
+        raise ValidationError("must not contain control characters or line breaks")
+
+
+class AddressSchema(Strict):
+    """An email address with an optional display name."""
+
+    address = fields.String(required=True, validate=validate.Length(max=320))
+    name = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), no_control])
+
+    @validates("address")
+    def _address(self, value: str, **_: Any) -> None:
+        if not ADDRESS.match(value):
+            raise ValidationError("must be an email address")
+
+
+class RegardingSchema(Strict):
+    """A regarding record: one of the regarding tables and a GUID."""
+
+    table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
+    id = fields.UUID(required=True)
+
+
+class AttachmentSchema(Strict):
+    """An attachment's name, type and base64 content."""
+
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=255), no_control])
+    contentType = fields.String(
+        load_default="application/octet-stream", validate=[validate.Length(max=256), no_control]
+    )
+    contentBase64 = fields.String(required=True)
+
+    @validates("contentBase64")
+    def _content(self, value: str, **_: Any) -> None:
+        if len(value) % 4 or not BASE64.match(value):
+            raise ValidationError("must be base64")
+
+
+def decoded_size(content_base64: str) -> int:
+    """The size in bytes of base64 content without decoding it."""
+    return len(content_base64) * 3 // 4 - content_base64[-2:].count("=")
+
+
+def check_base64(content_base64: str) -> None:
+    """Decode a small prefix to catch content that only looks like base64."""
+    try:
+        base64.b64decode(content_base64[:4096], validate=True)
+    except binascii.Error as exc:
+        raise ValidationError("must be base64") from exc
+
+
+class TrackCommon(Strict):
+    """Fields shared by email and appointment tracking."""
+
+    subject = fields.String(required=True, validate=no_control)
+    body = fields.String(load_default="", validate=validate.Length(max=MAX_BODY_CHARS))
+    bodyType = fields.String(load_default="html", validate=validate.OneOf(("html", "text")))
+    regarding = fields.Nested(RegardingSchema, load_default=None, allow_none=True)
+    attachments = fields.List(
+        fields.Nested(AttachmentSchema), load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS)
+    )
+    createMissing = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("contact", "lead")))
+
+
+class TrackEmailSchema(TrackCommon):
+    """`POST /api/v1/emails`."""
+
+    internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control])
+    subject = fields.String(required=True, validate=[validate.Length(max=800), no_control])
+    sender = fields.Nested(AddressSchema, required=True, data_key="from")
+    to = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
+    cc = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
+    bcc = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
+    sentAt = fields.AwareDateTime(required=True)
+    direction = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("incoming", "outgoing")))
+
+
+class TrackAppointmentSchema(TrackCommon):
+    """`POST /api/v1/appointments`."""
+
+    globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control])
+    subject = fields.String(required=True, validate=[validate.Length(max=200), no_control])
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+    isAllDay = fields.Boolean(load_default=False)
+    location = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), no_control])
+    organizer = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+    requiredAttendees = fields.List(
+        fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES)
+    )
+    optionalAttendees = fields.List(
+        fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES)
+    )
+
+    @validates_schema
+    def _times(self, data: dict[str, Any], **_: Any) -> None:
+        if data["end"] < data["start"]:
+            raise ValidationError("must not be before start", "end")
+
+
+class EmailStatusArgs(Strict):
+    """`GET /api/v1/emails?internetMessageId=…`."""
+
+    internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control])
+
+
+class AppointmentStatusArgs(Strict):
+    """`GET /api/v1/appointments?globalObjectId=…`."""
+
+    globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control])
+
+
+def _tables(value: str) -> None:
+    names = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [n for n in names if n not in REGARDING_TABLES]
+    if not names or unknown:
+        raise ValidationError("must be a comma-separated list of " + ", ".join(REGARDING_TABLES))
+
+
+class SearchArgs(Strict):
+    """`GET /api/v1/regarding?search=…&tables=…&top=…`."""
+
+    search = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control])
+    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=_tables)
+    top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+
+class CreateRecordSchema(Strict):
+    """`POST /api/v1/records`."""
+
+    table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
+    fields_ = fields.Dict(required=True, data_key="fields", keys=fields.String(), values=fields.Raw(allow_none=False))
+
+
+class PeopleArgs(Strict):
+    """`GET /api/v1/people?email=…`."""
+
+    email = fields.String(required=True, validate=validate.Length(max=320))
+
+    @validates("email")
+    def _email(self, value: str, **_: Any) -> None:
+        if not ADDRESS.match(value):
+            raise ValidationError("must be an email address")

@@ -1,0 +1,105 @@
+"""Who the caller is in Dataverse and whether they may use the add-in (`prvUseOfficeApps`), cached per user."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from addin_api.dataverse.batch import BatchRequest
+from addin_api.dataverse.client import DataverseClient
+from addin_api.errors import AddInNotAllowed, DataverseError
+
+# "Use Dynamics 365 App for Outlook", the privilege the Dynamics 365 App for Outlook User role grants.
+# https://learn.microsoft.com/en-us/troubleshoot/power-platform/dataverse/d365-app-outlook/privilege-error-occurs-when-using-dynamics-365-app-for-outlook
+USE_OFFICE_APPS = "prvUseOfficeApps"
+
+
+@dataclass(frozen=True)
+class MeInfo:
+    """The caller as Dataverse knows them."""
+
+    user_id: str
+    business_unit_id: str
+    organization_id: str
+    name: str | None
+    email: str | None
+    can_use_add_in: bool
+
+    def require_add_in(self) -> None:
+        """Refuse writes for users without `prvUseOfficeApps`, as Dynamics 365 App for Outlook does."""
+        if not self.can_use_add_in:
+            raise AddInNotAllowed(
+                "Track and Set Regarding are currently disabled. To use these features, please contact your "
+                "admin. You can still view and interact with your Dynamics 365 data."
+            )
+
+
+class MeCache:
+    """Per-user `MeInfo` kept for a few minutes so a warm request costs no Dataverse round trip."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str, str], tuple[float, MeInfo]] = {}
+
+    def get(self, key: tuple[str, str, str]) -> MeInfo | None:
+        """The cached info for (tenant, user, environment) if still fresh."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or found[0] < time.monotonic():
+                return None
+            return found[1]
+
+    def put(self, key: tuple[str, str, str], info: MeInfo) -> None:
+        """Remember a user's info for the cache's lifetime."""
+        with self._lock:
+            if len(self._entries) >= self._max:
+                now = time.monotonic()
+                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+                if len(self._entries) >= self._max:
+                    self._entries.clear()
+            self._entries[key] = (time.monotonic() + self._ttl, info)
+
+
+def fetch_me(dv: DataverseClient) -> MeInfo:
+    """Ask Dataverse who the caller is and whether they hold `prvUseOfficeApps` (two round trips)."""
+    who = dv.get("WhoAmI")
+    try:
+        user_id = str(who["UserId"])
+    except KeyError as exc:
+        raise DataverseError() from exc
+    user, privilege = dv.batch(
+        [
+            BatchRequest("GET", f"systemusers({user_id})?$select=fullname,internalemailaddress"),
+            BatchRequest(
+                "GET",
+                f"systemusers({user_id})/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
+                f"(PrivilegeName='{USE_OFFICE_APPS}')",
+            ),
+        ]
+    )
+    dv.raise_for(user)
+    dv.raise_for(privilege)
+    user_body: dict[str, Any] = user.body or {}
+    privileges = (privilege.body or {}).get("RolePrivileges") or []
+    email = user_body.get("internalemailaddress")
+    return MeInfo(
+        user_id=user_id,
+        business_unit_id=str(who.get("BusinessUnitId", "")),
+        organization_id=str(who.get("OrganizationId", "")),
+        name=user_body.get("fullname"),
+        email=email.lower() if isinstance(email, str) else None,
+        can_use_add_in=bool(privileges),
+    )
+
+
+def current_me(dv: DataverseClient, cache: MeCache, key: tuple[str, str, str]) -> MeInfo:
+    """The caller's info from the cache, fetched on a miss."""
+    info = cache.get(key)
+    if info is None:
+        info = fetch_me(dv)
+        cache.put(key, info)
+    return info

@@ -1,0 +1,103 @@
+"""Set, change and clear an activity's regarding record; untrack; search regarding candidates across tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from addin_api.dataverse import odata
+from addin_api.dataverse.activities import INCLUDE_ANNOTATIONS, LOGICAL_NAME, ActivityKind, regarding_view
+from addin_api.dataverse.batch import BatchRequest
+from addin_api.dataverse.client import DataverseClient
+from addin_api.dataverse.tables import REGARDING_TABLES, Table
+from addin_api.errors import DataverseForbidden
+from addin_api.services.tracking import RegardingRef
+
+FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+
+
+def set_regarding(
+    dv: DataverseClient, environment_url: str, kind: ActivityKind, activity_id: str, ref: RegardingRef
+) -> dict[str, Any]:
+    """Point the activity at `ref` (one round trip); 404 when either record does not exist."""
+    body = {kind.regarding_property(ref.table) + "@odata.bind": ref.table.bind(ref.id)}
+    record = dv.update(
+        kind.entity_set,
+        activity_id,
+        body,
+        if_match="*",
+        select=["activityid", "_regardingobjectid_value"],
+        annotations=True,
+    )
+    regarding = regarding_view(record or {}) or {"table": ref.table.logical_name, "id": ref.id, "name": None}
+    return _view(kind, environment_url, activity_id, regarding)
+
+
+def clear_regarding(dv: DataverseClient, environment_url: str, kind: ActivityKind, activity_id: str) -> dict[str, Any]:
+    """Remove the activity's regarding (read which table it points to, then disassociate)."""
+    record = dv.get(f"{kind.entity_set}({activity_id})?$select=activityid,_regardingobjectid_value", annotations=True)
+    table_name = record.get("_regardingobjectid_value" + LOGICAL_NAME)
+    if record.get("_regardingobjectid_value") and table_name in REGARDING_TABLES:
+        dv.delete_ref(kind.entity_set, activity_id, kind.regarding_property(REGARDING_TABLES[table_name]))
+    return _view(kind, environment_url, activity_id, None)
+
+
+def untrack(dv: DataverseClient, kind: ActivityKind, activity_id: str) -> None:
+    """Delete the activity (its parties and attachments go with it)."""
+    dv.delete(kind.entity_set, activity_id)
+
+
+def _view(kind: ActivityKind, environment_url: str, activity_id: str, regarding: Any) -> dict[str, Any]:
+    return {
+        "activityId": activity_id,
+        "tracked": True,
+        "regarding": regarding,
+        "url": kind.record_url(environment_url, activity_id),
+    }
+
+
+def _detail(table: Table, row: dict[str, Any]) -> str | None:
+    """A second line for a search result: where or who the record is."""
+    candidates: tuple[str, ...] = {
+        "account": ("address1_city", "emailaddress1"),
+        "contact": ("_parentcustomerid_value" + FORMATTED, "emailaddress1", "jobtitle"),
+        "lead": ("companyname", "emailaddress1"),
+        "opportunity": ("_customerid_value" + FORMATTED,),
+        "incident": ("ticketnumber", "_customerid_value" + FORMATTED),
+    }.get(table.logical_name, ())
+    values = [str(row[c]) for c in candidates if row.get(c)]
+    return " · ".join(values[:2]) or None
+
+
+def search_query(table: Table, text: str, top: int) -> BatchRequest:
+    """The GET that finds active records of `table` whose searchable columns start with `text`."""
+    like = odata.like_literal(text, max_length=100)
+    clauses = " or ".join(f"startswith({column},{like})" for column in table.search_columns)
+    params = {
+        "$select": ",".join(table.select),
+        "$filter": f"({clauses}) and {table.active_filter}",
+        "$orderby": f"{table.primary_name} asc",
+        "$top": str(top),
+    }
+    return BatchRequest("GET", f"{table.entity_set}?{odata.query_string(params)}", headers=dict(INCLUDE_ANNOTATIONS))
+
+
+def search(dv: DataverseClient, text: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
+    """Regarding candidates across `tables` in one `$batch`; tables the user cannot read are left out."""
+    responses = dv.batch([search_query(t, text, top) for t in tables], continue_on_error=True)
+    results: list[dict[str, Any]] = []
+    for table, response in zip(tables, responses, strict=True):
+        try:
+            dv.raise_for(response)
+        except DataverseForbidden:
+            continue
+        for row in (response.body or {}).get("value", []):
+            results.append(
+                {
+                    "table": table.logical_name,
+                    "id": row[table.primary_id],
+                    "name": row.get(table.primary_name),
+                    "detail": _detail(table, row),
+                }
+            )
+    return results

@@ -1,0 +1,105 @@
+"""Composition root: one requests.Session, the token validator, the OBO provider and Dataverse clients per request.
+
+Everything the views need hangs off `app.extensions["addin_api"]` as one `Collaborators` object; nothing is global.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import certifi
+import requests
+from flask import Flask, current_app
+from requests.adapters import HTTPAdapter
+
+from addin_api.auth.obo import OboProvider
+from addin_api.auth.tokens import Principal, TokenValidator
+from addin_api.dataverse.client import DataverseClient, UserGate
+from addin_api.services.me import MeCache
+from addin_api.settings import Settings, SettingsError
+
+
+@dataclass
+class Collaborators:
+    """The app's long-lived collaborators, built once by `init_app`."""
+
+    settings: Settings
+    session: requests.Session
+    validator: TokenValidator
+    obo: OboProvider
+    gate: UserGate
+    me_cache: MeCache
+    ca_file: Path | None = field(default=None)
+
+    def environment_url(self, principal: Principal) -> str:
+        """The Dataverse environment of the caller's tenant (from settings, never from the request)."""
+        return self.settings.dataverse_urls[principal.tenant_id]
+
+    def dataverse(self, principal: Principal) -> DataverseClient:
+        """A Dataverse client acting as `principal` in their tenant's environment."""
+        environment = self.environment_url(principal)
+
+        def token(force_refresh: bool) -> str:
+            if force_refresh:
+                self.obo.forget(principal, environment)
+            return self.obo.dataverse_token(principal, environment, force_refresh=force_refresh)
+
+        return DataverseClient(self.session, environment, token, self.settings, self.gate, principal.key)
+
+
+@dataclass
+class Unconfigured:
+    """What the app holds when the environment is invalid: /readyz reports the problems, the API answers 503."""
+
+    problems: list[str]
+
+
+def build_session(settings: Settings) -> tuple[requests.Session, Path | None]:
+    """One HTTP session for every outbound call, trusting the public CAs plus `ADDIN_API_CA_BUNDLE`."""
+    session = requests.Session()
+    # REQUESTS_CA_BUNDLE and proxies from the environment must not override the CA we were configured with.
+    session.trust_env = False
+    ca_file: Path | None = None
+    if settings.ca_bundle is not None:
+        bundle = tempfile.NamedTemporaryFile("wb", prefix="addin-api-ca-", suffix=".pem", delete=False)
+        with bundle:
+            bundle.write(Path(certifi.where()).read_bytes() + b"\n" + settings.ca_bundle.read_bytes())
+        ca_file = Path(bundle.name)
+        session.verify = str(ca_file)
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "addin-api/0.1"
+    return session, ca_file
+
+
+def init_app(app: Flask, settings: Settings | None) -> None:
+    """Parse settings (unless given) and build the collaborators."""
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            app.extensions["addin_api"] = Unconfigured(exc.problems)
+            return
+    session, ca_file = build_session(settings)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.extensions["addin_api"] = Collaborators(
+        settings=settings,
+        session=session,
+        validator=TokenValidator(settings, session),
+        obo=OboProvider(settings, session),
+        gate=UserGate(settings.per_user_concurrency),
+        me_cache=MeCache(settings.me_cache_seconds),
+        ca_file=ca_file,
+    )
+
+
+def collaborators() -> Collaborators:
+    """The current app's collaborators (raises ConfigurationError when the settings are invalid)."""
+    from addin_api.errors import ConfigurationError
+
+    found = current_app.extensions["addin_api"]
+    if isinstance(found, Collaborators):
+        return found
+    raise ConfigurationError("The service's settings are invalid; see /readyz")
