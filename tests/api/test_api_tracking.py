@@ -247,3 +247,18 @@ def test_track_appointment_with_attendees(api: Api) -> None:
     assert (True, response.get_json()["activityId"]) == (status["tracked"], status["activityId"])
     again = api.post("/api/v1/appointments", body)
     assert 200 == again.status_code
+
+
+def test_email_created_directly_in_dataverse_is_not_tracked_twice(api: Api) -> None:
+    """An email another client created in Dataverse with the same messageid is reported, not duplicated."""
+    token = api.devstack.token(ALICE, audience="dataverse")
+    created = api.devstack.http.post(
+        f"{api.devstack.api}emails",
+        json={"subject": "Synced by server-side sync", "messageid": "<ssync-1@example.org>", "directioncode": False},
+        headers={"Authorization": f"Bearer {token}", "Prefer": "return=representation"},
+        timeout=10,
+    )
+    assert 201 == created.status_code, created.text
+    response = api.post("/api/v1/emails", email("<ssync-1@example.org>"))
+    assert (200, True) == (response.status_code, response.get_json()["alreadyTracked"])
+    assert created.json()["activityid"] == response.get_json()["activityId"]

@@ -1,0 +1,47 @@
+"""`addin-api dev` starts the devstack and the service, prints a `ready:` line per server, and stops on SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from test_gunicorn import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_dev_prints_ready_lines_and_serves(tmp_path: Path) -> None:
+    """Both servers answer at the printed URLs with the printed token; Ctrl-C ends the process cleanly."""
+    port, devstack_port = free_port(), free_port()
+    command = [sys.executable, "-m", "addin_api.cli", "dev", "--port", str(port), "--devstack-port", str(devstack_port)]
+    process = subprocess.Popen(
+        [*command, "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        ready: list[str] = []
+        token = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not token:
+            line = process.stdout.readline()
+            if line.startswith("ready: "):
+                ready.append(line.removeprefix("ready: ").strip())
+            elif line.startswith("TOKEN="):
+                token = line.removeprefix("TOKEN=").strip()
+        assert [f"https://127.0.0.1:{devstack_port}", f"https://127.0.0.1:{port}"] == ready
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(tmp_path / "ca.pem")
+        me = session.get(f"{ready[1]}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert (200, "Alice Wong") == (me.status_code, me.json()["name"])
+        assert 200 == session.get(f"{ready[0]}/_devstack/config", timeout=10).status_code
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert 0 == process.wait(timeout=30)
+        process.stdout.close()
+        process.stderr.close()
