@@ -5,6 +5,8 @@ Everything the views need hangs off `app.extensions["addin_api"]` as one `Collab
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +65,13 @@ def build_session(settings: Settings) -> tuple[requests.Session, Path | None]:
     session.trust_env = False
     ca_file: Path | None = None
     if settings.ca_bundle is not None:
-        bundle = tempfile.NamedTemporaryFile("wb", prefix="addin-api-ca-", suffix=".pem", delete=False)
-        with bundle:
-            bundle.write(Path(certifi.where()).read_bytes() + b"\n" + settings.ca_bundle.read_bytes())
-        ca_file = Path(bundle.name)
+        # The public CAs plus the extra one, written once per distinct content.
+        content = Path(certifi.where()).read_bytes() + b"\n" + settings.ca_bundle.read_bytes()
+        ca_file = Path(tempfile.gettempdir()) / f"addin-api-ca-{hashlib.sha256(content).hexdigest()[:16]}.pem"
+        if not ca_file.exists():
+            partial = ca_file.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(content)
+            partial.replace(ca_file)
         session.verify = str(ca_file)
     adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
     session.mount("https://", adapter)

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from addin_api import create_app
+from addin_api.devstack.config import DEFAULT_AZP
 from addin_api.devstack.server import DevstackServer
 from addin_api.settings import Settings
 
@@ -59,6 +60,30 @@ class Devstack:
     def reset(self) -> None:
         """Back to the seeded state: data, log, faults and limits."""
         self.http.post(f"{self.url}/_devstack/reset", timeout=30).raise_for_status()
+
+
+def make_settings(devstack: Devstack, **overrides: Any) -> Settings:
+    """Service settings for the devstack's tenant, app, environment and CA (fields overridable)."""
+    config = devstack.config
+    values: dict[str, Any] = {
+        "client_id": config["clientId"],
+        "client_secret": config["clientSecret"],
+        "tenants": (config["tenantId"],),
+        "dataverse_urls": {config["tenantId"]: config["environmentUrl"]},
+        "authority_host": devstack.url,
+        "allowed_client_apps": (DEFAULT_AZP,),
+        "ca_bundle": Path(config["caFile"]),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_session(devstack: Devstack) -> requests.Session:
+    """An outbound session as the wiring builds it: the devstack CA, no environment overrides."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = devstack.config["caFile"]
+    return session
 
 
 @pytest.fixture(scope="session")

@@ -9,18 +9,15 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-import requests
-from conftest import Devstack
+from conftest import Devstack, make_session, make_settings
 
 from addin_api.auth.cache import InMemoryTokenCache
 from addin_api.auth.obo import OboProvider, map_msal_error
 from addin_api.auth.tokens import Principal, TokenValidator
-from addin_api.devstack.config import DEFAULT_AZP
 from addin_api.errors import (
     AccessBlockedByPolicy,
     ApiError,
@@ -32,37 +29,12 @@ from addin_api.errors import (
     TenantNotAllowed,
     TokenExpired,
 )
-from addin_api.settings import Settings
 
 ALICE = "alice@contoso.example"
 BOB = "bob@contoso.example"
 DAVE = "dave@contoso.example"
 ERIN = "erin@contoso.example"
 TOKEN_PATH = "/oauth2/v2.0/token"
-
-
-def make_settings(devstack: Devstack, **overrides: Any) -> Settings:
-    """Settings for the devstack's tenant, app, environment and CA."""
-    config = devstack.config
-    values: dict[str, Any] = {
-        "client_id": config["clientId"],
-        "client_secret": config["clientSecret"],
-        "tenants": (config["tenantId"],),
-        "dataverse_urls": {config["tenantId"]: config["environmentUrl"]},
-        "authority_host": devstack.url,
-        "allowed_client_apps": (DEFAULT_AZP,),
-        "ca_bundle": Path(config["caFile"]),
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def make_session(devstack: Devstack) -> requests.Session:
-    """The app's outbound session as the wiring builds it."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = devstack.config["caFile"]
-    return session
 
 
 def token_calls(devstack: Devstack) -> list[dict[str, Any]]:

@@ -15,13 +15,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-import requests
-from conftest import Devstack
+from conftest import Devstack, make_session, make_settings
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -56,30 +54,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def make_settings(devstack: Devstack, **overrides: Any) -> Settings:
-    """Settings for the devstack's tenant, app and CA."""
-    config = devstack.config
-    values: dict[str, Any] = {
-        "client_id": config["clientId"],
-        "client_secret": config["clientSecret"],
-        "tenants": (config["tenantId"],),
-        "dataverse_urls": {config["tenantId"]: config["environmentUrl"]},
-        "authority_host": devstack.url,
-        "allowed_client_apps": (DEFAULT_AZP,),
-        "ca_bundle": Path(config["caFile"]),
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def make_session(devstack: Devstack) -> requests.Session:
-    """The app's outbound session as the wiring builds it: the devstack CA, no environment overrides."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = devstack.config["caFile"]
-    return session
 
 
 def wait_for_delayed(devstack: Devstack, path: str, count: int = 1) -> None:
