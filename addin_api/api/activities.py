@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema
 
 from addin_api.api.common import dataverse, json_body, me, parse, query_args
@@ -53,6 +54,17 @@ def attachments(data: dict[str, Any]) -> list[Attachment]:
     return found
 
 
+ETAG = re.compile(r'^(\*|(W/)?"[^"\x00-\x1f]{1,100}")$')
+
+
+def if_match() -> str:
+    """The client's `If-Match` (an ETag from the tracked view, or `*` when absent); 422 when malformed."""
+    value = request.headers.get("If-Match", "*").strip()
+    if not ETAG.match(value):
+        raise ValidationFailed({"If-Match": ["must be an ETag from the tracked view, or *"]})
+    return value
+
+
 def description(data: dict[str, Any]) -> str:
     """The activity's HTML description from the item body (plain text is escaped)."""
     body = str(data.get("body") or "")
@@ -92,11 +104,12 @@ def activity_blueprint(
     def set_regarding(raw_id: str) -> Response:
         """Set or change the regarding record."""
         record_id = activity_id(raw_id)
+        condition = if_match()
         ref = regarding_ref(parse(RegardingSchema(), json_body()))
         assert ref is not None
         dv, environment_url = dataverse()
         me(dv).require_add_in()
-        return jsonify(regarding_service.set_regarding(dv, environment_url, kind, record_id, ref))
+        return jsonify(regarding_service.set_regarding(dv, environment_url, kind, record_id, ref, condition))
 
     @bp.delete("/<raw_id>/regarding")
     @require_user

@@ -120,6 +120,7 @@ def tracked_view(kind: ActivityKind, environment_url: str, record: dict[str, Any
         "tracked": True,
         "alreadyTracked": True,
         "subject": record.get("subject"),
+        "etag": record.get("@odata.etag"),
         "regarding": regarding_view(record),
         "url": kind.record_url(environment_url, activity_id),
         "parties": [view for (_, _), view in sorted(parties.items(), key=lambda item: ROLE_ORDER[item[0][0]])],

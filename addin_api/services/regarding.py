@@ -17,20 +17,28 @@ FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 
 
 def set_regarding(
-    dv: DataverseClient, environment_url: str, kind: ActivityKind, activity_id: str, ref: RegardingRef
+    dv: DataverseClient,
+    environment_url: str,
+    kind: ActivityKind,
+    activity_id: str,
+    ref: RegardingRef,
+    if_match: str = "*",
 ) -> dict[str, Any]:
-    """Point the activity at `ref` (one round trip); 404 when either record does not exist."""
+    """Point the activity at `ref` (one round trip); 404 when either record does not exist.
+
+    `if_match` is the ETag the client last saw (`etag` of the tracked view): a change made since answers 409.
+    """
     body = {kind.regarding_property(ref.table) + "@odata.bind": ref.table.bind(ref.id)}
     record = dv.update(
         kind.entity_set,
         activity_id,
         body,
-        if_match="*",
+        if_match=if_match,
         select=["activityid", "_regardingobjectid_value"],
         annotations=True,
     )
     regarding = regarding_view(record or {}) or {"table": ref.table.logical_name, "id": ref.id, "name": None}
-    return _view(kind, environment_url, activity_id, regarding)
+    return {**_view(kind, environment_url, activity_id, regarding), "etag": (record or {}).get("@odata.etag")}
 
 
 def clear_regarding(dv: DataverseClient, environment_url: str, kind: ActivityKind, activity_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from addin_api.services.me import MeInfo
 
 # Email state on create: received = Completed/Received, sent = Completed/Sent.
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/email
+REPRESENTATION = "return=representation"
 RECEIVED = {"directioncode": False, "statecode": 1, "statuscode": 4}
 SENT = {"directioncode": True, "statecode": 1, "statuscode": 3}
 
@@ -153,11 +154,12 @@ def track(
         ]
 
     created_record: dict[str, Any] | None = None
+    etag: str | None = None
     sender_resolved = item.sender is not None and sender_match(matches.get(item.sender.address, []), me.user_id)
     missing = None if sender_resolved else _missing_record(item, activity_id)
     try:
         if missing is None:
-            dv.create(kind.entity_set, body, idempotent=True)
+            etag = dv.create(kind.entity_set, body, select=["activityid"], idempotent=True).get("@odata.etag")
         else:
             table, record = missing
             record_id = str(record[table.primary_id])
@@ -168,11 +170,15 @@ def track(
             change_set = ChangeSet(
                 [
                     BatchRequest("POST", table.entity_set, body=record),
-                    BatchRequest("POST", kind.entity_set, body=body),
+                    BatchRequest(
+                        "POST", f"{kind.entity_set}?$select=activityid", body=body, headers={"Prefer": REPRESENTATION}
+                    ),
                 ]
             )
             for response in dv.batch([change_set], idempotent=True):
                 dv.raise_for(response)
+                if isinstance(response.body, dict) and "@odata.etag" in response.body:
+                    etag = response.body["@odata.etag"]
     except DuplicateRecord:
         # A concurrent request (another click, worker or host) created it first.
         return _existing(dv, environment_url, kind, activity_id), False
@@ -188,6 +194,7 @@ def track(
         "tracked": True,
         "alreadyTracked": False,
         "subject": item.columns.get("subject"),
+        "etag": etag,
         "regarding": regarding_view,
         "url": kind.record_url(environment_url, activity_id),
         "parties": party_views,

@@ -262,3 +262,30 @@ def test_email_created_directly_in_dataverse_is_not_tracked_twice(api: Api) -> N
     response = api.post("/api/v1/emails", email("<ssync-1@example.org>"))
     assert (200, True) == (response.status_code, response.get_json()["alreadyTracked"])
     assert created.json()["activityid"] == response.get_json()["activityId"]
+
+
+def test_set_regarding_with_a_stale_etag_is_409(api: Api) -> None:
+    """With If-Match from the tracked view, a change made by someone else in between answers 409 conflict."""
+    view = api.post("/api/v1/emails", email()).get_json()
+    path = f"/api/v1/emails/{view['activityId']}/regarding"
+    first = api.put(path, ACCOUNT, headers={"If-Match": view["etag"]})
+    assert 200 == first.status_code, first.get_json()
+    stale = api.put(path, {"table": "contact", "id": seed.DANA_CONTACT_ID}, headers={"If-Match": view["etag"]})
+    assert (409, "conflict") == (stale.status_code, stale.get_json()["code"])
+    fresh = api.put(
+        path, {"table": "contact", "id": seed.DANA_CONTACT_ID}, headers={"If-Match": first.get_json()["etag"]}
+    )
+    assert 200 == fresh.status_code
+    assert 422 == api.put(path, ACCOUNT, headers={"If-Match": "no quotes"}).status_code
+
+
+def test_body_over_the_limit_is_413(api: Api, service_settings: Any) -> None:
+    """A request body over ADDIN_API_MAX_REQUEST_BYTES answers 413 payload_too_large as problem+json."""
+    from dataclasses import replace
+
+    from addin_api import create_app
+
+    small = create_app(replace(service_settings, max_request_bytes=1024)).test_client()
+    response = small.post("/api/v1/emails", json=email(body="x" * 4096), headers=api.headers(ALICE))
+    assert (413, "payload_too_large") == (response.status_code, response.get_json()["code"])
+    assert "application/problem+json" == response.mimetype
