@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from addin_api.api.common import dataverse, json_body, me, parse, query_args
 from addin_api.auth.decorators import require_user
@@ -46,7 +46,7 @@ def attachments(data: dict[str, Any]) -> list[Attachment]:
     for index, item in enumerate(data["attachments"]):
         try:
             check_base64(item["contentBase64"])
-        except Exception as exc:
+        except ValidationError as exc:
             raise ValidationFailed({"attachments": {str(index): {"contentBase64": ["must be base64"]}}}) from exc
         found.append(
             Attachment(item["name"], item["contentType"], item["contentBase64"], decoded_size(item["contentBase64"]))

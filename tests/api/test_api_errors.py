@@ -168,6 +168,8 @@ def test_identity_down_is_503(api: Api) -> None:
         (email(regarding={"table": "account", "id": "not-a-guid"}), "regarding"),
         (email(internetMessageId="<a\r\nb@example.org>"), "internetMessageId"),
         (email(internetMessageId="<" + "x" * 400 + "@example.org>"), "internetMessageId"),
+        (email(attachments=[{"name": "a.txt", "contentBase64": "not base64!"}]), "attachments"),
+        (email(attachments=[{"name": "a.txt", "contentBase64": "QUJD="}]), "attachments"),
     ],
 )
 def test_invalid_track_requests_are_422_naming_the_field(api: Api, body: dict[str, Any], field: str) -> None:
