@@ -123,6 +123,25 @@ DEMO_USERS: tuple[DevUser, ...] = (
 )
 
 
+def synthetic_users(count: int) -> tuple[DevUser, ...]:
+    """`count` extra full-rights users `bench-user-NN@contoso.example` (stable ids), for load tests.
+
+    The service caps concurrency per user, so a load test of N concurrent users needs N distinct principals.
+    """
+    return tuple(
+        DevUser(
+            upn=f"bench-user-{n:02d}@contoso.example",
+            name=f"Bench User{n:02d}",
+            oid=f"be4c0000-0000-4000-8000-{n:012d}",
+            systemuserid=f"5e7abe4c-0000-4000-8000-{n:012d}",
+            tenant_id=CONTOSO_TENANT_ID,
+            scenario="full_rights",
+            privileges=FULL_RIGHTS,
+        )
+        for n in range(1, count + 1)
+    )
+
+
 @dataclass
 class DevConfig:
     """The demo app registration and users; the secret is per data directory."""

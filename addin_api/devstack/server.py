@@ -6,9 +6,11 @@ HTTPS listener, so injected latency overlaps across clients as it does on the re
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Flask
@@ -16,17 +18,24 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from addin_api.devstack import control, identity
 from addin_api.devstack.certs import ensure_certificates
-from addin_api.devstack.config import DevConfig
+from addin_api.devstack.config import DevConfig, DevUser
 from addin_api.devstack.dataverse import init_app as init_dataverse
 from addin_api.devstack.dataverse.store import DataverseStore
 from addin_api.devstack.keys import KeyRing
 from addin_api.devstack.state import DevstackState
 
 
-def create_devstack_app(data_dir: Path, base_url: str, db_path: Path | None = None) -> Flask:
-    """Create the devstack Flask app for a data directory; `db_path` defaults to `<data_dir>/dataverse.sqlite3`."""
+def create_devstack_app(
+    data_dir: Path, base_url: str, db_path: Path | None = None, extra_users: Sequence[DevUser] = ()
+) -> Flask:
+    """Create the devstack Flask app for a data directory; `db_path` defaults to `<data_dir>/dataverse.sqlite3`.
+
+    `extra_users` join the demo users (e.g. `synthetic_users(n)` for a load test with n distinct users).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = DevConfig.load(data_dir)
+    if extra_users:
+        config = dataclasses.replace(config, users=(*config.users, *extra_users))
     state = DevstackState(
         data_dir=data_dir,
         config=config,
@@ -47,12 +56,19 @@ def create_devstack_app(data_dir: Path, base_url: str, db_path: Path | None = No
 class DevstackServer:
     """A running devstack: HTTPS on `host:port` (0 picks a free port) in a background thread."""
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 5001, db_path: Path | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 5001,
+        db_path: Path | None = None,
+        extra_users: Sequence[DevUser] = (),
+    ):
         self.data_dir = data_dir
         ca, cert, key = ensure_certificates(data_dir)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        self.app = create_devstack_app(data_dir, f"https://{host}:{port}", db_path)
+        self.app = create_devstack_app(data_dir, f"https://{host}:{port}", db_path, extra_users)
         self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True, ssl_context=context)
         self.port = self._server.server_port
         self.url = f"https://{host}:{self.port}"
