@@ -120,6 +120,10 @@ def _log_request(response: Response) -> Response:
         parts = g.get("devstack_parts")
         if parts is not None:
             entry["parts"] = parts
+        retry_after = response.headers.get("Retry-After")
+        if retry_after is not None:
+            # With `at`, tells when the caller may send again (load tests check nothing was sent before).
+            entry["retryAfter"] = retry_after
         current_state().log.append(entry)
     return response
 

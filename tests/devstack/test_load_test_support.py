@@ -1,4 +1,4 @@
-"""Synthetic full-rights users for load tests: distinct principals the devstack mints tokens for and knows."""
+"""Load-test support in the devstack: synthetic full-rights users, Retry-After in the request log."""
 
 from __future__ import annotations
 
@@ -45,3 +45,18 @@ def test_devstack_lists_mints_for_and_knows_extra_users(
     headers = {"Authorization": f"Bearer {minted.json()['access_token']}", "Accept": "application/json"}
     who = http.get(f"{server.url}/api/data/v9.2/WhoAmI", headers=headers, timeout=10)
     assert (200, user.systemuserid) == (who.status_code, who.json()["UserId"])
+
+
+def test_request_log_carries_retry_after_of_throttled_answers(
+    bench_devstack: tuple[DevstackServer, requests.Session],
+) -> None:
+    """A 429 in the request log carries its Retry-After, so a load test can tell when the caller may send again."""
+    server, http = bench_devstack
+    user = synthetic_users(1)[0]
+    http.put(f"{server.url}/_devstack/limits", json={"requests": 1, "windowSeconds": 60, "retryAfter": 7}, timeout=10)
+    minted = http.post(f"{server.url}/_devstack/token", json={"user": user.upn, "audience": "dataverse"}, timeout=10)
+    headers = {"Authorization": f"Bearer {minted.json()['access_token']}", "Accept": "application/json"}
+    http.delete(f"{server.url}/_devstack/requests", timeout=10)
+    statuses = [http.get(f"{server.url}/api/data/v9.2/WhoAmI", headers=headers, timeout=10).status_code for _ in "ab"]
+    log = http.get(f"{server.url}/_devstack/requests", timeout=10).json()["requests"]
+    assert ([200, 429], [None, "7"]) == (statuses, [e.get("retryAfter") for e in log])
