@@ -1,0 +1,209 @@
+"""The dev harness at `/dev`: the task pane beside a simulated Outlook item and a live view of the emulated Dataverse.
+
+Registered only by `addin-api dev` (and the browser tests), never by `create_app`. It reaches the devstack over HTTP
+at a configured URL, like any other client, through the app's one `requests.Session` (which trusts the devstack CA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+from werkzeug.exceptions import NotFound
+
+from addin_api.api.taskpane import PANE_DIR
+from addin_api.wiring import collaborators
+
+HARNESS_DIR = PANE_DIR / "dev"
+OFFICE_JS_URL = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
+STANDIN_URL = "/dev/office-standin.js"
+EXTENSION = "addin_api_devharness"
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+ANNOTATIONS = 'odata.include-annotations="*"'
+HARNESS_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'"
+
+bp = Blueprint("devharness", __name__, url_prefix="/dev")
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    """Where the devstack listens."""
+
+    devstack_url: str
+
+
+def init_app(app: Flask, devstack_url: str | None = None) -> None:
+    """Register the harness; `devstack_url` defaults to the configured authority host (the devstack in dev)."""
+    url = devstack_url or collaborators_settings_url(app)
+    app.extensions[EXTENSION] = HarnessConfig(url.rstrip("/"))
+    app.register_blueprint(bp)
+
+
+def collaborators_settings_url(app: Flask) -> str:
+    """The authority host the app was configured with (in dev the devstack plays Entra ID)."""
+    with app.app_context():
+        return collaborators().settings.authority_host
+
+
+class DevstackUnreachable(Exception):
+    """The devstack did not answer as expected."""
+
+
+def _devstack(method: str, path: str, body: Any = None) -> requests.Response:
+    config: HarnessConfig = current_app.extensions[EXTENSION]
+    wired = collaborators()
+    try:
+        url = f"{config.devstack_url}{path}"
+        return wired.session.request(
+            method, url, json=body, timeout=wired.settings.timeout, verify=wired.session.verify
+        )
+    except requests.RequestException as exc:
+        raise DevstackUnreachable(str(exc)) from exc
+
+
+def _json_error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(DevstackUnreachable)
+def _unreachable(error: DevstackUnreachable) -> Response:
+    return _json_error(502, "the devstack did not answer; is `addin-api dev` still running?")
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Content-Security-Policy", HARNESS_CSP)
+    return response
+
+
+@bp.get("")
+def harness() -> Response:
+    """The harness page."""
+    return send_from_directory(HARNESS_DIR, "harness.html", max_age=0)
+
+
+@bp.get("/pane")
+def pane() -> Response:
+    """The real task pane, with Office.js swapped for the stand-in."""
+    html = (PANE_DIR / "taskpane.html").read_text(encoding="utf-8").replace(OFFICE_JS_URL, STANDIN_URL)
+    return Response(html, mimetype="text/html")
+
+
+@bp.get("/<name>")
+def harness_asset(name: str) -> Response:
+    """The harness's scripts and styles and the Office.js stand-in."""
+    if not (HARNESS_DIR / name).is_file() or Path(name).suffix not in (".js", ".css"):
+        raise NotFound()
+    return send_from_directory(HARNESS_DIR, name, max_age=0)
+
+
+@bp.get("/api/users")
+def users() -> Response:
+    """The demo users and what each exercises."""
+    found = _devstack("GET", "/_devstack/config")
+    if found.status_code != 200:
+        return _json_error(502, "the devstack refused the config request")
+    keep = ("upn", "name", "scenario")
+    return jsonify({"users": [{k: u.get(k) for k in keep} for u in found.json().get("users", [])]})
+
+
+@bp.post("/api/token")
+def token() -> Response:
+    """A bootstrap token for a demo user, as Office would hand the pane (claims overrides for step-up)."""
+    body = request.get_json(silent=True) or {}
+    claims = body.get("claims") if isinstance(body.get("claims"), dict) else {}
+    minted = _devstack("POST", "/_devstack/token", {"user": str(body.get("user", "")), "claims": claims})
+    if minted.status_code != 200:
+        return _json_error(400, "the devstack would not mint a token for that user")
+    return jsonify({"access_token": minted.json()["access_token"]})
+
+
+def _rows(user: str, entity_set: str, select: str) -> list[dict[str, Any]]:
+    config = _devstack("GET", "/_devstack/config").json()
+    tenant = next((u["tenantId"] for u in config.get("users", []) if u.get("upn") == user), None)
+    environment = collaborators().settings.dataverse_urls.get(str(tenant))
+    if environment is None:
+        return []
+    minted = _devstack("POST", "/_devstack/token", {"user": user, "audience": "dataverse"})
+    if minted.status_code != 200:
+        return []
+    wired = collaborators()
+    query = f"$select={select},_regardingobjectid_value&$orderby=createdon desc&$top=8"
+    try:
+        found = wired.session.get(
+            f"{environment}/api/data/v9.2/{entity_set}?{query}",
+            headers={
+                "Authorization": f"Bearer {minted.json()['access_token']}",
+                "Accept": "application/json",
+                "OData-MaxVersion": "4.0",
+                "OData-Version": "4.0",
+                "Prefer": ANNOTATIONS,
+            },
+            timeout=wired.settings.timeout,
+            verify=wired.session.verify,
+        )
+    except requests.RequestException as exc:
+        raise DevstackUnreachable(str(exc)) from exc
+    if found.status_code != 200:
+        return []
+    rows: list[dict[str, Any]] = found.json().get("value", [])
+    return rows
+
+
+@bp.get("/api/activity")
+def activity() -> Response:
+    """The latest emails and appointments the user can see in the emulated Dataverse."""
+    user = request.args.get("user", "")
+    items = []
+    for kind, entity_set, select in (
+        ("email", "emails", "activityid,subject,messageid,createdon"),
+        ("appointment", "appointments", "activityid,subject,globalobjectid,createdon"),
+    ):
+        for row in _rows(user, entity_set, select):
+            items.append(
+                {
+                    "type": kind,
+                    "id": row.get("activityid"),
+                    "subject": row.get("subject"),
+                    "key": row.get("messageid") or row.get("globalobjectid"),
+                    "createdOn": row.get("createdon"),
+                    "regarding": row.get(f"_regardingobjectid_value@{FORMATTED}"),
+                }
+            )
+    items.sort(key=lambda item: str(item["createdOn"] or ""), reverse=True)
+    return jsonify({"items": items})
+
+
+@bp.post("/api/faults")
+def add_fault() -> Response:
+    """Make the emulated Dataverse fail next (throttling, outage) to see how the pane copes."""
+    body = request.get_json(silent=True) or {}
+    fault = {
+        "target": "dataverse",
+        "status": int(body.get("status", 429)),
+        "retryAfter": int(body.get("retryAfter", 5)),
+        "count": int(body.get("count", 1)),
+        "path": str(body.get("path", ".*")),
+    }
+    answer = _devstack("POST", "/_devstack/faults", fault)
+    return _json_error(answer.status_code, "fault not added") if answer.status_code != 201 else jsonify(fault)
+
+
+@bp.delete("/api/faults")
+def clear_faults() -> Response:
+    """Remove injected faults."""
+    _devstack("DELETE", "/_devstack/faults")
+    return Response(status=204)
+
+
+@bp.post("/api/reset")
+def reset() -> Response:
+    """Back to the seeded demo data."""
+    _devstack("POST", "/_devstack/reset")
+    return Response(status=204)

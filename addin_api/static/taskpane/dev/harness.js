@@ -1,0 +1,124 @@
+/* The dev harness: picks a demo user and a sample item, hosts the real pane with the Office.js stand-in, and polls
+   the emulated Dataverse (through the service's dev-only routes) to show what the pane wrote. Dev only. */
+(function () {
+  "use strict";
+
+  function $(id) { return document.getElementById(id); }
+
+  var current = { user: "alice@contoso.example", sample: "dana-read", userName: null };
+  var names = {};
+
+  window.devHarness = {
+    config: function () { return { user: current.user, sample: current.sample, userName: names[current.user] || null }; },
+    standinChanged: function (state) {
+      var box = $("item-categories");
+      box.textContent = "";
+      state.itemCategories.forEach(function (c) {
+        var chip = document.createElement("span");
+        chip.textContent = c.displayName;
+        if (/Undeliverable/.test(c.displayName)) { chip.className = "undeliverable"; }
+        box.appendChild(chip);
+      });
+    }
+  };
+
+  function showItem() {
+    var built = window.OfficeStandin.buildItem(window.devHarness.config());
+    var spec = built.spec;
+    $("item-subject").textContent = spec.subject;
+    var people = spec.kind === "message"
+      ? "From " + (spec.from.displayName || spec.from.emailAddress) + " to " +
+        spec.to.map(function (p) { return p.displayName || p.emailAddress; }).join(", ")
+      : "Organizer " + spec.organizer.displayName + " · " + new Date(spec.start).toLocaleString() +
+        (spec.location ? " · " + spec.location : "");
+    $("item-people").textContent = people + (spec.mode === "compose" ? " (compose)" : "");
+    $("item-body").textContent = spec.body.replace(/<[^>]+>/g, " ");
+  }
+
+  function reloadPane() {
+    showItem();
+    $("item-categories").textContent = "";
+    $("pane").src = "/dev/pane?user=" + encodeURIComponent(current.user) + "&sample=" + encodeURIComponent(current.sample) +
+      "&t=" + Date.now();
+  }
+
+  async function post(path, body, method) {
+    var response = await fetch(path, {
+      method: method || "POST", headers: { "Content-Type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined
+    });
+    $("control-status").textContent = response.ok ? "Done." : "The devstack refused (" + response.status + ").";
+  }
+
+  async function loadUsers() {
+    var response = await fetch("/dev/api/users");
+    var users = response.ok ? (await response.json()).users : [{ upn: current.user, scenario: "" }];
+    var select = $("pick-user");
+    users.forEach(function (u) {
+      names[u.upn] = u.name || null;
+      var option = document.createElement("option");
+      option.value = u.upn;
+      option.textContent = u.upn;
+      option.dataset.scenario = u.scenario || "";
+      select.appendChild(option);
+    });
+    select.value = current.user;
+    $("user-scenario").textContent = (select.selectedOptions[0] && select.selectedOptions[0].dataset.scenario) || "";
+  }
+
+  function loadSamples() {
+    var select = $("pick-sample");
+    window.OfficeStandin.samples.forEach(function (s) {
+      var option = document.createElement("option");
+      option.value = s.id;
+      option.textContent = s.label;
+      select.appendChild(option);
+    });
+    select.value = current.sample;
+  }
+
+  async function poll() {
+    try {
+      var response = await fetch("/dev/api/activity?user=" + encodeURIComponent(current.user));
+      if (!response.ok) { return; }
+      var items = (await response.json()).items;
+      var list = $("live-items");
+      list.textContent = "";
+      items.forEach(function (item) {
+        var li = document.createElement("li");
+        var kind = document.createElement("div");
+        kind.className = "kind";
+        kind.textContent = item.type + (item.createdOn ? " · " + new Date(item.createdOn).toLocaleString() : "");
+        var subject = document.createElement("div");
+        subject.textContent = item.subject || "(no subject)";
+        var regarding = document.createElement("div");
+        regarding.className = "muted";
+        regarding.textContent = "Regarding: " + (item.regarding || "none");
+        li.appendChild(kind);
+        li.appendChild(subject);
+        li.appendChild(regarding);
+        list.appendChild(li);
+      });
+    } catch (offline) { /* the next poll tries again */ }
+  }
+
+  document.addEventListener("DOMContentLoaded", async function () {
+    loadSamples();
+    await loadUsers();
+    $("pick-user").addEventListener("change", function (event) {
+      current.user = event.target.value;
+      $("user-scenario").textContent = event.target.selectedOptions[0].dataset.scenario || "";
+      reloadPane();
+      poll();
+    });
+    $("pick-sample").addEventListener("change", function (event) { current.sample = event.target.value; reloadPane(); });
+    $("reload").addEventListener("click", reloadPane);
+    $("fault-throttle").addEventListener("click", function () { post("/dev/api/faults", { status: 429, retryAfter: 5, count: 1 }); });
+    $("fault-outage").addEventListener("click", function () { post("/dev/api/faults", { status: 503, retryAfter: 1, count: 3 }); });
+    $("fault-clear").addEventListener("click", function () { post("/dev/api/faults", null, "DELETE"); });
+    $("reset").addEventListener("click", async function () { await post("/dev/api/reset"); reloadPane(); poll(); });
+    reloadPane();
+    poll();
+    setInterval(poll, 2000);
+  });
+})();

@@ -1,0 +1,431 @@
+"""The task pane in Chromium against the real service, real token validation, real OBO and the emulated Dataverse.
+
+The pane loads Office.js from Microsoft's CDN; the browser answers that request with the dev stand-in
+(`addin_api/static/taskpane/dev/office-standin.js`), whose `getAccessToken` returns a token minted by the devstack
+through the dev harness's token route. Everything behind the pane is real: the service, token validation, OBO and
+the emulated Dataverse. One Chromium for the session (Debian's, never `playwright install`); in CI (`CI=true`) a
+missing browser fails the suite instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from conftest import ALICE, Api, Devstack
+from flask import Flask
+from werkzeug.serving import make_server
+
+from addin_api.api import devharness, taskpane
+from addin_api.devstack.seed import ADVENTURE_WORKS_ACCOUNT_ID, FABRIKAM_ACCOUNT_ID, TRACKED_EMAIL_MESSAGE_ID
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture reports it: skipped locally, a failure in CI
+    expect = None
+
+ROOT = Path(__file__).parents[2]
+STANDIN = ROOT / "addin_api" / "static" / "taskpane" / "dev" / "office-standin.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PANE_WIDTH = 340
+
+
+def _unavailable(reason: str) -> None:
+    """In CI a missing browser is a failure (the suite must run there); locally the browser tests are skipped."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium for the whole session."""
+    executable = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if executable is None:
+        _unavailable("chromium is not installed (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def live_service(app: Flask) -> Iterator[str]:
+    """The service (with the pane and the dev harness) on a free loopback port, plain HTTP, in a thread."""
+    if "taskpane" not in app.blueprints:
+        app.register_blueprint(taskpane.bp)
+    if "devharness" not in app.blueprints:
+        devharness.init_app(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="service", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+class Pane:
+    """The task pane open in a page, with helpers to read the stand-in's Outlook state."""
+
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.api_requests: list[tuple[str, str]] = []
+        page.on("request", self._record)
+
+    def _record(self, request: Any) -> None:
+        if "/api/v1/" in request.url:
+            self.api_requests.append((request.method, request.url.split("/api/v1/", 1)[1]))
+
+    def standin(self) -> dict[str, Any]:
+        """The stand-in's state: categories, master categories, token requests."""
+        state: dict[str, Any] = self.page.evaluate("() => JSON.parse(JSON.stringify(window.OfficeStandin.state))")
+        return state
+
+    def categories(self) -> list[str]:
+        """Categories applied to the item."""
+        return [c["displayName"] for c in self.standin()["itemCategories"]]
+
+    def master_categories(self) -> list[str]:
+        """The mailbox's master category list."""
+        return [c["displayName"] for c in self.standin()["masterCategories"]]
+
+    def message(self) -> str:
+        """The text of the pane's message bar (waits for it to show)."""
+        self.page.locator("#message").wait_for(state="visible")
+        return str(self.page.locator("#message-text").inner_text())
+
+    def wait_loaded(self) -> None:
+        """Wait until the tracking status has been read."""
+        self.page.locator("#status-loading").wait_for(state="hidden")
+
+    def shot(self, name: str) -> None:
+        """Save a screenshot of the pane to test-artifacts/screenshots/."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+OpenPane = Callable[..., Pane]
+
+
+@pytest.fixture()
+def open_pane(browser: Any, live_service: str) -> Iterator[OpenPane]:
+    """Open `/taskpane.html` as `user` on a sample item; Office.js comes from the stand-in."""
+    contexts: list[Any] = []
+    standin = STANDIN.read_text(encoding="utf-8")
+
+    def open_(
+        user: str = "alice@contoso.example", sample: str = "dana-read", item: dict[str, Any] | None = None
+    ) -> Pane:
+        context = browser.new_context(viewport={"width": PANE_WIDTH, "height": 900})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.route(
+            "https://appsforoffice.microsoft.com/**",
+            lambda route: route.fulfill(status=200, body=standin, content_type="application/javascript"),
+        )
+        config = {"user": user, "sample": sample, "item": item or {}}
+        page.add_init_script(f"window.__OFFICE_STANDIN__ = {json.dumps(config)};")
+        pane = Pane(page, live_service)
+        page.goto(f"{live_service}/taskpane.html")
+        return pane
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+TRACKED = "Tracked to Dynamics 365"
+UNDELIVERABLE = "Tracked to Dynamics 365 (Undeliverable)"
+ADD_IN_NOT_ALLOWED = (
+    "Track and Set Regarding are currently disabled. To use these features, please contact your admin. "
+    "You can still view and interact with your Dynamics 365 data."
+)
+DANA_MESSAGE_ID = "<CAF-standin-0001@mail.fabrikam.example>"
+
+
+def email_status(api: Api, message_id: str, user: str = ALICE) -> dict[str, Any]:
+    """The service's tracking status of a message."""
+    response = api.get(f"/api/v1/emails?internetMessageId={quote(message_id)}", user)
+    assert 200 == response.status_code
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def test_track_without_regarding_applies_the_category_and_opens_dynamics(open_pane: Any, api: Api) -> None:
+    """Track without regarding: the email lands in Dataverse, the item gets the category, View opens the record."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    expect(pane.page.locator("#person-matches li")).to_have_count(2)
+    pane.shot("01-untracked-known-sender")
+
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("none")
+    assert "Tracked to Dynamics 365." == pane.message()
+    assert [TRACKED] == pane.categories()
+    assert TRACKED in pane.master_categories()
+    pane.shot("02-tracked-without-regarding")
+
+    status = email_status(api, DANA_MESSAGE_ID)
+    assert (True, None) == (status["tracked"], status["regarding"])
+
+    pane.page.evaluate("() => { window.__opened = []; window.open = (url) => { window.__opened.push(url); }; }")
+    pane.page.get_by_role("button", name="View in Dynamics 365").click()
+    assert [status["url"]] == pane.page.evaluate("() => window.__opened")
+
+
+def test_search_with_the_keyboard_then_track_with_regarding(open_pane: Any, api: Api) -> None:
+    """A debounced search across tables; the chosen record becomes the regarding of the tracked email."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    search = pane.page.get_by_label("Search accounts, contacts, leads, opportunities and cases")
+    search.focus()
+    pane.page.keyboard.type("Fabrikam")
+    first = pane.page.locator("#regarding-results button").first
+    expect(first).to_contain_text("Fabrikam, Inc.")
+    expect(pane.page.locator("#regarding-results")).to_contain_text("Opportunity")
+    pane.shot("03-regarding-search")
+    searches = [path for method, path in pane.api_requests if path.startswith("regarding")]
+    assert 1 == len(searches), "typing is debounced into one search"
+
+    pane.page.keyboard.press("ArrowDown")
+    expect(first).to_be_focused()
+    pane.page.keyboard.press("Enter")
+    expect(pane.page.locator("#regarding-chosen-name")).to_have_text("Fabrikam, Inc. · Account")
+    expect(pane.page.get_by_role("button", name="Track", exact=True)).to_be_focused()
+    pane.page.keyboard.press("Enter")
+
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Fabrikam, Inc. · Account")
+    pane.shot("04-tracked-with-regarding")
+    status = email_status(api, DANA_MESSAGE_ID)
+    assert ("account", FABRIKAM_ACCOUNT_ID) == (status["regarding"]["table"], status["regarding"]["id"])
+    assert [TRACKED] == pane.categories()
+
+
+def test_track_asks_for_a_regarding_when_none_is_chosen(open_pane: Any) -> None:
+    """Track (with regarding) and nothing chosen: the pane points at the search instead of tracking."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Track", exact=True).click()
+    assert pane.message().startswith("Choose the record this is regarding")
+    expect(pane.page.locator("#regarding-search")).to_be_focused()
+    assert [] == [m for m, _ in pane.api_requests if m == "POST"]
+
+
+def test_change_regarding_then_untrack_removes_the_category(open_pane: Any, api: Api) -> None:
+    """An already tracked email: change its regarding, then untrack it (the category goes with it)."""
+    pane = open_pane(sample="seeded-tracked", item={"categories": [{"displayName": TRACKED, "color": "Preset7"}]})
+    pane.wait_loaded()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Fabrikam, Inc. · Account")
+    pane.shot("05-already-tracked")
+
+    pane.page.get_by_role("button", name="Change regarding").click()
+    pane.page.locator("#regarding-search").fill("Adventure Works")
+    pane.page.locator("#regarding-results button[data-table=account]", has_text="Adventure Works Cycles").click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Adventure Works Cycles · Account")
+    status = email_status(api, TRACKED_EMAIL_MESSAGE_ID)
+    assert ADVENTURE_WORKS_ACCOUNT_ID == status["regarding"]["id"]
+
+    pane.page.get_by_role("button", name="Untrack").click()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    assert [] == pane.categories()
+    pane.shot("06-untracked")
+    assert {"tracked": False} == email_status(api, TRACKED_EMAIL_MESSAGE_ID)
+
+
+def test_add_an_unknown_sender_as_a_contact(open_pane: Any, api: Api) -> None:
+    """An unknown sender: Add as contact creates the contact and the card shows it."""
+    pane = open_pane(sample="unknown-sender")
+    pane.wait_loaded()
+    expect(pane.page.locator("#person-unknown")).to_be_visible()
+    pane.shot("07-unknown-sender")
+
+    pane.page.get_by_role("button", name="Add as contact").click()
+    expect(pane.page.locator("#person-matches")).to_contain_text("Sam Taylor")
+    expect(pane.page.locator("#person-matches")).to_contain_text("Contact")
+    assert "Sam Taylor was added as a contact." == pane.message()
+    pane.shot("08-contact-added")
+    card = api.get("/api/v1/people?email=sam.taylor@newco.example").get_json()
+    assert [("contact", "Sam Taylor")] == [(m["table"], m["name"]) for m in card["matches"]]
+
+
+def test_claims_challenge_is_answered_once_with_a_stepped_up_token(open_pane: Any) -> None:
+    """Dave's OBO needs MFA: the pane asks Office once with the claims and carries on."""
+    pane = open_pane(user="dave@contoso.example", sample="dana-read")
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    requests = pane.standin()["tokenRequests"]
+    assert [False, True] == [r["authChallenge"] is not None for r in requests]
+    assert isinstance(requests[1]["authChallenge"], str) and requests[1]["authChallenge"].strip()
+
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert 2 == len(pane.standin()["tokenRequests"]), "the stepped-up token is reused, not re-challenged"
+
+
+def test_consent_required_explains_what_to_do(open_pane: Any) -> None:
+    """Erin has not consented: the pane explains instead of failing obscurely."""
+    pane = open_pane(user="erin@contoso.example")
+    assert re.search(r"needs your consent", pane.message())
+    expect(pane.page.locator("#status-tracked")).to_be_hidden()
+    pane.shot("09-consent-required")
+
+
+def test_add_in_not_allowed_disables_track_and_set_regarding(open_pane: Any) -> None:
+    """Bob lacks prvUseOfficeApps: Dynamics' own wording, writes disabled, his data still visible."""
+    pane = open_pane(user="bob@contoso.example")
+    pane.wait_loaded()
+    assert ADD_IN_NOT_ALLOWED == pane.message()
+    expect(pane.page.get_by_role("button", name="Track", exact=True)).to_be_disabled()
+    expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(pane.page.locator("#regarding-card")).to_be_hidden()
+    expect(pane.page.locator("#person-matches li")).to_have_count(2)
+    pane.shot("10-add-in-not-allowed")
+
+
+def test_add_in_not_allowed_on_a_write_disables_the_buttons(open_pane: Any) -> None:
+    """If the privilege is withdrawn after the pane loaded, the refused write disables the buttons too."""
+    pane = open_pane(user="bob@contoso.example")
+    pane.wait_loaded()
+    pane.page.evaluate("() => { document.querySelectorAll('button').forEach(b => b.disabled = false); }")
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    assert ADD_IN_NOT_ALLOWED == pane.message()
+    assert [] == pane.categories()
+
+
+def test_throttled_track_waits_out_retry_after_once(open_pane: Any, devstack: Devstack, api: Api) -> None:
+    """Dataverse throttles: the pane counts down Retry-After, retries once, and the track lands."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    # Longer than the service's own short-wait retry, so the 429 reaches the pane.
+    devstack.fault(target="dataverse", path=r"\$batch", status=429, retryAfter=4, count=1)
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#message-countdown")).to_contain_text("Trying again in")
+    assert "Dynamics 365 is busy right now." == pane.message()
+    pane.shot("11-throttled-countdown")
+
+    expect(pane.page.locator("#status-tracked")).to_be_visible(timeout=15_000)
+    posts = [path for method, path in pane.api_requests if method == "POST"]
+    assert ["emails", "emails"] == posts, "one retry, after the wait"
+    assert [TRACKED] == pane.categories()
+    assert email_status(api, DANA_MESSAGE_ID)["tracked"] is True
+
+
+def test_offline_and_server_errors_mark_the_item_undeliverable(open_pane: Any) -> None:
+    """A network failure or a 5xx: plain words, a Try again button, and the Undeliverable category."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+
+    def offline(route: Any) -> None:
+        if route.request.method == "POST":
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    pane.page.route("**/api/v1/emails", offline)
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    assert "Can't reach the service. Check your connection and try again." == pane.message()
+    expect(pane.page.get_by_role("button", name="Try again")).to_be_visible()
+    assert [UNDELIVERABLE] == pane.categories()
+    pane.shot("12-offline")
+
+    pane.page.unroute("**/api/v1/emails")
+    pane.page.route(
+        "**/api/v1/emails",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/problem+json",
+            headers={"Retry-After": "30"},
+            body='{"status":503,"code":"dataverse_unavailable","title":"Unavailable","detail":"x"}',
+        ),
+    )
+    pane.page.get_by_role("button", name="Try again").click()
+    expect(pane.page.locator("#message-text")).to_have_text(
+        "Dynamics 365 isn't available right now. Please try again in a few minutes."
+    )
+
+    pane.page.unroute("**/api/v1/emails")
+    pane.page.get_by_role("button", name="Try again").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert [TRACKED] == pane.categories(), "a successful track replaces the Undeliverable category"
+
+
+def test_track_an_appointment_as_an_attendee(open_pane: Any, api: Api) -> None:
+    """A meeting invitation: tracked as an appointment with its organizer and attendees."""
+    pane = open_pane(sample="appointment-attendee")
+    pane.wait_loaded()
+    expect(pane.page.locator("#person-matches")).to_contain_text("Maria Garcia")
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert [TRACKED] == pane.categories()
+    pane.shot("13-appointment-tracked")
+
+    status = api.get("/api/v1/appointments?globalObjectId=AAMk-standin-appt-0001_a").get_json()
+    assert status["tracked"] is True
+    roles = {(p["role"], p["address"]) for p in status["parties"]}
+    assert ("organizer", "maria@adventure-works.example") in roles
+
+
+def test_track_an_appointment_being_organized_with_regarding(open_pane: Any, api: Api) -> None:
+    """A meeting the user organizes (compose mode): regarding chosen by search, then tracked."""
+    pane = open_pane(sample="appointment-organizer")
+    pane.wait_loaded()
+    expect(pane.page.locator("#person-address")).to_contain_text("dana@fabrikam.example")
+    pane.page.locator("#regarding-search").fill("Fabrikam, Inc")
+    pane.page.locator("#regarding-results button[data-table=account]", has_text="Fabrikam, Inc.").click()
+    pane.page.get_by_role("button", name="Track", exact=True).click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Fabrikam, Inc. · Account")
+    status = api.get("/api/v1/appointments?globalObjectId=AAMk-standin-appt-0002_o").get_json()
+    assert FABRIKAM_ACCOUNT_ID == status["regarding"]["id"]
+
+
+def test_compose_message_waits_for_sending(open_pane: Any) -> None:
+    """A message being written has no Message-ID yet: tracking is offered once it is sent."""
+    pane = open_pane(sample="compose")
+    pane.wait_loaded()
+    expect(pane.page.locator("#compose-note")).to_be_visible()
+    expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(pane.page.locator("#person-matches")).to_contain_text("Dana Smith")
+
+
+def test_dev_harness_shows_what_landed_in_dataverse(browser: Any, live_service: str) -> None:
+    """/dev: the pane in a frame with the stand-in; tracking there shows up in the live Dataverse list."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_service}/dev")
+        pane = page.frame_locator("#pane")
+        pane.locator("#status-untracked").wait_for(state="visible", timeout=15_000)
+        pane.get_by_role("button", name="Track without regarding").click()
+        pane.locator("#status-tracked").wait_for(state="visible")
+        expect(page.locator("#live-items")).to_contain_text("Laptop refresh: revised quote", timeout=10_000)
+        expect(page.locator("#item-categories")).to_contain_text(TRACKED)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "14-dev-harness.png"))
+    finally:
+        context.close()

@@ -1,0 +1,189 @@
+"""The add-in manifest: well-formed, the documented namespaces, schema element order, and every URL served."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from addin_api.api import taskpane
+from addin_api.manifest import render_manifest, template_text
+
+ROOT = Path(__file__).parents[2]
+CLIENT_ID = "0b9b7e8c-3f3e-4c55-9a43-7d6a55b0f2d1"
+BASE_URL = "https://addin.contoso.example"
+OFFICE_APP = "http://schemas.microsoft.com/office/appforoffice/1.1"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+BT = "http://schemas.microsoft.com/office/officeappbasictypes/1.0"
+VO_1_0 = "http://schemas.microsoft.com/office/mailappversionoverrides"
+VO_1_1 = "http://schemas.microsoft.com/office/mailappversionoverrides/1.1"
+XSI_TYPE = f"{{{XSI}}}type"
+# OfficeApp then the MailApp extension, in XSD order (OfficeAppManifestV1_1.xsd).
+# https://learn.microsoft.com/office/dev/add-ins/develop/manifest-element-ordering
+OFFICE_APP_ORDER = [
+    "Id",
+    "AlternateId",
+    "Version",
+    "ProviderName",
+    "DefaultLocale",
+    "DisplayName",
+    "Description",
+    "IconUrl",
+    "HighResolutionIconUrl",
+    "SupportUrl",
+    "AppDomains",
+    "Hosts",
+    "Requirements",
+    "FormSettings",
+    "Permissions",
+    "Rule",
+    "DisableEntityHighlighting",
+    "VersionOverrides",
+]
+REQUIRED = ["Id", "Version", "ProviderName", "DefaultLocale", "DisplayName", "Requirements", "FormSettings", "Rule"]
+VO_1_1_ORDER = ["Description", "Requirements", "Hosts", "Resources", "WebApplicationInfo", "EquivalentAddins"]
+SURFACES = {
+    "MessageReadCommandSurface",
+    "MessageComposeCommandSurface",
+    "AppointmentOrganizerCommandSurface",
+    "AppointmentAttendeeCommandSurface",
+}
+
+
+def local(element: ET.Element) -> str:
+    """An element's name without its namespace."""
+    return element.tag.rsplit("}", 1)[-1]
+
+
+def in_order(names: list[str], order: list[str]) -> bool:
+    """Whether `names` appear in the schema's sequence order, each at most once."""
+    positions = [order.index(n) for n in names]
+    return positions == sorted(positions) and len(set(positions)) == len(positions)
+
+
+@pytest.fixture()
+def root() -> ET.Element:
+    """The manifest rendered for a production-like deployment."""
+    return ET.fromstring(render_manifest(BASE_URL, CLIENT_ID))
+
+
+def test_manifest_is_well_formed_with_the_documented_namespaces(root: ET.Element) -> None:
+    """OfficeApp 1.1 of type MailApp; VersionOverrides 1.1 nested in 1.0; basic types under `bt:`."""
+    assert f"{{{OFFICE_APP}}}OfficeApp" == root.tag
+    assert "MailApp" == root.get(XSI_TYPE)
+    outer = root.find(f"{{{VO_1_0}}}VersionOverrides")
+    assert outer is not None and "VersionOverridesV1_0" == outer.get(XSI_TYPE)
+    inner = outer.find(f"{{{VO_1_1}}}VersionOverrides")
+    assert inner is not None and "VersionOverridesV1_1" == inner.get(XSI_TYPE)
+    assert inner.find(f"{{{VO_1_1}}}Resources/{{{BT}}}Images") is not None
+    assert render_manifest(BASE_URL, CLIENT_ID).startswith('<?xml version="1.0" encoding="UTF-8"?>')
+
+
+def test_top_level_elements_follow_the_schema_order(root: ET.Element) -> None:
+    """Out-of-order elements make Outlook refuse the manifest; required ones are present."""
+    names = [local(child) for child in root]
+    assert in_order(names, OFFICE_APP_ORDER), names
+    assert [] == [name for name in REQUIRED if name not in names]
+    assert uuid.UUID(root.findtext(f"{{{OFFICE_APP}}}Id") or "")
+    assert "ReadWriteMailbox" == root.findtext(f"{{{OFFICE_APP}}}Permissions")
+
+
+def test_version_overrides_order_surfaces_and_requirements(root: ET.Element) -> None:
+    """VersionOverrides 1.1: its children in order, the four command surfaces, Mailbox 1.8 for categories."""
+    inner = root.find(f"{{{VO_1_0}}}VersionOverrides/{{{VO_1_1}}}VersionOverrides")
+    assert inner is not None
+    assert in_order([local(c) for c in inner], VO_1_1_ORDER)
+    sets = inner.find(f"{{{VO_1_1}}}Requirements/{{{BT}}}Sets")
+    assert sets is not None and "1.8" == sets.get("DefaultMinVersion")
+    base_set = root.find(f"{{{OFFICE_APP}}}Requirements/{{{OFFICE_APP}}}Sets/{{{OFFICE_APP}}}Set")
+    assert base_set is not None and ("Mailbox", "1.8") == (base_set.get("Name"), base_set.get("MinVersion"))
+    host = inner.find(f"{{{VO_1_1}}}Hosts/{{{VO_1_1}}}Host")
+    assert host is not None and "MailHost" == host.get(XSI_TYPE)
+    form_factor = host.find(f"{{{VO_1_1}}}DesktopFormFactor")
+    assert form_factor is not None
+    assert "FunctionFile" == local(form_factor[0]), "FunctionFile comes before the extension points"
+    assert SURFACES == {e.get(XSI_TYPE) for e in form_factor.findall(f"{{{VO_1_1}}}ExtensionPoint")}
+    for control in form_factor.iter(f"{{{VO_1_1}}}Control"):
+        assert ["Label", "Supertip", "Icon", "Action"] == [local(c) for c in control]
+    resources = inner.find(f"{{{VO_1_1}}}Resources")
+    assert resources is not None
+    assert ["Images", "Urls", "ShortStrings", "LongStrings"] == [local(c) for c in resources]
+
+
+def test_every_resource_reference_resolves(root: ET.Element) -> None:
+    """Each `resid` names a resource defined once."""
+    ids = [e.get("id") for e in root.iter() if e.get("id") and local(e) in ("Image", "Url", "String")]
+    assert len(ids) == len(set(ids))
+    used = {e.get("resid") for e in root.iter() if e.get("resid")}
+    assert set() == used - set(ids)
+
+
+def test_web_application_info_names_the_add_in_app(root: ET.Element) -> None:
+    """SSO: the Entra app id and its Application ID URI `api://<host>/<client id>`."""
+    info = root.find(f".//{{{VO_1_1}}}WebApplicationInfo")
+    assert info is not None
+    assert ["Id", "Resource", "Scopes"] == [local(c) for c in info]
+    assert CLIENT_ID == info.findtext(f"{{{VO_1_1}}}Id")
+    assert f"api://addin.contoso.example/{CLIENT_ID}" == info.findtext(f"{{{VO_1_1}}}Resource")
+
+
+def test_manifest_values_are_escaped_and_validated() -> None:
+    """Display text is XML-escaped; a relative base URL or a non-GUID client id is refused."""
+    xml = render_manifest(BASE_URL, CLIENT_ID, display_name='Contoso "CRM" <&>')
+    display = ET.fromstring(xml).find(f"{{{OFFICE_APP}}}DisplayName")
+    assert display is not None and 'Contoso "CRM" <&>' == display.get("DefaultValue")
+    with pytest.raises(ValueError):
+        render_manifest("/relative", CLIENT_ID)
+    with pytest.raises(ValueError):
+        render_manifest(BASE_URL, "not-a-guid")
+
+
+def test_the_repository_manifest_is_the_shipped_template() -> None:
+    """`manifest/manifest.xml` in the repository is the template the package renders."""
+    assert template_text() == (ROOT / "manifest" / "manifest.xml").read_text(encoding="utf-8")
+
+
+def manifest_urls(xml: str) -> set[str]:
+    """Every URL the manifest points Outlook at."""
+    root = ET.fromstring(xml)
+    urls = {v for e in root.iter() for v in e.attrib.values() if v.startswith(("http://", "https://"))}
+    urls |= {e.text.strip() for e in root.iter() if e.text and e.text.strip().startswith(("http://", "https://"))}
+    return urls
+
+
+def test_every_url_in_the_manifest_resolves_on_the_service(app: Flask, client: FlaskClient) -> None:
+    """The pane, the function file, the icons and the support page are all served by this service."""
+    if "taskpane" not in app.blueprints:
+        app.register_blueprint(taskpane.bp)
+    base = "https://127.0.0.1:5000"
+    urls = manifest_urls(render_manifest(base, CLIENT_ID))
+    assert len(urls) >= 7
+    problems = []
+    for url in sorted(urls):
+        parts = urlsplit(url)
+        assert base == f"{parts.scheme}://{parts.netloc}", url
+        if not parts.path:
+            continue  # the AppDomain
+        with client.get(parts.path) as response:
+            if response.status_code != 200:
+                problems.append((url, response.status_code))
+    assert [] == problems
+
+
+def test_get_manifest_renders_for_this_deployment(app: Flask, client: FlaskClient) -> None:
+    """`GET /manifest.xml` uses ADDIN_API_PUBLIC_URL and ADDIN_API_CLIENT_ID."""
+    if "taskpane" not in app.blueprints:
+        app.register_blueprint(taskpane.bp)
+    settings = app.extensions["addin_api"].settings
+    response = client.get("/manifest.xml")
+    assert (200, "application/xml") == (response.status_code, response.mimetype)
+    root = ET.fromstring(response.data)
+    info = root.find(f".//{{{VO_1_1}}}WebApplicationInfo")
+    assert info is not None and settings.client_id == info.findtext(f"{{{VO_1_1}}}Id")
+    source = root.find(f".//{{{OFFICE_APP}}}SourceLocation")
+    assert source is not None and f"{settings.public_url}/taskpane.html" == source.get("DefaultValue")
