@@ -1,4 +1,4 @@
-"""The `addin-api` command: dev, devstack, token, serve, check-config."""
+"""The `addin-api` command: dev, devstack, token, manifest, serve, check-config."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from addin_api import create_app
+    from addin_api.api import devharness
     from addin_api.devstack.control import config_document
     from addin_api.devstack.identity import mint_access_token
     from addin_api.devstack.server import DevstackServer
@@ -71,7 +72,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = Settings.from_env(dev_environment(config, public_url))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(data_dir / "server.pem", data_dir / "server-key.pem")
-    service = make_server(args.host, args.port, create_app(settings), threaded=True, ssl_context=context)
+    app = create_app(settings)
+    devharness.init_app(app, devstack.url)
+    service = make_server(args.host, args.port, app, threaded=True, ssl_context=context)
     threading.Thread(target=service.serve_forever, name="service", daemon=True).start()
 
     alice = devstack.state.config.user_by_upn("alice@contoso.example")
@@ -81,6 +84,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     print(f"ready: {public_url}", flush=True)
     print(
         "\nThe devstack plays Dataverse and Entra ID; the service acts as the signed-in user.\n"
+        f"  task pane with a simulated Outlook item: {public_url}/dev\n"
+        f"  add-in manifest:  {public_url}/manifest.xml\n"
         f"  CA certificate:   {config['caFile']}\n"
         f"  demo users:       {', '.join(u['upn'] + ' (' + u['scenario'] + ')' for u in config['users'])}\n"
         f"  a token for alice (valid 1 h; more with `addin-api token --user alice@contoso.example`):\n\n"
@@ -132,6 +137,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifest(args: argparse.Namespace) -> int:
+    """Print the add-in manifest rendered for a deployment."""
+    from addin_api.manifest import render_manifest
+
+    print(render_manifest(args.base_url, args.client_id))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the service under gunicorn with the shipped configuration."""
     config = Path(__file__).with_name("gunicorn_conf.py")
@@ -171,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service under gunicorn with the shipped config")
     serve.add_argument("--bind", help="host:port (default from the gunicorn config / $ADDIN_API_BIND)")
     serve.set_defaults(func=cmd_serve)
+
+    manifest = commands.add_parser("manifest", help="print the add-in manifest for a deployment")
+    manifest.add_argument(
+        "--base-url", required=True, help="where the service is served, e.g. https://addin.contoso.com"
+    )
+    manifest.add_argument("--client-id", required=True, help="the add-in's Entra application id")
+    manifest.set_defaults(func=cmd_manifest)
 
     check = commands.add_parser("check-config", help="validate the ADDIN_API_* environment")
     check.set_defaults(func=cmd_check_config)

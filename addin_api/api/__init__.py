@@ -92,11 +92,12 @@ def init_app(app: Flask) -> None:
     from addin_api.api.people import bp as people
     from addin_api.api.records import bp as records
     from addin_api.api.regarding import bp as regarding
+    from addin_api.api.taskpane import bp as taskpane
 
     app.before_request(_assign_request_id)
     app.after_request(_finish)
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)
-    for blueprint in (health, me, emails, appointments, regarding, records, people):
+    for blueprint in (health, me, emails, appointments, regarding, records, people, taskpane):
         app.register_blueprint(blueprint)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import requests
@@ -40,8 +41,22 @@ def test_dev_prints_ready_lines_and_serves(tmp_path: Path) -> None:
         me = session.get(f"{ready[1]}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert (200, "Alice Wong") == (me.status_code, me.json()["name"])
         assert 200 == session.get(f"{ready[0]}/_devstack/config", timeout=10).status_code
+        assert 200 == session.get(f"{ready[1]}/dev", timeout=10).status_code
+        assert 200 == session.get(f"{ready[1]}/taskpane.html", timeout=10).status_code
     finally:
         process.send_signal(signal.SIGINT)
         assert 0 == process.wait(timeout=30)
         process.stdout.close()
         process.stderr.close()
+
+
+def test_manifest_command_renders_for_a_deployment() -> None:
+    """`addin-api manifest` prints a well-formed manifest pointing at the given host and app id."""
+    client_id = "4d7e2b9a-6c1f-4e3d-a8b5-9f0e1d2c3b4a"
+    command = [sys.executable, "-m", "addin_api.cli", "manifest", "--base-url", "https://addin.contoso.example"]
+    done = subprocess.run([*command, "--client-id", client_id], capture_output=True, text=True, timeout=60)
+    assert 0 == done.returncode, done.stderr
+    root = ElementTree.fromstring(done.stdout)
+    assert root.tag.endswith("OfficeApp")
+    assert "https://addin.contoso.example/taskpane.html" in done.stdout
+    assert f"api://addin.contoso.example/{client_id}" in done.stdout
