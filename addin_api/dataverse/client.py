@@ -79,6 +79,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\)\s*$")
 
 
+class _WindowOpenedWhileQueued(Exception):
+    """A Retry-After window opened for the user while a call waited for a concurrency slot."""
+
+
 class DuplicateRecord(Conflict):
     """A create hit an existing primary key (412 `0x80040237`), or an If-None-Match upsert found the record.
 
@@ -339,6 +343,8 @@ class DataverseClient:
             self._wait_out_throttle()
             try:
                 response = self._send(method, url, data, request_headers)
+            except _WindowOpenedWhileQueued:
+                continue
             except (requests.ConnectionError, requests.Timeout) as exc:
                 transient = not isinstance(exc, requests.exceptions.SSLError)
                 log.warning(
@@ -399,6 +405,9 @@ class DataverseClient:
         if remaining <= 0:
             raise DataverseUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS)
         with self._gate.slot(self._user_key, remaining):
+            if self._gate.blocked_for(self._user_key) > 0:
+                # Another call got a 429 for this user while we queued for the slot: back to the window check.
+                raise _WindowOpenedWhileQueued()
             # The read timeout never outlives the request budget, so gunicorn never kills a worker mid-call.
             remaining = max(self._remaining(), 0.05)
             connect, read = self._settings.timeout

@@ -525,3 +525,24 @@ def test_per_user_concurrency_cap_holds(
     assert peak <= 2
     assert elapsed >= 0.9  # three rounds of 300 ms at least; a lower bound cannot flake on a slow machine
     assert 0 == gate.in_flight(("any", "one"))
+
+
+def test_call_queued_for_a_slot_does_not_send_into_a_window_opened_meanwhile(
+    client_for: Callable[..., DataverseClient], devstack: Devstack, settings: Settings
+) -> None:
+    """One slot per user: a call queued behind one that gets 429 (Retry-After 1) sends only after the window."""
+    devstack.fault(target="dataverse", method="GET", path="/WhoAmI$", status=429, retryAfter=1, count=1, delayMs=400)
+    one_slot = UserGate(1)
+    single = dataclasses.replace(settings, per_user_concurrency=1)
+    started = time.monotonic()
+    first = threading.Thread(target=lambda: client_for(settings_=single, gate_=one_slot).get("WhoAmI"))
+    first.start()
+    time.sleep(0.15)  # the first call holds the slot, its answer not yet back
+    client_for(settings_=single, gate_=one_slot).get(f"contacts({DANA_CONTACT_ID})")
+    queued_done = time.monotonic() - started
+    first.join()
+    log = devstack.requests_log("dataverse")
+    throttled_at = next(float(e["at"]) for e in log if e["status"] == 429)
+    contact = next(e for e in log if "contacts" in e["path"])
+    assert queued_done >= 1.3
+    assert float(contact["at"]) - float(contact["durationMs"]) / 1000 >= throttled_at + 1.0
