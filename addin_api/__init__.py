@@ -9,10 +9,13 @@ from addin_api.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the service: settings, collaborators, error handling and the API blueprints."""
-    from addin_api import api, wiring
+    from addin_api import api, logs, metrics, wiring
 
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Registered before the API's hooks, so their after-request hooks see the final response.
+    logs.init_app(app)
+    metrics.init_app(app)
     wiring.init_app(app, settings)
     api.init_app(app)
     return app

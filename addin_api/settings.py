@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # Dataverse's default Organization.MaxUploadFileSize.
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/email-activity-entities
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(Exception):
@@ -56,6 +59,9 @@ class Settings:
     request_budget_seconds: float = 20.0
     max_retry_after_wait: float = 3.0
     me_cache_seconds: float = 300.0
+    redis_url: str | None = field(default=None, repr=False)
+    forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +141,17 @@ class Settings:
         if ca_bundle is not None and not ca_bundle.is_file():
             problems.append(f"{PREFIX}CA_BUNDLE does not name a readable file")
 
+        redis_url = get("REDIS_URL") or None
+        if redis_url is not None and not _is_redis_url(redis_url):
+            problems.append(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
+
+        forwarded, problem = parse_forwarded_allow_ips(env)
+        if problem:
+            problems.append(problem)
+        log_level, problem = parse_log_level(env)
+        if problem:
+            problems.append(problem)
+
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -151,6 +168,9 @@ class Settings:
             max_request_bytes=max_request[0],
             ca_bundle=ca_bundle,
             per_user_concurrency=concurrency[0],
+            redis_url=redis_url,
+            forwarded_allow_ips=forwarded,
+            log_level=log_level,
         )
 
     def issuer(self, tenant_id: str) -> str:
@@ -170,6 +190,35 @@ class Settings:
     def timeout(self) -> tuple[float, float]:
         """The (connect, read) timeout of every outbound call."""
         return (self.connect_timeout, self.read_timeout)
+
+
+def parse_forwarded_allow_ips(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """`ADDIN_API_FORWARDED_ALLOW_IPS`: the proxies whose X-Forwarded-* headers gunicorn trusts (IPs, networks, *)."""
+    raw = env.get(PREFIX + "FORWARDED_ALLOW_IPS", "").strip() or DEFAULT_FORWARDED_ALLOW_IPS
+    items = [i.strip() for i in raw.split(",") if i.strip()]
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return DEFAULT_FORWARDED_ALLOW_IPS, f"{PREFIX}FORWARDED_ALLOW_IPS: {item!r} is not an IP address or network"
+    return ",".join(items), None
+
+
+def parse_log_level(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """`ADDIN_API_LOG_LEVEL`: DEBUG, INFO (default), WARNING or ERROR."""
+    raw = env.get(PREFIX + "LOG_LEVEL", "").strip().upper() or "INFO"
+    if raw not in LOG_LEVELS:
+        return "INFO", f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}"
+    return raw, None
+
+
+def _is_redis_url(value: str) -> bool:
+    parts = urlsplit(value)
+    if parts.scheme == "unix":
+        return bool(parts.path)
+    return parts.scheme in ("redis", "rediss") and bool(parts.hostname)
 
 
 def _is_guid(value: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
+from addin_api import logs, metrics
+from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
 from addin_api.dataverse.client import DataverseClient, UserGate
+from addin_api.dataverse.limits import ThrottleWindows
 from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
 
@@ -79,6 +83,31 @@ def build_session(settings: Settings) -> tuple[requests.Session, Path | None]:
     return session, ca_file
 
 
+def build(app: Flask, settings: Settings) -> Collaborators:
+    """The collaborators for `settings`; with `redis_url`, tokens and Retry-After windows are shared through Redis."""
+    session, ca_file = build_session(settings)
+    observed = metrics.metrics_of(app)
+    session.hooks["response"].append(observed.outbound_hook(tuple(settings.dataverse_urls.values())))
+    cache: TokenCache = InMemoryTokenCache()
+    shared: ThrottleWindows | None = None
+    if settings.redis_url:
+        from addin_api import redis_support
+
+        client = redis_support.connect(settings.redis_url)
+        cache = redis_support.RedisTokenCache(client)
+        shared = redis_support.RedisThrottleWindows(client)
+    logs.register_secret(settings.client_secret)
+    return Collaborators(
+        settings=settings,
+        session=session,
+        validator=TokenValidator(settings, session),
+        obo=OboProvider(settings, session, metrics.CountingTokenCache(cache, observed)),
+        gate=UserGate(settings.per_user_concurrency, shared=shared),
+        me_cache=MeCache(settings.me_cache_seconds),
+        ca_file=ca_file,
+    )
+
+
 def init_app(app: Flask, settings: Settings | None) -> None:
     """Parse settings (unless given) and build the collaborators."""
     if settings is None:
@@ -87,17 +116,32 @@ def init_app(app: Flask, settings: Settings | None) -> None:
         except SettingsError as exc:
             app.extensions["addin_api"] = Unconfigured(exc.problems)
             return
-    session, ca_file = build_session(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.extensions["addin_api"] = Collaborators(
-        settings=settings,
-        session=session,
-        validator=TokenValidator(settings, session),
-        obo=OboProvider(settings, session),
-        gate=UserGate(settings.per_user_concurrency),
-        me_cache=MeCache(settings.me_cache_seconds),
-        ca_file=ca_file,
-    )
+    app.extensions["addin_api"] = build(app, settings)
+
+
+def reconfigure(app: Flask) -> Collaborators | Unconfigured:
+    """Re-read the environment of an app that started unconfigured (a secret mounted late); return what it holds."""
+    found = app.extensions["addin_api"]
+    if not isinstance(found, Unconfigured):
+        assert isinstance(found, Collaborators)
+        return found
+    with _reconfigure_lock:
+        found = app.extensions["addin_api"]
+        if isinstance(found, Unconfigured):
+            try:
+                settings = Settings.from_env()
+            except SettingsError as exc:
+                found = Unconfigured(exc.problems)
+            else:
+                app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+                found = build(app, settings)
+            app.extensions["addin_api"] = found
+        assert isinstance(found, Collaborators | Unconfigured)
+        return found
+
+
+_reconfigure_lock = threading.Lock()
 
 
 def collaborators() -> Collaborators:

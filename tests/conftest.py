@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from addin_api import create_app
+from addin_api import create_app, logs
 from addin_api.devstack.config import DEFAULT_AZP
 from addin_api.devstack.server import DevstackServer
 from addin_api.settings import Settings
@@ -171,3 +174,39 @@ class Api:
 def api(client: FlaskClient, devstack: Devstack) -> Api:
     """The API as the task pane calls it."""
     return Api(client, devstack)
+
+
+# What the service's logs must never contain (reference §6.2 T15): JWTs, bearer tokens, email addresses.
+LEAKS = re.compile(r"eyJ[A-Za-z0-9_-]{10,}|(?i:bearer\s+(?!\[redacted\]))|[\w.+-]+(?:@|%40)[\w-]+\.[\w.-]+")
+
+
+def log_leaks(text: str, secrets: tuple[str, ...]) -> list[str]:
+    """The substrings of `text` that leak a token, an address or one of `secrets`."""
+    found = [m.group(0) for m in LEAKS.finditer(text)]
+    return found + [s for s in secrets if s and s in text]
+
+
+@pytest.fixture(autouse=True)
+def scanned_logs(request: pytest.FixtureRequest) -> Iterator[io.StringIO | None]:
+    """During every tests/api test, log everything at DEBUG through the service's JSON handler and check for leaks.
+
+    The handler is the production one (redacting filter + JSON formatter); the app registers its client secret with
+    it when built. At teardown the emitted text must hold no token, address or client secret.
+    """
+    if request.node.path.parent.name != "api":
+        yield None
+        return
+    stream = io.StringIO()
+    handler = logs.handler(stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    secret = request.getfixturevalue("service_settings").client_secret
+    leaks = log_leaks(stream.getvalue(), (secret,))
+    assert [] == leaks, "the logs leaked secrets or addresses"

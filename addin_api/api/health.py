@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from addin_api.errors import ApiError
-from addin_api.wiring import Collaborators, Unconfigured
+from addin_api.wiring import Collaborators, Unconfigured, reconfigure
 
 bp = Blueprint("health", __name__)
 
@@ -18,8 +18,11 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready when the settings are valid and the token-signing keys (and OBO metadata) can be loaded."""
-    wired = current_app.extensions["addin_api"]
+    """Ready when the settings are valid and the token-signing keys (and OBO metadata) can be loaded.
+
+    An app that started with invalid settings re-reads the environment here, so it recovers without a restart.
+    """
+    wired = reconfigure(current_app)
     checks: dict[str, str] = {}
     ready = True
     if isinstance(wired, Unconfigured):

@@ -106,6 +106,9 @@ def _apply_faults() -> Response | None:
 
 def _log_request(response: Response) -> Response:
     target = request_target(request.path)
+    if target == "dataverse":
+        # Like Dataverse: every answer carries the id Microsoft support asks for.
+        response.headers.setdefault("x-ms-service-request-id", str(uuid.uuid4()))
     if target is not None:
         entry: dict[str, Any] = {
             "kind": target,
@@ -115,6 +118,7 @@ def _log_request(response: Response) -> Response:
             "status": response.status_code,
             "user": g.get("devstack_user"),
             "at": time.time(),
+            "serviceRequestId": response.headers.get("x-ms-service-request-id"),
             "durationMs": round((time.monotonic() - g.get("devstack_started", time.monotonic())) * 1000, 1),
         }
         parts = g.get("devstack_parts")
