@@ -1,25 +1,121 @@
 """gunicorn settings shipped with the service: `addin-api serve`, or `gunicorn -c <this file> 'addin_api:create_app()'`.
 
 Threaded workers: a request mostly waits on Dataverse and Entra, so threads overlap that waiting.
-https://docs.gunicorn.org/en/stable/design.html
+https://docs.gunicorn.org/en/stable/design.html — settings: https://docs.gunicorn.org/en/stable/settings.html
+
+Environment: `ADDIN_API_BIND` (127.0.0.1:8000), `ADDIN_API_WORKERS` (2), `ADDIN_API_THREADS` (8),
+`ADDIN_API_KEEPALIVE` (5 s; set it above the load balancer's idle timeout), `ADDIN_API_FORWARDED_ALLOW_IPS`,
+`ADDIN_API_LOG_LEVEL`, `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary directory when unset).
 """
 
+from __future__ import annotations
+
+import logging
 import os
+import shutil
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from addin_api import logs
+from addin_api.settings import Settings, parse_forwarded_allow_ips, parse_log_level
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SystemExit(f"{name} must be a positive whole number")
+    return int(raw)
+
 
 bind = os.environ.get("ADDIN_API_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
-workers = int(os.environ.get("ADDIN_API_WORKERS", "2"))
-threads = int(os.environ.get("ADDIN_API_THREADS", "8"))
-# Outbound calls finish within the 20 s request budget, well before a worker is killed.
-timeout = 30
-graceful_timeout = 30
-keepalive = 5
+workers = _positive_int("ADDIN_API_WORKERS", 2)
+threads = _positive_int("ADDIN_API_THREADS", 8)
+# Every outbound call ends within the 20 s request budget (connect 3.05 s, read ≤ 15 s, never past the budget), so
+# a request finishes well before the 30 s after which gunicorn kills a silent worker mid-write.
+timeout = max(30, int(Settings.request_budget_seconds) + 10)
+# On SIGTERM (a deploy) workers stop accepting and get as long as the longest request to finish in-flight tracks.
+graceful_timeout = timeout
+keepalive = _positive_int("ADDIN_API_KEEPALIVE", 5)
+# Request smuggling / resource guards: the token travels in one header (Entra tokens stay well under 8 KB).
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
+# Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids all restarting at once.
 max_requests = 1000
 max_requests_jitter = 100
-forwarded_allow_ips = os.environ.get("ADDIN_API_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
-# The access log line carries the path only: query strings can hold email addresses.
+# Trust X-Forwarded-* only from the load balancer.
+forwarded_allow_ips, _problem = parse_forwarded_allow_ips(os.environ)
+if _problem:
+    raise SystemExit(_problem)
+loglevel, _problem = parse_log_level(os.environ)
+if _problem:
+    raise SystemExit(_problem)
 accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(D)sus "%({x-request-id}o)s"'
+errorlog = "-"
+
+# Metrics from every worker, aggregated at /metrics. The variable must be set before a worker imports
+# prometheus_client, and the directory emptied when the server starts.
+# https://prometheus.github.io/client_python/multiprocess/
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="addin-api-metrics-")
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger with redacted JSON lines: error log to stderr, one `access` event per request to stdout."""
+
+    def setup(self, cfg: Any) -> None:
+        """Configure gunicorn's loggers, then give them and the root logger (the app's records) our JSON handlers."""
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for found in log.handlers:
+                found.setFormatter(logs.JsonFormatter())
+                found.addFilter(logs.RedactingFilter())
+        root = logging.getLogger()
+        for found in [h for h in root.handlers if isinstance(h.formatter, logs.JsonFormatter)]:
+            root.removeHandler(found)
+        root.addHandler(logs.handler(sys.stderr))
+        root.setLevel(cfg.loglevel.upper())
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
+        """Log the request without its query string (it can carry addresses and search text)."""
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        headers = dict((k.lower(), v) for k, v in (resp.headers or []))
+        self.access_log.info(
+            "access",
+            extra={
+                "remote": environ.get("REMOTE_ADDR"),
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "status": int(status),
+                "bytes": getattr(resp, "sent", None),
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                "request_id": headers.get("x-request-id"),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+            },
+        )
+
+
+logger_class = JsonLogger
+
+
+def on_starting(server: Any) -> None:
+    """Start with an empty metrics directory: files of a previous run would add to our counts."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live-only samples from /metrics (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -77,7 +77,7 @@ class Metrics:
 
     def outbound_hook(self, dataverse_urls: tuple[str, ...]) -> Callable[..., Any]:
         """A `requests` response hook recording every outbound call (metrics and the request's log event)."""
-        prefixes = tuple(u.rstrip("/") + "/" for u in dataverse_urls)
+        prefixes = tuple(u.rstrip("/") + "/api/data/" for u in dataverse_urls)
 
         def on_response(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
             target = "dataverse" if response.url.startswith(prefixes) else "identity"
