@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import threading
 import time
@@ -546,3 +547,23 @@ def test_call_queued_for_a_slot_does_not_send_into_a_window_opened_meanwhile(
     contact = next(e for e in log if "contacts" in e["path"])
     assert queued_done >= 1.3
     assert float(contact["at"]) - float(contact["durationMs"]) / 1000 >= throttled_at + 1.0
+
+
+def test_body_with_a_large_attachment_is_streamed_and_arrives_intact(
+    client_for: Callable[..., DataverseClient],
+) -> None:
+    """An email deep-inserted with a 600 kB attachment (streamed in slices) is stored byte for byte."""
+    content = base64.b64encode(bytes(range(256)) * 2400).decode()
+    activity_id = str(uuid.uuid4())
+    body = {
+        "activityid": activity_id,
+        "subject": 'Zoë\'s "figures"',
+        "email_activity_mime_attachment": [
+            {"filename": "q3.bin", "mimetype": "application/octet-stream", "body": content, "objecttypecode": "email"}
+        ],
+    }
+    dv = client_for()
+    dv.create("emails", body, idempotent=True)
+    stored = dv.get("activitymimeattachments", {"$filter": f"_objectid_value eq {activity_id}", "$select": "body"})
+    subject = dv.get(f"emails({activity_id})", {"$select": "subject"})["subject"]
+    assert ([content], 'Zoë\'s "figures"') == ([a["body"] for a in stored["value"]], subject)
