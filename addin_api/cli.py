@@ -155,6 +155,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.execv(sys.executable, argv)
 
 
+def healthz_url(bind: str) -> str:
+    """The /healthz URL of a service bound to `bind` (host:port; a wildcard host is reached on loopback)."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/healthz"
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when the service answers /healthz with 200 (the container image's HEALTHCHECK)."""
+    import urllib.error
+    import urllib.request
+
+    url = args.url or healthz_url(os.environ.get("ADDIN_API_BIND", "127.0.0.1:8000"))
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = int(response.status)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    return 0 if status == 200 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="addin-api", description=__doc__)
@@ -191,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     manifest.add_argument("--client-id", required=True, help="the add-in's Entra application id")
     manifest.set_defaults(func=cmd_manifest)
+
+    health = commands.add_parser("healthcheck", help="exit 0 when the local service answers /healthz")
+    health.add_argument("--url", help="the URL to probe (default: /healthz on $ADDIN_API_BIND)")
+    health.add_argument("--timeout", type=float, default=4.0)
+    health.set_defaults(func=cmd_healthcheck)
 
     check = commands.add_parser("check-config", help="validate the ADDIN_API_* environment")
     check.set_defaults(func=cmd_check_config)
