@@ -50,6 +50,8 @@ class Settings:
     authority_host: str = DEFAULT_AUTHORITY_HOST
     allowed_client_apps: tuple[str, ...] = OFFICE_CLIENT_APPS
     public_url: str | None = None
+    # The SPA registration the pane's MSAL nested app authentication uses (None: the add-in's own client id).
+    naa_client_id: str | None = None
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
     max_request_bytes: int = 64 * 1024 * 1024
     ca_bundle: Path | None = None
@@ -123,6 +125,9 @@ class Settings:
         for app in apps:
             if not _is_guid(app):
                 problems.append(f"{PREFIX}ALLOWED_CLIENT_APPS: {app!r} is not a GUID")
+        naa_client_id = get("NAA_CLIENT_ID").lower() or None
+        if naa_client_id is not None and not _is_guid(naa_client_id):
+            problems.append(f"{PREFIX}NAA_CLIENT_ID must be a GUID (the SPA registration used for NAA)")
 
         public_url = get("PUBLIC_URL").rstrip("/") or None
         if public_url is not None and urlsplit(public_url).scheme not in ("http", "https"):
@@ -162,7 +167,11 @@ class Settings:
             tenants=tenants,
             dataverse_urls=urls,
             authority_host=authority_host,
-            allowed_client_apps=apps or OFFICE_CLIENT_APPS,
+            # NAA tokens arrive with the pane's own registration as `azp`: accept it alongside the Office clients.
+            allowed_client_apps=tuple(
+                dict.fromkeys((*(apps or OFFICE_CLIENT_APPS), (naa_client_id or client_id).lower()))
+            ),
+            naa_client_id=naa_client_id,
             public_url=public_url,
             max_attachment_bytes=max_attachment[0],
             max_request_bytes=max_request[0],
@@ -172,6 +181,11 @@ class Settings:
             forwarded_allow_ips=forwarded,
             log_level=log_level,
         )
+
+    @property
+    def nested_app_client_id(self) -> str:
+        """The client id the pane's MSAL nested app authentication signs in with."""
+        return self.naa_client_id or self.client_id
 
     def issuer(self, tenant_id: str) -> str:
         """The v2 issuer tokens from `tenant_id` must carry."""

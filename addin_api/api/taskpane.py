@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, request, send_from_directory
+from flask import Blueprint, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from addin_api.manifest import render_manifest
+from addin_api.manifest import render_manifest, sso_resource
 from addin_api.wiring import collaborators
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -53,6 +53,22 @@ def taskpane() -> Response:
 def commands() -> Response:
     """The manifest's FunctionFile: loads Office.js, needed only because the schema requires one."""
     return pane_response(send_from_directory(PANE_DIR, "commands.html", max_age=0))
+
+
+@bp.get("/taskpane/config.json")
+def pane_config() -> Response:
+    """What the pane needs for MSAL nested app authentication: the API's client id and scope, the SPA client id."""
+    settings = collaborators().settings
+    base_url = settings.public_url or request.host_url.rstrip("/")
+    response = jsonify(
+        {
+            "clientId": settings.client_id,
+            "apiScope": f"{sso_resource(base_url, settings.client_id)}/access_as_user",
+            "naaClientId": settings.nested_app_client_id,
+        }
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/taskpane/<path:name>")

@@ -19,13 +19,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jwt
 import pytest
+import requests
 from conftest import ALICE, Api, Devstack
 from flask import Flask
 from werkzeug.serving import make_server
 
 from addin_api.api import devharness, taskpane
+from addin_api.devstack.identity import DEFAULT_AZP
 from addin_api.devstack.seed import ADVENTURE_WORKS_ACCOUNT_ID, FABRIKAM_ACCOUNT_ID, TRACKED_EMAIL_MESSAGE_ID
+from addin_api.settings import Settings
 
 try:
     from playwright.sync_api import expect
@@ -92,11 +96,24 @@ class Pane:
         self.page = page
         self.base_url = base_url
         self.api_requests: list[tuple[str, str]] = []
+        self.bearers: list[str] = []
+        self.vendor_requests: list[str] = []
         page.on("request", self._record)
 
     def _record(self, request: Any) -> None:
         if "/api/v1/" in request.url:
             self.api_requests.append((request.method, request.url.split("/api/v1/", 1)[1]))
+            self.bearers.append(request.headers.get("authorization", "").removeprefix("Bearer "))
+        if "/taskpane/vendor/" in request.url:
+            self.vendor_requests.append(request.url.split("/taskpane/vendor/", 1)[1])
+
+    def token_clients(self) -> set[str]:
+        """The `azp` (calling client) of every bearer the pane sent to /api/v1."""
+        return {jwt.decode(token, options={"verify_signature": False})["azp"] for token in self.bearers}
+
+    def bridge_methods(self) -> list[str]:
+        """The NAA bridge requests msal-browser made to the stand-in, in order."""
+        return [r["method"] for r in self.standin()["bridgeRequests"]]
 
     def standin(self) -> dict[str, Any]:
         """The stand-in's state: categories, master categories, token requests."""
@@ -133,10 +150,13 @@ OpenPane = Callable[..., Pane]
 def open_pane(browser: Any, live_service: str) -> Iterator[OpenPane]:
     """Open `/taskpane.html` as `user` on a sample item; Office.js comes from the stand-in."""
     contexts: list[Any] = []
-    standin = STANDIN.read_text(encoding="utf-8")
+    standin_js = STANDIN.read_text(encoding="utf-8")
 
     def open_(
-        user: str = "alice@contoso.example", sample: str = "dana-read", item: dict[str, Any] | None = None
+        user: str = "alice@contoso.example",
+        sample: str = "dana-read",
+        item: dict[str, Any] | None = None,
+        standin: dict[str, Any] | None = None,
     ) -> Pane:
         context = browser.new_context(viewport={"width": PANE_WIDTH, "height": 900})
         context.set_default_timeout(15_000)
@@ -144,9 +164,9 @@ def open_pane(browser: Any, live_service: str) -> Iterator[OpenPane]:
         page = context.new_page()
         page.route(
             "https://appsforoffice.microsoft.com/**",
-            lambda route: route.fulfill(status=200, body=standin, content_type="application/javascript"),
+            lambda route: route.fulfill(status=200, body=standin_js, content_type="application/javascript"),
         )
-        config = {"user": user, "sample": sample, "item": item or {}}
+        config = {"user": user, "sample": sample, "item": item or {}, **(standin or {})}
         page.add_init_script(f"window.__OFFICE_STANDIN__ = {json.dumps(config)};")
         pane = Pane(page, live_service)
         page.goto(f"{live_service}/taskpane.html")
@@ -351,6 +371,8 @@ def test_offline_and_server_errors_mark_the_item_undeliverable(open_pane: Any) -
     pane.page.get_by_role("button", name="Track without regarding").click()
     assert "Can't reach the service. Check your connection and try again." == pane.message()
     expect(pane.page.get_by_role("button", name="Try again")).to_be_visible()
+    # The pane shows the message first and then applies the category.
+    pane.page.wait_for_function("() => window.OfficeStandin.state.itemCategories.length > 0")
     assert [UNDELIVERABLE] == pane.categories()
     pane.shot("12-offline")
 
@@ -413,6 +435,109 @@ def test_compose_message_waits_for_sending(open_pane: Any) -> None:
     expect(pane.page.locator("#person-matches")).to_contain_text("Dana Smith")
 
 
+def test_pane_config_names_the_api_scope_and_the_naa_client(live_service: str, service_settings: Settings) -> None:
+    """/taskpane/config.json: what MSAL needs; the NAA client defaults to the add-in's own registration."""
+    response = requests.get(f"{live_service}/taskpane/config.json", timeout=10)
+    assert (200, "no-cache") == (response.status_code, response.headers["Cache-Control"])
+    client_id = service_settings.client_id
+    assert {
+        "clientId": client_id,
+        "apiScope": f"api://127.0.0.1:5000/{client_id}/access_as_user",
+        "naaClientId": client_id,
+    } == response.json()
+    assert client_id in service_settings.allowed_client_apps, "NAA tokens (azp = the pane's id) are accepted"
+    vendor = requests.get(f"{live_service}/taskpane/vendor/msal-browser.min.js", timeout=10)
+    assert 200 == vendor.status_code
+    assert vendor.text.startswith("/*! @azure/msal-browser v4.")
+
+
+def test_without_naa_the_pane_uses_office_sso_and_never_loads_msal(open_pane: Any) -> None:
+    """A host without NestedAppAuth 1.1: getAccessToken as before, and msal-browser is not even downloaded."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    assert 1 == len(pane.standin()["tokenRequests"])
+    assert ([], []) == (pane.bridge_methods(), pane.vendor_requests)
+    assert "undefined" == pane.page.evaluate("() => typeof window.msal")
+    assert {DEFAULT_AZP} == pane.token_clients(), "Office's client app, not the pane's own registration"
+
+
+def test_naa_host_tracking_uses_msal_through_the_bridge(open_pane: Any, api: Api, service_settings: Settings) -> None:
+    """NestedAppAuth 1.1: MSAL gets the token through the host's bridge (no getAccessToken); tracking works."""
+    pane = open_pane(sample="dana-read", standin={"naa": True})
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert [TRACKED] == pane.categories()
+    assert email_status(api, DANA_MESSAGE_ID)["tracked"] is True
+
+    state = pane.standin()
+    assert [] == state["tokenRequests"], "Office.auth.getAccessToken is not used"
+    assert ["GetInitContext", "GetToken"] == pane.bridge_methods(), "one silent token, reused"
+    token_request = state["bridgeRequests"][1]
+    assert service_settings.nested_app_client_id == token_request["clientId"]
+    assert token_request["scope"].endswith(f"/{service_settings.client_id}/access_as_user")
+    assert token_request["claims"] is None
+    assert ["msal-browser.min.js"] == pane.vendor_requests
+    assert {service_settings.nested_app_client_id} == pane.token_clients(), "the NAA token's azp is the pane's id"
+    pane.shot("15-naa-tracked")
+
+
+def test_naa_claims_challenge_is_answered_once_with_the_claims(open_pane: Any) -> None:
+    """Dave's OBO needs MFA: MSAL asks the bridge once more, with the service's claims, and the pane carries on."""
+    pane = open_pane(user="dave@contoso.example", sample="dana-read", standin={"naa": True})
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    requests_ = pane.standin()["bridgeRequests"]
+    assert ["GetInitContext", "GetToken", "GetToken"] == [r["method"] for r in requests_]
+    assert requests_[1]["claims"] is None
+    assert "access_token" in json.loads(requests_[2]["claims"]), "the service's claims challenge, as MSAL sends it"
+    assert [] == pane.standin()["tokenRequests"]
+
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert 3 == len(pane.standin()["bridgeRequests"]), "the stepped-up token is reused, not re-challenged"
+
+
+def test_naa_interaction_required_falls_to_the_hosts_prompt(open_pane: Any) -> None:
+    """The silent request needs the user (consent, sign-in): MSAL's popup request goes to the host."""
+    pane = open_pane(standin={"naa": True, "naaSilentError": "USER_INTERACTION_REQUIRED"})
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    assert ["GetInitContext", "GetToken", "GetTokenPopup"] == pane.bridge_methods()
+    assert [] == pane.standin()["tokenRequests"]
+
+
+def test_naa_user_cancelling_the_prompt_is_not_retried_with_office_sso(open_pane: Any) -> None:
+    """The user closes the host's sign-in prompt: the pane says so instead of prompting again another way."""
+    pane = open_pane(
+        standin={"naa": True, "naaSilentError": "USER_INTERACTION_REQUIRED", "naaPopupError": "USER_CANCEL"}
+    )
+    assert pane.message().startswith("We couldn't sign you in to Dynamics 365 (user_canceled)")
+    assert [] == pane.standin()["tokenRequests"]
+
+
+def test_naa_bridge_failure_falls_back_to_office_sso(open_pane: Any) -> None:
+    """The bridge fails for another reason: the pane falls back to getAccessToken and keeps working."""
+    pane = open_pane(standin={"naa": True, "naaSilentError": "PERSISTENT_ERROR"})
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    assert ["GetInitContext", "GetToken"] == pane.bridge_methods()
+    assert 1 == len(pane.standin()["tokenRequests"])
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert ["GetInitContext", "GetToken"] == pane.bridge_methods(), "NAA is not tried again in this pane"
+
+
+def test_naa_set_without_a_working_bridge_uses_office_sso(open_pane: Any) -> None:
+    """The set is reported but the bridge is missing: msal-browser's standard client is not used, getAccessToken is."""
+    pane = open_pane(standin={"naa": True, "naaWithoutBridge": True})
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    assert ([], 1) == (pane.bridge_methods(), len(pane.standin()["tokenRequests"]))
+    assert {DEFAULT_AZP} == pane.token_clients()
+
+
 def test_dev_harness_shows_what_landed_in_dataverse(browser: Any, live_service: str) -> None:
     """/dev: the pane in a frame with the stand-in; tracking there shows up in the live Dataverse list."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -427,5 +552,23 @@ def test_dev_harness_shows_what_landed_in_dataverse(browser: Any, live_service: 
         expect(page.locator("#item-categories")).to_contain_text(TRACKED)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "14-dev-harness.png"))
+    finally:
+        context.close()
+
+
+def test_dev_harness_switches_the_host_to_nested_app_authentication(browser: Any, live_service: str) -> None:
+    """/dev: the NAA switch reloads the pane on a host with the bridge; its token comes through MSAL."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_service}/dev")
+        page.frame_locator("#pane").locator("#status-untracked").wait_for(state="visible", timeout=15_000)
+        page.get_by_label("Nested app authentication (MSAL)").check()
+        pane = page.frame_locator("#pane")
+        pane.locator("#status-untracked").wait_for(state="visible", timeout=15_000)
+        frame = next(f for f in page.frames if "naa=1" in f.url)
+        state = frame.evaluate("() => JSON.parse(JSON.stringify(window.OfficeStandin.state))")
+        assert ["GetInitContext", "GetToken"] == [r["method"] for r in state["bridgeRequests"]]
+        assert [] == state["tokenRequests"]
     finally:
         context.close()

@@ -26,9 +26,18 @@ def test_valid_environment_parses_with_defaults() -> None:
     assert (CLIENT, (TENANT,)) == (settings.client_id, settings.tenants)
     assert {TENANT: "https://contoso.crm.dynamics.com"} == dict(settings.dataverse_urls)
     assert "https://login.microsoftonline.com" == settings.authority_host
-    assert OFFICE_CLIENT_APPS == settings.allowed_client_apps
+    assert (*OFFICE_CLIENT_APPS, CLIENT) == settings.allowed_client_apps, "the pane's own id, for NAA tokens"
+    assert CLIENT == settings.nested_app_client_id
     assert 5 * 1024 * 1024 == settings.max_attachment_bytes
     assert f"https://login.microsoftonline.com/{TENANT}/v2.0" == settings.issuer(TENANT)
+
+
+def test_naa_client_id_is_accepted_as_azp() -> None:
+    """A separate SPA registration for nested app authentication: the pane uses it and its tokens are accepted."""
+    spa = "0b6f3a2e-9c4d-4e8f-b1a7-2d5c8e9f0a1b"
+    settings = Settings.from_env({**VALID, "ADDIN_API_NAA_CLIENT_ID": spa.upper()})
+    assert (spa, spa) == (settings.naa_client_id, settings.nested_app_client_id)
+    assert (*OFFICE_CLIENT_APPS, spa) == settings.allowed_client_apps
 
 
 def test_secret_is_not_in_repr() -> None:
@@ -56,6 +65,7 @@ def test_every_problem_is_named_at_once() -> None:
         ({"ADDIN_API_DATAVERSE_URLS": ""}, "no environment for tenant"),
         ({"ADDIN_API_AUTHORITY_HOST": "http://login.example"}, "ADDIN_API_AUTHORITY_HOST"),
         ({"ADDIN_API_ALLOWED_CLIENT_APPS": "office"}, "ADDIN_API_ALLOWED_CLIENT_APPS"),
+        ({"ADDIN_API_NAA_CLIENT_ID": "spa"}, "ADDIN_API_NAA_CLIENT_ID"),
         ({"ADDIN_API_MAX_ATTACHMENT_BYTES": "lots"}, "ADDIN_API_MAX_ATTACHMENT_BYTES"),
         ({"ADDIN_API_MAX_ATTACHMENT_BYTES": str(200 * 1024 * 1024)}, "128 MB"),
         ({"ADDIN_API_CA_BUNDLE": "/nonexistent/ca.pem"}, "ADDIN_API_CA_BUNDLE"),

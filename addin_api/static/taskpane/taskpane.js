@@ -283,7 +283,98 @@
     this.errors = (extra && extra.errors) || null;
   }
 
-  async function getToken(claims) {
+  // ---------------------------------------------------------------- tokens
+
+  // MSAL nested app authentication (NAA) where the host offers it, Office's getAccessToken SSO otherwise. Both give
+  // a token for this service's access_as_user scope; the service validates them alike (only `azp` differs).
+  // https://learn.microsoft.com/office/dev/add-ins/develop/enable-nested-app-authentication-in-your-add-in
+  var MSAL_URL = "/taskpane/vendor/msal-browser.min.js";
+  var NAA_AUTHORITY = "https://login.microsoftonline.com/common";
+  var nestedApp = null;  // a promise of {pca, scopes}, or of null once NAA is known to be unusable here
+
+  function naaSupported() {
+    var requirements = Office.context && Office.context.requirements;
+    try {
+      return Boolean(requirements && requirements.isSetSupported("NestedAppAuth", "1.1"));
+    } catch (notAvailable) {
+      return false;
+    }
+  }
+
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = src;
+      script.async = true;
+      script.onload = resolve;
+      script.onerror = function () { reject(new Error("could not load " + src)); };
+      document.head.appendChild(script);
+    });
+  }
+
+  function isNested(pca) {
+    // createNestablePublicClientApplication quietly returns a standard (popup and redirect) client when the host's
+    // bridge does not answer; that one cannot sign in from inside Outlook, so it counts as "no NAA".
+    var context = pca && pca.controller && pca.controller.operatingContext;
+    return !(context && typeof context.getId === "function") || context.getId() === "NestedAppOperatingContext";
+  }
+
+  async function startNestedApp() {
+    var response = await fetch("/taskpane/config.json", { credentials: "omit", cache: "no-store" });
+    if (!response.ok) { throw new Error("no pane configuration (" + response.status + ")"); }
+    var config = await response.json();
+    if (!window.msal) { await loadScript(MSAL_URL); }
+    var pca = await window.msal.createNestablePublicClientApplication({
+      auth: { clientId: config.naaClientId, authority: NAA_AUTHORITY }
+    });
+    if (!isNested(pca)) { throw new Error("the host's nested app authentication bridge is not available"); }
+    return { pca: pca, scopes: [config.apiScope] };
+  }
+
+  function nestedAppClient() {
+    if (!nestedApp) {
+      nestedApp = naaSupported()
+        ? startNestedApp().catch(function (error) {
+          console.warn("nested app authentication is unavailable; using Office SSO", error && error.message);
+          return null;
+        })
+        : Promise.resolve(null);
+    }
+    return nestedApp;
+  }
+
+  function isAuthRefusal(error) {
+    // The user closed the sign-in prompt, or it could not satisfy the directory: Office SSO would fare no better.
+    var msal = window.msal;
+    return Boolean(error && (error.errorCode === "user_canceled" ||
+      (msal && msal.InteractionRequiredAuthError && error instanceof msal.InteractionRequiredAuthError)));
+  }
+
+  async function nestedAppToken(app, claims, forceRefresh) {
+    var request = { scopes: app.scopes };
+    if (claims) { request.claims = claims; }
+    if (forceRefresh) { request.forceRefresh = true; }
+    try {
+      return (await app.pca.acquireTokenSilent(request)).accessToken;
+    } catch (error) {
+      if (!(error instanceof window.msal.InteractionRequiredAuthError)) { throw error; }
+    }
+    // Consent, a fresh sign-in or the claims need the user: the host shows its own prompt.
+    return (await app.pca.acquireTokenPopup({ scopes: request.scopes, claims: request.claims })).accessToken;
+  }
+
+  async function getToken(claims, forceRefresh) {
+    var app = await nestedAppClient();
+    if (app) {
+      try {
+        state.token = await nestedAppToken(app, claims, forceRefresh);
+        return state.token;
+      } catch (error) {
+        if (isAuthRefusal(error)) { throw new ApiError("sso_failed", 0, error.errorCode || "interaction_required"); }
+        console.warn("nested app authentication failed; using Office SSO", error && (error.errorCode || error.name));
+        nestedApp = Promise.resolve(null);
+      }
+    }
     var options = { allowSignInPrompt: true, allowConsentPrompt: true, forMSGraphAccess: false };
     if (claims) { options.authChallenge = claims; }
     try {
@@ -321,13 +412,13 @@
 
   async function api(method, path, body, options) {
     options = options || {};
-    var token = state.token || (await getToken());
+    var token = state.token || (await getToken(null, Boolean(options.refreshed)));
     try {
       return await send(method, path, body, token);
     } catch (error) {
       if (!(error instanceof ApiError)) { throw error; }
       if (error.code === "claims_challenge" && error.claims && !state.steppedUp) {
-        // Conditional access wants more (e.g. MFA): ask Office once for a token that satisfies the claims.
+        // Conditional access wants more (e.g. MFA): ask once (MSAL or Office) for a token with the claims.
         // https://learn.microsoft.com/office/dev/add-ins/develop/sso-in-office-add-ins
         state.steppedUp = true;
         return send(method, path, body, await getToken(error.claims));

@@ -5,11 +5,13 @@
 
   function $(id) { return document.getElementById(id); }
 
-  var current = { user: "alice@contoso.example", sample: "dana-read", userName: null };
+  var current = { user: "alice@contoso.example", sample: "dana-read", userName: null, naa: false };
   var names = {};
 
   window.devHarness = {
-    config: function () { return { user: current.user, sample: current.sample, userName: names[current.user] || null }; },
+    config: function () {
+      return { user: current.user, sample: current.sample, userName: names[current.user] || null, naa: current.naa };
+    },
     standinChanged: function (state) {
       var box = $("item-categories");
       box.textContent = "";
@@ -39,7 +41,7 @@
     showItem();
     $("item-categories").textContent = "";
     $("pane").src = "/dev/pane?user=" + encodeURIComponent(current.user) + "&sample=" + encodeURIComponent(current.sample) +
-      "&t=" + Date.now();
+      (current.naa ? "&naa=1" : "") + "&t=" + Date.now();
   }
 
   async function post(path, body, method) {
@@ -112,6 +114,7 @@
       poll();
     });
     $("pick-sample").addEventListener("change", function (event) { current.sample = event.target.value; reloadPane(); });
+    $("pick-naa").addEventListener("change", function (event) { current.naa = event.target.checked; reloadPane(); });
     $("reload").addEventListener("click", reloadPane);
     $("fault-throttle").addEventListener("click", function () { post("/dev/api/faults", { status: 429, retryAfter: 5, count: 1 }); });
     $("fault-outage").addEventListener("click", function () { post("/dev/api/faults", { status: 503, retryAfter: 1, count: 3 }); });

@@ -7,6 +7,11 @@
  * Configuration, first found wins:
  *   window.__OFFICE_STANDIN__ = {user: "alice@contoso.example", sample: "dana-read", item: {...optional overrides}}
  *   window.parent.devHarness.config()  (the dev harness page, same origin)
+ * Nested app authentication (NAA): off unless the config says `naa: true` or the pane's URL has `naa=1`; then
+ * requirement set NestedAppAuth 1.1 is reported and `window.nestedAppAuthBridge` answers msal-browser (see below).
+ * `naaSilentError` / `naaPopupError`: a bridge status (e.g. "USER_INTERACTION_REQUIRED", "PERSISTENT_ERROR") the
+ * first GetToken / GetTokenPopup answers with instead of a token. `naaWithoutBridge`: the set is reported but there
+ * is no bridge (msal-browser then hands back a standard client, which the pane must not use).
  */
 (function () {
   "use strict";
@@ -156,6 +161,7 @@
     ],
     itemCategories: [],
     tokenRequests: [],
+    bridgeRequests: [],
     config: null,
     spec: null
   };
@@ -292,8 +298,118 @@
     return (await response.json()).access_token;
   }
 
+  // ---------------------------------------------------------------- nested app authentication (NAA)
+  // The host side of the bridge msal-browser 4.x uses (src/naa/BridgeProxy.ts): the nested app posts JSON request
+  // envelopes {messageType: "NestedAppAuthRequest", method, requestId, tokenParams} with `postMessage`; the host
+  // answers each with a JSON response envelope {messageType: "NestedAppAuthResponse", requestId, success, ...} to
+  // the "message" listeners. Methods: GetInitContext (-> initContext), GetToken (silent) and GetTokenPopup
+  // (interactive) (-> token and account, or error {status, code, description}).
+
+  function naaEnabled(config) {
+    return Boolean(config.naa) || /[?&]naa=1(&|$)/.test(window.location.search);
+  }
+
+  function base64UrlJson(part) {
+    var binary = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, function (c) { return c.charCodeAt(0); })));
+  }
+
+  function toBase64Url(value) {
+    var bytes = new TextEncoder().encode(JSON.stringify(value));
+    var binary = "";
+    bytes.forEach(function (b) { binary += String.fromCharCode(b); });
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function idTokenFor(claims, clientId) {
+    // MSAL reads the account from the id token's claims; nothing verifies it, so the stand-in does not sign it.
+    var now = Math.floor(Date.now() / 1000);
+    return [toBase64Url({ typ: "JWT", alg: "none" }), toBase64Url({
+      aud: clientId, iss: claims.iss, iat: now, nbf: now, exp: claims.exp, tid: claims.tid, oid: claims.oid,
+      sub: claims.oid, name: claims.name, preferred_username: claims.preferred_username, ver: "2.0"
+    }), "standin"].join(".");
+  }
+
+  function bridgeError(status, code, description) {
+    return { status: status, code: code, description: description };
+  }
+
+  async function bridgeToken(method, params) {
+    params = params || {};
+    var once = method === "GetToken" ? "naaSilentError" : "naaPopupError";
+    if (state.config[once]) {
+      var status = state.config[once];
+      state.config[once] = null;
+      return { error: bridgeError(status, status === "USER_INTERACTION_REQUIRED" ? "interaction_required" : "standin",
+        "The Office stand-in was told to answer " + method + " with " + status + ".") };
+    }
+    if (!/(^|\s)api:\/\/[^\s]+\/access_as_user(\s|$)/.test(params.scope || "")) {
+      return { error: bridgeError("PERSISTENT_ERROR", "invalid_scope", "Only the add-in's access_as_user scope.") };
+    }
+    // As with getAccessToken: a token that satisfies a claims challenge carries MFA in `amr`. The token is for the
+    // nested app, so its `azp` is the client id msal-browser asked for.
+    var claims = { azp: params.clientId };
+    if (params.claims) { claims.amr = ["pwd", "mfa"]; }
+    var response = await fetch(TOKEN_URL, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: state.config.user, claims: claims })
+    });
+    if (!response.ok) { return { error: bridgeError("ACCOUNT_UNAVAILABLE", "no_account", "No token for this user.") }; }
+    var accessToken = (await response.json()).access_token;
+    var payload = base64UrlJson(accessToken.split(".")[1]);
+    return {
+      token: {
+        access_token: accessToken, expires_in: payload.exp - Math.floor(Date.now() / 1000),
+        id_token: idTokenFor(payload, params.clientId), properties: null, scope: params.scope
+      },
+      account: {
+        homeAccountId: payload.oid + "." + payload.tid, environment: "login.microsoftonline.com",
+        tenantId: payload.tid, localAccountId: payload.oid, username: payload.preferred_username || state.config.user,
+        name: payload.name
+      }
+    };
+  }
+
+  function installBridge() {
+    var listeners = [];
+    function answer(requestId, body) {
+      var envelope = { messageType: "NestedAppAuthResponse", requestId: requestId, success: !body.error };
+      Object.keys(body).forEach(function (key) { envelope[key] = body[key]; });
+      var text = JSON.stringify(envelope);
+      setTimeout(function () { listeners.slice().forEach(function (listener) { listener(text); }); }, 5);
+    }
+    window.nestedAppAuthBridge = {
+      addEventListener: function (name, listener) { if (name === "message") { listeners.push(listener); } },
+      removeEventListener: function (name, listener) {
+        listeners = listeners.filter(function (l) { return l !== listener; });
+      },
+      postMessage: function (text) {
+        var message = JSON.parse(text);
+        if (message.messageType !== "NestedAppAuthRequest") { return; }
+        var params = message.tokenParams || {};
+        state.bridgeRequests.push({
+          method: message.method, clientId: params.clientId || null, scope: params.scope || null,
+          claims: params.claims || null, at: Date.now()
+        });
+        changed();
+        if (message.method === "GetInitContext") {
+          answer(message.requestId, { initContext: { sdkName: "office-standin", sdkVersion: "1.0.0",
+            capabilities: { queryAccount: false } } });
+        } else if (message.method === "GetToken" || message.method === "GetTokenPopup") {
+          bridgeToken(message.method, params).then(function (body) { answer(message.requestId, body); }, function (e) {
+            answer(message.requestId, { error: bridgeError("TRANSIENT_ERROR", "standin", String(e)) });
+          });
+        } else {
+          answer(message.requestId, { error: bridgeError("PERSISTENT_ERROR", "unsupported_method", message.method) });
+        }
+      }
+    };
+  }
+
   function install() {
     state.config = findConfig();
+    state.naa = naaEnabled(state.config);
+    if (state.naa && !state.config.naaWithoutBridge) { installBridge(); }
     var built = buildItem(state.config);
     state.spec = built.spec;
     state.itemCategories.length = 0;
@@ -317,7 +433,12 @@
     },
     context: {
       mailbox: mailbox,
-      requirements: { isSetSupported: function (name, version) { return name === "Mailbox" && Number(version) <= 1.8; } },
+      requirements: {
+        isSetSupported: function (name, version) {
+          if (name === "NestedAppAuth") { return Boolean(state.naa) && Number(version) <= 1.1; }
+          return name === "Mailbox" && Number(version) <= 1.8;
+        }
+      },
       ui: {}
     },
     auth: { getAccessToken: getAccessToken },
