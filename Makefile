@@ -28,5 +28,9 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The devstack and the service under gunicorn on 127.0.0.1, a load generator, a table and bench-results.json.
+bench: $(STAMP)
+	$(BIN)/python tests/perf/bench.py
+
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
