@@ -9,7 +9,7 @@ from addin_api.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the service: settings, collaborators, error handling and the API blueprints."""
-    from addin_api import api, logs, metrics, wiring
+    from addin_api import api, logs, metrics, openapi, wiring
 
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)
     wiring.init_app(app, settings)
     api.init_app(app)
+    openapi.init_app(app)
     return app
 
 

@@ -13,8 +13,9 @@ from addin_api.dataverse.tables import REGARDING_TABLES
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAK = re.compile(r"[\r\n]")
-# An address as Outlook gives it: no spaces, quotes, brackets or separators; Dataverse's addressused holds 320.
-ADDRESS = re.compile(r"^[^@\s<>\"',;()\[\]\\]{1,64}@[^@\s<>\"',;()\[\]\\]{1,255}$")
+# An address as Outlook gives it: no spaces, controls, quotes, brackets or separators; Dataverse's addressused
+# holds 320.
+ADDRESS = re.compile(r"^[^@\s<>\"',;()\[\]\\\x00-\x1f\x7f]{1,64}@[^@\s<>\"',;()\[\]\\\x00-\x1f\x7f]{1,255}$")
 BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 MAX_PARTIES = 500
 MAX_ATTACHMENTS = 50
@@ -28,6 +29,10 @@ class Strict(Schema):
         unknown = RAISE
 
 
+# Item keys (internetMessageId, globalObjectId) end up in OData filters, which refuse every C0 control, tab included.
+KEY = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
+
+
 def no_control(value: str) -> None:
     """Refuse control characters (and line breaks) in single-line values."""
     if CONTROL.search(value) or LINE_BREAK.search(value):
@@ -37,13 +42,10 @@ def no_control(value: str) -> None:
 class AddressSchema(Strict):
     """An email address with an optional display name."""
 
-    address = fields.String(required=True, validate=validate.Length(max=320))
+    address = fields.String(
+        required=True, validate=[validate.Length(max=320), validate.Regexp(ADDRESS, error="must be an email address")]
+    )
     name = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), no_control])
-
-    @validates("address")
-    def _address(self, value: str, **_: Any) -> None:
-        if not ADDRESS.match(value):
-            raise ValidationError("must be an email address")
 
 
 class RegardingSchema(Strict):
@@ -97,7 +99,7 @@ class TrackCommon(Strict):
 class TrackEmailSchema(TrackCommon):
     """`POST /api/v1/emails`."""
 
-    internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control])
+    internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control, KEY])
     subject = fields.String(required=True, validate=[validate.Length(max=800), no_control])
     sender = fields.Nested(AddressSchema, required=True, data_key="from")
     to = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
@@ -110,7 +112,7 @@ class TrackEmailSchema(TrackCommon):
 class TrackAppointmentSchema(TrackCommon):
     """`POST /api/v1/appointments`."""
 
-    globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control])
+    globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control, KEY])
     subject = fields.String(required=True, validate=[validate.Length(max=200), no_control])
     start = fields.AwareDateTime(required=True)
     end = fields.AwareDateTime(required=True)
@@ -133,13 +135,13 @@ class TrackAppointmentSchema(TrackCommon):
 class EmailStatusArgs(Strict):
     """`GET /api/v1/emails?internetMessageId=…`."""
 
-    internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control])
+    internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control, KEY])
 
 
 class AppointmentStatusArgs(Strict):
     """`GET /api/v1/appointments?globalObjectId=…`."""
 
-    globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control])
+    globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control, KEY])
 
 
 def _tables(value: str) -> None:
@@ -167,9 +169,6 @@ class CreateRecordSchema(Strict):
 class PeopleArgs(Strict):
     """`GET /api/v1/people?email=…`."""
 
-    email = fields.String(required=True, validate=validate.Length(max=320))
-
-    @validates("email")
-    def _email(self, value: str, **_: Any) -> None:
-        if not ADDRESS.match(value):
-            raise ValidationError("must be an email address")
+    email = fields.String(
+        required=True, validate=[validate.Length(max=320), validate.Regexp(ADDRESS, error="must be an email address")]
+    )
