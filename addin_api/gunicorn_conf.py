@@ -51,6 +51,8 @@ limit_request_field_size = 8190
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids all restarting at once.
 max_requests = 1000
 max_requests_jitter = 100
+# Worker heartbeats in memory: a disk-backed /tmp (containers, overlay filesystems) can stall them into timeouts.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Trust X-Forwarded-* only from the load balancer.
 forwarded_allow_ips, _problem = parse_forwarded_allow_ips(os.environ)
 if _problem:
