@@ -153,8 +153,9 @@ def test_metrics_add_up_across_two_workers_and_a_dead_worker(service: Service, d
 
     with ThreadPoolExecutor(8) as pool:
         first = list(pool.map(call, ["/healthz"] * 20 + ["/api/v1/me"] * 10))
-    # Kill one worker: gunicorn replaces it and `child_exit` marks it dead; its counters must still be counted.
-    victim = service.worker_pids()[0]
+    # Kill a worker that served some of them: gunicorn replaces it and `child_exit` marks it dead; its counters
+    # (files named after its pid) must still be counted.
+    victim = next(p for p in service.worker_pids() if (service.metrics_dir / f"counter_{p}.db").exists())
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: victim not in service.worker_pids() and len(service.worker_pids()) == 2, "worker replacement")
     with ThreadPoolExecutor(8) as pool:
