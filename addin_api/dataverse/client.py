@@ -426,6 +426,10 @@ class DataverseClient:
                 # Never follow a redirect with the user's token.
                 allow_redirects=False,
             )
+            if response.status_code == 429:
+                # Open the window while still holding the slot, so no queued call slips in before it.
+                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                self._gate.block(self._user_key, DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after)
         request_id = response.headers.get("x-ms-service-request-id")
         if request_id:
             with self._lock:
