@@ -641,13 +641,22 @@ def reset_peak_rss(pid: int) -> bool:
 
 
 def throttling(
-    bench: Bench, tokens: list[str], retry_after: int, workers: str, options: Sequence[str] = ()
+    bench: Bench,
+    tokens: list[str],
+    retry_after: int,
+    workers: str,
+    options: Sequence[str] = (),
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     """A burst from one user against scaled-down limits while another user sends at a gentle pace."""
     bench.reset()
     limits = bench.limits(requests=20, windowSeconds=5, retryAfter=retry_after)
+    extra = {"ADDIN_API_WORKERS": workers}
+    if redis_url is not None:
+        extra["ADDIN_API_REDIS_URL"] = redis_url
+        options = [*options, "(Redis)"]
     try:
-        with bench.service(options, ADDIN_API_WORKERS=workers) as service:
+        with bench.service([o for o in options if o != "(Redis)"], **extra) as service:
             bench.clear_log()
             burst_spec = {"mode": "status", "warmup": 0, "run": f"{bench.run_id}-burst"}
             other: dict[str, Any] = {}
@@ -692,6 +701,33 @@ def throttling(
         "otherUserClientStatuses": other_statuses,
         "otherUserDataverse429s": sum(1 for e in other_trips if e["status"] == 429),
     }
+
+
+@contextmanager
+def redis_server(data_dir: Path) -> Iterator[str | None]:
+    """A throwaway redis-server on a loopback port without persistence; None when none is installed."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        yield None
+        return
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, cwd=data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 # -- report -------------------------------------------------------------------------------------------------------
@@ -932,6 +968,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             # Once more without worker recycling (`max_requests`), which forgets the Retry-After windows.
             results["throttling"].append(throttling(bench, tokens, 10, "1", ("--max-requests", "0")))
+            # And with the windows shared through Redis (ADDIN_API_REDIS_URL), when a redis-server is installed.
+            with redis_server(Path(tmp)) as redis_url:
+                if redis_url is not None:
+                    for retry_after in (2, 10):
+                        row = throttling(bench, tokens, retry_after, "2", redis_url=redis_url)
+                        results["throttling"].append(row)
     results["loadavgAfter"] = loadavg()
     results["elapsedSeconds"] = round(time.monotonic() - started, 1)
     results["targets"] = evaluate(results)
