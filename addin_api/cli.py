@@ -58,18 +58,20 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """Run the devstack and the service together, and print what to open."""
     from werkzeug.serving import make_server
 
-    from addin_api import create_app
+    from addin_api import create_app, logs
     from addin_api.api import devharness
     from addin_api.devstack.control import config_document
     from addin_api.devstack.identity import mint_access_token
     from addin_api.devstack.server import DevstackServer
-    from addin_api.settings import Settings
+    from addin_api.settings import Settings, parse_log_level
 
     data_dir = Path(args.data_dir)
     devstack = DevstackServer(data_dir, host=args.host, port=args.devstack_port).start()
     public_url = f"https://{args.host}:{args.port}"
     config = config_document(devstack.state)
     settings = Settings.from_env(dev_environment(config, public_url))
+    # The same redacted JSON events as under gunicorn, on stderr (the instructions below go to stdout).
+    logs.configure(parse_log_level(os.environ)[0])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(data_dir / "server.pem", data_dir / "server-key.pem")
     app = create_app(settings)
