@@ -752,7 +752,12 @@ def print_report(results: dict[str, Any]) -> None:
             f"  100 further requests of one user (me / status): identity {warm['identity']}, "
             f"dataverse {warm['dataverse']}, ok {warm['ok']}"
         )
-    for title, key in (("2. Load", "load"), ("2b. Load, tuned gunicorn", "loadTuned")):
+    for title, key in (
+        ("2. Load", "load"),
+        ("2b. Load, tuned gunicorn", "loadTuned"),
+        ("2c. Load, long latency (CPU no longer the limit)", "loadSlow"),
+        ("2d. Load, long latency, tuned gunicorn", "loadSlowTuned"),
+    ):
         if not results.get(key):
             continue
         print(f"\n{title}: closed-loop users tracking distinct emails ({results[key + 'Config']})")
@@ -808,7 +813,12 @@ def evaluate(results: dict[str, Any]) -> dict[str, tuple[Any, Any, bool]]:
         targets["track email first time, Dataverse round trips (1 / 50 recipients)"] = (first, 2, max(first) <= 2)
         warm = results["roundTrips"]["warm100"]["identity"]
         targets["identity calls in 100 warm requests of one user"] = (warm, 0, warm == 0)
-    for key, label in (("load", "defaults"), ("loadTuned", results.get("loadTunedConfig", ""))):
+    for key, label in (
+        ("load", "defaults"),
+        ("loadTuned", results.get("loadTunedConfig", "")),
+        ("loadSlow", "defaults"),
+        ("loadSlowTuned", results.get("loadSlowTunedConfig", "")),
+    ):
         by_users = {lv["users"]: lv for lv in results.get(key, []) if lv["latencyMs"]}
         for n, target in ((16, TARGETS["efficiency_16"]), (64, TARGETS["efficiency_64"])):
             if n in by_users:
@@ -897,6 +907,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=50, help="Dataverse latency L (default 50)")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per load level (default 5)")
     parser.add_argument("--users", default="1,16,64", help="concurrent users per level (default 1,16,64)")
+    parser.add_argument(
+        "--slow-latency-ms", type=int, default=400, help="a second, CPU-light latency for 16/64 users (0: skip)"
+    )
     parser.add_argument("--tuned-threads", type=int, default=32, help="threads per worker of the tuned run (0: skip)")
     parser.add_argument(
         "--devstack",
@@ -958,6 +971,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["loadTuned"] = load_levels(
                     bench, tokens, args.latency_ms, [max(users)], ADDIN_API_THREADS=str(args.tuned_threads)
                 )
+            if args.slow_latency_ms:
+                # A latency long enough that the whole rig needs well under one core: what is left is queueing.
+                slow = [u for u in users if u > 1]
+                results["loadSlowConfig"] = f"gunicorn_conf.py defaults, L={args.slow_latency_ms} ms"
+                results["loadSlow"] = load_levels(bench, tokens, args.slow_latency_ms, slow)
+                if args.tuned_threads:
+                    results["loadSlowTunedConfig"] = (
+                        f"ADDIN_API_THREADS={args.tuned_threads}, L={args.slow_latency_ms} ms"
+                    )
+                    results["loadSlowTuned"] = load_levels(
+                        bench, tokens, args.slow_latency_ms, [max(users)], ADDIN_API_THREADS=str(args.tuned_threads)
+                    )
         if "memory" in phases:
             print("memory", file=sys.stderr, flush=True)
             results["memory"] = memory(bench)
