@@ -3,7 +3,7 @@
 Threaded workers: a request mostly waits on Dataverse and Entra, so threads overlap that waiting.
 https://docs.gunicorn.org/en/stable/design.html — settings: https://docs.gunicorn.org/en/stable/settings.html
 
-Environment: `ADDIN_API_BIND` (127.0.0.1:8000), `ADDIN_API_WORKERS` (2), `ADDIN_API_THREADS` (8),
+Environment: `ADDIN_API_BIND` (127.0.0.1:8000), `ADDIN_API_WORKERS` (2), `ADDIN_API_THREADS` (32),
 `ADDIN_API_KEEPALIVE` (5 s; set it above the load balancer's idle timeout), `ADDIN_API_FORWARDED_ALLOW_IPS`,
 `ADDIN_API_LOG_LEVEL`, `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary directory when unset).
 """
@@ -37,7 +37,9 @@ def _positive_int(name: str, default: int) -> int:
 bind = os.environ.get("ADDIN_API_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = _positive_int("ADDIN_API_WORKERS", 2)
-threads = _positive_int("ADDIN_API_THREADS", 8)
+# A request mostly waits on Dataverse: threads, not cores, bound how many users a worker serves at once, and
+# connections do not spread evenly over workers. 32 per worker kept 64 users at L = 400 ms near the network floor.
+threads = _positive_int("ADDIN_API_THREADS", 32)
 # Every outbound call ends within the 20 s request budget (connect 3.05 s, read ≤ 15 s, never past the budget), so
 # a request finishes well before the 30 s after which gunicorn kills a silent worker mid-write.
 timeout = max(30, int(Settings.request_budget_seconds) + 10)
@@ -49,8 +51,10 @@ limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids all restarting at once.
-max_requests = 1000
-max_requests_jitter = 100
+# Users' Retry-After windows survive a recycle (see ADDIN_API_SHARED_STATE_DIR below); their OBO tokens do not,
+# so recycle rarely.
+max_requests = 10000
+max_requests_jitter = 1000
 # Worker heartbeats in memory: a disk-backed /tmp (containers, overlay filesystems) can stall them into timeouts.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # Trust X-Forwarded-* only from the load balancer.
@@ -66,6 +70,10 @@ errorlog = "-"
 # Metrics from every worker, aggregated at /metrics. The variable must be set before a worker imports
 # prometheus_client, and the directory emptied when the server starts.
 # https://prometheus.github.io/client_python/multiprocess/
+# Workers share users' Retry-After windows through a file here (Redis, when configured, shares them across hosts).
+if not os.environ.get("ADDIN_API_SHARED_STATE_DIR"):
+    os.environ["ADDIN_API_SHARED_STATE_DIR"] = tempfile.mkdtemp(prefix="addin-api-state-")
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="addin-api-metrics-")
 

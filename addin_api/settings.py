@@ -62,6 +62,7 @@ class Settings:
     max_retry_after_wait: float = 3.0
     me_cache_seconds: float = 300.0
     redis_url: str | None = field(default=None, repr=False)
+    shared_state_dir: Path | None = None
     forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
     log_level: str = "INFO"
 
@@ -150,6 +151,10 @@ class Settings:
         if redis_url is not None and not _is_redis_url(redis_url):
             problems.append(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
 
+        shared_state_dir = Path(get("SHARED_STATE_DIR")) if get("SHARED_STATE_DIR") else None
+        if shared_state_dir is not None and not shared_state_dir.is_dir():
+            problems.append(f"{PREFIX}SHARED_STATE_DIR does not name a directory")
+
         forwarded, problem = parse_forwarded_allow_ips(env)
         if problem:
             problems.append(problem)
@@ -178,6 +183,7 @@ class Settings:
             ca_bundle=ca_bundle,
             per_user_concurrency=concurrency[0],
             redis_url=redis_url,
+            shared_state_dir=shared_state_dir,
             forwarded_allow_ips=forwarded,
             log_level=log_level,
         )

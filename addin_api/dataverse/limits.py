@@ -11,11 +11,14 @@ https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits
 
 from __future__ import annotations
 
+import hashlib
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
 from addin_api.errors import Throttled
@@ -51,18 +54,26 @@ class UserGate:
         self._changed = threading.Condition()
         self._in_flight: dict[Hashable, int] = {}
         self._blocked_until: dict[Hashable, float] = {}
+        # After a Retry-After window, one request goes first (the probe); the user's other requests wait for its
+        # answer instead of all resending at once and earning a longer penalty.
+        self._needs_probe: set[Hashable] = set()
+        self._probing: set[Hashable] = set()
 
     @contextmanager
     def slot(self, user_key: Hashable, timeout: float) -> Iterator[None]:
         """Hold one of the user's slots for the block; wait up to `timeout` seconds for one, else raise Throttled."""
         deadline = self._clock() + timeout
         with self._changed:
-            while self._in_flight.get(user_key, 0) >= self.max_concurrent:
+            while self._in_flight.get(user_key, 0) >= self.max_concurrent or user_key in self._probing:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     # The user's own earlier requests are still running: ask the client to come back shortly.
                     raise Throttled(retry_after=1)
                 self._changed.wait(remaining)
+            probe = user_key in self._needs_probe
+            if probe:
+                self._probing.add(user_key)
+                self._needs_probe.discard(user_key)
             self._in_flight[user_key] = self._in_flight.get(user_key, 0) + 1
         try:
             yield
@@ -73,6 +84,12 @@ class UserGate:
                     self._in_flight[user_key] = left
                 else:
                     del self._in_flight[user_key]
+                if probe:
+                    # A 429 answered to the probe has already re-armed `_needs_probe` through `block`; a probe that
+                    # found the window still open and sent nothing hands the role to the next request.
+                    self._probing.discard(user_key)
+                    if self._blocked_until.get(user_key, 0.0) > self._clock():
+                        self._needs_probe.add(user_key)
                 self._changed.notify_all()
 
     def in_flight(self, user_key: Hashable) -> int:
@@ -104,11 +121,67 @@ class UserGate:
                 del self._blocked_until[key]
             until = now + max(seconds, 0.0)
             self._blocked_until[user_key] = max(until, self._blocked_until.get(user_key, until))
+            self._needs_probe.add(user_key)
         if self._shared is not None:
             self._shared.block(user_key, seconds)
+
+    def probing(self, user_key: Hashable) -> bool:
+        """Tell whether a probe request for the user is in flight after a Retry-After window."""
+        with self._changed:
+            return user_key in self._probing
 
     def check(self, user_key: Hashable) -> None:
         """Raise Throttled with the remaining seconds (rounded up) if the user is inside a Retry-After window."""
         left = self.blocked_for(user_key)
         if left > 0:
             raise Throttled(retry_after=max(1, math.ceil(left)))
+
+
+class SqliteThrottleWindows:
+    """Retry-After windows shared by the processes of one host (gunicorn workers) through a SQLite file.
+
+    Without Redis, a window one worker learned would otherwise be unknown to the others and lost when a worker is
+    recycled. Times are wall-clock so every process reads them alike. A storage error never fails a request: the
+    process-local window still holds.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the table made) on first use."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._path, timeout=0.5, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("CREATE TABLE IF NOT EXISTS windows (user TEXT PRIMARY KEY, until REAL NOT NULL)")
+            self._local.connection = connection
+        return connection
+
+    @staticmethod
+    def _key(user_key: Hashable) -> str:
+        return hashlib.sha256(repr(user_key).encode()).hexdigest()
+
+    def remaining(self, user_key: Hashable) -> float:
+        """Seconds left in the user's window (0.0 when none or unreadable)."""
+        try:
+            row = (
+                self._connection()
+                .execute("SELECT until FROM windows WHERE user = ?", (self._key(user_key),))
+                .fetchone()
+            )
+        except sqlite3.Error:
+            return 0.0
+        return max(float(row[0]) - time.time(), 0.0) if row else 0.0
+
+    def block(self, user_key: Hashable, seconds: float) -> None:
+        """Open or lengthen the user's window (a longer one already recorded wins)."""
+        try:
+            self._connection().execute(
+                "INSERT INTO windows (user, until) VALUES (?, ?) "
+                "ON CONFLICT (user) DO UPDATE SET until = max(until, excluded.until)",
+                (self._key(user_key), time.time() + max(seconds, 0.0)),
+            )
+        except sqlite3.Error:
+            pass

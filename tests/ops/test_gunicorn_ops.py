@@ -54,7 +54,7 @@ def test_config_is_coherent_with_the_request_budget_and_hardened() -> None:
         "limit_request_line": 4094,
         "limit_request_fields": 50,
         "limit_request_field_size": 8190,
-        "max_requests": 1000,
+        "max_requests": 10000,
         "forwarded_allow_ips": "10.0.0.0/8,192.168.0.10",
         "accesslog": "-",
     } == {k: config[k] for k in ("worker_class", "limit_request_line", "limit_request_fields")} | {
@@ -62,6 +62,7 @@ def test_config_is_coherent_with_the_request_budget_and_hardened() -> None:
     }
     assert config["timeout"] > Settings.request_budget_seconds
     assert config["graceful_timeout"] >= config["timeout"]
+    assert 32 == config["threads"]
 
 
 def test_invalid_forwarded_allow_ips_stop_gunicorn_naming_the_variable() -> None:

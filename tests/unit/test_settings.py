@@ -69,6 +69,7 @@ def test_every_problem_is_named_at_once() -> None:
         ({"ADDIN_API_MAX_ATTACHMENT_BYTES": "lots"}, "ADDIN_API_MAX_ATTACHMENT_BYTES"),
         ({"ADDIN_API_MAX_ATTACHMENT_BYTES": str(200 * 1024 * 1024)}, "128 MB"),
         ({"ADDIN_API_CA_BUNDLE": "/nonexistent/ca.pem"}, "ADDIN_API_CA_BUNDLE"),
+        ({"ADDIN_API_SHARED_STATE_DIR": "/nonexistent/state"}, "ADDIN_API_SHARED_STATE_DIR"),
         ({"ADDIN_API_CLIENT_SECRET": "", "ADDIN_API_CLIENT_CERT_PATH": "/nonexistent.pem"}, "CLIENT_CERT"),
     ],
 )
