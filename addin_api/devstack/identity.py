@@ -8,15 +8,19 @@ https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-re
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from flask import Flask
 
 from addin_api.devstack.config import DEFAULT_AZP, DevUser
+from addin_api.devstack.keys import SigningKey
 from addin_api.devstack.state import DevstackState
 
 ACCESS_TOKEN_LIFETIME = 3600
@@ -119,8 +123,88 @@ def mint_access_token(
     return state.keys.sign(claims), expires_in
 
 
+LEEWAY_SECONDS = 300  # Entra and Dataverse allow five minutes of clock skew
+VERIFIED_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class _Verified:
+    claims: dict[str, Any]
+    key: SigningKey  # the key that verified the signature; the entry counts only while the ring still has it
+    expires: float  # `exp` plus the leeway
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims were verified, by exact token text, until they expire; bounded LRU.
+
+    Like Dataverse, which does not re-verify a bearer token on every request. A hit needs the signing key still
+    published (a key that left the ring takes its tokens with it) and is refused once `exp` plus the leeway has
+    passed; failures are never kept.
+    """
+
+    def __init__(self, size: int = VERIFIED_CACHE_SIZE) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str, str], _Verified] = OrderedDict()
+
+    def clear(self) -> None:
+        """Forget every token."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, state: DevstackState, cache_key: tuple[str, str, str]) -> dict[str, Any] | None:
+        """The claims of a token verified before, or None (unknown, or its key is gone); expired: TokenRejected."""
+        with self._lock:
+            entry = self._entries.get(cache_key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(cache_key)
+        kid = entry.key.kid
+        if state.keys.find(kid) is not entry.key:
+            with self._lock:
+                self._entries.pop(cache_key, None)
+            return None
+        if time.time() >= entry.expires:
+            with self._lock:
+                self._entries.pop(cache_key, None)
+            raise TokenRejected("token expired", expired=True)
+        return entry.claims
+
+    def put(self, cache_key: tuple[str, str, str], claims: dict[str, Any], key: SigningKey) -> None:
+        """Remember a verified token."""
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            return
+        with self._lock:
+            self._entries[cache_key] = _Verified(claims, key, float(exp) + LEEWAY_SECONDS)
+            self._entries.move_to_end(cache_key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+VERIFIED = VerifiedTokens()
+
+
 def verify_token(state: DevstackState, token: str, audience: str, issuer: str) -> dict[str, Any]:
-    """Verify an RS256 token signed by one of our published keys; return its claims or raise TokenRejected."""
+    """Verify an RS256 token signed by one of our published keys; return its claims or raise TokenRejected.
+
+    Verified tokens are remembered (`VERIFIED`), so a token presented again costs a dictionary lookup; the claims
+    returned are shared and must not be modified.
+    """
+    return _verify_cached(state, token, audience, issuer, lambda: issuer)
+
+
+def _verify_cached(
+    state: DevstackState, token: str, audience: str, cache_as: str, issuer: Callable[[], str]
+) -> dict[str, Any]:
+    cache_key = (token, audience, cache_as)
+    cached = VERIFIED.get(state, cache_key)
+    if cached is not None:
+        return cached
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -135,25 +219,31 @@ def verify_token(state: DevstackState, token: str, audience: str, issuer: str) -
             key.private_key.public_key(),
             algorithms=["RS256"],
             audience=audience,
-            issuer=issuer,
-            leeway=300,  # Entra and Dataverse allow five minutes of clock skew
+            issuer=issuer(),
+            leeway=LEEWAY_SECONDS,
             options={"require": ["exp", "nbf", "iat", "iss", "aud", "tid", "oid"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenRejected("token expired", expired=True) from exc
     except jwt.PyJWTError as exc:
         raise TokenRejected(str(exc)) from exc
+    VERIFIED.put(cache_key, claims, key)
     return claims
 
 
-def verify_dataverse_token(state: DevstackState, token: str) -> DevUser:
-    """Verify a bearer token presented to the emulated Dataverse and return the calling user."""
+def _v1_issuer_of(token: str) -> str:
+    """The v1 issuer for the token's own `tid`, read without verifying anything (what Dataverse expects)."""
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
         raise TokenRejected("malformed token") from exc
-    tenant_id = str(unverified.get("tid", ""))
-    claims = verify_token(state, token, state.environment_url, v1_issuer(tenant_id))
+    return v1_issuer(str(unverified.get("tid", "")))
+
+
+def verify_dataverse_token(state: DevstackState, token: str) -> DevUser:
+    """Verify a bearer token presented to the emulated Dataverse and return the calling user."""
+    # The expected issuer follows from the token's own `tid`, so the token text alone keys the cache.
+    claims = _verify_cached(state, token, state.environment_url, "dataverse", lambda: _v1_issuer_of(token))
     user = state.config.user_by_oid(str(claims["tid"]), str(claims["oid"]))
     if user is None:
         raise TokenRejected("no systemuser for this principal")

@@ -248,10 +248,14 @@ class Api:
         annotations = Annotations.from_prefer(prefs.get("odata.include-annotations"))
         return Serializer(self.ops, annotations), prefs
 
-    def _query(self, table: Table, rows: list[Record], req: ApiRequest) -> list[Record]:
+    def _query(self, table: Table, rows: list[Record] | None, req: ApiRequest) -> list[Record]:
+        """Filter and sort `rows` (None: the table's, fetched through an index when the filter allows)."""
         if "$filter" in req.query:
             predicate = parse_filter(table, req.query["$filter"])
-            rows = [r for r in rows if predicate(r)]
+            candidates = self.ops.candidates(table, predicate.keys) if rows is None else rows
+            rows = [r for r in candidates if predicate(r)]
+        elif rows is None:
+            rows = self.ops.rows(table)
         return sort_records(table, rows, parse_orderby(table, req.query.get("$orderby")))
 
     def list_records(self, table: Table, req: ApiRequest, rows: list[Record] | None = None) -> ApiResponse:
@@ -263,7 +267,7 @@ class Api:
         select = parse_select(table, req.query.get("$select"))
         expands = parse_expand(req.query.get("$expand"))
         serializer, prefs = self._serializer(req)
-        matched = self._query(table, self.ops.rows(table) if rows is None else rows, req)
+        matched = self._query(table, rows, req)
         total = len(matched)
         top = parse_top(req.query.get("$top"))
         applied: list[str] = []
@@ -310,7 +314,7 @@ class Api:
     def count(self, table: Table, req: ApiRequest) -> ApiResponse:
         """`GET <set>/$count`: the number of matching rows as plain text."""
         self.ops.require("read", table)
-        matched = self._query(table, self.ops.rows(table), req)
+        matched = self._query(table, None, req)
         return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, str(len(matched)).encode())
 
     def related(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
@@ -319,7 +323,7 @@ class Api:
         self.ops.get(table, record_id)
         collection = table.collections[nav]
         child = TABLES[collection.child]
-        rows = [r for r in self.ops.rows(child) if r.get(f"_{collection.column}_value") == record_id]
+        rows = self.ops.related_rows(child, collection.column, record_id)
         return self.list_records(child, req, rows)
 
     def retrieve(self, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:

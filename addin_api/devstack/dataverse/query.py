@@ -7,6 +7,7 @@ Dataverse translates them: `%`, `_` and `[...]` inside the literal are wildcards
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -16,10 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error, unknown_query_property
-from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, Table
+from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, TABLES, Table
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
+Keys = frozenset[tuple[str, str]]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -34,6 +36,22 @@ _TOKEN = re.compile(
 )
 _COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
 _FUNCTIONS = {"contains", "startswith", "endswith"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A compiled `$filter`: call it on a record. `keys`, when known, narrows the rows worth testing.
+
+    `keys` is a set of (attribute, key) pairs such that a record can only match if, for one of them,
+    `store.index_key(record[attribute]) == key` — so an equality index can fetch the candidates instead of a scan.
+    None: any record may match.
+    """
+
+    test: Predicate
+    keys: Keys | None = None
+
+    def __call__(self, record: Record) -> bool:
+        return self.test(record)
 
 
 @dataclass
@@ -141,37 +159,42 @@ class _Parser:
         if token.text != text:
             raise syntax_error(f"Syntax error: expected '{text}' but found '{token.text}' in '{self.text}'.")
 
-    def parse(self) -> Predicate:
+    def parse(self) -> Filter:
         predicate = self.parse_or()
         if self.peek() is not None:
             raise syntax_error(f"Syntax error at '{self.take().text}' in '{self.text}'.")
         return predicate
 
-    def parse_or(self) -> Predicate:
+    def parse_or(self) -> Filter:
         left = self.parse_and()
         while (token := self.peek()) is not None and token.text == "or":
             self.take()
             right = self.parse_and()
-            left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
+            # a match of either side: the union of their keys, unknown if one side's is
+            keys = left.keys | right.keys if left.keys is not None and right.keys is not None else None
+            left = Filter((lambda a, b: lambda r: a(r) or b(r))(left.test, right.test), keys)
         return left
 
-    def parse_and(self) -> Predicate:
+    def parse_and(self) -> Filter:
         left = self.parse_not()
         while (token := self.peek()) is not None and token.text == "and":
             self.take()
             right = self.parse_not()
-            left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
+            # a match of both sides: either side's keys will do, the narrower the better
+            known = [k for k in (left.keys, right.keys) if k is not None]
+            keys = min(known, key=len) if known else None
+            left = Filter((lambda a, b: lambda r: a(r) and b(r))(left.test, right.test), keys)
         return left
 
-    def parse_not(self) -> Predicate:
+    def parse_not(self) -> Filter:
         token = self.peek()
         if token is not None and token.text == "not":
             self.take()
-            inner = self.parse_not()
-            return lambda r: not inner(r)
+            inner = self.parse_not().test
+            return Filter(lambda r: not inner(r))
         return self.parse_primary()
 
-    def parse_primary(self) -> Predicate:
+    def parse_primary(self) -> Filter:
         token = self.take()
         if token.text == "(":
             inner = self.parse_or()
@@ -189,9 +212,14 @@ class _Parser:
         if op.text not in _COMPARISONS:
             raise syntax_error(f"Syntax error: expected a comparison after '{attribute}' in '{self.text}'.")
         literal = self.parse_literal(column.type)
-        return _comparison(attribute, column.type, op.text, literal)
+        predicate = _comparison(attribute, column.type, op.text, literal)
+        expected = _comparable(literal, column.type)
+        if op.text == "eq" and isinstance(expected, str) and column.type not in (DATETIME, DATEONLY):
+            # only a string whose case-folded form is `expected` can be equal (`_comparison`)
+            return Filter(predicate, frozenset({(attribute, expected.lower())}))
+        return Filter(predicate)
 
-    def parse_function(self, name: str) -> Predicate:
+    def parse_function(self, name: str) -> Filter:
         self.expect("(")
         attr_token = self.take()
         column = self.table.column_for_attribute(attr_token.text)
@@ -210,7 +238,7 @@ class _Parser:
             value = record.get(attribute)
             return isinstance(value, str) and regex.match(value) is not None
 
-        return predicate
+        return Filter(predicate)
 
     def parse_literal(self, column_type: str) -> Any:
         token = self.take()
@@ -260,9 +288,16 @@ def _comparison(attribute: str, column_type: str, op: str, literal: Any) -> Pred
     return predicate
 
 
-def parse_filter(table: Table, text: str) -> Predicate:
-    """Compile a `$filter` expression into a predicate on records."""
-    return _Parser(table, text).parse()
+def parse_filter(table: Table, text: str) -> Filter:
+    """Compile a `$filter` expression into a predicate on records (compiled filters are reused: they are pure)."""
+    if TABLES.get(table.logical) is not table:
+        return _Parser(table, text).parse()
+    return _compile_filter(table.logical, text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile_filter(logical: str, text: str) -> Filter:
+    return _Parser(TABLES[logical], text).parse()
 
 
 def parse_select(table: Table, text: str | None) -> list[str] | None:

@@ -49,7 +49,7 @@ from addin_api.devstack.dataverse.metadata import (
     Column,
     Table,
 )
-from addin_api.devstack.dataverse.store import DataverseStore, DuplicateKey
+from addin_api.devstack.dataverse.store import DataverseStore, DuplicateKey, index_key
 
 Record = dict[str, Any]
 
@@ -142,6 +142,20 @@ class Operations:
                 out.extend(as_activitypointer(r) for r in self.store.all(logical))
             return out
         return self.store.all(table.logical)
+
+    def candidates(self, table: Table, keys: frozenset[tuple[str, str]] | None) -> list[Record]:
+        """The rows a filter with these `keys` (`query.Filter.keys`) can match: an index lookup, or every row."""
+        if keys is None or table.logical == "activitypointer":
+            return self.rows(table)
+        return self.store.find(table.logical, keys)
+
+    def related_rows(self, child: Table, column: str, parent_id: Any) -> list[Record]:
+        """The rows of `child` whose lookup `column` points at `parent_id`."""
+        prop = f"_{column}_value"
+        if not isinstance(parent_id, str) or child.logical == "activitypointer":
+            return [r for r in self.rows(child) if r.get(prop) == parent_id]
+        rows = self.store.find(child.logical, [(prop, index_key(parent_id) or "")])
+        return [r for r in rows if r.get(prop) == parent_id]
 
     def fetch(self, table: Table, record_id: str) -> Record | None:
         """One record by id, or None."""
@@ -437,9 +451,8 @@ class Operations:
                 raise not_found(table, record_id)
             if table.logical in ACTIVITY_TABLES:
                 for child, column in (("activityparty", "activityid"), ("activitymimeattachment", "objectid")):
-                    for row in self.store.all(child):
-                        if row.get(f"_{column}_value") == record_id:
-                            self.store.delete(child, row[TABLES[child].key])
+                    for row in self.related_rows(TABLES[child], column, record_id):
+                        self.store.delete(child, row[TABLES[child].key])
 
 
 def as_activitypointer(record: Record) -> Record:

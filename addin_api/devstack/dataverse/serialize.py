@@ -152,7 +152,7 @@ class Serializer:
             child = TABLES[collection.child]
             self.ops.require("read", child)
             select = parse_select(child, select_text)
-            rows = [r for r in self.ops.rows(child) if r.get(f"_{collection.column}_value") == record.get(table.key)]
+            rows = self.ops.related_rows(child, collection.column, record.get(table.key))
             if "$filter" in expand.options:
                 predicate = parse_filter(child, expand.options["$filter"])
                 rows = [r for r in rows if predicate(r)]

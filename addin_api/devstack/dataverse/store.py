@@ -3,6 +3,11 @@
 Every operation runs in `transaction()`; a `$batch` change set is one transaction (nested calls join the outer
 one). The primary key of `records` is what turns 20 concurrent creates of one `activityid` into one row and 19
 duplicate-key errors. `reset()` restores the seeded rows kept in memory, which takes a few milliseconds.
+
+Reads come from memory: the process owns the database file, so the decoded rows of every table are kept (in rowid
+order) and written through on every change; a rollback reloads the tables it touched. Queries that can only match
+rows whose column equals one of some strings (`find`) use an equality index per column, built on first use and
+kept up to date. Records handed out are shared and must be treated as read-only (updates copy them first).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,63 @@ class DuplicateKey(Exception):
     """A record with this table and id already exists."""
 
 
+def index_key(value: Any) -> str | None:
+    """The key a column value has in an equality index: strings compared case-insensitively, nothing else indexed."""
+    return value.casefold().lower() if isinstance(value, str) else None
+
+
+class _Table:
+    """The decoded records of one table in rowid order, and the equality indexes built on it so far."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}  # id -> record; dict order is insertion (rowid) order
+        self.position: dict[str, int] = {}  # id -> insertion counter, to put index hits back in rowid order
+        self.indexes: dict[str, dict[str, set[str]]] = {}  # attribute -> index key -> ids
+        self._next = 0
+
+    def put(self, record_id: str, record: Record) -> None:
+        """Insert a record, or replace it in place (an UPDATE keeps its rowid)."""
+        old = self.records.get(record_id)
+        if old is None:
+            self.position[record_id] = self._next
+            self._next += 1
+        self.records[record_id] = record
+        for attribute, index in self.indexes.items():
+            if old is not None:
+                _unindex(index, index_key(old.get(attribute)), record_id)
+            key = index_key(record.get(attribute))
+            if key is not None:
+                index.setdefault(key, set()).add(record_id)
+
+    def remove(self, record_id: str) -> None:
+        """Forget a record."""
+        old = self.records.pop(record_id, None)
+        self.position.pop(record_id, None)
+        if old is not None:
+            for attribute, index in self.indexes.items():
+                _unindex(index, index_key(old.get(attribute)), record_id)
+
+    def index(self, attribute: str) -> dict[str, set[str]]:
+        """The equality index of a column, built now if needed."""
+        index = self.indexes.get(attribute)
+        if index is None:
+            index = {}
+            for record_id, record in self.records.items():
+                key = index_key(record.get(attribute))
+                if key is not None:
+                    index.setdefault(key, set()).add(record_id)
+            self.indexes[attribute] = index
+        return index
+
+
+def _unindex(index: dict[str, set[str]], key: str | None, record_id: str) -> None:
+    ids = index.get(key) if key is not None else None
+    if ids is not None and key is not None:
+        ids.discard(record_id)
+        if not ids:
+            del index[key]
+
+
 class DataverseStore:
     """The emulated environment's rows, thread-safe, with a seeded snapshot to go back to."""
 
@@ -36,6 +98,8 @@ class DataverseStore:
         self.usage = UsageTracker()
         self._lock = threading.RLock()
         self._depth = 0
+        self._tables: dict[str, _Table] = {}
+        self._touched: set[str] = set()  # tables written in the open transaction
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -51,8 +115,31 @@ class DataverseStore:
         (count,) = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()
         if count == 0:
             self.reset()
+        else:
+            self._load()
         (top,) = self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM records").fetchone()
         self._version = max(int(top), 1_000_000)
+
+    def _load(self, tables: set[str] | None = None) -> None:
+        """(Re)read tables (all of them by default) from the database into memory."""
+        if tables is None:
+            self._tables = {}
+            rows = self._conn.execute("SELECT tbl, id, data FROM records ORDER BY rowid").fetchall()
+        else:
+            for name in tables:
+                self._tables.pop(name, None)
+            marks = ",".join("?" * len(tables))
+            rows = self._conn.execute(
+                f"SELECT tbl, id, data FROM records WHERE tbl IN ({marks}) ORDER BY rowid", sorted(tables)
+            ).fetchall()
+        for table, record_id, data in rows:
+            self._table(table).put(record_id, json.loads(data))
+
+    def _table(self, name: str) -> _Table:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = _Table()
+        return table
 
     def close(self) -> None:
         """Close the database connection."""
@@ -66,6 +153,7 @@ class DataverseStore:
             self._conn.execute("DELETE FROM records")
             self._conn.executemany("INSERT INTO records (tbl, id, version, data) VALUES (?, ?, ?, ?)", self._seed)
             self._conn.execute("COMMIT")
+            self._load()
             self.usage.clear()
 
     @contextmanager
@@ -75,6 +163,7 @@ class DataverseStore:
             outer = self._depth == 0
             if outer:
                 self._conn.execute("BEGIN IMMEDIATE")
+                self._touched = set()
             self._depth += 1
             try:
                 yield
@@ -82,6 +171,8 @@ class DataverseStore:
                 self._depth -= 1
                 if outer:
                     self._conn.execute("ROLLBACK")
+                    if self._touched:
+                        self._load(self._touched)
                 raise
             self._depth -= 1
             if outer:
@@ -94,40 +185,65 @@ class DataverseStore:
             return self._version
 
     def get(self, table: str, record_id: str) -> Record | None:
-        """Return one record, or None."""
+        """Return one record (shared: do not modify it), or None."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT data FROM records WHERE tbl = ? AND id = ?", (table, record_id.lower())
-            ).fetchone()
-        return json.loads(row[0]) if row else None
+            found = self._tables.get(table)
+            return found.records.get(record_id.lower()) if found is not None else None
 
     def all(self, table: str) -> list[Record]:
-        """Return every record of a table in insertion order."""
+        """Return every record of a table in insertion order (the records are shared: do not modify them)."""
         with self._lock:
-            rows = self._conn.execute("SELECT data FROM records WHERE tbl = ? ORDER BY rowid", (table,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+            found = self._tables.get(table)
+            return list(found.records.values()) if found is not None else []
+
+    def find(self, table: str, keys: Iterable[tuple[str, str]]) -> list[Record]:
+        """Records with, for one of the (attribute, key) pairs, `index_key(record[attribute]) == key`, in rowid order.
+
+        A superset of what `eq` comparisons with those strings match: callers still apply their predicate.
+        """
+        with self._lock:
+            found = self._tables.get(table)
+            if found is None:
+                return []
+            ids: set[str] = set()
+            for attribute, key in keys:
+                ids.update(found.index(attribute).get(key, ()))
+            ordered = sorted(ids, key=found.position.__getitem__)
+            return [found.records[i] for i in ordered]
+
+    def _written(self, table: str) -> _Table:
+        if self._depth:
+            self._touched.add(table)
+        return self._table(table)
 
     def insert(self, table: str, record_id: str, data: Record) -> None:
         """Insert a record; raise DuplicateKey if its id is taken."""
+        text = json.dumps(data)
         with self._lock:
             try:
                 self._conn.execute(
                     "INSERT INTO records (tbl, id, version, data) VALUES (?, ?, ?, ?)",
-                    (table, record_id.lower(), int(data["versionnumber"]), json.dumps(data)),
+                    (table, record_id.lower(), int(data["versionnumber"]), text),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey(f"{table}({record_id})") from exc
+            self._written(table).put(record_id.lower(), json.loads(text))
 
     def replace(self, table: str, record_id: str, data: Record) -> None:
         """Overwrite an existing record."""
+        text = json.dumps(data)
         with self._lock:
-            self._conn.execute(
+            cursor = self._conn.execute(
                 "UPDATE records SET version = ?, data = ? WHERE tbl = ? AND id = ?",
-                (int(data["versionnumber"]), json.dumps(data), table, record_id.lower()),
+                (int(data["versionnumber"]), text, table, record_id.lower()),
             )
+            if cursor.rowcount > 0:
+                self._written(table).put(record_id.lower(), json.loads(text))
 
     def delete(self, table: str, record_id: str) -> bool:
         """Delete a record; tell whether it existed."""
         with self._lock:
             cursor = self._conn.execute("DELETE FROM records WHERE tbl = ? AND id = ?", (table, record_id.lower()))
+            if cursor.rowcount > 0:
+                self._written(table).remove(record_id.lower())
         return cursor.rowcount > 0

@@ -1,0 +1,89 @@
+"""The emulated Dataverse's in-memory rows and equality indexes agree with the database and with a full scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from addin_api.devstack.config import DevConfig
+from addin_api.devstack.dataverse.errors import DataverseError
+from addin_api.devstack.dataverse.metadata import TABLES
+from addin_api.devstack.dataverse.query import parse_filter
+from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.dataverse.store import DataverseStore
+from addin_api.devstack.seed import DANA_CONTACT_ID, DANA_EMAIL, SHARED_CONTACT_ADDRESS, TRACKED_EMAIL_ID
+
+FILTERS = [
+    ("contact", f"emailaddress1 eq '{DANA_EMAIL.upper()}'"),
+    ("contact", f"emailaddress1 eq '{SHARED_CONTACT_ADDRESS}' or emailaddress2 eq '{SHARED_CONTACT_ADDRESS}'"),
+    ("contact", f"(emailaddress1 eq '{DANA_EMAIL}' or emailaddress3 eq 'x@y.example') and statecode eq 0"),
+    ("contact", f"emailaddress1 eq '{DANA_EMAIL}' or statecode eq 0"),  # one side unindexable: a scan
+    ("contact", f"not (emailaddress1 eq '{DANA_EMAIL}')"),
+    ("contact", "contains(emailaddress1, 'fabrikam')"),
+    ("contact", f"_parentcustomerid_value eq {DANA_CONTACT_ID.upper()}"),
+    ("email", f"activityid eq '{TRACKED_EMAIL_ID.upper()}'"),
+    ("activityparty", f"_activityid_value eq {TRACKED_EMAIL_ID}"),
+]
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> DataverseStore:
+    """A seeded store in a temporary database."""
+    return DataverseStore(tmp_path / "dv.sqlite3", DevConfig.load(tmp_path))
+
+
+def assert_index_agrees(store: DataverseStore) -> None:
+    """Every filter finds through `Operations.candidates` exactly what a full scan finds, in the same order."""
+    ops = Operations(store, store.config.users[0], "https://dv.example/api/data/v9.2/")
+    for logical, text in FILTERS:
+        table = TABLES[logical]
+        predicate = parse_filter(table, text)
+        scanned = [r[table.key] for r in store.all(logical) if predicate(r)]
+        indexed = [r[table.key] for r in ops.candidates(table, predicate.keys) if predicate(r)]
+        assert scanned == indexed, text
+
+
+def test_equality_filters_are_indexable_and_others_are_not() -> None:
+    """Only equality with a string narrows the candidates; a filter with an unindexable alternative does not."""
+    contact = TABLES["contact"]
+    assert parse_filter(contact, "emailaddress1 eq 'A@B.example'").keys == {("emailaddress1", "a@b.example")}
+    assert parse_filter(contact, "emailaddress1 eq 'a' and statecode eq 0").keys == {("emailaddress1", "a")}
+    assert parse_filter(contact, "emailaddress1 eq 'a' or statecode eq 0").keys is None
+    assert parse_filter(contact, "not (emailaddress1 eq 'a')").keys is None
+    assert parse_filter(contact, "startswith(emailaddress1, 'a')").keys is None
+
+
+def test_index_agrees_with_a_scan_through_writes_and_rollbacks(store: DataverseStore) -> None:
+    """Inserts, updates, deletes and a rolled-back transaction keep memory, indexes and the database in step."""
+    ops = Operations(store, store.config.users[0], "https://dv.example/api/data/v9.2/")
+    contact = TABLES["contact"]
+    assert_index_agrees(store)  # builds the indexes
+    new_id = ops.create(contact, {"lastname": "Index", "emailaddress1": "Index.Me@Example.com"})
+    assert_index_agrees(store)
+    ops.update(contact, new_id, {"emailaddress1": DANA_EMAIL}, ops.get(contact, new_id))
+    assert_index_agrees(store)
+    assert new_id in [r["contactid"] for r in store.find("contact", [("emailaddress1", DANA_EMAIL)])]
+    assert [] == store.find("contact", [("emailaddress1", "index.me@example.com")])
+    with pytest.raises(DataverseError), store.transaction():
+        ops.update(contact, new_id, {"emailaddress1": "rolled.back@example.com"}, ops.get(contact, new_id))
+        ops.create(contact, {"lastname": "Gone"})
+        raise DataverseError(400, "0x0", "fail the change set")
+    assert DANA_EMAIL == ops.get(contact, new_id)["emailaddress1"]
+    assert not any(r.get("lastname") == "Gone" for r in store.all("contact"))
+    assert_index_agrees(store)
+    ops.delete(TABLES["email"], TRACKED_EMAIL_ID)  # cascades to its activity parties
+    assert_index_agrees(store)
+    reopened = DataverseStore(store.db_path, store.config)
+    assert store.all("contact") == reopened.all("contact")
+    assert store.all("activityparty") == reopened.all("activityparty")
+
+
+def test_reset_forgets_writes(store: DataverseStore) -> None:
+    """`reset` brings memory back to the seeded rows too."""
+    seeded = store.all("contact")
+    ops = Operations(store, store.config.users[0], "https://dv.example/api/data/v9.2/")
+    ops.create(TABLES["contact"], {"lastname": "Temporary", "emailaddress1": "t@example.com"})
+    store.reset()
+    assert seeded == store.all("contact")
+    assert [] == store.find("contact", [("emailaddress1", "t@example.com")])
