@@ -24,6 +24,11 @@ Two deliberate choices:
 - `scp` is checked after `jwt.decode` rather than through PyJWT's `require`, so that a token without it fails with
   403 insufficient_scope only after every 401 check (audience, issuer, lifetime) passed.
 
+A token that passed every check is remembered (by its SHA-256, bounded LRU) with the key that verified it, so the
+next request with the same token skips decoding and signature verification: a hit still needs that key in the key
+set, and past `exp` (plus the leeway) the token is refused with token_expired exactly as a fresh check would.
+Failures are never remembered.
+
 Keys come from the multi-tenant key set `{authority_host}/common/discovery/v2.0/keys`: one document serves every
 onboarded tenant, and each key names the issuer it may sign for (templated with `{tenantid}`).
 https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#validate-the-issuer
@@ -33,12 +38,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +81,8 @@ KEYS_MIN_REFRESH_INTERVAL_SECONDS = 300
 # With no keys at all, retry the fetch at most this often (and tell clients to come back after it).
 KEYS_COLD_RETRY_SECONDS = 5
 MAX_KID_LENGTH = 256
+# Validated tokens remembered per process (a token is about 1.5 KB; a user's lives an hour).
+VALIDATED_CACHE_SIZE = 4096
 
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _FORBIDDEN_HEADERS = ("jku", "x5u", "jwk")
@@ -103,6 +112,44 @@ class _Key:
     issuer: str | None
 
 
+@dataclass(frozen=True)
+class _Validated:
+    principal: Principal
+    kid: str
+    key: _Key  # the key that verified the signature: a hit needs the key set to still hold it
+
+
+class _ValidatedTokens:
+    """Principals of tokens that passed validation, by the SHA-256 of the token; bounded LRU, thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, _Validated] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, digest: bytes) -> _Validated | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is not None:
+                self._entries.move_to_end(digest)
+            return entry
+
+    def put(self, digest: bytes, entry: _Validated) -> None:
+        with self._lock:
+            self._entries[digest] = entry
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def discard(self, digest: bytes) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+
 class _FetchFailed(Exception):
     def __init__(self, reason: str, retry_after: int | None = None) -> None:
         super().__init__(reason)
@@ -119,10 +166,14 @@ class TokenValidator:
         session: requests.Session,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        cache_size: int = VALIDATED_CACHE_SIZE,
     ) -> None:
         self._settings = settings
         self._session = session
         self._clock = clock
+        self._wall_clock = wall_clock  # for `exp` of remembered tokens
+        self._validated = _ValidatedTokens(cache_size)
         self._jwks_url = f"{settings.authority_host}/common/discovery/v2.0/keys"
         self._lock = threading.Lock()  # single flight for key fetches
         self._keys: Mapping[str, _Key] = {}  # replaced wholesale, so readers need no lock
@@ -139,6 +190,11 @@ class TokenValidator:
     def has_keys(self) -> bool:
         """Tell whether signing keys are loaded (fresh or last-known-good)."""
         return bool(self._keys)
+
+    @property
+    def remembered_tokens(self) -> int:
+        """How many validated tokens are remembered."""
+        return len(self._validated)
 
     def refresh_keys(self) -> None:
         """Fetch the key set now; keep the last-known-good keys and raise IdentityUnavailable if that fails."""
@@ -232,6 +288,31 @@ class TokenValidator:
     def validate(self, authorization: str | None) -> Principal:
         """Validate the raw `Authorization` header value and return the caller, or raise an ApiError."""
         token = _bearer(authorization)
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._remembered(digest)
+        if remembered is not None:
+            return remembered
+        principal, kid, key = self._validate(token)
+        self._validated.put(digest, _Validated(principal, kid, key))
+        return principal
+
+    def _remembered(self, digest: bytes) -> Principal | None:
+        """The principal of a token validated before, if its key is still in use; past `exp`: TokenExpired."""
+        entry = self._validated.get(digest)
+        if entry is None:
+            return None
+        if self._key(entry.kid) is not entry.key:  # also runs the scheduled key refresh, as a full check would
+            self._validated.discard(digest)
+            return None
+        principal = entry.principal
+        if principal.expires_at <= self._wall_clock() - LEEWAY_SECONDS:  # PyJWT's rule for `exp`
+            self._validated.discard(digest)
+            logger.info("token_rejected", extra={"reason": "expired", "tid": principal.tenant_id})
+            raise TokenExpired()
+        return principal
+
+    def _validate(self, token: str) -> tuple[Principal, str, _Key]:
+        """Every check of the module docstring; the principal, and the kid and key that verified the token."""
         header = _unverified_header(token)
         kid = header["kid"]
         tid = _unverified_tid(token)
@@ -280,7 +361,7 @@ class TokenValidator:
             logger.info("token_rejected", extra={"reason": "client_app", "tid": tid})
             raise ClientAppNotAllowed()
 
-        return Principal(
+        principal = Principal(
             tenant_id=tid,
             object_id=oid,
             client_app=azp.lower(),
@@ -289,6 +370,7 @@ class TokenValidator:
             assertion=token,
             expires_at=int(claims["exp"]),
         )
+        return principal, kid, key
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------

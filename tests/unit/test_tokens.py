@@ -206,6 +206,75 @@ def test_warm_validation_makes_no_identity_calls(kit: Kit, validator: TokenValid
     assert [] == kit.devstack.requests_log("identity")
 
 
+@pytest.fixture()
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Tokens whose signature PyJWT verified (`jwt.decode` with a key), in order."""
+    verified: list[str] = []
+    real = jwt.decode
+
+    def counting(token: str, key: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if key is not None:
+            verified.append(token)
+        return real(token, key, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return verified
+
+
+def test_a_validated_token_is_remembered(kit: Kit, validator: TokenValidator, decodes: list[str]) -> None:
+    """The same token again skips decoding and signature verification and gives the same principal."""
+    token = kit.token()
+    first = validator.validate(bearer(token))
+
+    again = [validator.validate(bearer(token)) for _ in range(3)]
+
+    assert [first] * 3 == again
+    assert [token] == decodes
+    assert 1 == validator.remembered_tokens
+    validator.validate(bearer(kit.token()))  # another token of the same user is checked in full
+    assert 2 == len(decodes)
+
+
+def test_failed_tokens_are_not_remembered(kit: Kit, validator: TokenValidator, decodes: list[str]) -> None:
+    """A refused token is checked in full, and refused, every time."""
+    token = kit.token(aud="api://someone-else")
+    for _ in range(2):
+        expect(validator, bearer(token), InvalidToken)
+
+    assert 2 == len(decodes)
+    assert 0 == validator.remembered_tokens
+
+
+def test_a_remembered_token_expires_as_token_expired(kit: Kit) -> None:
+    """Past `exp` plus the leeway, a remembered token is refused with token_expired, without a new check."""
+    wall = FakeClock()
+    wall.now = time.time()
+    validator = TokenValidator(kit.settings, make_session(kit.devstack), clock=FakeClock(), wall_clock=wall)
+    token = kit.token(exp=int(wall.now) + 120)
+    validator.validate(bearer(token))
+
+    wall.advance(120 + 59)
+    assert validator.validate(bearer(token)).assertion == token  # within the leeway, as PyJWT has it
+    wall.advance(2)
+    error = expect(validator, bearer(token), TokenExpired)
+
+    assert "token_expired" == error.code
+    assert 0 == validator.remembered_tokens
+
+
+def test_remembered_tokens_are_bounded(kit: Kit, clock: FakeClock, decodes: list[str]) -> None:
+    """The least recently used token is forgotten first."""
+    validator = TokenValidator(kit.settings, make_session(kit.devstack), clock=clock, cache_size=2)
+    first, second, third = kit.token(), kit.token(), kit.token()
+    for token in (first, second, first, third):  # `second` is now the least recently used
+        validator.validate(bearer(token))
+    assert 2 == validator.remembered_tokens
+    validator.validate(bearer(first))
+    validator.validate(bearer(second))
+
+    assert [first, second, third, second] == decodes
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # T1 — forged and malformed tokens: 401 invalid_token (token_expired for exp), never an OBO call
 
