@@ -17,6 +17,7 @@ from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
 from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.dataverse.store import index_key
 from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
 from addin_api.devstack.state import DevstackState, current_state
 
@@ -54,7 +55,8 @@ def _admit() -> Response | None:
     except TokenRejected:
         return None
     g.devstack_user = user.upn
-    if not any(r.get("azureactivedirectoryobjectid") == user.oid for r in state.dataverse.all("systemuser")):
+    systemusers = state.dataverse.find("systemuser", [("azureactivedirectoryobjectid", index_key(user.oid) or "")])
+    if not any(r.get("azureactivedirectoryobjectid") == user.oid for r in systemusers):
         g.dataverse_not_member = True
         return None
     refused = state.dataverse.usage.begin(user.oid, state.limits)

@@ -36,6 +36,7 @@ class Throttled:
 class _Usage:
     starts: deque[float] = field(default_factory=deque)
     durations: deque[tuple[float, float]] = field(default_factory=deque)  # (end time, ms)
+    total_ms: float = 0.0  # the sum of `durations`, kept as they come and go
     in_flight: int = 0
 
 
@@ -60,7 +61,9 @@ class UsageTracker:
             while usage.starts and usage.starts[0] <= now - window:
                 usage.starts.popleft()
             while usage.durations and usage.durations[0][0] <= now - window:
-                usage.durations.popleft()
+                usage.total_ms -= usage.durations.popleft()[1]
+            if not usage.durations:
+                usage.total_ms = 0.0  # no rounding drift left behind
             refused: Throttled | None = None
             if usage.in_flight >= limits.concurrent:
                 refused = Throttled(
@@ -76,7 +79,7 @@ class UsageTracker:
                     f"{window:g} seconds.",
                     max(1, math.ceil(wait)),
                 )
-            elif sum(ms for _, ms in usage.durations) >= limits.execution_ms:
+            elif usage.total_ms >= limits.execution_ms:
                 wait = usage.durations[0][0] + window - now if usage.durations else window
                 refused = Throttled(
                     EXECUTION_CODE,
@@ -99,3 +102,4 @@ class UsageTracker:
             usage = self._users.setdefault(user, _Usage())
             usage.in_flight = max(0, usage.in_flight - 1)
             usage.durations.append((time.monotonic(), duration_ms))
+            usage.total_ms += duration_ms
