@@ -48,23 +48,25 @@ class ActivityKind:
         """Where the user opens the activity in Dynamics 365."""
         return f"{environment_url}/main.aspx?etn={self.logical_name}&pagetype=entityrecord&id={activity_id}"
 
+    def _view_params(self) -> dict[str, str]:
+        """What a tracked view reads: the activity's key columns, its parties and its regarding."""
+        return {
+            "$select": "activityid,subject,_regardingobjectid_value,statecode,createdon",
+            "$expand": f"{self.parties_property}($select=participationtypemask,addressused,_partyid_value)",
+        }
+
     def lookup_query(self, item_key: str) -> str:
         """The GET (relative URL) that finds this item's activity, with its parties and regarding."""
         params = {
-            "$select": "activityid,subject,_regardingobjectid_value,statecode,createdon",
+            **self._view_params(),
             "$filter": f"{self.key_column} eq {odata.literal(item_key, max_length=self.key_max_length)}",
-            "$expand": f"{self.parties_property}($select=participationtypemask,addressused,_partyid_value)",
             "$top": "1",
         }
         return f"{self.entity_set}?{odata.query_string(params)}"
 
     def by_id_query(self, activity_id: str) -> str:
         """The GET (relative URL) of one activity by id, with its parties and regarding."""
-        params = {
-            "$select": "activityid,subject,_regardingobjectid_value,statecode,createdon",
-            "$expand": f"{self.parties_property}($select=participationtypemask,addressused,_partyid_value)",
-        }
-        return f"{self.entity_set}({odata.guid(activity_id)})?{odata.query_string(params)}"
+        return f"{self.entity_set}({odata.guid(activity_id)})?{odata.query_string(self._view_params())}"
 
 
 EMAIL = ActivityKind(
