@@ -23,6 +23,8 @@ from addin_api.services.tracking import Attachment, RegardingRef, TrackItem
 from addin_api.wiring import collaborators
 
 ItemBuilder = Callable[[dict[str, Any]], TrackItem]
+# Schemas are built once: they hold no per-request state.
+REGARDING = RegardingSchema()
 
 
 def activity_id(raw: str) -> str:
@@ -105,7 +107,7 @@ def activity_blueprint(
         """Set or change the regarding record."""
         record_id = activity_id(raw_id)
         condition = if_match()
-        ref = regarding_ref(parse(RegardingSchema(), json_body()))
+        ref = regarding_ref(parse(REGARDING, json_body()))
         assert ref is not None
         dv, environment_url = dataverse()
         me(dv).require_add_in()

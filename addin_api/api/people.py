@@ -9,6 +9,7 @@ from addin_api.auth.decorators import require_user
 from addin_api.schemas import PeopleArgs
 from addin_api.services.people import lookup
 
+ARGS = PeopleArgs()
 bp = Blueprint("people", __name__, url_prefix="/api/v1")
 
 
@@ -16,6 +17,6 @@ bp = Blueprint("people", __name__, url_prefix="/api/v1")
 @require_user
 def people() -> Response:
     """Who an address is in Dataverse and the latest activities with it."""
-    args = parse(PeopleArgs(), query_args())
+    args = parse(ARGS, query_args())
     dv, _ = dataverse()
     return jsonify(lookup(dv, args["email"].lower()))

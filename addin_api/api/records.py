@@ -9,6 +9,7 @@ from addin_api.auth.decorators import require_user
 from addin_api.schemas import CreateRecordSchema
 from addin_api.services.records import create_record, validated_body
 
+BODY = CreateRecordSchema()
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
 
@@ -16,7 +17,7 @@ bp = Blueprint("records", __name__, url_prefix="/api/v1")
 @require_user
 def create() -> tuple[Response, int]:
     """Create a record as the caller."""
-    data = parse(CreateRecordSchema(), json_body())
+    data = parse(BODY, json_body())
     body = validated_body(data["table"], data["fields_"])
     dv, environment_url = dataverse()
     me(dv).require_add_in()

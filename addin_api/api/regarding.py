@@ -10,6 +10,7 @@ from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.schemas import SearchArgs
 from addin_api.services.regarding import search
 
+ARGS = SearchArgs()
 bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 
 
@@ -17,7 +18,7 @@ bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 @require_user
 def search_regarding() -> Response:
     """Search accounts, contacts, leads, opportunities and cases by name, number or email."""
-    args = parse(SearchArgs(), query_args())
+    args = parse(ARGS, query_args())
     names = list(dict.fromkeys(t.strip() for t in args["tables"].split(",") if t.strip()))
     dv, _ = dataverse()
     results = search(dv, args["search"].strip(), [REGARDING_TABLES[n] for n in names], args["top"])
