@@ -87,6 +87,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     print(
         "\nThe devstack plays Dataverse and Entra ID; the service acts as the signed-in user.\n"
         f"  task pane with a simulated Outlook item: {public_url}/dev\n"
+        f"  API docs:         {public_url}/api/v1/docs\n"
         f"  add-in manifest:  {public_url}/manifest.xml\n"
         f"  CA certificate:   {config['caFile']}\n"
         f"  demo users:       {', '.join(u['upn'] + ' (' + u['scenario'] + ')' for u in config['users'])}\n"
