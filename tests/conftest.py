@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,45 @@ def make_session(devstack: Devstack) -> requests.Session:
     session.trust_env = False
     session.verify = devstack.config["caFile"]
     return session
+
+
+class ManualClock:
+    """A clock the test moves by hand (monotonic or wall-clock stand-in)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
+
+
+def wait_for_delayed(devstack: Devstack, path: str, count: int = 1) -> None:
+    """Wait until a request the devstack delayed has finished, so it cannot land in the next test's log."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if sum(1 for e in devstack.requests_log("identity") if e["path"].endswith(path)) >= count:
+            return
+        time.sleep(0.05)
+
+
+@contextmanager
+def capture_logs() -> Iterator[io.StringIO]:
+    """Everything logged at DEBUG while inside, through the production handler (redacting filter, JSON)."""
+    stream = io.StringIO()
+    handler = logs.handler(stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -196,17 +237,8 @@ def scanned_logs(request: pytest.FixtureRequest) -> Iterator[io.StringIO | None]
     if request.node.path.parent.name != "api":
         yield None
         return
-    stream = io.StringIO()
-    handler = logs.handler(stream)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with capture_logs() as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
     secret = request.getfixturevalue("service_settings").client_secret
     leaks = log_leaks(stream.getvalue(), (secret,))
     assert [] == leaks, "the logs leaked secrets or addresses"

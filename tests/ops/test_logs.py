@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import ALICE, Api, Devstack, log_leaks
+from conftest import ALICE, Api, Devstack, capture_logs, log_leaks
 
 from addin_api import logs
 from addin_api.devstack import seed
@@ -21,15 +21,8 @@ BODY_MARKER = "Confidential-body-text-91c"
 @pytest.fixture()
 def captured() -> Iterator[io.StringIO]:
     """Everything logged at DEBUG, through the production handler (redacting filter and JSON formatter)."""
-    stream = io.StringIO()
-    handler = logs.handler(stream)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with capture_logs() as stream:
+        yield stream
 
 
 def events(stream: io.StringIO, name: str | None = None) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ManualClock
 
 from addin_api.dataverse.client import REJECTED_VALUE, DuplicateRecord, error_for
 from addin_api.dataverse.limits import UserGate
@@ -78,19 +79,9 @@ def test_duplicate_record_is_a_conflict() -> None:
     assert issubclass(DuplicateRecord, Conflict)
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_block_remembers_a_window_per_user() -> None:
     """A blocked user stays blocked until the window ends; others are never blocked."""
-    clock = FakeClock()
+    clock = ManualClock()
     gate = UserGate(4, clock=clock)
     gate.block(("t", "alice"), 120)
     clock.now += 0.5
@@ -107,7 +98,7 @@ def test_block_remembers_a_window_per_user() -> None:
 
 def test_a_longer_window_wins() -> None:
     """A short Retry-After does not shorten a longer one already recorded."""
-    clock = FakeClock()
+    clock = ManualClock()
     gate = UserGate(4, clock=clock)
     gate.block("u", 60)
     gate.block("u", 1)

@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import Devstack, make_session, make_settings
+from conftest import Devstack, ManualClock, make_session, make_settings, wait_for_delayed
 
 from addin_api.auth.cache import InMemoryTokenCache
 from addin_api.auth.obo import OboProvider, map_msal_error
@@ -46,15 +46,6 @@ def claims_of(token: str) -> dict[str, Any]:
     """Read a token's claims (the devstack signed it; here we only look)."""
     decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     return decoded
-
-
-def wait_for_delayed(devstack: Devstack, path: str, count: int = 1) -> None:
-    """Wait until a request the devstack delayed has finished, so it cannot land in the next test's log."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if sum(1 for e in devstack.requests_log("identity") if e["path"].endswith(path)) >= count:
-            return
-        time.sleep(0.05)
 
 
 class Stack:
@@ -402,19 +393,9 @@ def test_t6_provider_uses_an_injected_cache(devstack: Devstack) -> None:
     assert 1 == len(cache)
 
 
-class ManualClock:
-    """A clock moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_t6_cache_entries_expire() -> None:
     """A cached token is served until its time to live runs out, then forgotten."""
-    clock = ManualClock()
+    clock = ManualClock(0.0)
     cache = InMemoryTokenCache(clock=clock)
     cache.set("k", "token", 3300)
 
@@ -436,7 +417,7 @@ def test_t6_cache_does_not_store_short_lived_tokens() -> None:
 
 def test_t6_cache_is_bounded() -> None:
     """When full, expired entries go first, then those closest to expiry."""
-    clock = ManualClock()
+    clock = ManualClock(0.0)
     cache = InMemoryTokenCache(max_entries=3, clock=clock)
     cache.set("expired", "a", 1)
     cache.set("soon", "b", 100)

@@ -19,7 +19,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import Devstack, make_session, make_settings
+from conftest import Devstack, ManualClock, make_session, make_settings, wait_for_delayed
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -41,28 +41,6 @@ MALLORY = "mallory@fabrikam-tenant.example"
 KEYS_PATH = "/discovery/v2.0/keys"
 TOKEN_PATH = "/oauth2/v2.0/token"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-
-
-class FakeClock:
-    """A monotonic clock the test moves forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def wait_for_delayed(devstack: Devstack, path: str, count: int = 1) -> None:
-    """Wait until a request the devstack delayed has finished, so it cannot land in the next test's log."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if sum(1 for e in devstack.requests_log("identity") if e["path"].endswith(path)) >= count:
-            return
-        time.sleep(0.05)
 
 
 @dataclass
@@ -149,13 +127,13 @@ def kit(devstack: Devstack, attacker_key: rsa.RSAPrivateKey) -> Kit:
 
 
 @pytest.fixture()
-def clock() -> FakeClock:
+def clock() -> ManualClock:
     """A hand-driven clock for the key cache."""
-    return FakeClock()
+    return ManualClock()
 
 
 @pytest.fixture()
-def validator(kit: Kit, clock: FakeClock) -> Iterator[TokenValidator]:
+def validator(kit: Kit, clock: ManualClock) -> Iterator[TokenValidator]:
     """A cold validator (no keys yet) on its own session."""
     session = make_session(kit.devstack)
     yield TokenValidator(kit.settings, session, clock=clock)
@@ -247,9 +225,9 @@ def test_failed_tokens_are_not_remembered(kit: Kit, validator: TokenValidator, d
 
 def test_a_remembered_token_expires_as_token_expired(kit: Kit) -> None:
     """Past `exp` plus the leeway, a remembered token is refused with token_expired, without a new check."""
-    wall = FakeClock()
+    wall = ManualClock()
     wall.now = time.time()
-    validator = TokenValidator(kit.settings, make_session(kit.devstack), clock=FakeClock(), wall_clock=wall)
+    validator = TokenValidator(kit.settings, make_session(kit.devstack), clock=ManualClock(), wall_clock=wall)
     token = kit.token(exp=int(wall.now) + 120)
     validator.validate(bearer(token))
 
@@ -262,7 +240,7 @@ def test_a_remembered_token_expires_as_token_expired(kit: Kit) -> None:
     assert 0 == validator.remembered_tokens
 
 
-def test_remembered_tokens_are_bounded(kit: Kit, clock: FakeClock, decodes: list[str]) -> None:
+def test_remembered_tokens_are_bounded(kit: Kit, clock: ManualClock, decodes: list[str]) -> None:
     """The least recently used token is forgotten first."""
     validator = TokenValidator(kit.settings, make_session(kit.devstack), clock=clock, cache_size=2)
     first, second, third = kit.token(), kit.token(), kit.token()
@@ -461,7 +439,7 @@ def test_t3_boundary_tokens_are_accepted(kit: Kit, validator: TokenValidator, ma
     assert kit.tid == principal.tenant_id
 
 
-def test_t3_second_onboarded_tenant_is_accepted(kit: Kit, clock: FakeClock) -> None:
+def test_t3_second_onboarded_tenant_is_accepted(kit: Kit, clock: ManualClock) -> None:
     """A user of a second onboarded tenant is accepted with the same (common) key set."""
     settings = make_settings(kit.devstack, tenants=(kit.tid, OTHER_TENANT_ID))
     validator = TokenValidator(settings, make_session(kit.devstack), clock=clock)
@@ -471,7 +449,7 @@ def test_t3_second_onboarded_tenant_is_accepted(kit: Kit, clock: FakeClock) -> N
     assert (OTHER_TENANT_ID, "3a110000-0000-4000-8000-000000000006") == principal.key
 
 
-def test_t3_allowed_client_apps_are_case_insensitive(kit: Kit, clock: FakeClock) -> None:
+def test_t3_allowed_client_apps_are_case_insensitive(kit: Kit, clock: ManualClock) -> None:
     """An allowlisted azp matches whatever the case of the configured value."""
     settings = make_settings(kit.devstack, allowed_client_apps=(DEFAULT_AZP.upper(),))
     validator = TokenValidator(settings, make_session(kit.devstack), clock=clock)
@@ -507,7 +485,9 @@ def test_t4_cold_cache_loads_keys_once(kit: Kit, validator: TokenValidator) -> N
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_t4_warm_cache_survives_idp_errors(kit: Kit, validator: TokenValidator, clock: FakeClock, status: int) -> None:
+def test_t4_warm_cache_survives_idp_errors(
+    kit: Kit, validator: TokenValidator, clock: ManualClock, status: int
+) -> None:
     """With keys loaded, a failing scheduled refresh keeps the last-known-good keys and tokens still validate."""
     validator.validate(bearer(kit.token()))
     kit.devstack.fault(target="identity", path=KEYS_PATH, status=status)
@@ -522,7 +502,7 @@ def test_t4_warm_cache_survives_idp_errors(kit: Kit, validator: TokenValidator, 
     assert validator.has_keys
 
 
-def test_t4_warm_cache_survives_idp_timeout(kit: Kit, clock: FakeClock) -> None:
+def test_t4_warm_cache_survives_idp_timeout(kit: Kit, clock: ManualClock) -> None:
     """A key fetch slower than the read timeout leaves the last-known-good keys in use."""
     settings = make_settings(kit.devstack, read_timeout=0.3)
     validator = TokenValidator(settings, make_session(kit.devstack), clock=clock)
@@ -561,7 +541,9 @@ def test_t4_refresh_keys_failure_keeps_keys(kit: Kit, validator: TokenValidator)
     ],
     ids=["503 retry-after", "500", "404", "timeout"],
 )
-def test_t4_cold_cache_and_idp_down_is_503(kit: Kit, clock: FakeClock, fault: dict[str, Any], retry_after: int) -> None:
+def test_t4_cold_cache_and_idp_down_is_503(
+    kit: Kit, clock: ManualClock, fault: dict[str, Any], retry_after: int
+) -> None:
     """With no keys and the IdP failing, the answer is 503 identity_unavailable with Retry-After, never 401."""
     settings = make_settings(kit.devstack, read_timeout=0.3)
     validator = TokenValidator(settings, make_session(kit.devstack), clock=clock)
@@ -577,7 +559,7 @@ def test_t4_cold_cache_and_idp_down_is_503(kit: Kit, clock: FakeClock, fault: di
     wait_for_delayed(kit.devstack, KEYS_PATH)
 
 
-def test_t4_cold_failure_backs_off_then_recovers(kit: Kit, validator: TokenValidator, clock: FakeClock) -> None:
+def test_t4_cold_failure_backs_off_then_recovers(kit: Kit, validator: TokenValidator, clock: ManualClock) -> None:
     """After a failed cold load, requests get 503 without hammering the IdP, and recover once it is back."""
     kit.devstack.fault(target="identity", path=KEYS_PATH, status=503)
     token = kit.token()

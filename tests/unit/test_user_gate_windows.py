@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Devstack
+from conftest import Devstack, ManualClock
 
 from addin_api.dataverse.limits import SqliteThrottleWindows, UserGate
 from addin_api.errors import Throttled
@@ -16,19 +16,9 @@ from addin_api.wiring import build_session
 ALICE = ("tenant", "alice")
 
 
-class Clock:
-    """A hand-driven monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_first_request_after_a_window_probes_alone() -> None:
     """While the probe is out, the user's other requests wait; its success lets them all through."""
-    clock = Clock()
+    clock = ManualClock()
     gate = UserGate(4, clock=clock)
     gate.block(ALICE, 2.0)
     clock.now += 2.5
@@ -45,7 +35,7 @@ def test_first_request_after_a_window_probes_alone() -> None:
 
 def test_a_throttled_probe_arms_the_next_probe() -> None:
     """A probe answered 429 opens a new window, after which again one request goes first."""
-    clock = Clock()
+    clock = ManualClock()
     gate = UserGate(4, clock=clock)
     gate.block(ALICE, 1.0)
     clock.now += 1.5
