@@ -186,14 +186,11 @@ class VerifiedTokens:
                 self._entries.popitem(last=False)
 
 
-VERIFIED = VerifiedTokens()
-
-
 def verify_token(state: DevstackState, token: str, audience: str, issuer: str) -> dict[str, Any]:
     """Verify an RS256 token signed by one of our published keys; return its claims or raise TokenRejected.
 
-    Verified tokens are remembered (`VERIFIED`), so a token presented again costs a dictionary lookup; the claims
-    returned are shared and must not be modified.
+    Verified tokens are remembered (`state.verified_tokens`), so a token presented again costs a dictionary lookup;
+    the claims returned are shared and must not be modified.
     """
     return _verify_cached(state, token, audience, issuer, lambda: issuer)
 
@@ -202,7 +199,7 @@ def _verify_cached(
     state: DevstackState, token: str, audience: str, cache_as: str, issuer: Callable[[], str]
 ) -> dict[str, Any]:
     cache_key = (token, audience, cache_as)
-    cached = VERIFIED.get(state, cache_key)
+    cached = state.verified_tokens.get(state, cache_key)
     if cached is not None:
         return cached
     try:
@@ -227,7 +224,7 @@ def _verify_cached(
         raise TokenRejected("token expired", expired=True) from exc
     except jwt.PyJWTError as exc:
         raise TokenRejected(str(exc)) from exc
-    VERIFIED.put(cache_key, claims, key)
+    state.verified_tokens.put(cache_key, claims, key)
     return claims
 
 

@@ -17,6 +17,7 @@ from addin_api.devstack.config import DevConfig
 
 if TYPE_CHECKING:
     from addin_api.devstack.dataverse.store import DataverseStore
+    from addin_api.devstack.identity import VerifiedTokens
     from addin_api.devstack.keys import KeyRing
 
 
@@ -108,6 +109,12 @@ class ServiceProtectionLimits:
     retry_after_seconds: int | None = None  # None: the time until the window frees a slot
 
 
+def _verified_tokens() -> VerifiedTokens:
+    from addin_api.devstack.identity import VerifiedTokens
+
+    return VerifiedTokens()
+
+
 @dataclass
 class DevstackState:
     """Everything one running devstack holds."""
@@ -120,6 +127,7 @@ class DevstackState:
     log: RequestLog = field(default_factory=RequestLog)
     faults: FaultTable = field(default_factory=FaultTable)
     limits: ServiceProtectionLimits = field(default_factory=ServiceProtectionLimits)
+    verified_tokens: VerifiedTokens = field(default_factory=_verified_tokens)
 
     @property
     def ca_file(self) -> Path:

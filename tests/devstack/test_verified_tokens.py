@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from addin_api.devstack import identity
 from addin_api.devstack.identity import TokenRejected, mint_access_token, verify_dataverse_token
+from addin_api.devstack.keys import RETIRED_KEY_SECONDS
 from addin_api.devstack.server import create_devstack_app
 from addin_api.devstack.state import DevstackState
 
@@ -18,9 +20,8 @@ ALICE = "alice@contoso.example"
 
 @pytest.fixture()
 def state(tmp_path: Path) -> DevstackState:
-    """A devstack state of its own (keys, config) and an empty verified-token cache."""
+    """A devstack state of its own (keys, config, an empty verified-token cache)."""
     app = create_devstack_app(tmp_path, "https://127.0.0.1:1")
-    identity.VERIFIED.clear()
     devstack: DevstackState = app.extensions["devstack"]
     return devstack
 
@@ -63,7 +64,7 @@ def test_failures_are_not_remembered(state: DevstackState, decodes: list[str]) -
         with pytest.raises(TokenRejected):
             verify_dataverse_token(state, token)
     assert 2 == len(decodes)
-    assert 0 == len(identity.VERIFIED)
+    assert 0 == len(state.verified_tokens)
 
 
 def test_a_remembered_token_expires(state: DevstackState, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,14 +76,17 @@ def test_a_remembered_token_expires(state: DevstackState, monkeypatch: pytest.Mo
     with pytest.raises(TokenRejected) as rejected:
         verify_dataverse_token(state, token)
     assert rejected.value.expired
-    assert 0 == len(identity.VERIFIED)
+    assert 0 == len(state.verified_tokens)
 
 
-def test_a_remembered_token_needs_its_key(state: DevstackState, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_remembered_token_needs_its_key(state: DevstackState) -> None:
     """When the signing key is no longer published, the token is verified afresh, and refused."""
     token, _ = mint_access_token(state, alice(state), "dataverse")
     verify_dataverse_token(state, token)
-    monkeypatch.setattr(state.keys, "find", lambda kid: None)
+    retired_kid = state.keys.active.kid
+    state.keys.rotate()
+    retired = next(k for k in state.keys.published() if k.kid == retired_kid)
+    retired.retired_at = time.time() - RETIRED_KEY_SECONDS - 1  # past the day Entra keeps a retired key
     with pytest.raises(TokenRejected, match="signing key not found"):
         verify_dataverse_token(state, token)
 
