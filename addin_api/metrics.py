@@ -75,18 +75,30 @@ class Metrics:
             return generate_latest(registry)
         return generate_latest(self.registry)
 
+    def record_outbound(self, target: str, status: int, seconds: float, service_request_id: str | None) -> None:
+        """Count one outbound call and note it for the request's log event."""
+        self.outbound.labels(target, str(status)).inc()
+        self.outbound_seconds.labels(target).observe(seconds)
+        if target == "dataverse" and status == 429:
+            self.throttled.labels("dataverse").inc()
+        logs.note_outbound(target, status, seconds, service_request_id)
+
+    def dataverse_observer(self) -> Callable[[int, float, str | None], None]:
+        """What the Dataverse client calls with each answer (it sends through the session's pool, not its hooks)."""
+
+        def observe(status: int, seconds: float, service_request_id: str | None) -> None:
+            self.record_outbound("dataverse", status, seconds, service_request_id)
+
+        return observe
+
     def outbound_hook(self, dataverse_urls: tuple[str, ...]) -> Callable[..., Any]:
-        """A `requests` response hook recording every outbound call (metrics and the request's log event)."""
+        """A `requests` response hook recording the session's calls: the identity provider's (and the dev harness's)."""
         prefixes = tuple(u.rstrip("/") + "/api/data/" for u in dataverse_urls)
 
         def on_response(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
             target = "dataverse" if response.url.startswith(prefixes) else "identity"
-            seconds = response.elapsed.total_seconds()
-            self.outbound.labels(target, str(response.status_code)).inc()
-            self.outbound_seconds.labels(target).observe(seconds)
-            if target == "dataverse" and response.status_code == 429:
-                self.throttled.labels("dataverse").inc()
-            logs.note_outbound(target, response.status_code, seconds, response.headers.get("x-ms-service-request-id"))
+            request_id = response.headers.get("x-ms-service-request-id") if target == "dataverse" else None
+            self.record_outbound(target, response.status_code, response.elapsed.total_seconds(), request_id)
             return response
 
         return on_response

@@ -19,7 +19,7 @@ from addin_api import logs, metrics
 from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
-from addin_api.dataverse.client import DataverseClient, UserGate
+from addin_api.dataverse.client import DataverseClient, Observer, UserGate
 from addin_api.dataverse.limits import SqliteThrottleWindows, ThrottleWindows
 from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
@@ -35,6 +35,7 @@ class Collaborators:
     obo: OboProvider
     gate: UserGate
     me_cache: MeCache
+    observe_dataverse: Observer
 
     def environment_url(self, principal: Principal) -> str:
         """The Dataverse environment of the caller's tenant (from settings, never from the request)."""
@@ -49,7 +50,9 @@ class Collaborators:
                 self.obo.forget(principal, environment)
             return self.obo.dataverse_token(principal, environment, force_refresh=force_refresh)
 
-        return DataverseClient(self.session, environment, token, self.settings, self.gate, principal.key)
+        return DataverseClient(
+            self.session, environment, token, self.settings, self.gate, principal.key, observe=self.observe_dataverse
+        )
 
 
 @dataclass
@@ -132,6 +135,7 @@ def build(app: Flask, settings: Settings) -> Collaborators:
         obo=OboProvider(settings, session, metrics.CountingTokenCache(cache, observed)),
         gate=UserGate(settings.per_user_concurrency, shared=shared),
         me_cache=MeCache(settings.me_cache_seconds),
+        observe_dataverse=observed.dataverse_observer(),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import socket
 import threading
 import time
 import uuid
@@ -495,6 +496,70 @@ def test_slow_dataverse_is_unavailable(
     deadline = time.monotonic() + 15
     while len(devstack.requests_log("dataverse")) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_unreachable_dataverse_is_unavailable_after_retries(
+    http: requests.Session, devstack: Devstack, settings: Settings, gate: UserGate
+) -> None:
+    """A refused connection is transient: an idempotent GET is tried three times, then DataverseUnavailable."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    slept: list[float] = []
+    dv = DataverseClient(
+        http,
+        f"https://127.0.0.1:{closed_port}",
+        lambda force_refresh: devstack.token(ALICE, audience="dataverse"),
+        settings,
+        gate,
+        ("tenant", "alice"),
+        sleep=slept.append,
+    )
+    with pytest.raises(DataverseUnavailable):
+        dv.get("WhoAmI")
+    assert (3, 2) == (dv.round_trips, len(slept))
+
+
+def test_unreachable_dataverse_is_not_retried_for_a_plain_create(
+    http: requests.Session, devstack: Devstack, settings: Settings, gate: UserGate
+) -> None:
+    """A create without a client-generated key is sent once: a second try could create a second record."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    dv = DataverseClient(
+        http,
+        f"https://127.0.0.1:{closed_port}",
+        lambda force_refresh: devstack.token(ALICE, audience="dataverse"),
+        settings,
+        gate,
+        ("tenant", "alice"),
+        sleep=lambda seconds: None,
+    )
+    with pytest.raises(DataverseUnavailable):
+        dv.create("contacts", {"lastname": "Once"})
+    assert 1 == dv.round_trips
+
+
+def test_untrusted_certificate_is_unavailable_without_retry(
+    devstack: Devstack, settings: Settings, gate: UserGate
+) -> None:
+    """A server whose certificate we do not trust never gets the token, and a TLS failure is not retried."""
+    untrusting = requests.Session()  # public CAs only: the devstack's CA is unknown to it
+    untrusting.trust_env = False
+    slept: list[float] = []
+    dv = DataverseClient(
+        untrusting,
+        devstack.config["environmentUrl"],
+        lambda force_refresh: devstack.token(ALICE, audience="dataverse"),
+        settings,
+        gate,
+        ("tenant", "alice"),
+        sleep=slept.append,
+    )
+    with untrusting, pytest.raises(DataverseUnavailable):
+        dv.get("WhoAmI")
+    assert (1, [], []) == (dv.round_trips, slept, devstack.requests_log("dataverse"))
 
 
 def test_per_user_concurrency_cap_holds(
