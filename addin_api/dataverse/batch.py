@@ -150,21 +150,38 @@ def boundary_of(content_type: str) -> str:
 
 
 def _parts(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:
-    """Split a multipart body into (lower-cased MIME headers, content) pairs."""
-    boundary = re.escape(boundary_of(content_type).encode("ascii"))
-    delimiter = re.compile(rb"(?m)^--" + boundary + rb"(--)?[ \t]*\r?$")
+    """Split a multipart body into (lower-cased MIME headers, content) pairs.
+
+    A delimiter is a line `--boundary` (`--boundary--` closes), optionally followed by spaces or tabs. Found with
+    `bytes.find` rather than a regular expression: every answer has a new boundary, so a pattern built from it would
+    be compiled on every call.
+    """
+    marker = b"--" + boundary_of(content_type).encode("ascii")
     parts: list[tuple[dict[str, str], bytes]] = []
-    previous: re.Match[bytes] | None = None
-    for match in delimiter.finditer(body):
-        if previous is not None:
+    previous_end: int | None = None
+    search_from = 0
+    while (at := body.find(marker, search_from)) >= 0:
+        search_from = end = at + len(marker)
+        if at and body[at - 1] != 0x0A:
+            continue  # not at the start of a line
+        closing = body.startswith(b"--", end)
+        if closing:
+            end += 2
+        while end < len(body) and body[end] in (0x20, 0x09):
+            end += 1
+        if end < len(body) and body[end] == 0x0D and (end + 1 == len(body) or body[end + 1] == 0x0A):
+            end += 1
+        if end < len(body) and body[end] != 0x0A:
+            continue  # the boundary text inside a longer line
+        if previous_end is not None:
             # The line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-            chunk = body[previous.end() : match.start()]
+            chunk = body[previous_end:at]
             chunk = chunk[1:] if chunk.startswith(b"\n") else chunk
             chunk = chunk.removesuffix(b"\n").removesuffix(b"\r")
             parts.append(_split_headers(chunk))
-        if match.group(1):
+        if closing:
             return parts
-        previous = match
+        previous_end = end
     raise ValueError("the multipart body has no closing delimiter")
 
 

@@ -194,6 +194,17 @@ def test_decodes_bare_line_feeds_and_a_quoted_boundary() -> None:
     assert ["1", "2", None, None] == [r.content_id for r in decode_batch(content_type, body)]
 
 
+def test_only_whole_delimiter_lines_split_parts() -> None:
+    """The boundary inside a line (or as a longer word) is content; trailing blanks after a delimiter are allowed."""
+    body = (
+        b"preamble --b is not a delimiter\r\n"
+        b"--b \t\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsee --b and\r\n--bb\r\n"
+        b"--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--b--  \r\nepilogue"
+    )
+    responses = decode_batch("multipart/mixed; boundary=b", body)
+    assert [(200, "see --b and\r\n--bb"), (204, None)] == [(r.status, r.body) for r in responses]
+
+
 def test_a_truncated_body_is_an_error() -> None:
     """A body without its closing delimiter is refused rather than half-read."""
     content_type = "multipart/mixed; boundary=batchresponse_c1bd45c1-dd81-470d-b897-e965846aad2f"
