@@ -8,11 +8,12 @@ processing stops at the first failure unless `Prefer: odata.continue-on-error`, 
 
 from __future__ import annotations
 
+import codecs
 import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from addin_api.devstack.dataverse.api import REASONS, Api, ApiRequest, ApiResponse, error_response, parse_prefer
 from addin_api.devstack.dataverse.errors import DataverseError
@@ -66,6 +67,45 @@ def _headers_and_body(text: str) -> tuple[dict[str, str], str]:
     return headers, body
 
 
+def _split_url(url: str) -> tuple[str, str]:
+    """The path and query of a part's URL, as `urlsplit` finds them."""
+    if "#" in url:
+        split = urlsplit(url)
+        return split.path, split.query
+    # Without a fragment the query is everything after the first "?", and the rest is the same for every request to
+    # one entity set, which `urlsplit` (itself cached) then parses once.
+    base, _, query = url.partition("?")
+    return urlsplit(base).path, query
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _unquote(text: str) -> str:
+    """`urllib.parse.unquote`, decoding the escapes of ASCII text in C rather than one by one in Python."""
+    if "%" not in text:
+        return text
+    if not text.isascii() or _BAD_ESCAPE.search(text):
+        return unquote(text)
+    # Every "%XX" becomes the escape "\xXX" (existing backslashes doubled so they stay themselves); the bytes are
+    # then decoded as a whole, as `unquote` decodes a run of ASCII text.
+    raw: bytes = codecs.escape_decode(text.replace("\\", "\\\\").replace("%", "\\x"))[0]
+    return raw.decode("utf-8", "replace")
+
+
+def parse_query(text: str) -> dict[str, str]:
+    """`dict(parse_qsl(text, keep_blank_values=True))`, in a fraction of the time for long escaped filters."""
+    query: dict[str, str] = {}
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "+" in pair:
+            name, value = name.replace("+", " "), value.replace("+", " ")
+        query[_unquote(name)] = _unquote(value)
+    return query
+
+
 def _parse_http(text: str, content_id: str | None) -> Part:
     normalised = text.replace(CRLF, "\n").lstrip("\n")
     request_line, _, rest = normalised.partition("\n")
@@ -78,12 +118,11 @@ def _parse_http(text: str, content_id: str | None) -> Part:
         body = rest[1:]
     else:
         headers, body = _headers_and_body(rest)
-    split = urlsplit(url)
-    path = split.path
+    path, query_text = _split_url(url)
     if API_ROOT in path:
         path = path.split(API_ROOT, 1)[1]
     path = path.lstrip("/")
-    query = dict(parse_qsl(split.query, keep_blank_values=True))
+    query = parse_query(query_text)
     content_id = headers.pop("content-id", None) or content_id
     return Part(ApiRequest(method, path, query, headers, body.rstrip("\n").encode()), content_id)
 
