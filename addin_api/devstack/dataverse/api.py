@@ -6,6 +6,7 @@ through exactly the code plain requests do.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -90,9 +91,15 @@ def error_response(error: DataverseError) -> ApiResponse:
 
 def parse_prefer(value: str | None) -> dict[str, str]:
     """Split a Prefer header into preferences (commas inside quotes kept)."""
-    prefs: dict[str, str] = {}
     if not value:
-        return prefs
+        return {}
+    return dict(_prefer(value))
+
+
+@functools.lru_cache(maxsize=256)
+def _prefer(value: str) -> tuple[tuple[str, str], ...]:
+    # Clients send the same few Prefer headers on every request; splitting one is a loop over its characters.
+    prefs: dict[str, str] = {}
     current: list[str] = []
     quoted = False
     items: list[str] = []
@@ -109,7 +116,7 @@ def parse_prefer(value: str | None) -> dict[str, str]:
         name, _, val = item.strip().partition("=")
         if name:
             prefs[name.strip().lower()] = val.strip()
-    return prefs
+    return tuple(prefs.items())
 
 
 def entity_path(table: Table, record_id: str) -> str:

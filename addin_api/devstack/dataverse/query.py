@@ -304,17 +304,36 @@ def parse_select(table: Table, text: str | None) -> list[str] | None:
     """Validate a `$select` list; None means every column."""
     if text is None:
         return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    if TABLES.get(table.logical) is not table:
+        return list(_select(table, text))
+    return list(_cached_select(table.logical, text))
+
+
+def _select(table: Table, text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
     for name in names:
         if table.column_for_attribute(name) is None:
             raise unknown_query_property(table, name)
     return names
 
 
+# Query options repeat from request to request while the rows they read change, so parsing (pure: text and table
+# definition in, names out) is worth remembering; what is read from the store never is.
+@functools.lru_cache(maxsize=1024)
+def _cached_select(logical: str, text: str) -> tuple[str, ...]:
+    return _select(TABLES[logical], text)
+
+
 def parse_orderby(table: Table, text: str | None) -> list[tuple[str, bool]]:
     """Parse `$orderby` into (attribute, descending) pairs."""
     if not text:
         return []
+    if TABLES.get(table.logical) is not table:
+        return list(_orderby(table, text))
+    return list(_cached_orderby(table.logical, text))
+
+
+def _orderby(table: Table, text: str) -> tuple[tuple[str, bool], ...]:
     out: list[tuple[str, bool]] = []
     for part in text.split(","):
         bits = part.split()
@@ -323,7 +342,12 @@ def parse_orderby(table: Table, text: str | None) -> list[tuple[str, bool]]:
         if table.column_for_attribute(bits[0]) is None:
             raise unknown_query_property(table, bits[0])
         out.append((bits[0], len(bits) == 2 and bits[1] == "desc"))
-    return out
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_orderby(logical: str, text: str) -> tuple[tuple[str, bool], ...]:
+    return _orderby(TABLES[logical], text)
 
 
 def sort_records(table: Table, records: list[Record], orderby: list[tuple[str, bool]]) -> list[Record]:
@@ -356,9 +380,9 @@ def parse_top(text: str | None) -> int | None:
     return int(text)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Expand:
-    """One `$expand` item with its nested options."""
+    """One `$expand` item with its nested options (parsed items are shared: do not modify `options`)."""
 
     nav: str
     options: dict[str, str] = field(default_factory=dict)
@@ -391,6 +415,11 @@ def parse_expand(text: str | None) -> list[Expand]:
     """Parse `$expand=nav($select=a,b;$filter=...;$orderby=...;$top=n),other`."""
     if not text:
         return []
+    return list(_expand(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _expand(text: str) -> tuple[Expand, ...]:
     items: list[Expand] = []
     for part in _split_top_level(text, ","):
         if "(" in part:
@@ -406,7 +435,7 @@ def parse_expand(text: str | None) -> list[Expand]:
             items.append(Expand(nav.strip(), options))
         else:
             items.append(Expand(part))
-    return items
+    return tuple(items)
 
 
 def parse_guid(text: str) -> str:

@@ -30,7 +30,7 @@ LOOKUP_LOGICAL = "Microsoft.Dynamics.CRM.lookuplogicalname"
 ASSOCIATED_NAV = "Microsoft.Dynamics.CRM.associatednavigationproperty"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Annotations:
     """Which instance annotations the client asked for."""
 
@@ -80,6 +80,10 @@ class Serializer:
     def __init__(self, ops: Operations, annotations: Annotations) -> None:
         self.ops = ops
         self.annotations = annotations
+        # asked once per request instead of once per column of every row
+        self._formatted = annotations.wants(FORMATTED)
+        self._associated_nav = annotations.wants(ASSOCIATED_NAV)
+        self._lookup_logical = annotations.wants(LOOKUP_LOGICAL)
 
     def primary_name(self, logical: str | None, record_id: str | None) -> str | None:
         """The primary-name value of a record (for lookup FormattedValue)."""
@@ -110,15 +114,15 @@ class Serializer:
             if column.type == LOOKUP:
                 if value is not None:
                     target = record.get(f"{name}@lookuplogicalname")
-                    if self.annotations.wants(FORMATTED):
+                    if self._formatted:
                         out[f"{name}@{FORMATTED}"] = self.primary_name(target, value)
-                    if self.annotations.wants(ASSOCIATED_NAV):
+                    if self._associated_nav:
                         out[f"{name}@{ASSOCIATED_NAV}"] = record.get(f"{name}@nav")
-                    if self.annotations.wants(LOOKUP_LOGICAL):
+                    if self._lookup_logical:
                         out[f"{name}@{LOOKUP_LOGICAL}"] = target
                 out[name] = value
                 continue
-            if value is not None and self.annotations.wants(FORMATTED) and name != "versionnumber":
+            if value is not None and self._formatted and name != "versionnumber":
                 text = formatted(column.type, value, column.options, column.labels)
                 if text is not None:
                     out[f"{name}@{FORMATTED}"] = text
