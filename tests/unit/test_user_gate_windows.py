@@ -88,6 +88,18 @@ def test_sqlite_windows_are_shared_between_instances(tmp_path: Path) -> None:
     assert gate.blocked_for(ALICE) > 55
 
 
+def test_sqlite_windows_opened_after_a_read_are_seen_at_once(tmp_path: Path) -> None:
+    """An instance that has read (and kept) the windows sees one opened elsewhere on its very next question."""
+    path = tmp_path / "windows.sqlite3"
+    first, second = SqliteThrottleWindows(path), SqliteThrottleWindows(path)
+    bob = ("tenant", "bob")
+    first.block(bob, 60)
+    assert (0.0, True) == (second.remaining(ALICE), second.remaining(bob) > 55)
+    first.block(ALICE, 30)  # most likely within the same clock tick as the read above
+    assert 25 < second.remaining(ALICE) <= 30
+    assert 25 < SqliteThrottleWindows(path).remaining(ALICE) <= 30  # a recycled worker starts with them too
+
+
 def test_sqlite_windows_fail_open_to_the_local_window(tmp_path: Path) -> None:
     """A broken store never fails a request: the process's own window still holds."""
     windows = SqliteThrottleWindows(tmp_path)  # a directory: every query fails
