@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -140,3 +141,38 @@ def test_filter_scrubs_message_arguments_extras_and_exceptions() -> None:
         "count": 3,
     } == {k: event[k] for k in ("authorization", "body", "url", "nested", "count")}
     assert "ValueError: could not send to [address]" in event["exception"]
+
+
+def test_each_trigger_alone_still_redacts_and_plain_text_is_kept() -> None:
+    """The quick pre-check lets through every string a pattern could match, whatever its case."""
+    scrub = logs.RedactingFilter().scrub
+    assert "Authorization: Bearer [redacted]" == scrub("Authorization: BEARER abc.def")
+    assert "[redacted]" == scrub("eyJhbGciOiJub25lIn0")
+    assert "/contacts?[query]" == scrub("/contacts?$filter=x")
+    assert "[address] and [address]" == scrub("dana@fabrikam.example and dana%40fabrikam.example")
+    assert "POST /api/v1/emails 201 3f1c" == scrub("POST /api/v1/emails 201 3f1c")
+
+
+def test_concurrent_records_come_out_as_whole_lines() -> None:
+    """Formatting happens outside the handler's lock, but lines from many threads never interleave."""
+    stream = io.StringIO()
+    handler = logs.handler(stream)
+    logger = logging.getLogger("tests.ops.concurrent")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    def write(thread: int) -> None:
+        for n in range(200):
+            logger.warning("event", extra={"writer": thread, "n": n, "padding": "x" * 500})
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        logger.removeHandler(handler)
+    written = sorted((e["writer"], e["n"]) for e in events(stream))
+    assert [(t, n) for t in range(8) for n in range(200)] == written
+    assert 1600 == len(stream.getvalue().splitlines())
