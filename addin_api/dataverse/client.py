@@ -188,6 +188,7 @@ class DataverseClient:
         self._deadline = clock() + settings.request_budget_seconds
         self._lock = threading.Lock()
         self._observe = observe
+        self._pool: urllib3.HTTPConnectionPool | None = None
         # The session's own headers (User-Agent, Accept-Encoding, keep-alive) go on every call, as requests would.
         self._base_headers = {
             name: value if isinstance(value, str) else value.decode("latin-1")
@@ -491,16 +492,21 @@ class DataverseClient:
         bookkeeping): measured at about a quarter of a worker's CPU under load (README, Performance). Dataverse calls
         need none of it, so they use the adapter's pool directly: the same connections, TLS context and CA trust.
         """
-        adapter = self._session.get_adapter(url)
-        if not isinstance(adapter, HTTPAdapter):
-            raise DataverseError()
-        target = requests.PreparedRequest()
-        target.url = url  # all the adapter reads to pick the pool
-        verify = self._session.verify
-        pool = adapter.get_connection_with_tls_context(target, verify, None, self._session.cert)
-        if not isinstance(pool, urllib3.HTTPConnectionPool):
-            raise DataverseError()
-        adapter.cert_verify(pool, url, verify, self._session.cert)  # type: ignore[no-untyped-call]
+        pool = self._pool
+        if pool is None or not url.startswith(self.environment_url + "/"):
+            adapter = self._session.get_adapter(url)
+            if not isinstance(adapter, HTTPAdapter):
+                raise DataverseError()
+            target = requests.PreparedRequest()
+            target.url = url  # all the adapter reads to pick the pool
+            verify = self._session.verify
+            found = adapter.get_connection_with_tls_context(target, verify, None, self._session.cert)
+            if not isinstance(found, urllib3.HTTPConnectionPool):
+                raise DataverseError()
+            pool = found
+            adapter.cert_verify(pool, url, verify, self._session.cert)  # type: ignore[no-untyped-call]
+            if url.startswith(self.environment_url + "/"):
+                self._pool = pool  # the environment's pool, for this client's (this request's) later calls
         if data is None:
             body: bytes | PayloadReader | None = None
             if method in ("POST", "PUT", "PATCH"):
