@@ -87,3 +87,12 @@ def test_reset_forgets_writes(store: DataverseStore) -> None:
     store.reset()
     assert seeded == store.all("contact")
     assert [] == store.find("contact", [("emailaddress1", "t@example.com")])
+
+
+def test_memory_holds_what_the_database_gives_back(store: DataverseStore) -> None:
+    """A written record reads back from memory as it would from its stored JSON, nested values included."""
+    store.insert("contact", "C0FFEE00-0000-4000-8000-000000000001", {"versionnumber": 1, "tags": ("a", "b")})
+    store.insert("contact", "c0ffee00-0000-4000-8000-000000000002", {"versionnumber": 2, "lastname": "Flat"})
+    reopened = DataverseStore(store.db_path, store.config)
+    assert {"versionnumber": 1, "tags": ["a", "b"]} == store.get("contact", "c0ffee00-0000-4000-8000-000000000001")
+    assert store.all("contact") == reopened.all("contact")

@@ -9,8 +9,10 @@ https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/crea
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -60,7 +62,13 @@ DEFAULT_STATUS = {"email": {0: 1, 1: 2, 2: 5}, "appointment": {0: 1, 1: 3, 2: 4,
 
 def now_iso() -> str:
     """The current UTC time as Dataverse writes it: ISO 8601 with `Z`, whole seconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(time.time()))
+
+
+@functools.lru_cache(maxsize=2)
+def _iso_second(second: int) -> str:
+    # Formatting is most of the cost and the text changes once a second.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ticket_number(record_id: str) -> str:
@@ -89,12 +97,7 @@ def apply_computed(table: Table, record: Record) -> None:
 
 def blank_record(table: Table, record_id: str, user_id: str, when: str, version: int) -> Record:
     """A new record with every column at its default and the system columns set as the platform sets them."""
-    record: Record = {}
-    for col in table.columns.values():
-        if col.type == LOOKUP:
-            set_lookup(record, col.name, None, None, None)
-        else:
-            record[col.name] = col.default
+    record = dict(_defaults(table) if TABLES.get(table.logical) is not table else _cached_defaults(table.logical))
     record[table.key] = record_id
     record["createdon"] = when
     record["modifiedon"] = when
@@ -105,6 +108,46 @@ def blank_record(table: Table, record_id: str, user_id: str, when: str, version:
     if table.logical == "incident":
         record["ticketnumber"] = ticket_number(record_id)
     return record
+
+
+_EDM = {
+    STRING: "Edm.String",
+    MEMO: "Edm.String",
+    INT: "Edm.Int32",
+    PICKLIST: "Edm.Int32",
+    BOOL: "Edm.Boolean",
+    DATETIME: "Edm.DateTimeOffset",
+    DATEONLY: "Edm.Date",
+    MONEY: "Edm.Decimal",
+    GUID: "Edm.Guid",
+}
+
+
+def _conversion_error(table: Table, column: Column, value: Any, edm: str) -> DataverseError:
+    """The error for a JSON value the column's type does not accept (built only when raised: it is costly)."""
+    return payload_error(
+        table,
+        f"Cannot convert the literal '{value}' to the expected type '{edm}'."
+        if isinstance(value, str)
+        else f"A value of type '{type(value).__name__}' was found where '{edm}' was expected "
+        f"for the property '{column.name}'.",
+    )
+
+
+def _defaults(table: Table) -> Record:
+    record: Record = {}
+    for col in table.columns.values():
+        if col.type == LOOKUP:
+            set_lookup(record, col.name, None, None, None)
+        else:
+            record[col.name] = col.default
+    return record
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_defaults(logical: str) -> Record:
+    # Copied for every new record, never handed out; column defaults are immutable values.
+    return _defaults(TABLES[logical])
 
 
 @dataclass
@@ -230,33 +273,16 @@ class Operations:
         """Check a JSON value against the column's type and length; return what is stored."""
         if value is None:
             return None
-        edm = {
-            STRING: "Edm.String",
-            MEMO: "Edm.String",
-            INT: "Edm.Int32",
-            PICKLIST: "Edm.Int32",
-            BOOL: "Edm.Boolean",
-            DATETIME: "Edm.DateTimeOffset",
-            DATEONLY: "Edm.Date",
-            MONEY: "Edm.Decimal",
-            GUID: "Edm.Guid",
-        }[column.type]
-        bad = payload_error(
-            table,
-            f"Cannot convert the literal '{value}' to the expected type '{edm}'."
-            if isinstance(value, str)
-            else f"A value of type '{type(value).__name__}' was found where '{edm}' was expected "
-            f"for the property '{column.name}'.",
-        )
+        edm = _EDM[column.type]  # a lookup has no literal type: KeyError, as before
         if column.type in (STRING, MEMO):
             if not isinstance(value, str):
-                raise bad
+                raise _conversion_error(table, column, value, edm)
             if column.max_length is not None and len(value) > column.max_length:
                 raise too_long(table, column.name, column.max_length)
             return value
         if column.type in (INT, PICKLIST):
             if isinstance(value, bool) or not isinstance(value, int):
-                raise bad
+                raise _conversion_error(table, column, value, edm)
             if column.type == PICKLIST and column.options and value not in column.options:
                 accepted = ",".join(str(k) for k in column.options)
                 raise DataverseError(
@@ -268,25 +294,25 @@ class Operations:
             return value
         if column.type == BOOL:
             if not isinstance(value, bool):
-                raise bad
+                raise _conversion_error(table, column, value, edm)
             return value
         if column.type == MONEY:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise bad
+                raise _conversion_error(table, column, value, edm)
             return value
         if column.type == GUID:
             try:
                 return str(uuid.UUID(str(value)))
             except ValueError as exc:
-                raise bad from exc
+                raise _conversion_error(table, column, value, edm) from exc
         if not isinstance(value, str):
-            raise bad
+            raise _conversion_error(table, column, value, edm)
         try:
             if column.type == DATEONLY:
                 return date.fromisoformat(value[:10]).isoformat()
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise bad from exc
+            raise _conversion_error(table, column, value, edm) from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
