@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,26 @@ def test_memory_holds_what_the_database_gives_back(store: DataverseStore) -> Non
     reopened = DataverseStore(store.db_path, store.config)
     assert {"versionnumber": 1, "tags": ["a", "b"]} == store.get("contact", "c0ffee00-0000-4000-8000-000000000001")
     assert store.all("contact") == reopened.all("contact")
+
+
+def test_concurrent_commits_and_rollbacks_leave_memory_and_database_alike(store: DataverseStore) -> None:
+    """Writers committing while others roll back: every commit reaches the database, no rolled-back row does."""
+    ops = Operations(store, store.config.users[0], "https://dv.example/api/data/v9.2/")
+    contact = TABLES["contact"]
+
+    def write(n: int) -> str | None:
+        if n % 3:
+            return ops.create(contact, {"lastname": f"Kept {n}", "emailaddress1": f"kept{n}@example.com"})
+        with pytest.raises(DataverseError), store.transaction():
+            ops.create(contact, {"lastname": f"Gone {n}"})
+            raise DataverseError(400, "0x0", "fail the change set")
+        return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        kept = {i for i in pool.map(write, range(120)) if i is not None}
+    reopened = DataverseStore(store.db_path, store.config)
+    assert store.all("contact") == reopened.all("contact")
+    names = [r["lastname"] for r in reopened.all("contact")]
+    assert (80, 0) == (sum(n.startswith("Kept") for n in names), sum(n.startswith("Gone") for n in names))
+    assert kept <= {r["contactid"] for r in reopened.all("contact")}
+    assert_index_agrees(store)

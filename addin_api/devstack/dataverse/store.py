@@ -1,13 +1,18 @@
 """SQLite storage of the emulated Dataverse: one row per record, its columns as JSON, one connection and a lock.
 
 Every operation runs in `transaction()`; a `$batch` change set is one transaction (nested calls join the outer
-one). The primary key of `records` is what turns 20 concurrent creates of one `activityid` into one row and 19
+one). Transactions take turns on one lock, so 20 concurrent creates of one `activityid` make one row and 19
 duplicate-key errors. `reset()` restores the seeded rows kept in memory, which takes a few milliseconds.
 
 Reads come from memory: the process owns the database file, so the decoded rows of every table are kept (in rowid
 order) and written through on every change; a rollback reloads the tables it touched. Queries that can only match
 rows whose column equals one of some strings (`find`) use an equality index per column, built on first use and
 kept up to date. Records handed out are shared and must be treated as read-only (updates copy them first).
+
+A transaction changes memory under the lock and queues its statements; they reach the database after the lock is
+released and before the transaction returns, several transactions in one database commit when they queue up
+together. SQLite releases the GIL while it works: holding the lock through it made every reader wait for the
+writer to win the GIL back from all the other threads.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from addin_api.devstack.config import DevConfig
 from addin_api.devstack.dataverse.throttle import UsageTracker
 
 Record = dict[str, Any]
+_Statement = tuple[str, tuple[Any, ...]]
 
 
 class DuplicateKey(Exception):
@@ -106,10 +112,15 @@ class DataverseStore:
         self.db_path = db_path
         self.config = config
         self.usage = UsageTracker()
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # memory; held through a transaction
         self._depth = 0
         self._tables: dict[str, _Table] = {}
         self._touched: set[str] = set()  # tables written in the open transaction
+        self._statements: list[_Statement] = []  # of the open transaction
+        # Lock order: `_lock`, then `_db_lock`, then `_queue_lock`.
+        self._db_lock = threading.Lock()  # the connection
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Statement] = []  # committed in memory, not yet in the database, in commit order
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -131,17 +142,21 @@ class DataverseStore:
         self._version = max(int(top), 1_000_000)
 
     def _load(self, tables: set[str] | None = None) -> None:
-        """(Re)read tables (all of them by default) from the database into memory."""
+        """(Re)read tables (all of them by default) from the database into memory; call with the lock held."""
+        self._flush()  # the database must hold every earlier commit first
+        with self._db_lock:
+            if tables is None:
+                rows = self._conn.execute("SELECT tbl, id, data FROM records ORDER BY rowid").fetchall()
+            else:
+                marks = ",".join("?" * len(tables))
+                rows = self._conn.execute(
+                    f"SELECT tbl, id, data FROM records WHERE tbl IN ({marks}) ORDER BY rowid", sorted(tables)
+                ).fetchall()
         if tables is None:
             self._tables = {}
-            rows = self._conn.execute("SELECT tbl, id, data FROM records ORDER BY rowid").fetchall()
         else:
             for name in tables:
                 self._tables.pop(name, None)
-            marks = ",".join("?" * len(tables))
-            rows = self._conn.execute(
-                f"SELECT tbl, id, data FROM records WHERE tbl IN ({marks}) ORDER BY rowid", sorted(tables)
-            ).fetchall()
         for table, record_id, data in rows:
             self._table(table).put(record_id, json.loads(data))
 
@@ -151,18 +166,47 @@ class DataverseStore:
             table = self._tables[name] = _Table()
         return table
 
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue a write (the lock is held); the open transaction queues its writes when it commits."""
+        if self._depth:
+            self._statements.append((sql, params))
+        else:
+            with self._queue_lock:
+                self._queue.append((sql, params))
+
+    def _flush(self) -> None:
+        """Write every queued statement to the database in one transaction (other threads' too)."""
+        with self._db_lock:
+            with self._queue_lock:
+                statements, self._queue = self._queue, []
+            if not statements:
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Write what is queued and close the database connection."""
         with self._lock:
-            self._conn.close()
+            self._flush()
+            with self._db_lock:
+                self._conn.close()
 
     def reset(self) -> None:
         """Back to the seeded state (and forget service-protection usage)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute("DELETE FROM records")
-            self._conn.executemany("INSERT INTO records (tbl, id, version, data) VALUES (?, ?, ?, ?)", self._seed)
-            self._conn.execute("COMMIT")
+            with self._db_lock:
+                with self._queue_lock:
+                    self._queue = []  # the seeded rows replace whatever they would have written
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("DELETE FROM records")
+                self._conn.executemany("INSERT INTO records (tbl, id, version, data) VALUES (?, ?, ?, ?)", self._seed)
+                self._conn.execute("COMMIT")
             self._load()
             self.usage.clear()
 
@@ -172,21 +216,25 @@ class DataverseStore:
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self._conn.execute("BEGIN IMMEDIATE")
                 self._touched = set()
+                self._statements = []
             self._depth += 1
             try:
                 yield
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._conn.execute("ROLLBACK")
+                    self._statements = []
                     if self._touched:
                         self._load(self._touched)
                 raise
             self._depth -= 1
-            if outer:
-                self._conn.execute("COMMIT")
+            if outer and self._statements:
+                with self._queue_lock:
+                    self._queue.extend(self._statements)
+                self._statements = []
+        if outer:
+            self._flush()
 
     def next_version(self) -> int:
         """Return a fresh row version (`versionnumber`, the ETag)."""
@@ -229,31 +277,44 @@ class DataverseStore:
     def insert(self, table: str, record_id: str, data: Record) -> None:
         """Insert a record; raise DuplicateKey if its id is taken."""
         text = json.dumps(data)
+        key = record_id.lower()
         with self._lock:
-            try:
-                self._conn.execute(
-                    "INSERT INTO records (tbl, id, version, data) VALUES (?, ?, ?, ?)",
-                    (table, record_id.lower(), int(data["versionnumber"]), text),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise DuplicateKey(f"{table}({record_id})") from exc
-            self._written(table).put(record_id.lower(), _decoded(data, text))
+            params = (table, key, int(data["versionnumber"]), text)
+            # Memory holds every row the database holds or is about to: the primary key's check, made here.
+            found = self._tables.get(table)
+            if found is not None and key in found.records:
+                raise DuplicateKey(f"{table}({record_id})")
+            self._execute("INSERT INTO records (tbl, id, version, data) VALUES (?, ?, ?, ?)", params)
+            self._written(table).put(key, _decoded(data, text))
+            flush = not self._depth
+        if flush:
+            self._flush()
 
     def replace(self, table: str, record_id: str, data: Record) -> None:
         """Overwrite an existing record."""
         text = json.dumps(data)
+        key = record_id.lower()
         with self._lock:
-            cursor = self._conn.execute(
-                "UPDATE records SET version = ?, data = ? WHERE tbl = ? AND id = ?",
-                (int(data["versionnumber"]), text, table, record_id.lower()),
-            )
-            if cursor.rowcount > 0:
-                self._written(table).put(record_id.lower(), _decoded(data, text))
+            params = (int(data["versionnumber"]), text, table, key)
+            found = self._tables.get(table)
+            if found is None or key not in found.records:
+                return
+            self._execute("UPDATE records SET version = ?, data = ? WHERE tbl = ? AND id = ?", params)
+            self._written(table).put(key, _decoded(data, text))
+            flush = not self._depth
+        if flush:
+            self._flush()
 
     def delete(self, table: str, record_id: str) -> bool:
         """Delete a record; tell whether it existed."""
+        key = record_id.lower()
         with self._lock:
-            cursor = self._conn.execute("DELETE FROM records WHERE tbl = ? AND id = ?", (table, record_id.lower()))
-            if cursor.rowcount > 0:
-                self._written(table).remove(record_id.lower())
-        return cursor.rowcount > 0
+            found = self._tables.get(table)
+            if found is None or key not in found.records:
+                return False
+            self._execute("DELETE FROM records WHERE tbl = ? AND id = ?", (table, key))
+            self._written(table).remove(key)
+            flush = not self._depth
+        if flush:
+            self._flush()
+        return True
