@@ -150,6 +150,10 @@ class DevConfig:
     tenant_id: str = CONTOSO_TENANT_ID
     client_id: str = ADDIN_CLIENT_ID
     users: tuple[DevUser, ...] = field(default=DEMO_USERS)
+    # (the users it was built from, (tenant, oid) -> first such user); rebuilt if `users` is replaced
+    _by_oid: tuple[tuple[DevUser, ...], dict[tuple[str, str], DevUser]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, data_dir: Path) -> DevConfig:
@@ -171,4 +175,11 @@ class DevConfig:
 
     def user_by_oid(self, tenant_id: str, oid: str) -> DevUser | None:
         """Find a demo user by (tenant, object id), the principal key Entra tokens carry."""
-        return next((u for u in self.users if u.tenant_id == tenant_id and u.oid == oid), None)
+        index = self._by_oid
+        if index is None or index[0] is not self.users:
+            # asked on every Dataverse request; a load test has dozens of users
+            by_oid: dict[tuple[str, str], DevUser] = {}
+            for u in self.users:
+                by_oid.setdefault((u.tenant_id, u.oid), u)
+            index = self._by_oid = (self.users, by_oid)
+        return index[1].get((tenant_id, oid))

@@ -90,11 +90,12 @@ def _fault_response(fault: Fault, target: str) -> Response:
 
 
 def _apply_faults() -> Response | None:
-    target = request_target(request.path)
+    path = request.path
+    target = request_target(path)
     g.devstack_started = time.monotonic()
     if target is None:
         return None
-    faults = current_state().faults.take(target, request.method, request.path)
+    faults = current_state().faults.take(target, request.method, path)
     delay = sum(f.delay_ms for f in faults)
     if delay:
         time.sleep(delay / 1000)
@@ -105,30 +106,35 @@ def _apply_faults() -> Response | None:
 
 
 def _log_request(response: Response) -> Response:
-    target = request_target(request.path)
-    if target == "dataverse":
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per attribute
+    target = request_target(req.path)
+    if target is None:
+        return response
+    headers = response.headers
+    request_id = headers.get("x-ms-service-request-id")
+    if target == "dataverse" and request_id is None:
         # Like Dataverse: every answer carries the id Microsoft support asks for.
-        response.headers.setdefault("x-ms-service-request-id", str(uuid.uuid4()))
-    if target is not None:
-        entry: dict[str, Any] = {
-            "kind": target,
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string.decode("latin-1"),
-            "status": response.status_code,
-            "user": g.get("devstack_user"),
-            "at": time.time(),
-            "serviceRequestId": response.headers.get("x-ms-service-request-id"),
-            "durationMs": round((time.monotonic() - g.get("devstack_started", time.monotonic())) * 1000, 1),
-        }
-        parts = g.get("devstack_parts")
-        if parts is not None:
-            entry["parts"] = parts
-        retry_after = response.headers.get("Retry-After")
-        if retry_after is not None:
-            # With `at`, tells when the caller may send again (load tests check nothing was sent before).
-            entry["retryAfter"] = retry_after
-        current_state().log.append(entry)
+        request_id = headers["x-ms-service-request-id"] = str(uuid.uuid4())
+    now = time.monotonic()
+    entry: dict[str, Any] = {
+        "kind": target,
+        "method": req.method,
+        "path": req.path,
+        "query": req.query_string.decode("latin-1"),
+        "status": response.status_code,
+        "user": g.get("devstack_user"),
+        "at": time.time(),
+        "serviceRequestId": request_id,
+        "durationMs": round((now - g.get("devstack_started", now)) * 1000, 1),
+    }
+    parts = g.get("devstack_parts")
+    if parts is not None:
+        entry["parts"] = parts
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        # With `at`, tells when the caller may send again (load tests check nothing was sent before).
+        entry["retryAfter"] = retry_after
+    current_state().log.append(entry)
     return response
 
 

@@ -130,4 +130,9 @@ class KeyRing:
 
     def find(self, kid: str) -> SigningKey | None:
         """Find a published key by kid (used by the emulated Dataverse and the OBO grant to verify tokens)."""
-        return next((k for k in self.published() if k.kid == kid), None)
+        now = time.time()
+        with self._lock:  # asked on every Dataverse request: no list of the published keys built for it
+            for k in self._keys:
+                if k.kid == kid and (k.retired_at is None or now - k.retired_at < RETIRED_KEY_SECONDS):
+                    return k
+        return None
