@@ -42,11 +42,12 @@ def index_key(value: Any) -> str | None:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_STR = frozenset({str})
 
 
 def _decoded(data: Record, text: str) -> Record:
     """What reading `text` (`json.dumps(data)`) back gives: a copy of a flat record is that, and much cheaper."""
-    if all(type(value) in _SCALARS for value in data.values()) and all(type(key) is str for key in data):
+    if _SCALARS.issuperset(map(type, data.values())) and _STR.issuperset(map(type, data)):
         return dict(data)
     return dict(json.loads(text))
 
@@ -266,6 +267,8 @@ class DataverseStore:
             ids: set[str] = set()
             for attribute, key in keys:
                 ids.update(found.index(attribute).get(key, ()))
+            if len(ids) < 2:  # the usual answer of an address or id lookup: nothing to order
+                return [found.records[i] for i in ids]
             ordered = sorted(ids, key=found.position.__getitem__)
             return [found.records[i] for i in ordered]
 
