@@ -164,6 +164,8 @@ class SqliteThrottleWindows:
         if connection is None:
             connection = sqlite3.connect(self._path, timeout=0.5, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
+            # No fsync per window: the other workers must see it within microseconds; a power cut may lose it.
+            connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("CREATE TABLE IF NOT EXISTS windows (user TEXT PRIMARY KEY, until REAL NOT NULL)")
             self._local.connection = connection
         return connection
