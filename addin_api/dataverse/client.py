@@ -448,6 +448,7 @@ class DataverseClient:
             started = self._clock()
             with self._lock:
                 self.round_trips += 1
+            sent_at = time.time()
             response = self._transmit(
                 method,
                 url,
@@ -455,10 +456,13 @@ class DataverseClient:
                 {**self._base_headers, **headers, "Authorization": f"Bearer {self._token}"},
                 urllib3.Timeout(connect=min(connect, remaining), read=min(read, remaining)),
             )
+            answered_at = time.time()
+            window_opened_at: float | None = None
             if response.status_code == 429:
                 # Open the window while still holding the slot, so no queued call slips in before it.
                 retry_after = _parse_retry_after(response.headers.get("Retry-After"))
                 self._gate.block(self._user_key, DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after)
+                window_opened_at = time.time()
         seconds = self._clock() - started
         request_id = response.headers.get("x-ms-service-request-id")
         if request_id:
@@ -474,6 +478,12 @@ class DataverseClient:
                 "status": response.status_code,
                 "duration_ms": round(seconds * 1000, 1),
                 "service_request_id": request_id,
+                # Wall-clock times (sent, answered, and for a 429 when every worker could see the window): with
+                # Dataverse's request id they show whether anything was sent for a user inside a window we knew of
+                # (tests/perf/bench.py checks exactly that).
+                "sent_at": round(sent_at, 6),
+                "answered_at": round(answered_at, 6),
+                "window_opened_at": None if window_opened_at is None else round(window_opened_at, 6),
             },
         )
         return response

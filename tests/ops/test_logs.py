@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,3 +177,23 @@ def test_concurrent_records_come_out_as_whole_lines() -> None:
     written = sorted((e["writer"], e["n"]) for e in events(stream))
     assert [(t, n) for t in range(8) for n in range(200)] == written
     assert 1600 == len(stream.getvalue().splitlines())
+
+
+def test_dataverse_calls_are_logged_at_debug_with_their_times(
+    api: Api, devstack: Devstack, captured: io.StringIO
+) -> None:
+    """Each Dataverse call is a DEBUG event with its times; a 429 also says when the user's window opened."""
+    api.get("/api/v1/me")
+    devstack.fault(target="dataverse", path=r"\$batch", status=429, retryAfter=120, count=1)
+    devstack.clear_log()
+    captured.truncate(0)
+    captured.seek(0)
+
+    assert 429 == api.get("/api/v1/regarding", query_string={"search": "Fab"}).status_code
+    assert 429 == api.get("/api/v1/regarding", query_string={"search": "Fab"}).status_code
+
+    [sent] = devstack.requests_log("dataverse")  # the second request sent nothing
+    [call] = events(captured, "dataverse.call")
+    assert (429, "POST", sent["serviceRequestId"]) == (call["status"], call["method"], call["service_request_id"])
+    assert sent["at"] - 5 < call["sent_at"] <= call["answered_at"] <= call["window_opened_at"] <= time.time()
+    assert [] == log_leaks(captured.getvalue(), ())
