@@ -585,6 +585,10 @@ def summarize(bench: Bench, result: dict[str, Any], latency_ms: int, users: int)
         level["serviceCoresNeededAtIdealLatency"] = round(
             ideal_rate * result["serviceCpuSeconds"] / max(completed, 1), 2
         )
+        # The emulator is one process (one interpreter lock): beyond one core it cannot keep up at any price.
+        level["emulatorCoresNeededAtIdealLatency"] = round(
+            ideal_rate * result["devstackCpuSeconds"] / max(completed, 1), 2
+        )
     return level
 
 
