@@ -19,6 +19,7 @@ from addin_api import logs, metrics
 from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
+from addin_api.dataverse.breaker import Breakers
 from addin_api.dataverse.client import DataverseClient, Observer, UserGate
 from addin_api.dataverse.limits import SqliteThrottleWindows, ThrottleWindows
 from addin_api.services.me import MeCache
@@ -36,6 +37,7 @@ class Collaborators:
     gate: UserGate
     me_cache: MeCache
     observe_dataverse: Observer
+    breakers: Breakers
 
     def environment_url(self, principal: Principal) -> str:
         """The Dataverse environment of the caller's tenant (from settings, never from the request)."""
@@ -51,7 +53,14 @@ class Collaborators:
             return self.obo.dataverse_token(principal, environment, force_refresh=force_refresh)
 
         return DataverseClient(
-            self.session, environment, token, self.settings, self.gate, principal.key, observe=self.observe_dataverse
+            self.session,
+            environment,
+            token,
+            self.settings,
+            self.gate,
+            principal.key,
+            observe=self.observe_dataverse,
+            breaker=self.breakers.for_environment(environment),
         )
 
 
@@ -136,6 +145,7 @@ def build(app: Flask, settings: Settings) -> Collaborators:
         gate=UserGate(settings.per_user_concurrency, shared=shared),
         me_cache=MeCache(settings.me_cache_seconds),
         observe_dataverse=observed.dataverse_observer(),
+        breakers=Breakers(),
     )
 
 

@@ -35,6 +35,7 @@ from urllib3 import exceptions as transport
 
 from addin_api.dataverse import odata
 from addin_api.dataverse.batch import BatchRequest, BatchResponse, ChangeSet, decode_batch, encode_batch
+from addin_api.dataverse.breaker import CircuitBreaker
 from addin_api.dataverse.limits import UserGate
 from addin_api.errors import (
     ApiError,
@@ -170,6 +171,7 @@ class DataverseClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         observe: Observer | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.environment_url = environment_url.rstrip("/")
         self.api_base = f"{self.environment_url}{API_PATH}"
@@ -188,6 +190,7 @@ class DataverseClient:
         self._deadline = clock() + settings.request_budget_seconds
         self._lock = threading.Lock()
         self._observe = observe
+        self._breaker = breaker
         self._pool: urllib3.HTTPConnectionPool | None = None
         # The session's own headers (User-Agent, Accept-Encoding, keep-alive) go on every call, as requests would.
         self._base_headers = {
@@ -442,20 +445,28 @@ class DataverseClient:
             if self._gate.blocked_for(self._user_key) > 0:
                 # Another call got a 429 for this user while we queued for the slot: back to the window check.
                 raise _WindowOpenedWhileQueued()
-            # The read timeout never outlives the request budget, so gunicorn never kills a worker mid-call.
-            remaining = max(self._remaining(), 0.05)
-            connect, read = self._settings.timeout
-            started = self._clock()
-            with self._lock:
-                self.round_trips += 1
-            sent_at = time.time()
-            response = self._transmit(
-                method,
-                url,
-                data,
-                {**self._base_headers, **headers, "Authorization": f"Bearer {self._token}"},
-                urllib3.Timeout(connect=min(connect, remaining), read=min(read, remaining)),
-            )
+            # Refused at once while the environment's circuit is open (DataverseUnavailable with the seconds left).
+            probe = self._breaker.before_call() if self._breaker is not None else False
+            answered = False
+            try:
+                # The read timeout never outlives the request budget, so gunicorn never kills a worker mid-call.
+                remaining = max(self._remaining(), 0.05)
+                connect, read = self._settings.timeout
+                started = self._clock()
+                with self._lock:
+                    self.round_trips += 1
+                sent_at = time.time()
+                response = self._transmit(
+                    method,
+                    url,
+                    data,
+                    {**self._base_headers, **headers, "Authorization": f"Bearer {self._token}"},
+                    urllib3.Timeout(connect=min(connect, remaining), read=min(read, remaining)),
+                )
+                answered = response.status_code < 500
+            finally:
+                if self._breaker is not None:
+                    self._breaker.record(answered, probe)
             answered_at = time.time()
             window_opened_at: float | None = None
             if response.status_code == 429:

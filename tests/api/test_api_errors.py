@@ -152,6 +152,21 @@ def test_dataverse_down_is_503(api: Api) -> None:
     assert "Retry-After" in response.headers
 
 
+def test_an_environment_that_keeps_failing_is_left_alone_for_a_while(api: Api) -> None:
+    """After five 503s in a row the service stops calling that environment: 503 at once, Retry-After up to 30 s."""
+    api.get("/api/v1/me").get_json()
+    api.devstack.fault(target="dataverse", path=r"\$batch", status=503)
+    api.devstack.clear_log()
+    for _ in range(2):  # three tries each; the circuit opens on the fifth failure
+        assert_problem(api.get("/api/v1/regarding", query_string={"search": "Fab"}), 503, "dataverse_unavailable")
+    assert 5 == len(api.dataverse_trips())
+    api.devstack.clear_log()
+    response = api.get("/api/v1/regarding", query_string={"search": "Fab"}, user=CAROL)
+    assert_problem(response, 503, "dataverse_unavailable")
+    assert 25 <= int(response.headers["Retry-After"]) <= 30
+    assert [] == api.dataverse_trips()
+
+
 def test_identity_down_is_503(api: Api) -> None:
     """The token endpoint failing is identity_unavailable, never a 401."""
     api.devstack.fault(target="identity", path="oauth2/v2.0/token", status=503)

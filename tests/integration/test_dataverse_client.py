@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+from conftest import ManualClock
 
 from addin_api.dataverse import odata
 from addin_api.dataverse.batch import BatchRequest, ChangeSet
+from addin_api.dataverse.breaker import CircuitBreaker
 from addin_api.dataverse.client import REJECTED_VALUE, DataverseClient, DuplicateRecord, UserGate
 from addin_api.devstack.seed import (
     DANA_CONTACT_ID,
@@ -560,6 +562,41 @@ def test_untrusted_certificate_is_unavailable_without_retry(
     with untrusting, pytest.raises(DataverseUnavailable):
         dv.get("WhoAmI")
     assert (1, [], []) == (dv.round_trips, slept, devstack.requests_log("dataverse"))
+
+
+def test_an_environment_that_keeps_failing_is_not_called_for_thirty_seconds(
+    http: requests.Session, devstack: Devstack, settings: Settings, gate: UserGate
+) -> None:
+    """Five 503s in a row open the environment's circuit: every user's calls fail at once, then one probe closes it."""
+    clock = ManualClock()
+    breaker = CircuitBreaker(clock=clock)
+
+    def client(upn: str) -> DataverseClient:
+        user = next(u for u in devstack.config["users"] if u["upn"] == upn)
+        return DataverseClient(
+            http,
+            devstack.config["environmentUrl"],
+            lambda force_refresh: devstack.token(upn, audience="dataverse"),
+            settings,
+            gate,
+            (user["tenantId"], user["oid"]),
+            sleep=lambda seconds: None,
+            breaker=breaker,
+        )
+
+    devstack.fault(target="dataverse", method="GET", path="/WhoAmI$", status=503, count=5)
+    alice = client(ALICE)
+    for _ in range(2):  # three tries each: the fifth failure opens the circuit and the sixth is never sent
+        with pytest.raises(DataverseUnavailable):
+            alice.get("WhoAmI")
+    assert 5 == len(devstack.requests_log("dataverse"))
+    with pytest.raises(DataverseUnavailable) as refused:
+        client(CAROL).get(f"contacts({DANA_CONTACT_ID})")
+    assert (30, 5) == (refused.value.retry_after, len(devstack.requests_log("dataverse")))
+
+    clock.advance(30)
+    assert "UserId" in client(CAROL).get("WhoAmI")  # the probe: answered, so the circuit closes
+    assert (False, 6) == (breaker.is_open(), len(devstack.requests_log("dataverse")))
 
 
 def test_per_user_concurrency_cap_holds(
