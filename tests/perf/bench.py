@@ -27,6 +27,7 @@ import os
 import resource
 import runpy
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -67,15 +68,18 @@ TARGETS = {
 class Connection:
     """One keep-alive HTTP/1.1 connection to the service, reopened when the server closed it."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.host, self.port, self.tls = host, port, tls
         self._conn: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         """Send one request; on a connection the server had closed, reconnect and send it once more."""
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                if self.tls is None:
+                    self._conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                else:
+                    self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=60, context=self.tls)
             try:
                 self._conn.request(method, path, body=body, headers=headers)
                 response = self._conn.getresponse()
@@ -130,9 +134,29 @@ def run_load(spec: dict[str, Any], out: TextIO) -> None:
     window: dict[str, float] = {}
     results: list[list[tuple[float, float, int]]] = [[] for _ in tokens]
 
+    replay: list[dict[str, Any]] = spec.get("replay", [])
+    template_id = spec.get("templateMessageId", "")
+
     def request(conn: Connection, token: str, n: int, user: int) -> int:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         message_id = f"<{run}-{user}-{n}@bench.example>"
+        if mode == "replay":
+            # The service's own Dataverse requests for one track, for a new message (and so a new activity id).
+            swaps = [
+                (quote(template_id, safe="").encode(), quote(message_id, safe="").encode()),
+                (json.dumps(template_id).encode(), json.dumps(message_id).encode()),
+                (spec["templateActivityId"].encode(), str(uuid.uuid4()).encode()),
+            ]
+            status = 0
+            for sent in replay:
+                body = base64.b64decode(sent["body"])
+                for old, new in swaps:
+                    body = body.replace(old, new)
+                auth = {"Authorization": f"Bearer {token}"}
+                status, _ = conn.request(sent["method"], sent["path"], body, {**sent["headers"], **auth})
+                if status >= 300:
+                    break
+            return status
         if mode == "status":
             path = "/api/v1/emails?internetMessageId=" + quote(message_id, safe="")
             status, _ = conn.request("GET", path, None, headers)
@@ -142,7 +166,8 @@ def run_load(spec: dict[str, Any], out: TextIO) -> None:
         return status
 
     def user_loop(index: int) -> None:
-        conn = Connection(host, port)
+        tls = ssl.create_default_context(cafile=spec["caFile"]) if spec.get("caFile") else None
+        conn = Connection(host, port, tls)
         token = tokens[index]
         n = 0
         try:
@@ -377,9 +402,13 @@ class Bench:
         finally:
             server.stop()
 
-    def load(self, service: Gunicorn, tokens: list[str], **spec: Any) -> dict[str, Any]:
-        """Run the load generator process; sample CPU of gunicorn, the devstack (us) and the generator."""
-        full = {"host": "127.0.0.1", "port": service.port, "tokens": tokens, "seconds": self.seconds, **spec}
+    def load(self, service: Gunicorn | None, tokens: list[str], **spec: Any) -> dict[str, Any]:
+        """Run the load generator process; sample CPU of gunicorn, the devstack (us) and the generator.
+
+        Without a service, `spec` names the port (and CA file) of what the generator calls directly.
+        """
+        port = service.port if service is not None else spec.pop("port")
+        full = {"host": "127.0.0.1", "port": port, "tokens": tokens, "seconds": self.seconds, **spec}
         command = [sys.executable, str(Path(__file__).resolve()), "--load"]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert process.stdin is not None and process.stdout is not None
@@ -388,12 +417,12 @@ class Bench:
         if process.stdout.readline().strip() != "start":
             process.wait()
             raise RuntimeError("the load generator failed to start")
-        service_cpu = service.cpu_seconds()
+        service_cpu = service.cpu_seconds() if service is not None else 0.0
         devstack_cpu = self.devstack_cpu()
         if process.stdout.readline().strip() != "end":
             process.wait()
             raise RuntimeError("the load generator failed")
-        service_cpu = service.cpu_seconds() - service_cpu
+        service_cpu = service.cpu_seconds() - service_cpu if service is not None else 0.0
         devstack_cpu = self.devstack_cpu() - devstack_cpu
         result: dict[str, Any] = json.loads(process.stdout.readline())
         process.wait(timeout=30)
@@ -590,6 +619,122 @@ def summarize(bench: Bench, result: dict[str, Any], latency_ms: int, users: int)
             ideal_rate * result["devstackCpuSeconds"] / max(completed, 1), 2
         )
     return level
+
+
+# -- phase 2e: the emulator alone --------------------------------------------------------------------------------
+
+
+def capture_track(bench: Bench, upn: str, message_id: str) -> dict[str, Any]:
+    """The Dataverse requests the service's own code sends to track the bench email once (first time), recorded.
+
+    Runs `services.tracking.track` with a `DataverseClient` whose transport also writes down each request, so the
+    replay sends byte for byte what the service sends (the bearer token aside).
+    """
+    import requests
+
+    from addin_api.api.emails import email_item
+    from addin_api.dataverse.activities import EMAIL
+    from addin_api.dataverse.client import DataverseClient, JsonPayload, Reply, UserGate
+    from addin_api.schemas import TrackEmailSchema
+    from addin_api.services import tracking
+    from addin_api.services.me import MeInfo
+    from addin_api.settings import Settings
+    from addin_api.wiring import build_session
+
+    settings = Settings.from_env(bench.devstack_env)
+    recorded: list[dict[str, Any]] = []
+
+    class Recording(DataverseClient):
+        def _transmit(
+            self, method: str, url: str, data: bytes | JsonPayload | None, headers: dict[str, str], timeout: Any
+        ) -> Reply:
+            body = data.reader().read() if isinstance(data, JsonPayload) else (data or b"")
+            path = url.split("://", 1)[1]
+            kept = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "content-length")}
+            recorded.append({"method": method, "path": path[path.index("/") :], "headers": kept, "body": body})
+            return super()._transmit(method, url, data, headers, timeout)
+
+    response = bench.control.post(
+        f"{bench.devstack_url}/_devstack/token", json={"user": upn, "audience": "dataverse"}, timeout=10
+    )
+    response.raise_for_status()
+    token = str(response.json()["access_token"])
+    environment = next(iter(settings.dataverse_urls.values()))
+    session: requests.Session = build_session(settings)
+    dv = Recording(session, environment, lambda force: token, settings, UserGate(4), ("bench", upn))
+    who = dv.get("WhoAmI")
+    me = MeInfo(str(who["UserId"]), str(who["BusinessUnitId"]), str(who["OrganizationId"]), None, upn, True)
+    recorded.clear()
+    item = email_item(TrackEmailSchema().load(email_body(message_id)))
+    view, created = tracking.track(dv, environment, me, item, settings.max_attachment_bytes)
+    session.close()
+    if not created or len(recorded) != 2:
+        raise RuntimeError(f"capturing a first track sent {len(recorded)} requests (created: {created})")
+    return {
+        "templateMessageId": message_id,
+        "templateActivityId": EMAIL.activity_id(environment, message_id),
+        "replay": [{**r, "body": base64.b64encode(r["body"]).decode()} for r in recorded],
+    }
+
+
+def emulator_alone(bench: Bench, latency_ms: int, users: Sequence[int]) -> list[dict[str, Any]]:
+    """The service's two track requests sent straight to the emulator by the load generator: the rig's floor.
+
+    With the same L and users, this is the best p50 any service could reach on this machine: the emulator's own
+    processing and the machine's CPU, with no service at all.
+    """
+    upns = [u.upn for u in synthetic_users_upns(max(users))]
+    tokens = []
+    for upn in upns:
+        response = bench.control.post(
+            f"{bench.devstack_url}/_devstack/token", json={"user": upn, "audience": "dataverse"}, timeout=10
+        )
+        response.raise_for_status()
+        tokens.append(str(response.json()["access_token"]))
+    template = capture_track(bench, upns[0], f"<{bench.run_id}-template@bench.example>")
+    port = int(bench.devstack_url.rsplit(":", 1)[1])
+    ca_file = bench.devstack_env["ADDIN_API_CA_BUNDLE"]
+    rows = []
+    bench.latency(latency_ms)
+    try:
+        for n in users:
+            bench.clear_log()
+            result = bench.load(
+                None, tokens[:n], mode="replay", port=port, caFile=ca_file, run=f"{bench.run_id}-floor-{n}", **template
+            )
+            requests_ = result["requests"]
+            ok = [latency for _, latency, status in requests_ if status in (200, 201)]
+            duration = result["windowEnd"] - result["windowStart"]
+            p50 = statistics.median(ok) if ok else float("nan")
+            dataverse = in_window(bench.log(), result["windowStart"], result["windowEnd"], "dataverse")
+            rows.append(
+                {
+                    "latencyMs": latency_ms,
+                    "users": n,
+                    "tracks": len(requests_),
+                    "ok": len(ok),
+                    "throughput": round(len(ok) / duration, 1),
+                    "p50Ms": round(p50 * 1000, 1),
+                    "p95Ms": round(percentile(ok, 95) * 1000, 1),
+                    "efficiency": round(TARGETS["track_first_round_trips"] * latency_ms / 1000 / p50, 2),
+                    "dataverseRequestsPerTrack": round(len(dataverse) / max(len(requests_), 1), 2),
+                    "dataverseCallMedianMs": round(
+                        statistics.median(float(e["durationMs"]) for e in dataverse) if dataverse else float("nan"), 1
+                    ),
+                    "devstackCpuMsPerTrack": round(result["devstackCpuSeconds"] / max(len(requests_), 1) * 1000, 2),
+                    "loadgenCpuMsPerTrack": round(result["loadgenCpuSeconds"] / max(len(requests_), 1) * 1000, 2),
+                }
+            )
+    finally:
+        bench.latency(0)
+    return rows
+
+
+def synthetic_users_upns(n: int) -> list[Any]:
+    """The devstack's synthetic bench users."""
+    from addin_api.devstack.config import synthetic_users
+
+    return list(synthetic_users(n))
 
 
 # -- phase 3: memory ----------------------------------------------------------------------------------------------
@@ -823,6 +968,22 @@ def print_report(results: dict[str, Any]) -> None:
                 f" {lv['devstackCpuMsPerRequest']:>8.2f} {lv['loadgenCpuMsPerRequest']:>7.2f}"
                 f" {lv['allCpuCoresBusy']:>10.2f} {needed:>12s} {lv['identityCalls']:>4d}"
             )
+    if results.get("emulatorAlone"):
+        print(
+            "\n2e. The emulator alone: the load generator sends the service's two track requests straight to it"
+            " (the best any service could do on this machine)"
+        )
+        print(
+            f"  {'L ms':>4s} {'users':>5s} {'tracks':>6s} {'ok':>5s} {'tracks/s':>8s} {'p50':>7s} {'p95':>7s}"
+            f" {'eff':>5s} {'dv call p50':>11s} {'devstack ms/track':>17s} {'loadgen':>7s}"
+        )
+        for row in results["emulatorAlone"]:
+            print(
+                f"  {row['latencyMs']:>4d} {row['users']:>5d} {row['tracks']:>6d} {row['ok']:>5d}"
+                f" {row['throughput']:>8.1f} {row['p50Ms']:>7.1f} {row['p95Ms']:>7.1f} {row['efficiency']:>5.2f}"
+                f" {row['dataverseCallMedianMs']:>11.1f} {row['devstackCpuMsPerTrack']:>17.2f}"
+                f" {row['loadgenCpuMsPerTrack']:>7.2f}"
+            )
     if "memory" in results:
         print("\n3. Memory: one worker tracking one attachment")
         for row in results["memory"]:
@@ -1031,6 +1192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results["loadSlowTuned"] = load_levels(
                         bench, tokens, args.slow_latency_ms, [max(users)], ADDIN_API_THREADS=str(args.tuned_threads)
                     )
+        if "load" in phases or "floor" in phases:
+            print("emulator alone", file=sys.stderr, flush=True)
+            results["emulatorAlone"] = emulator_alone(bench, args.latency_ms, users)
         if "memory" in phases:
             print("memory", file=sys.stderr, flush=True)
             results["memory"] = memory(bench)
