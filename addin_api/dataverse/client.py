@@ -442,6 +442,7 @@ class DataverseClient:
         if remaining <= 0:
             raise DataverseUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS)
         with self._gate.slot(self._user_key, remaining):
+            checked_at = time.time()  # when we last looked at the user's window before sending
             if self._gate.blocked_for(self._user_key) > 0:
                 # Another call got a 429 for this user while we queued for the slot: back to the window check.
                 raise _WindowOpenedWhileQueued()
@@ -489,9 +490,10 @@ class DataverseClient:
                 "status": response.status_code,
                 "duration_ms": round(seconds * 1000, 1),
                 "service_request_id": request_id,
-                # Wall-clock times (sent, answered, and for a 429 when every worker could see the window): with
-                # Dataverse's request id they show whether anything was sent for a user inside a window we knew of
-                # (tests/perf/bench.py checks exactly that).
+                # Wall-clock times (the last window check, sent, answered, and for a 429 when every worker could
+                # see the window): with Dataverse's request id they show whether anything was sent for a user on a
+                # decision taken inside a window we knew of (tests/perf/bench.py checks exactly that).
+                "checked_at": round(checked_at, 6),
                 "sent_at": round(sent_at, 6),
                 "answered_at": round(answered_at, 6),
                 "window_opened_at": None if window_opened_at is None else round(window_opened_at, 6),
