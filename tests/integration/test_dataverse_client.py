@@ -500,47 +500,43 @@ def test_slow_dataverse_is_unavailable(
         time.sleep(0.1)
 
 
-def test_unreachable_dataverse_is_unavailable_after_retries(
+@pytest.fixture()
+def unreachable(
     http: requests.Session, devstack: Devstack, settings: Settings, gate: UserGate
-) -> None:
-    """A refused connection is transient: an idempotent GET is tried three times, then DataverseUnavailable."""
+) -> Callable[[list[float]], DataverseClient]:
+    """A client for an environment on a closed port, recording its back-off sleeps in the given list."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
+
+    def build(slept: list[float]) -> DataverseClient:
+        token = devstack.token(ALICE, audience="dataverse")
+        url = f"https://127.0.0.1:{closed_port}"
+        return DataverseClient(http, url, lambda force: token, settings, gate, ("t", "a"), sleep=slept.append)
+
+    return build
+
+
+def test_unreachable_dataverse_is_unavailable_after_retries(
+    unreachable: Callable[[list[float]], DataverseClient],
+) -> None:
+    """A refused connection is transient: an idempotent GET is tried three times, then DataverseUnavailable."""
     slept: list[float] = []
-    dv = DataverseClient(
-        http,
-        f"https://127.0.0.1:{closed_port}",
-        lambda force_refresh: devstack.token(ALICE, audience="dataverse"),
-        settings,
-        gate,
-        ("tenant", "alice"),
-        sleep=slept.append,
-    )
+    dv = unreachable(slept)
     with pytest.raises(DataverseUnavailable):
         dv.get("WhoAmI")
     assert (3, 2) == (dv.round_trips, len(slept))
 
 
 def test_unreachable_dataverse_is_not_retried_for_a_plain_create(
-    http: requests.Session, devstack: Devstack, settings: Settings, gate: UserGate
+    unreachable: Callable[[list[float]], DataverseClient],
 ) -> None:
     """A create without a client-generated key is sent once: a second try could create a second record."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    dv = DataverseClient(
-        http,
-        f"https://127.0.0.1:{closed_port}",
-        lambda force_refresh: devstack.token(ALICE, audience="dataverse"),
-        settings,
-        gate,
-        ("tenant", "alice"),
-        sleep=lambda seconds: None,
-    )
+    slept: list[float] = []
+    dv = unreachable(slept)
     with pytest.raises(DataverseUnavailable):
         dv.create("contacts", {"lastname": "Once"})
-    assert 1 == dv.round_trips
+    assert (1, []) == (dv.round_trips, slept)
 
 
 def test_untrusted_certificate_is_unavailable_without_retry(
