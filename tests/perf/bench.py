@@ -1018,6 +1018,14 @@ def print_report(results: dict[str, Any]) -> None:
     print("\nTargets")
     for name, (value, target, met) in results["targets"].items():
         print(f"  {'met   ' if met else 'MISSED'} {name}: {value} (target {target})")
+    alone = {row["users"]: row["efficiency"] for row in results.get("emulatorAlone", [])}
+    for lv in results.get("load", []):
+        if lv["latencyMs"] and lv["users"] in alone:
+            # What the emulator allows on this machine bounds what the service can show (phase 2e).
+            print(
+                f"  note   {lv['users']} users, L={lv['latencyMs']} ms: the emulator alone reaches {alone[lv['users']]}"
+                f", the service {lv['efficiency']} ({lv['efficiency'] / alone[lv['users']]:.2f} of it)"
+            )
     print(f"\nloadavg after {results['loadavgAfter']}; {results['elapsedSeconds']} s")
 
 
