@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,15 @@ if TYPE_CHECKING:
 
 
 class RequestLog:
-    """The requests the devstack served, in arrival order (a `$batch` is one entry with its parts)."""
+    """The requests the devstack served, in arrival order (a `$batch` is one entry with its parts).
 
-    def __init__(self) -> None:
+    Only the newest `capacity` entries are kept, so a devstack left running under `make dev` or a long benchmark does
+    not grow without bound (tests and the bench clear the log before what they look at).
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
         self._lock = threading.Lock()
-        self._entries: list[dict[str, Any]] = []
+        self._entries: deque[dict[str, Any]] = deque(maxlen=capacity)
 
     def append(self, entry: dict[str, Any]) -> None:
         """Record one served request."""

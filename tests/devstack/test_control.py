@@ -12,6 +12,8 @@ import jwt
 import pytest
 import requests
 
+from addin_api.devstack.state import RequestLog
+
 if TYPE_CHECKING:
     from conftest import Devstack
 
@@ -257,3 +259,13 @@ def test_reset_clears_the_log_and_the_faults(devstack: Devstack) -> None:
 
     assert [] == devstack.requests_log()
     assert 200 == devstack.http.get(discovery_url(devstack), timeout=10).status_code
+
+
+def test_request_log_keeps_the_newest_entries_up_to_its_capacity() -> None:
+    """A long-running devstack forgets its oldest requests instead of growing without bound; order is kept."""
+    log = RequestLog(capacity=3)
+    for n in range(5):
+        log.append({"kind": "dataverse", "path": f"/{n}"})
+    assert ["/2", "/3", "/4"] == [e["path"] for e in log.entries()]
+    log.clear()
+    assert [] == log.entries()
