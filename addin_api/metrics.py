@@ -8,6 +8,7 @@ https://prometheus.github.io/client_python/multiprocess/
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -85,11 +86,7 @@ class Metrics:
 
     def dataverse_observer(self) -> Callable[[int, float, str | None], None]:
         """What the Dataverse client calls with each answer (it sends through the session's pool, not its hooks)."""
-
-        def observe(status: int, seconds: float, service_request_id: str | None) -> None:
-            self.record_outbound("dataverse", status, seconds, service_request_id)
-
-        return observe
+        return functools.partial(self.record_outbound, "dataverse")
 
     def outbound_hook(self, dataverse_urls: tuple[str, ...]) -> Callable[..., Any]:
         """A `requests` response hook recording the session's calls: the identity provider's (and the dev harness's)."""

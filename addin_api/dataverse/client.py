@@ -482,6 +482,8 @@ class DataverseClient:
                 self.service_request_ids.append(request_id)
         if self._observe is not None:
             self._observe(response.status_code, seconds, request_id)
+        if not log.isEnabledFor(logging.DEBUG):
+            return response
         log.debug(
             "dataverse.call",
             extra={
@@ -515,8 +517,9 @@ class DataverseClient:
         bookkeeping): measured at about a quarter of a worker's CPU under load (README, Performance). Dataverse calls
         need none of it, so they use the adapter's pool directly: the same connections, TLS context and CA trust.
         """
-        pool = self._pool
-        if pool is None or not url.startswith(self.environment_url + "/"):
+        own = url.startswith(self.api_base)
+        pool = self._pool if own else None
+        if pool is None:
             adapter = self._session.get_adapter(url)
             if not isinstance(adapter, HTTPAdapter):
                 raise DataverseError()
@@ -528,7 +531,7 @@ class DataverseClient:
                 raise DataverseError()
             pool = found
             adapter.cert_verify(pool, url, verify, self._session.cert)  # type: ignore[no-untyped-call]
-            if url.startswith(self.environment_url + "/"):
+            if own:
                 self._pool = pool  # the environment's pool, for this client's (this request's) later calls
         if data is None:
             body: bytes | PayloadReader | None = None

@@ -154,7 +154,6 @@ class SqliteThrottleWindows:
         self._path = path
         self._changes = path.with_name(path.name + ".changes")
         self._local = threading.local()
-        self._snapshot_lock = threading.Lock()
         self._seen: tuple[int, int, int] | None = None  # the `.changes` file (inode, size, mtime) when last loaded
         self._windows: dict[str, float] = {}
 
@@ -191,10 +190,9 @@ class SqliteThrottleWindows:
                 ).fetchall()
             except sqlite3.Error:
                 return 0.0
-            with self._snapshot_lock:
-                # Loaded after reading the stamp: a window written meanwhile is either in `rows` or reloaded next time.
-                self._windows = {str(user): float(until) for user, until in rows}
-                self._seen = stamp
+            # Loaded after reading the stamp: a window written meanwhile is either in `rows` or reloaded next time.
+            self._windows = {str(user): float(until) for user, until in rows}
+            self._seen = stamp
         until = self._windows.get(self._key(user_key))
         return max(until - time.time(), 0.0) if until is not None else 0.0
 
