@@ -141,7 +141,7 @@ def build(app: Flask, settings: Settings) -> Collaborators:
         settings=settings,
         session=session,
         validator=TokenValidator(settings, session),
-        obo=OboProvider(settings, session, metrics.CountingTokenCache(cache, observed)),
+        obo=OboProvider(settings, session, metrics.CountingTokenCache(cache, observed), windows=shared),
         gate=UserGate(settings.per_user_concurrency, shared=shared),
         me_cache=MeCache(settings.me_cache_seconds),
         observe_dataverse=observed.dataverse_observer(),

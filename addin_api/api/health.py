@@ -7,6 +7,9 @@ from flask import Blueprint, Response, current_app, jsonify
 from addin_api.errors import ApiError
 from addin_api.wiring import Collaborators, Unconfigured, reconfigure
 
+# Retry-After of a not-ready answer when the failing check did not say how long to wait.
+DEFAULT_RETRY_AFTER = 5
+
 bp = Blueprint("health", __name__)
 
 
@@ -18,35 +21,36 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready when the settings are valid and the token-signing keys (and OBO metadata) can be loaded.
+    """Ready when the settings are valid and the token-signing keys (and OBO metadata) are loaded or loadable.
 
-    An app that started with invalid settings re-reads the environment here, so it recovers without a restart.
+    The probe reads what the API path holds: loaded keys and built MSAL applications answer without a request, and
+    while the identity provider is failing it waits out the same backoff the API path does, so a probe never
+    fetches more often than requests would. An app that started with invalid settings re-reads the environment
+    here, so it recovers without a restart.
     """
     wired = reconfigure(current_app)
-    checks: dict[str, str] = {}
-    ready = True
     if isinstance(wired, Unconfigured):
         response = jsonify({"status": "not_ready", "checks": {"settings": "invalid"}, "problems": wired.problems})
         response.status_code = 503
         return response
     assert isinstance(wired, Collaborators)
-    checks["settings"] = "ok"
+    checks: dict[str, str] = {"settings": "ok"}
+    waits: list[int] = []
     try:
-        if not wired.validator.has_keys:
-            wired.validator.refresh_keys()
+        wired.validator.ensure_keys()
         checks["signingKeys"] = "ok"
-    except ApiError:
+    except ApiError as exc:
         checks["signingKeys"] = "unavailable"
-        ready = False
+        waits.append(exc.retry_after or DEFAULT_RETRY_AFTER)
     try:
         for tenant in wired.settings.tenants:
             wired.obo.warm(tenant)
         checks["identityMetadata"] = "ok"
-    except ApiError:
+    except ApiError as exc:
         checks["identityMetadata"] = "unavailable"
-        ready = False
-    response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
-    response.status_code = 200 if ready else 503
-    if not ready:
-        response.headers["Retry-After"] = "5"
+        waits.append(exc.retry_after or DEFAULT_RETRY_AFTER)
+    response = jsonify({"status": "not_ready" if waits else "ready", "checks": checks})
+    response.status_code = 503 if waits else 200
+    if waits:
+        response.headers["Retry-After"] = str(max(waits))
     return response

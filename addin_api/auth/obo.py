@@ -11,15 +11,38 @@ https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of
   `Retry-After` so a throttled or failing token endpoint becomes 503 + Retry-After.
 - Every MSAL error dict is translated by `map_msal_error`, on `error`, `error_codes` and `suberror` only — never on
   the description, which is never shown to clients (codes: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes).
+
+Users never share an identity-provider answer:
+- MSAL wraps every `http_client` in its `ThrottledHttpClient` (msal/application.py, `ClientApplication.__init__`),
+  which replays a 429/5xx/Retry-After answer for Retry-After seconds under the key
+  "POST <url> client_id=… scope=… hash=<refresh_token | code | username | user_id>" (msal/throttled_http_client.py).
+  An OBO request carries none of those four fields (its user is in `assertion`), so the key is the same for every
+  user of the tenant: one user's 429 would be replayed to all of them, and a success that carried Retry-After
+  would hand one user's token to another. MSAL's documented `http_cache` option ("accepts any dict-like object",
+  https://learn.microsoft.com/en-us/python/api/msal/msal.application.clientapplication) is where those replays
+  live, so we give it `_PerUserHttpCache`: one partition per caller, chosen around each exchange. MSAL's throttling
+  and its 60 s replay of a 400 for the same assertion then hold per user, as they should.
+- We keep our own per-user Retry-After window for the token endpoint (shared between instances when a shared store
+  is configured): a throttled user is answered 503 with the time that is left and nothing is sent, while everyone
+  else's exchange goes out.
+- A token is used and cached only once the answer names the caller: the Dataverse access token's `tid`/`oid` and,
+  when present, MSAL's `id_token_claims` (MSAL asks for an ID token on OBO "so that the calling app could use
+  id_token_claims to implement their own cache mapping", msal/application.py `acquire_token_on_behalf_of`) must all
+  equal the caller's. Anything else is an identity failure: 503 identity_unavailable, logged without the token.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any, Protocol
 
+import jwt
 import msal
 import requests
 from msal.exceptions import MsalError
@@ -37,6 +60,7 @@ from addin_api.errors import (
     TenantNotAllowed,
     TokenExpired,
 )
+from addin_api.logs import hashed_user
 from addin_api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +70,8 @@ DATAVERSE_SCOPE = "user_impersonation"
 EXPIRY_MARGIN_SECONDS = 300
 # When Entra says to come back later without saying when (MSAL's own default throttle is 5 s).
 DEFAULT_RETRY_AFTER = 5
+# Callers whose MSAL http-cache partition is kept (each holds only that user's recent failures).
+HTTP_CACHE_USERS = 10_000
 
 # Conditional access blocks the user outright (no claims the client could satisfy): 53000 device not compliant,
 # 53001 device not domain joined, 53002 app not approved, 53003 blocked by conditional access.
@@ -158,6 +184,106 @@ class _MsalHttpClient:
         return response
 
 
+class _PerUserHttpCache(MutableMapping[str, Any]):
+    """MSAL's `http_cache`, partitioned by caller: what MSAL stores while serving one user only that user reads.
+
+    MSAL reads and writes the mapping from the thread that makes the request (msal/individual_cache.py), so the
+    partition is chosen per thread with `for_user`. Requests made outside `for_user` (the OpenID configuration
+    fetched when an application is built, the same for everyone) use a shared partition. The number of user
+    partitions is bounded (least recently used go first); losing one only forgets that user's replays.
+    """
+
+    _SHARED: tuple[str, ...] = ()
+
+    def __init__(self, max_users: int = HTTP_CACHE_USERS) -> None:
+        self._max_users = max_users
+        self._lock = threading.Lock()
+        self._partitions: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._current = threading.local()
+
+    @contextmanager
+    def for_user(self, user_key: Hashable) -> Iterator[None]:
+        """Make MSAL's reads and writes on this thread use `user_key`'s partition for the block."""
+        previous = getattr(self._current, "key", self._SHARED)
+        self._current.key = user_key
+        try:
+            yield
+        finally:
+            self._current.key = previous
+
+    def _partition(self) -> dict[str, Any]:
+        key = getattr(self._current, "key", self._SHARED)
+        with self._lock:
+            partition = self._partitions.get(key)
+            if partition is None:
+                partition = self._partitions[key] = {}
+                while len(self._partitions) > self._max_users + 1:  # + the shared partition
+                    oldest = next(k for k in self._partitions if k != self._SHARED)
+                    del self._partitions[oldest]
+            self._partitions.move_to_end(key)
+            return partition
+
+    def __getitem__(self, key: str) -> Any:
+        return self._partition()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._partition()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._partition()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._partition()))
+
+    def __len__(self) -> int:
+        return len(self._partition())
+
+
+class RetryWindows(Protocol):
+    """Per-user Retry-After windows shared between instances (the Redis or SQLite store of the Dataverse gate)."""
+
+    def remaining(self, user_key: Hashable) -> float:
+        """Seconds left in the user's window (0.0 when none)."""
+        ...
+
+    def block(self, user_key: Hashable, seconds: float) -> None:
+        """Open or lengthen the user's window."""
+        ...
+
+
+class _UserWindows:
+    """When each user may next be sent to the token endpoint, after Entra answered them 429 or 5xx."""
+
+    def __init__(self, clock: Callable[[], float], shared: RetryWindows | None, max_users: int) -> None:
+        self._clock = clock
+        self._shared = shared
+        self._max_users = max_users
+        self._lock = threading.Lock()
+        self._until: dict[Hashable, float] = {}
+
+    def remaining(self, user_key: Hashable) -> float:
+        """Seconds left in the user's window here or, if none, in the shared store."""
+        with self._lock:
+            left = self._until.get(user_key, 0.0) - self._clock()
+            if left <= 0:
+                self._until.pop(user_key, None)
+        if left <= 0 and self._shared is not None:
+            left = self._shared.remaining(user_key)
+        return max(left, 0.0)
+
+    def block(self, user_key: Hashable, seconds: float) -> None:
+        """Send nothing for the user for `seconds` (a longer window already open wins)."""
+        now = self._clock()
+        with self._lock:
+            for key in [k for k, until in self._until.items() if until <= now]:
+                del self._until[key]
+            if len(self._until) >= self._max_users and user_key not in self._until:
+                del self._until[min(self._until, key=self._until.__getitem__)]
+            self._until[user_key] = max(now + seconds, self._until.get(user_key, 0.0))
+        if self._shared is not None:
+            self._shared.block(user_key, seconds)
+
+
 class _DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
     """An MSAL token cache that keeps nothing.
 
@@ -172,12 +298,26 @@ class _DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
 class OboProvider:
     """Dataverse tokens for a validated principal, obtained on-behalf-of them and cached per user."""
 
-    def __init__(self, settings: Settings, session: requests.Session, cache: TokenCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session: requests.Session,
+        cache: TokenCache | None = None,
+        *,
+        windows: RetryWindows | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._http = _MsalHttpClient(session, settings.timeout)
+        self._http_cache = _PerUserHttpCache()
         self._cache: TokenCache = cache if cache is not None else InMemoryTokenCache()
+        self._windows = _UserWindows(clock, windows, HTTP_CACHE_USERS)
+        self._clock = clock
         self._apps: dict[str, Any] = {}
         self._apps_lock = threading.Lock()
+        # Tenants whose application could not be built: (retry no earlier than, the error), so that neither requests
+        # nor readiness probes fetch the OpenID configuration again while Entra is failing.
+        self._failed_builds: dict[str, tuple[float, ApiError]] = {}
 
     def dataverse_token(self, principal: Principal, environment_url: str, *, force_refresh: bool = False) -> str:
         """Return a Dataverse access token for `principal` in `environment_url`; raise ApiError on failure."""
@@ -188,38 +328,65 @@ class OboProvider:
             if cached is not None:
                 return cached
 
-        app = self._app(principal.tenant_id)
-        scopes = [f"{environment_url}/{DATAVERSE_SCOPE}"]
-        self._http.begin()
-        try:
-            result = app.acquire_token_on_behalf_of(principal.assertion, scopes=scopes)
-        except requests.RequestException as exc:  # timeouts, refused connections, TLS failures
-            raise self._unavailable(principal, type(exc).__name__) from None
-        except MsalError:  # MSAL raises on 5xx from the token endpoint
-            raise self._unavailable(principal, f"http_{self._http.status}") from None
-        except ValueError:  # a body that is not JSON
-            raise self._unavailable(principal, "not_json") from None
+        window = ("identity", *principal.key)
+        left = self._windows.remaining(window)
+        if left > 0:
+            # Entra told this user to come back later: send nothing until then (other users are not affected).
+            logger.info("obo_held_back", extra={"tid": principal.tenant_id, "user": _user(principal)})
+            raise IdentityUnavailable(retry_after=max(1, math.ceil(left)))
+        result = self._exchange(principal, [f"{environment_url}/{DATAVERSE_SCOPE}"])
 
-        token = result.get("access_token") if isinstance(result, dict) else None
+        token = result.get("access_token")
         if not isinstance(token, str) or not token:
-            failure = result if isinstance(result, dict) else {}
-            error = map_msal_error(failure, status=self._http.status, retry_after=self._http.retry_after)
+            error = map_msal_error(result, status=self._http.status, retry_after=self._http.retry_after)
             logger.warning(
                 "obo_failed",
                 extra={
                     "tid": principal.tenant_id,
-                    "error": failure.get("error"),
-                    "error_codes": failure.get("error_codes"),
+                    "error": result.get("error"),
+                    "error_codes": result.get("error_codes"),
                     "mapped": error.code,
-                    "trace_id": failure.get("trace_id"),
-                    "correlation_id": failure.get("correlation_id"),
+                    "trace_id": result.get("trace_id"),
+                    "correlation_id": result.get("correlation_id"),
                 },
             )
+            self._hold_back_if_throttled(window, error)
             raise error
+        if not _issued_to(principal, token, result):
+            # Never hand a user a token the identity provider issued to someone else, nor keep it.
+            logger.error(
+                "obo_token_for_another_principal", extra={"tid": principal.tenant_id, "user": _user(principal)}
+            )
+            raise IdentityUnavailable(
+                "The identity provider's answer was not for the signed-in user", retry_after=DEFAULT_RETRY_AFTER
+            )
         expires_in = result.get("expires_in")
         if isinstance(expires_in, int) and not isinstance(expires_in, bool):
             self._cache.set(key, token, expires_in - EXPIRY_MARGIN_SECONDS)
         return token
+
+    def _exchange(self, principal: Principal, scopes: list[str]) -> dict[str, Any]:
+        """Call MSAL's OBO with the caller's partition of MSAL's http cache; the result dict, or raise."""
+        app = self._app(principal.tenant_id)
+        self._http.begin()
+        try:
+            with self._http_cache.for_user(principal.key):
+                result = app.acquire_token_on_behalf_of(principal.assertion, scopes=scopes)
+        except requests.RequestException as exc:  # timeouts, refused connections, TLS failures
+            raise self._unavailable(principal, type(exc).__name__) from None
+        except MsalError:  # MSAL raises on 5xx from the token endpoint
+            error = self._unavailable(principal, f"http_{self._http.status}")
+            self._hold_back_if_throttled(("identity", *principal.key), error)
+            raise error from None
+        except ValueError:  # a body that is not JSON
+            raise self._unavailable(principal, "not_json") from None
+        return result if isinstance(result, dict) else {}
+
+    def _hold_back_if_throttled(self, window: Hashable, error: ApiError) -> None:
+        """After a 429 or 5xx answered to this user, open their Retry-After window."""
+        status = self._http.status
+        if isinstance(error, IdentityUnavailable) and status is not None and (status == 429 or status >= 500):
+            self._windows.block(window, error.retry_after or DEFAULT_RETRY_AFTER)
 
     def forget(self, principal: Principal, environment_url: str) -> None:
         """Drop the cached token for this user and environment (Dataverse rejected it)."""
@@ -251,9 +418,29 @@ class OboProvider:
         with self._apps_lock:
             app = self._apps.get(tenant_id)
             if app is None:
-                app = self._build_app(tenant_id)
+                self._raise_if_backing_off(tenant_id)
+                try:
+                    app = self._build_app(tenant_id)
+                except ApiError as exc:
+                    wait = exc.retry_after if isinstance(exc, IdentityUnavailable) else None
+                    self._failed_builds[tenant_id] = (self._clock() + (wait or DEFAULT_RETRY_AFTER), exc)
+                    raise
+                self._failed_builds.pop(tenant_id, None)
                 self._apps[tenant_id] = app
         return app
+
+    def _raise_if_backing_off(self, tenant_id: str) -> None:
+        """Inside the window after a failed build, fail the same way again without asking Entra."""
+        failed = self._failed_builds.get(tenant_id)
+        if failed is None:
+            return
+        until, error = failed
+        left = until - self._clock()
+        if left <= 0:
+            return
+        if isinstance(error, IdentityUnavailable):
+            raise IdentityUnavailable(error.detail, retry_after=max(1, math.ceil(left)))
+        raise type(error)(error.detail)
 
     def _build_app(self, tenant_id: str) -> Any:
         settings = self._settings
@@ -267,6 +454,7 @@ class OboProvider:
                 client_credential=self._credential(),
                 authority=settings.authority(tenant_id),
                 http_client=self._http,
+                http_cache=self._http_cache,  # per user: see the module docstring
                 instance_discovery=None if settings.is_public_cloud else False,
                 token_cache=_DiscardingTokenCache(),
                 # We never redeem refresh tokens: every request brings a fresh assertion.
@@ -299,3 +487,31 @@ class OboProvider:
         tid = principal.tenant_id if principal is not None else tenant_id
         logger.warning("obo_unavailable", extra={"tid": tid, "reason": reason})
         return IdentityUnavailable(retry_after=self._http.retry_after or DEFAULT_RETRY_AFTER)
+
+
+def _user(principal: Principal) -> str:
+    return hashed_user(principal.tenant_id, principal.object_id)
+
+
+def _issued_to(principal: Principal, token: str, result: Mapping[str, Any]) -> bool:
+    """Tell whether every identity the answer names (access token, ID token) is the caller's, and there is one."""
+    named: list[tuple[object, object]] = []
+    claims = _jwt_claims(token)
+    if claims is not None:
+        named.append((claims.get("tid"), claims.get("oid")))
+    id_claims = result.get("id_token_claims")
+    if isinstance(id_claims, dict):
+        named.append((id_claims.get("tid"), id_claims.get("oid")))
+    expected = (principal.tenant_id, principal.object_id)
+    return bool(named) and all(
+        isinstance(tid, str) and isinstance(oid, str) and (tid.lower(), oid.lower()) == expected for tid, oid in named
+    )
+
+
+def _jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT access token, read only to see whom it names (None if the token is opaque)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, RecursionError):
+        return None
+    return claims if isinstance(claims, dict) else None

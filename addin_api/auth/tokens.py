@@ -8,6 +8,8 @@ Order of checks (any failure stops; 401 = InvalidToken/TokenExpired):
   1. `Authorization: Bearer <jwt>`, token <= 16 KB, three base64url segments                        401
   2. unverified header: `alg == "RS256"`, `kid` a short string, no `jku`/`x5u`/`jwk`               401
   3. unverified `tid`: a lower-case GUID (it picks the issuer and the signing-key issuer)           401
+     and `exp`/`nbf`/`iat`, where present, JSON numbers (not strings or booleans, which PyJWT
+     would coerce with `int()`): RFC 7519 §2 defines a NumericDate as a JSON numeric value       401
   4. signing key by `kid` from our JWKS cache; its `issuer` ({tenantid} -> tid) = tenant issuer    401
   5. `jwt.decode`: RS256 only, aud = our client id (one value), iss = the tenant's v2 issuer,
      60 s leeway, `exp nbf iat iss aud tid oid azp ver` required; expired -> token_expired         401
@@ -41,6 +43,7 @@ import binascii
 import hashlib
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -71,6 +74,8 @@ ALGORITHM = "RS256"
 LEEWAY_SECONDS = 60
 # `scp` is required too, but checked after decoding (see the module docstring).
 REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "tid", "oid", "azp", "ver"]
+# RFC 7519 §2 NumericDate claims: https://www.rfc-editor.org/rfc/rfc7519#section-2
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 TENANT_TEMPLATE = "{tenantid}"
 
 # Key-cache timing, mirroring Microsoft.IdentityModel's ConfigurationManager: scheduled refresh after 12 h,
@@ -191,6 +196,15 @@ class TokenValidator:
         """Tell whether signing keys are loaded (fresh or last-known-good)."""
         return bool(self._keys)
 
+    def ensure_keys(self) -> None:
+        """Load the key set if none is loaded, within the cold-start backoff the API path uses; else do nothing.
+
+        Readiness probes call this: with keys loaded (fresh or last-known-good) it makes no request, and with none
+        it fetches at most once per backoff window however often it is asked (IdentityUnavailable meanwhile).
+        """
+        if not self._keys:
+            self._load_cold()
+
     @property
     def remembered_tokens(self) -> int:
         """How many validated tokens are remembered."""
@@ -227,9 +241,12 @@ class TokenValidator:
             if self._keys:
                 return  # another thread loaded them while we waited
             now = self._clock()
-            if self._cold_failure is not None and now - self._cold_failure[0] < KEYS_COLD_RETRY_SECONDS:
-                retry_after = max(1, round(KEYS_COLD_RETRY_SECONDS - (now - self._cold_failure[0])))
-                raise IdentityUnavailable("The sign-in keys could not be loaded", retry_after=retry_after)
+            if self._cold_failure is not None:
+                # Wait as long as the IdP asked (its Retry-After), else KEYS_COLD_RETRY_SECONDS.
+                failed_at, wait = self._cold_failure
+                if now - failed_at < wait:
+                    retry_after = max(1, math.ceil(wait - (now - failed_at)))
+                    raise IdentityUnavailable("The sign-in keys could not be loaded", retry_after=retry_after)
             try:
                 self._install(self._fetch())
             except _FetchFailed as exc:
@@ -315,7 +332,9 @@ class TokenValidator:
         """Every check of the module docstring; the principal, and the kid and key that verified the token."""
         header = _unverified_header(token)
         kid = header["kid"]
-        tid = _unverified_tid(token)
+        payload = _unverified_payload(token)
+        tid = _unverified_tid(payload)
+        _check_numeric_dates(payload, tid)
         expected_issuer = self._settings.issuer(tid)
 
         key = self._key(kid)
@@ -411,18 +430,35 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return header
 
 
-def _unverified_tid(token: str) -> str:
-    """Read `tid` before verification, only to choose the issuer; everything is verified afterwards."""
+def _unverified_payload(token: str) -> dict[str, Any]:
+    """Read the claims before verification, only to check their shape and choose the issuer."""
     segment = token.split(".")[1]
     try:
         payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (binascii.Error, ValueError, RecursionError):
         raise _reject("payload", "The access token is not a signed JWT") from None
-    tid = payload.get("tid") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict):
+        raise _reject("payload", "The access token is not a signed JWT")
+    return payload
+
+
+def _unverified_tid(payload: Mapping[str, Any]) -> str:
+    """The `tid` that picks the issuer; everything is verified afterwards."""
+    tid = payload.get("tid")
     # Microsoft: "Validate that the tid claim is a GUID".
     if not isinstance(tid, str) or not _is_guid(tid):
         raise _reject("tid", "The access token does not name a tenant")
     return tid
+
+
+def _check_numeric_dates(payload: Mapping[str, Any], tid: str) -> None:
+    """Refuse `exp`, `nbf` or `iat` that is not a finite JSON number (a string, a boolean, null, NaN)."""
+    for name in NUMERIC_DATE_CLAIMS:
+        if name not in payload:
+            continue  # a missing one is refused by `jwt.decode` (required claims)
+        value = payload[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise _reject(f"{name}_not_a_number", "The access token is not valid", tid)
 
 
 def _parse_jwk(entry: object) -> tuple[str, _Key] | None:

@@ -1,7 +1,9 @@
 """The devstack control surface (`/_devstack/...`) plus the request log and fault injection around every request.
 
-Contract (DESIGN §7): token minting, request log, faults and latency, reset, config. Extensions beyond the
-contract: `POST /_devstack/keys/rotate` and `PUT /_devstack/limits`.
+Contract: token minting, request log, faults and latency, reset, config. Extensions beyond the contract:
+`POST /_devstack/keys/rotate`, `PUT /_devstack/limits`, and two optional fault fields: `user` (only requests made for
+that user: the Dataverse caller, or the user of an OBO assertion at the token endpoint) and `body` (answer that JSON
+body, with `status` or 200, instead of an error).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from addin_api.devstack.state import DevstackState, Fault, ServiceProtectionLimits, current_state
@@ -73,6 +76,14 @@ def entra_error(
 
 
 def _fault_response(fault: Fault, target: str) -> Response:
+    if fault.body is not None:
+        response = jsonify(fault.body)
+        response.status_code = fault.status or 200
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(fault.retry_after)
+        if target == "identity":
+            response.headers["Cache-Control"] = "no-store, no-cache"
+        return response
     assert fault.status is not None
     if target == "dataverse":
         if fault.status == 429:
@@ -95,14 +106,36 @@ def _apply_faults() -> Response | None:
     g.devstack_started = time.monotonic()
     if target is None:
         return None
-    faults = current_state().faults.take(target, request.method, path)
+    state = current_state()
+    faults = state.faults.take(target, request.method, path, lambda: _request_user(state, target))
     delay = sum(f.delay_ms for f in faults)
     if delay:
         time.sleep(delay / 1000)
-    failing = next((f for f in faults if f.status), None)
+    failing = next((f for f in faults if f.answers), None)
     if failing is not None:
         return _fault_response(failing, target)
     return None
+
+
+def _request_user(state: DevstackState, target: str) -> str | None:
+    """Who a request is for: the Dataverse caller (verified before faults) or the user of an OBO assertion.
+
+    The assertion is read without verifying it, only to choose which faults apply; the token endpoint verifies it.
+    """
+    if target == "dataverse":
+        user: str | None = g.get("devstack_user")
+        return user
+    if request.method != "POST" or request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    assertion = request.form.get("assertion")
+    if not assertion:
+        return None
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    found = state.config.user_by_oid(str(claims.get("tid", "")), str(claims.get("oid", "")))
+    return found.upn if found is not None else None
 
 
 def _log_request(response: Response) -> Response:
@@ -201,6 +234,8 @@ def add_fault() -> Response:
             count=int(body["count"]) if body.get("count") is not None else None,
             delay_ms=int(body.get("delayMs") or 0),
             code=body.get("code"),
+            user=_optional_text(body.get("user"), "user"),
+            body=_optional_object(body.get("body"), "body"),
         )
     except (re.error, ValueError, TypeError) as exc:
         return _bad_request(f"invalid fault: {exc}")
@@ -208,6 +243,18 @@ def add_fault() -> Response:
     response = jsonify({"added": True})
     response.status_code = 201
     return response
+
+
+def _optional_text(value: object, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{name} must be a string")
+
+
+def _optional_object(value: object, name: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise ValueError(f"{name} must be an object")
 
 
 @bp.delete("/faults")

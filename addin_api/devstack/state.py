@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,14 +62,26 @@ class Fault:
     count: int | None = None  # None: until cleared
     delay_ms: int = 0
     code: str | None = None  # Dataverse hex code or AADSTS error to send instead of the default
+    user: str | None = None  # only requests made for this user (UPN, case-insensitive)
+    body: dict[str, Any] | None = None  # answer this JSON body (with `status`, default 200) instead of an error
 
-    def matches(self, target: str, method: str, path: str) -> bool:
-        """Tell whether this fault applies to a request."""
+    def matches(self, target: str, method: str, path: str, user: Callable[[], str | None] = lambda: None) -> bool:
+        """Tell whether this fault applies to a request (`user` names who it is for, asked only when needed)."""
         if self.target != target or (self.count is not None and self.count <= 0):
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
-        return self.path.search(path) is not None
+        if self.path.search(path) is None:
+            return False
+        if self.user is None:
+            return True
+        caller = user()
+        return caller is not None and caller.casefold() == self.user.casefold()
+
+    @property
+    def answers(self) -> bool:
+        """Tell whether this fault answers the request itself (rather than only delaying it)."""
+        return self.status is not None or self.body is not None
 
 
 class FaultTable:
@@ -88,10 +101,10 @@ class FaultTable:
         with self._lock:
             self._faults.clear()
 
-    def take(self, target: str, method: str, path: str) -> list[Fault]:
+    def take(self, target: str, method: str, path: str, user: Callable[[], str | None] = lambda: None) -> list[Fault]:
         """Return the faults that apply to this request, using up one of each counted fault."""
         with self._lock:
-            hits = [f for f in self._faults if f.matches(target, method, path)]
+            hits = [f for f in self._faults if f.matches(target, method, path, user)]
             for f in hits:
                 if f.count is not None:
                     f.count -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from conftest import ALICE, Devstack
@@ -13,26 +14,56 @@ from addin_api.devstack.control import config_document
 from addin_api.settings import Settings
 
 
-def test_readyz_fails_while_signing_keys_are_unloadable_and_recovers(
+def identity_fetches(devstack: Devstack) -> tuple[int, int]:
+    """How many signing-key and OpenID-configuration requests the devstack's identity provider served."""
+    paths = [e["path"] for e in devstack.requests_log("identity")]
+    return (
+        sum(p.endswith("/discovery/v2.0/keys") for p in paths),
+        sum(p.endswith("/.well-known/openid-configuration") for p in paths),
+    )
+
+
+def test_readyz_while_the_idp_fails_fetches_within_the_backoff_and_recovers(
     service_settings: Settings, devstack: Devstack
 ) -> None:
-    """With the IdP's key endpoint failing /readyz is 503 (`signingKeys: unavailable`); once it is back, 200."""
+    """Ten probes of a cold app with the IdP failing are 503 and cost one key fetch and one metadata fetch; once the
+    IdP is back and its Retry-After has passed, the probe is 200."""
     client = create_app(service_settings).test_client()
-    devstack.fault(target="identity", path=r"/discovery/", status=500)
+    devstack.fault(target="identity", path=r".", status=503, retryAfter=1)
 
-    failing = client.get("/readyz")
+    failing = [client.get("/readyz") for _ in range(10)]
 
-    assert (503, "unavailable", "5") == (
-        failing.status_code,
-        failing.get_json()["checks"]["signingKeys"],
-        failing.headers["Retry-After"],
-    )
+    assert [(503, "unavailable", "unavailable", "1")] * 10 == [
+        (
+            r.status_code,
+            r.get_json()["checks"]["signingKeys"],
+            r.get_json()["checks"]["identityMetadata"],
+            r.headers["Retry-After"],
+        )
+        for r in failing
+    ]
+    assert (1, 1) == identity_fetches(devstack)
     devstack.http.delete(f"{devstack.url}/_devstack/faults", timeout=10).raise_for_status()
+    time.sleep(1.1)  # the IdP's Retry-After
     recovered = client.get("/readyz")
     assert (200, {"settings": "ok", "signingKeys": "ok", "identityMetadata": "ok"}) == (
         recovered.status_code,
         recovered.get_json()["checks"],
     )
+
+
+def test_readyz_once_ready_reads_cached_state_while_the_idp_is_down(
+    service_settings: Settings, devstack: Devstack
+) -> None:
+    """A ready app stays ready with the IdP down (last-known-good keys, built MSAL apps) and asks the IdP nothing."""
+    client = create_app(service_settings).test_client()
+    assert 200 == client.get("/readyz").status_code
+    devstack.clear_log()
+    devstack.fault(target="identity", path=r".", status=503, retryAfter=1)
+
+    probes = [client.get("/readyz").status_code for _ in range(10)]
+
+    assert ([200] * 10, []) == (probes, devstack.requests_log("identity"))
 
 
 def test_readyz_fails_on_invalid_settings_and_recovers_when_the_environment_is_fixed(

@@ -51,12 +51,12 @@ def claims_of(token: str) -> dict[str, Any]:
 class Stack:
     """A validator and an OBO provider wired like the app, against the devstack."""
 
-    def __init__(self, devstack: Devstack, **settings: Any) -> None:
+    def __init__(self, devstack: Devstack, clock: ManualClock | None = None, **settings: Any) -> None:
         self.devstack = devstack
         self.settings = make_settings(devstack, **settings)
         self.session = make_session(devstack)
         self.validator = TokenValidator(self.settings, self.session)
-        self.obo = OboProvider(self.settings, self.session)
+        self.obo = OboProvider(self.settings, self.session, clock=clock or time.monotonic)
         self.environment = str(devstack.config["environmentUrl"])
 
     def principal(self, upn: str = ALICE, **claims: Any) -> Principal:
@@ -234,14 +234,21 @@ def test_t5_token_endpoint_timeout_is_identity_unavailable(devstack: Devstack) -
     wait_for_delayed(devstack, TOKEN_PATH, count=1)
 
 
-def test_t5_discovery_down_is_identity_unavailable(stack: Stack) -> None:
-    """If the tenant's OpenID configuration cannot be fetched, the exchange is a 503 (and is retried later)."""
+def test_t5_discovery_down_is_identity_unavailable(devstack: Devstack) -> None:
+    """If the tenant's OpenID configuration cannot be fetched, the exchange is a 503; it is fetched again only once
+    Entra's Retry-After has passed, then the exchange succeeds."""
+    clock = ManualClock()
+    stack = Stack(devstack, clock=clock)
     principal = stack.principal()
-    stack.devstack.fault(target="identity", path="openid-configuration", status=503, retryAfter=4, count=1)
+    devstack.fault(target="identity", path="openid-configuration", status=503, retryAfter=4, count=1)
 
-    error = expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
-    assert 4 == error.retry_after
+    first = expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
+    clock.advance(1)
+    held_back = expect(lambda: stack.dataverse_token(principal), IdentityUnavailable)
+    fetched_meanwhile = [e for e in devstack.requests_log("identity") if "openid-configuration" in e["path"]]
+    clock.advance(3)
 
+    assert (4, 3, 1) == (first.retry_after, held_back.retry_after, len(fetched_meanwhile))
     assert principal.object_id == claims_of(stack.dataverse_token(principal))["oid"]
 
 
