@@ -113,6 +113,7 @@ def _apply_faults() -> Response | None:
         time.sleep(delay / 1000)
     failing = next((f for f in faults if f.answers), None)
     if failing is not None:
+        _request_user(state, target)  # so the log says whom the injected answer was for
         return _fault_response(failing, target)
     return None
 
@@ -135,7 +136,10 @@ def _request_user(state: DevstackState, target: str) -> str | None:
     except jwt.PyJWTError:
         return None
     found = state.config.user_by_oid(str(claims.get("tid", "")), str(claims.get("oid", "")))
-    return found.upn if found is not None else None
+    if found is None:
+        return None
+    g.devstack_user = found.upn
+    return found.upn
 
 
 def _log_request(response: Response) -> Response:

@@ -9,15 +9,18 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
+import msal
 import pytest
 from conftest import Devstack, ManualClock, make_session, make_settings, wait_for_delayed
 
 from addin_api.auth.cache import InMemoryTokenCache
 from addin_api.auth.obo import OboProvider, map_msal_error
 from addin_api.auth.tokens import Principal, TokenValidator
+from addin_api.dataverse.limits import SqliteThrottleWindows
 from addin_api.errors import (
     AccessBlockedByPolicy,
     ApiError,
@@ -435,3 +438,168 @@ def test_t6_cache_is_bounded() -> None:
     cache.set("newer", "e", 500)
 
     assert [None, None, "c", "d", "e"] == [cache.get(k) for k in ["expired", "soon", "late", "new", "newer"]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# No identity-provider answer reaches another user
+
+
+def token_response(access_token: str, **extra: Any) -> dict[str, Any]:
+    """A token-endpoint success body carrying `access_token` (what a fault answers instead of the real one)."""
+    return {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": access_token, **extra}
+
+
+def calls_by_user(devstack: Devstack) -> list[tuple[str | None, int]]:
+    """(user, status) of every token-endpoint request the devstack served."""
+    return [(e["user"], e["status"]) for e in token_calls(devstack)]
+
+
+def test_msal_alone_replays_one_users_429_to_another_user(stack: Stack) -> None:
+    """The platform behaviour we guard against: MSAL's default http cache keys OBO without the assertion, so Bob
+    gets Alice's 429 from memory and no request goes out for him."""
+    alice, bob = stack.principal(ALICE), stack.principal(BOB)
+    app = msal.ConfidentialClientApplication(
+        stack.settings.client_id,
+        client_credential=stack.settings.client_secret,
+        authority=stack.settings.authority(alice.tenant_id),
+        http_client=stack.session,
+        instance_discovery=False,
+    )
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, status=429, retryAfter=30, user=ALICE)
+    scopes = [f"{stack.environment}/user_impersonation"]
+
+    for_alice = app.acquire_token_on_behalf_of(alice.assertion, scopes=scopes)
+    for_bob = app.acquire_token_on_behalf_of(bob.assertion, scopes=scopes)
+
+    assert ("temporarily_unavailable", "temporarily_unavailable") == (for_alice.get("error"), for_bob.get("error"))
+    assert [(ALICE, 429)] == calls_by_user(stack.devstack)
+
+
+def test_one_users_throttling_does_not_stop_another_users_exchange(devstack: Devstack) -> None:
+    """Alice is throttled (429, Retry-After 30): Bob's exchange still goes out and succeeds; Alice, 10 s into her
+    window, gets 503 with the 20 s left and nothing is sent for her."""
+    clock = ManualClock()
+    stack = Stack(devstack, clock=clock)
+    alice, bob = stack.principal(ALICE), stack.principal(BOB)
+    stack.obo.warm(alice.tenant_id)
+    devstack.fault(target="identity", path=TOKEN_PATH, status=429, retryAfter=30, user=ALICE)
+
+    throttled = expect(lambda: stack.dataverse_token(alice), IdentityUnavailable)
+    bobs = claims_of(stack.dataverse_token(bob))
+    clock.advance(10)
+    again = expect(lambda: stack.dataverse_token(alice), IdentityUnavailable)
+
+    assert (30, stack.user_oid(BOB), 20) == (throttled.retry_after, bobs["oid"], again.retry_after)
+    assert [(ALICE, 429), (BOB, 200)] == calls_by_user(devstack)
+
+
+def test_a_users_window_holds_on_every_instance_sharing_the_store(devstack: Devstack, tmp_path: Path) -> None:
+    """Two instances sharing the Retry-After store (as gunicorn workers do): Alice's 429 on one keeps the other from
+    sending for her, while Bob's exchange on the other goes out."""
+    shared = SqliteThrottleWindows(tmp_path / "windows.sqlite3")
+    settings, session = make_settings(devstack), make_session(devstack)
+    first, second = (OboProvider(settings, session, windows=shared) for _ in range(2))
+    validator = TokenValidator(settings, session)
+    alice, bob = (validator.validate("Bearer " + devstack.token(u)) for u in (ALICE, BOB))
+    environment = str(devstack.config["environmentUrl"])
+    second.warm(alice.tenant_id)
+    devstack.fault(target="identity", path=TOKEN_PATH, status=429, retryAfter=30, user=ALICE)
+
+    expect(lambda: first.dataverse_token(alice, environment), IdentityUnavailable)
+    held_back = expect(lambda: second.dataverse_token(alice, environment), IdentityUnavailable)
+    bobs = claims_of(second.dataverse_token(bob, environment))
+
+    assert held_back.retry_after is not None and held_back.retry_after > 1
+    assert bob_oid(devstack) == bobs["oid"]
+    assert [(ALICE, 429), (BOB, 200)] == calls_by_user(devstack)
+
+
+def bob_oid(devstack: Devstack) -> str:
+    """Bob's object id in the devstack's directory."""
+    return next(str(u["oid"]) for u in devstack.config["users"] if u["upn"] == BOB)
+
+
+def test_a_throttled_user_is_sent_again_once_the_window_has_passed(stack: Stack) -> None:
+    """After Retry-After seconds the user's own exchange goes out again and succeeds."""
+    alice = stack.principal(ALICE)
+    stack.obo.warm(alice.tenant_id)
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, status=429, retryAfter=1, user=ALICE, count=1)
+    expect(lambda: stack.dataverse_token(alice), IdentityUnavailable)
+    time.sleep(1.1)  # Alice's Retry-After
+
+    assert alice.object_id == claims_of(stack.dataverse_token(alice))["oid"]
+    assert [(ALICE, 429), (ALICE, 200)] == calls_by_user(stack.devstack)
+
+
+def test_a_success_carrying_retry_after_is_not_replayed_to_another_user(stack: Stack) -> None:
+    """Alice's token answer carries Retry-After (MSAL would keep it under a key Bob's request shares): Bob's
+    exchange still goes out and he gets his own token."""
+    alice, bob = stack.principal(ALICE), stack.principal(BOB)
+    stack.obo.warm(alice.tenant_id)
+    alices_token = stack.devstack.token(ALICE, audience="dataverse")
+    stack.devstack.fault(
+        target="identity", path=TOKEN_PATH, user=ALICE, status=200, retryAfter=30, body=token_response(alices_token)
+    )
+
+    assert alices_token == stack.dataverse_token(alice)
+    assert stack.user_oid(BOB) == claims_of(stack.dataverse_token(bob))["oid"]
+    assert [(ALICE, 200), (BOB, 200)] == calls_by_user(stack.devstack)
+
+
+def foreign_answers(devstack: Devstack) -> dict[str, dict[str, Any]]:
+    """Token-endpoint answers to Alice that do not name Alice (in her tenant) throughout."""
+    bobs_token = devstack.token(BOB, audience="dataverse")
+    alices_token = devstack.token(ALICE, audience="dataverse")
+    return {
+        "bob's access token": token_response(bobs_token),
+        "bob's access token, alice's id token": token_response(bobs_token, id_token=devstack.token(ALICE)),
+        "alice's access token, bob's id token": token_response(alices_token, id_token=devstack.token(BOB)),
+        "alice's oid in another tenant": token_response(
+            devstack.token(ALICE, audience="dataverse", tid=str(uuid.uuid4()))
+        ),
+        "an opaque token naming nobody": token_response("opaque-token-naming-nobody"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bob's access token",
+        "bob's access token, alice's id token",
+        "alice's access token, bob's id token",
+        "alice's oid in another tenant",
+        "an opaque token naming nobody",
+    ],
+)
+def test_a_token_issued_to_another_principal_is_refused_and_not_kept(stack: Stack, case: str) -> None:
+    """When the token endpoint answers Alice with a token that does not name her, she gets 503 identity_unavailable
+    and the token is neither returned nor cached: her next exchange fetches her own."""
+    alice = stack.principal(ALICE)
+    stack.obo.warm(alice.tenant_id)
+    answer = foreign_answers(stack.devstack)[case]
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, user=ALICE, status=200, body=answer, count=1)
+
+    error = expect(lambda: stack.dataverse_token(alice), IdentityUnavailable)
+    own = stack.dataverse_token(alice)
+
+    assert (503, "identity_unavailable") == (error.status, error.code)
+    assert answer["access_token"] != own
+    assert (alice.tenant_id, alice.object_id) == (claims_of(own)["tid"], claims_of(own)["oid"])
+    assert [(ALICE, 200), (ALICE, 200)] == calls_by_user(stack.devstack)
+
+
+def test_the_callers_own_id_token_is_accepted(stack: Stack) -> None:
+    """An answer whose access token and ID token both name the caller is used (the devstack's real answer has
+    both)."""
+    alice = stack.principal(ALICE)
+    alices_token = stack.devstack.token(ALICE, audience="dataverse")
+    stack.devstack.fault(
+        target="identity",
+        path=TOKEN_PATH,
+        user=ALICE,
+        status=200,
+        body=token_response(alices_token, id_token=stack.devstack.token(ALICE)),
+        count=1,
+    )
+
+    assert alices_token == stack.dataverse_token(alice)

@@ -616,3 +616,44 @@ def test_t4_unknown_kid_with_idp_down_is_401_when_warm(kit: Kit, validator: Toke
     kit.devstack.fault(target="identity", path=KEYS_PATH, status=503)
 
     expect(validator, bearer(kit.sign(kid="not-a-published-kid")), InvalidToken)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# NumericDate claims are JSON numbers
+
+
+def _soon() -> int:
+    return int(time.time()) + 3000
+
+
+def _past() -> int:
+    return int(time.time()) - 30
+
+
+NOT_NUMBERS: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+    ("exp as a numeric string", lambda: {"exp": str(_soon())}),
+    ("exp as a decimal string", lambda: {"exp": f"{_soon()}.0"}),
+    ("exp true", lambda: {"exp": True}),
+    ("exp as a list", lambda: {"exp": [_soon()]}),
+    ("nbf as a numeric string", lambda: {"nbf": str(_past())}),
+    ("nbf false", lambda: {"nbf": False}),
+    ("iat as a numeric string", lambda: {"iat": str(_past())}),
+    ("iat true", lambda: {"iat": True}),
+]
+
+
+@pytest.mark.parametrize("overrides", [c[1] for c in NOT_NUMBERS], ids=[c[0] for c in NOT_NUMBERS])
+def test_numeric_dates_that_are_not_json_numbers_are_401(
+    kit: Kit, validator: TokenValidator, overrides: Callable[[], dict[str, Any]]
+) -> None:
+    """A correctly signed token whose exp, nbf or iat is a string, a boolean or a list is a 401 invalid_token."""
+    error = expect(validator, bearer(kit.token(**overrides())), InvalidToken)
+
+    assert ("invalid_token", 401) == (error.code, error.status)
+
+
+def test_numeric_dates_may_be_fractional_json_numbers(kit: Kit, validator: TokenValidator) -> None:
+    """RFC 7519 NumericDates may be non-integer JSON numbers: such a token is accepted."""
+    token = kit.token(exp=_soon() + 0.5, nbf=_past() + 0.25, iat=_past() + 0.25)
+
+    assert kit.tid == validator.validate(bearer(token)).tenant_id
