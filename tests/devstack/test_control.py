@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from conftest import Devstack
 
 ALICE = "alice@contoso.example"
+BOB = "bob@contoso.example"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
@@ -228,16 +229,55 @@ def test_dataverse_faults_leave_identity_requests_alone(devstack: Devstack) -> N
     assert 200 == devstack.http.get(discovery_url(devstack), timeout=10).status_code
 
 
+def test_identity_fault_for_one_user_leaves_other_users_alone(devstack: Devstack) -> None:
+    """A fault naming a user hits only token requests whose assertion is that user's, and the log says whose."""
+    devstack.fault(target="identity", path="/oauth2/v2.0/token$", status=429, retryAfter=7, user=ALICE.upper())
+
+    statuses = [obo(devstack, user).status_code for user in (ALICE, BOB, ALICE)]
+
+    assert [429, 200, 429] == statuses
+    assert [(ALICE, 429), (BOB, 200), (ALICE, 429)] == [(e["user"], e["status"]) for e in devstack.requests_log()]
+
+
+def test_dataverse_fault_for_one_user_leaves_other_users_alone(devstack: Devstack) -> None:
+    """A Dataverse fault naming a user hits only requests carrying that user's token."""
+    devstack.fault(target="dataverse", path="WhoAmI", status=503, user=ALICE)
+
+    statuses = [
+        devstack.http.get(
+            f"{devstack.api}WhoAmI",
+            headers={"Authorization": f"Bearer {devstack.token(user, audience='dataverse')}"},
+            timeout=10,
+        ).status_code
+        for user in (ALICE, BOB)
+    ]
+
+    assert [503, 200] == statuses
+
+
+def test_fault_body_answers_that_json_with_its_status(devstack: Devstack) -> None:
+    """A fault with `body` answers it (200 unless `status` says otherwise), with Retry-After when given."""
+    answer = {"token_type": "Bearer", "access_token": devstack.token(BOB, audience="dataverse"), "expires_in": 3600}
+    devstack.fault(target="identity", path="/oauth2/v2.0/token$", body=answer, retryAfter=5, user=ALICE, count=1)
+
+    injected, real = obo(devstack, ALICE), obo(devstack, ALICE)
+
+    assert (200, answer, "5") == (injected.status_code, injected.json(), injected.headers["Retry-After"])
+    assert ALICE == jwt.decode(real.json()["access_token"], options={"verify_signature": False})["upn"]
+
+
 def test_invalid_fault_is_rejected(devstack: Devstack) -> None:
-    """Answer 400 for a fault with an unknown target or an invalid path regex."""
+    """Answer 400 for a fault with an unknown target, an invalid path regex, a non-string user or a non-object body."""
     url = f"{devstack.url}/_devstack/faults"
 
     statuses = [
         devstack.http.post(url, json={"target": "mail", "status": 500}, timeout=10).status_code,
         devstack.http.post(url, json={"target": "identity", "path": "(", "status": 500}, timeout=10).status_code,
+        devstack.http.post(url, json={"target": "identity", "user": 7, "status": 500}, timeout=10).status_code,
+        devstack.http.post(url, json={"target": "identity", "body": [1]}, timeout=10).status_code,
     ]
 
-    assert [400, 400] == statuses
+    assert [400, 400, 400, 400] == statuses
 
 
 def test_delete_faults_clears_them(devstack: Devstack) -> None:
