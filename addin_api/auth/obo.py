@@ -25,14 +25,20 @@ Users never share an identity-provider answer:
 - We keep our own per-user Retry-After window for the token endpoint (shared between instances when a shared store
   is configured): a throttled user is answered 503 with the time that is left and nothing is sent, while everyone
   else's exchange goes out.
-- A token is used and cached only once the answer names the caller: the Dataverse access token's `tid`/`oid` and,
-  when present, MSAL's `id_token_claims` (MSAL asks for an ID token on OBO "so that the calling app could use
-  id_token_claims to implement their own cache mapping", msal/application.py `acquire_token_on_behalf_of`) must all
-  equal the caller's. Anything else is an identity failure: 503 identity_unavailable, logged without the token.
+- A token is used and cached only once the answer names the caller, and names nobody else: MSAL's
+  `id_token_claims` (MSAL asks for an ID token on OBO "so that the calling app could use id_token_claims to
+  implement their own cache mapping", msal/application.py `acquire_token_on_behalf_of`), the `client_info`
+  (uid = oid, utid = tid) MSAL requests on every grant, and the access token's own `tid`/`oid` when it is a
+  readable JWT that carries them. At least one must be present and every one present must equal the caller's.
+  Clients are to treat access tokens as opaque and Microsoft encrypts them for more and more of its APIs
+  (https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens), so an unreadable access token is not
+  an error by itself. Anything else is an identity failure: 503 identity_unavailable, logged without the token.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import math
 import threading
@@ -42,7 +48,6 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMappin
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-import jwt
 import msal
 import requests
 from msal.exceptions import MsalError
@@ -70,8 +75,8 @@ DATAVERSE_SCOPE = "user_impersonation"
 EXPIRY_MARGIN_SECONDS = 300
 # When Entra says to come back later without saying when (MSAL's own default throttle is 5 s).
 DEFAULT_RETRY_AFTER = 5
-# Callers whose MSAL http-cache partition is kept (each holds only that user's recent failures).
-HTTP_CACHE_USERS = 10_000
+# Users whose MSAL http-cache partition and Retry-After window are kept (least recently used go first).
+MAX_TRACKED_USERS = 10_000
 
 # Conditional access blocks the user outright (no claims the client could satisfy): 53000 device not compliant,
 # 53001 device not domain joined, 53002 app not approved, 53003 blocked by conditional access.
@@ -195,7 +200,7 @@ class _PerUserHttpCache(MutableMapping[str, Any]):
 
     _SHARED: tuple[str, ...] = ()
 
-    def __init__(self, max_users: int = HTTP_CACHE_USERS) -> None:
+    def __init__(self, max_users: int = MAX_TRACKED_USERS) -> None:
         self._max_users = max_users
         self._lock = threading.Lock()
         self._partitions: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
@@ -311,7 +316,7 @@ class OboProvider:
         self._http = _MsalHttpClient(session, settings.timeout)
         self._http_cache = _PerUserHttpCache()
         self._cache: TokenCache = cache if cache is not None else InMemoryTokenCache()
-        self._windows = _UserWindows(clock, windows, HTTP_CACHE_USERS)
+        self._windows = _UserWindows(clock, windows, MAX_TRACKED_USERS)
         self._clock = clock
         self._apps: dict[str, Any] = {}
         self._apps_lock = threading.Lock()
@@ -494,24 +499,29 @@ def _user(principal: Principal) -> str:
 
 
 def _issued_to(principal: Principal, token: str, result: Mapping[str, Any]) -> bool:
-    """Tell whether every identity the answer names (access token, ID token) is the caller's, and there is one."""
+    """Tell whether the answer names the caller (tenant and object id) and nobody else (module docstring)."""
     named: list[tuple[object, object]] = []
-    claims = _jwt_claims(token)
-    if claims is not None:
-        named.append((claims.get("tid"), claims.get("oid")))
     id_claims = result.get("id_token_claims")
     if isinstance(id_claims, dict):
         named.append((id_claims.get("tid"), id_claims.get("oid")))
+    client_info = _json_segment(result.get("client_info"))
+    if client_info is not None:
+        named.append((client_info.get("utid"), client_info.get("uid")))
+    access = _json_segment(token.split(".")[1]) if token.count(".") == 2 else None  # a JWS; a JWE has five parts
+    if access is not None and ("tid" in access or "oid" in access):
+        named.append((access.get("tid"), access.get("oid")))
     expected = (principal.tenant_id, principal.object_id)
     return bool(named) and all(
         isinstance(tid, str) and isinstance(oid, str) and (tid.lower(), oid.lower()) == expected for tid, oid in named
     )
 
 
-def _jwt_claims(token: str) -> dict[str, Any] | None:
-    """The claims of a JWT access token, read only to see whom it names (None if the token is opaque)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except (jwt.PyJWTError, RecursionError):
+def _json_segment(segment: object) -> dict[str, Any] | None:
+    """A base64url-encoded JSON object (a JWT payload, MSAL's client_info), or None when it is not one."""
+    if not isinstance(segment, str) or not segment:
         return None
-    return claims if isinstance(claims, dict) else None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, RecursionError):  # binascii.Error and JSONDecodeError are ValueErrors
+        return None
+    return value if isinstance(value, dict) else None

@@ -5,6 +5,8 @@ Matrix IDs (T5, T6) follow reference/identity-and-reliability.md §6.2.
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import time
 import uuid
@@ -558,7 +560,16 @@ def foreign_answers(devstack: Devstack) -> dict[str, dict[str, Any]]:
             devstack.token(ALICE, audience="dataverse", tid=str(uuid.uuid4()))
         ),
         "an opaque token naming nobody": token_response("opaque-token-naming-nobody"),
+        "an opaque token, bob's client info": token_response("opaque", client_info=client_info(devstack, BOB)),
+        "alice's access token, bob's client info": token_response(alices_token, client_info=client_info(devstack, BOB)),
     }
+
+
+def client_info(devstack: Devstack, upn: str) -> str:
+    """The `client_info` Entra returns for a user: base64url JSON of uid (object id) and utid (tenant id)."""
+    user = next(u for u in devstack.config["users"] if u["upn"] == upn)
+    raw = json.dumps({"uid": user["oid"], "utid": user["tenantId"]}).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 @pytest.mark.parametrize(
@@ -569,6 +580,8 @@ def foreign_answers(devstack: Devstack) -> dict[str, dict[str, Any]]:
         "alice's access token, bob's id token",
         "alice's oid in another tenant",
         "an opaque token naming nobody",
+        "an opaque token, bob's client info",
+        "alice's access token, bob's client info",
     ],
 )
 def test_a_token_issued_to_another_principal_is_refused_and_not_kept(stack: Stack, case: str) -> None:
@@ -603,3 +616,13 @@ def test_the_callers_own_id_token_is_accepted(stack: Stack) -> None:
     )
 
     assert alices_token == stack.dataverse_token(alice)
+
+
+def test_an_unreadable_access_token_is_accepted_when_the_client_info_names_the_caller(stack: Stack) -> None:
+    """An access token the service cannot read (Microsoft may encrypt them) is used when client_info names the
+    caller."""
+    alice = stack.principal(ALICE)
+    answer = token_response("opaque.access-token", client_info=client_info(stack.devstack, ALICE))
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, user=ALICE, status=200, body=answer, count=1)
+
+    assert "opaque.access-token" == stack.dataverse_token(alice)
