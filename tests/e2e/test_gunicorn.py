@@ -47,7 +47,7 @@ def gunicorn(devstack: Devstack) -> Iterator[str]:
             try:
                 if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 time.sleep(0.2)
         else:
             pytest.fail("gunicorn did not start")
