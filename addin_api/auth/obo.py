@@ -357,10 +357,12 @@ class OboProvider:
             )
             self._hold_back_if_throttled(window, error)
             raise error
-        if not _issued_to(principal, token, result):
+        mismatch = _not_issued_to(principal, token, result)
+        if mismatch is not None:
             # Never hand a user a token the identity provider issued to someone else, nor keep it.
             logger.error(
-                "obo_token_for_another_principal", extra={"tid": principal.tenant_id, "user": _user(principal)}
+                "obo_token_for_another_principal",
+                extra={"tid": principal.tenant_id, "user": _user(principal), "named_by": mismatch},
             )
             raise IdentityUnavailable(
                 "The identity provider's answer was not for the signed-in user", retry_after=DEFAULT_RETRY_AFTER
@@ -498,22 +500,26 @@ def _user(principal: Principal) -> str:
     return hashed_user(principal.tenant_id, principal.object_id)
 
 
-def _issued_to(principal: Principal, token: str, result: Mapping[str, Any]) -> bool:
-    """Tell whether the answer names the caller (tenant and object id) and nobody else (module docstring)."""
-    named: list[tuple[object, object]] = []
+def _not_issued_to(principal: Principal, token: str, result: Mapping[str, Any]) -> str | None:
+    """None when the answer names the caller (tenant and object id) and nobody else (module docstring); else which
+    part of the answer names someone else ("id_token", "client_info", "access_token"), or "nothing"."""
+    named: list[tuple[str, object, object]] = []
     id_claims = result.get("id_token_claims")
     if isinstance(id_claims, dict):
-        named.append((id_claims.get("tid"), id_claims.get("oid")))
+        named.append(("id_token", id_claims.get("tid"), id_claims.get("oid")))
     client_info = _json_segment(result.get("client_info"))
     if client_info is not None:
-        named.append((client_info.get("utid"), client_info.get("uid")))
+        named.append(("client_info", client_info.get("utid"), client_info.get("uid")))
     access = _json_segment(token.split(".")[1]) if token.count(".") == 2 else None  # a JWS; a JWE has five parts
     if access is not None and ("tid" in access or "oid" in access):
-        named.append((access.get("tid"), access.get("oid")))
+        named.append(("access_token", access.get("tid"), access.get("oid")))
+    if not named:
+        return "nothing"
     expected = (principal.tenant_id, principal.object_id)
-    return bool(named) and all(
-        isinstance(tid, str) and isinstance(oid, str) and (tid.lower(), oid.lower()) == expected for tid, oid in named
-    )
+    for source, tid, oid in named:
+        if not (isinstance(tid, str) and isinstance(oid, str) and (tid.lower(), oid.lower()) == expected):
+            return source
+    return None
 
 
 def _json_segment(segment: object) -> dict[str, Any] | None:

@@ -3,6 +3,8 @@ JSON numbers."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from typing import Any
 
@@ -43,9 +45,10 @@ def test_one_users_429_at_the_token_endpoint_leaves_other_users_working(api: Api
     assert [(ALICE, 429), (BOB, 200)] == token_calls(api)
 
 
-def test_a_token_issued_to_another_user_is_never_used(api: Api) -> None:
+def test_a_token_issued_to_another_user_is_never_used(api: Api, scanned_logs: io.StringIO) -> None:
     """When the token endpoint answers Alice with Bob's Dataverse token, Alice gets 503 identity_unavailable and
-    nothing reaches Dataverse with Bob's token; her next request works with her own."""
+    nothing reaches Dataverse with Bob's token; the refusal is logged (without the token); her next request works
+    with her own."""
     bobs_token = api.devstack.token(BOB, audience="dataverse")
     answer = {"token_type": "Bearer", "expires_in": 3600, "access_token": bobs_token}
     api.devstack.fault(target="identity", path=TOKEN_PATH, status=200, body=answer, user=ALICE, count=1)
@@ -62,6 +65,9 @@ def test_a_token_issued_to_another_user_is_never_used(api: Api) -> None:
     assert bobs_token not in refused.get_data(as_text=True)
     assert set() == dataverse_users
     assert (200, ALICE) == (again.status_code, again.get_json()["email"])
+    events = [json.loads(line) for line in scanned_logs.getvalue().splitlines() if line.startswith("{")]
+    refusals = [e for e in events if e.get("event") == "obo_token_for_another_principal"]
+    assert [("access_token", api.devstack.config["tenantId"])] == [(e["named_by"], e["tid"]) for e in refusals]
 
 
 def test_a_token_whose_exp_is_a_numeric_string_is_refused(api: Api) -> None:
