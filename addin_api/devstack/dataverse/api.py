@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
+from addin_api.devstack.dataverse.definitions import Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table
 from addin_api.devstack.dataverse.query import (
@@ -151,6 +152,9 @@ class Api:
         path = unquote(req.path).strip("/")
         if path in ("WhoAmI", "WhoAmI()"):
             return self._method(req, "GET", self.who_am_i)
+        metadata = self._definitions(path, req)
+        if metadata is not None:
+            return metadata
         match = _PATH.match(path)
         if match is None:
             raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
@@ -190,6 +194,24 @@ class Api:
         if rest in table.collections and req.method == "GET":
             return self.related(table, record_id, rest, req)
         raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+
+    def _definitions(self, path: str, req: ApiRequest) -> ApiResponse | None:
+        """The service document, `$metadata` and the definition entity sets (None: not one of them)."""
+        head = path.split("(", 1)[0].split("/", 1)[0]
+        if path not in ("", "$metadata") and head not in ("EntityDefinitions", "RelationshipDefinitions"):
+            return None
+        definitions = Definitions(self.base, self.ops.user.systemuserid, len(self.ops.user.privileges))
+        if req.method != "GET":
+            if path in ("", "$metadata"):
+                raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+            raise definitions.refuse_write(req.method)
+        if path == "":
+            return json_response(200, definitions.service_document())
+        if path == "$metadata":
+            return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, csdl())
+        if head == "EntityDefinitions":
+            return json_response(200, definitions.entity_definitions(path, req.query))
+        return json_response(200, definitions.relationship_definitions(path, req.query))
 
     @staticmethod
     def _method(req: ApiRequest, method: str, handler: Any) -> ApiResponse:
