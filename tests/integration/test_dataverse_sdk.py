@@ -105,7 +105,11 @@ def test_filtered_and_paged_list(client: Any) -> None:
     assert ["Paged 4", "Paged 3", "Paged 2", "Paged 1"] == [r["name"] for r in result]
 
     pages = list(
-        client.query.builder("account").select("name").where(col("name").startswith("Paged")).page_size(2).execute_pages()
+        client.query.builder("account")
+        .select("name")
+        .where(col("name").startswith("Paged"))
+        .page_size(2)
+        .execute_pages()
     )
     assert [2, 2, 1] == [len(list(page)) for page in pages]
 
@@ -114,7 +118,11 @@ def test_expand_a_lookup(client: Any) -> None:
     """`.expand()` brings the related record inline."""
     contact_id = client.records.create(
         "contact",
-        {"firstname": "Ada", "lastname": "Lovelace", "parentcustomerid_account@odata.bind": f"/accounts({FABRIKAM_ACCOUNT_ID})"},
+        {
+            "firstname": "Ada",
+            "lastname": "Lovelace",
+            "parentcustomerid_account@odata.bind": f"/accounts({FABRIKAM_ACCOUNT_ID})",
+        },
     )
     rows = list(
         client.query.builder("contact")
@@ -136,7 +144,9 @@ def test_table_metadata(client: Any) -> None:
         info["primary_id_attribute"],
         info["primary_name_attribute"],
     )
-    strings = client.tables.list_columns("account", select=["LogicalName", "AttributeType"], filter="AttributeType eq 'String'")
+    strings = client.tables.list_columns(
+        "account", select=["LogicalName", "AttributeType"], filter="AttributeType eq 'String'"
+    )
     names = {c["LogicalName"] for c in strings}
     assert {"name", "telephone2", "address1_line1"} <= names
     assert "numberofemployees" not in names

@@ -16,6 +16,10 @@ from urllib.parse import quote, unquote
 
 from addin_api.devstack.dataverse.definitions import Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
+from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
+from addin_api.devstack.dataverse.fetchxml import parse_fetch
+from addin_api.devstack.dataverse.fetchxml import render as render_fetch
+from addin_api.devstack.dataverse.fetchxml import run as run_fetch
 from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table
 from addin_api.devstack.dataverse.query import (
     parse_expand,
@@ -290,6 +294,8 @@ class Api:
     def list_records(self, table: Table, req: ApiRequest, rows: list[Record] | None = None) -> ApiResponse:
         """Retrieve multiple, with query options and paging."""
         self.ops.require("read", table)
+        if rows is None and _QUERY_LANGUAGES.intersection(req.query):
+            return self.query_language(table, req)
         unsupported = [k for k in req.query if k.startswith("$") and k not in QUERY_OPTIONS]
         if unsupported:
             raise syntax_error(f"The query parameter '{unsupported[0]}' is not supported.")
@@ -338,6 +344,38 @@ class Api:
             applied.append(f'odata.include-annotations="{",".join(serializer.annotations.patterns)}"')
         if applied:
             headers["Preference-Applied"] = ",".join(applied)
+        return json_response(200, body, headers)
+
+    def query_language(self, table: Table, req: ApiRequest) -> ApiResponse:
+        """`?fetchXml=` runs; `?savedQuery=` / `?userQuery=` name views this environment does not have; `?sql=` is
+        refused (the emulator has no SQL engine) — each fails as Dataverse fails rather than ignoring the query.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-and-execute-predefined-queries
+        """
+        given = sorted(_QUERY_LANGUAGES.intersection(req.query))
+        if len(given) > 1 or any(k.startswith("$") and k != "$skiptoken" for k in req.query):
+            raise syntax_error(f"The query parameter '{given[0]}' cannot be combined with other query options.")
+        name = given[0]
+        if name in ("savedQuery", "userQuery"):
+            view = "savedquery" if name == "savedQuery" else "userquery"
+            view_id = parse_guid(req.query[name])
+            raise DataverseError(404, "0x80040217", f"Entity '{view}' With Id = {view_id} Does Not Exist")
+        if name == "sql":
+            raise syntax_error("The query parameter 'sql' is not supported by this environment.")
+        fetch = parse_fetch(req.query[name], table, self.ops.user.systemuserid, self.business_unit_id)
+
+        def rows_of(t: Table) -> list[Record]:
+            self.ops.require("read", t)
+            return self.ops.rows(t)
+
+        result = run_fetch(fetch, rows_of)
+        serializer, _ = self._serializer(req)
+        body: dict[str, Any] = {"@odata.context": f"{self.base}$metadata#{table.entity_set}"}
+        body.update(fetch_annotations(fetch, result, serializer.annotations))
+        body["value"] = render_fetch(fetch, result, serializer.annotations, serializer.primary_name)
+        headers: dict[str, str] = {}
+        if serializer.annotations.patterns:
+            headers["Preference-Applied"] = f'odata.include-annotations="{",".join(serializer.annotations.patterns)}"'
         return json_response(200, body, headers)
 
     def count(self, table: Table, req: ApiRequest) -> ApiResponse:
@@ -471,3 +509,4 @@ class Api:
 
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}
+_QUERY_LANGUAGES = frozenset({"fetchXml", "savedQuery", "userQuery", "sql"})

@@ -424,7 +424,9 @@ def _shapes() -> dict[str, Table]:
 _ENUM_LITERAL = re.compile(r"Microsoft\.Dynamics\.CRM\.\w+'((?:[^']|'')*)'")
 
 
-def _query(items: list[Json], shape: str, query: dict[str, str], allowed_expand: dict[str, Callable[[Json], Any]]) -> list[Json]:
+def _query(
+    items: list[Json], shape: str, query: dict[str, str], allowed_expand: dict[str, Callable[[Json], Any]]
+) -> list[Json]:
     """Apply `$filter`, `$orderby`, `$expand` and `$select` to definition items (MetadataId always comes)."""
     table = _shapes()[shape]
     unsupported = [k for k in query if k.startswith("$") and k not in ("$select", "$filter", "$expand", "$orderby")]
@@ -650,7 +652,10 @@ class Definitions:
                 f"The attribute '{column.name}' is not of type '{cast}'.",
             )
         result = _query([attribute_metadata(table, column)], "AttributeMetadata", query, option_expand)[0]
-        return {"@odata.context": f"{context}({entity_path})/Attributes({result['MetadataId']}){suffix}/$entity", **result}
+        return {
+            "@odata.context": f"{context}({entity_path})/Attributes({result['MetadataId']}){suffix}/$entity",
+            **result,
+        }
 
     def relationship_definitions(self, path: str, query: dict[str, str]) -> Json:
         """`RelationshipDefinitions[(key)]`: every one-to-many relationship (there are no many-to-many ones)."""
@@ -715,7 +720,9 @@ def csdl() -> bytes:
     schema = ElementTree.SubElement(services, "Schema", {"Namespace": NS, "Alias": "mscrm", "xmlns": EDM})
     ElementTree.SubElement(schema, "EntityType", {"Name": "crmbaseentity", "Abstract": "true"})
     for table in TABLES.values():
-        entity = ElementTree.SubElement(schema, "EntityType", {"Name": table.logical, "BaseType": "mscrm.crmbaseentity"})
+        entity = ElementTree.SubElement(
+            schema, "EntityType", {"Name": table.logical, "BaseType": "mscrm.crmbaseentity"}
+        )
         key = ElementTree.SubElement(entity, "Key")
         ElementTree.SubElement(key, "PropertyRef", {"Name": table.key})
         for column in table.columns.values():
@@ -765,12 +772,13 @@ def csdl() -> bytes:
         )
         targets = {nav.name: nav.target for nav in table.navs.values() if nav.target in TABLES}
         targets.update({c.name: c.child for c in table.collections.values()})
-        for path, target in targets.items():
+        for path, target_name in targets.items():
             ElementTree.SubElement(
-                entity_set, "NavigationPropertyBinding", {"Path": path, "Target": TABLES[target].entity_set}
+                entity_set, "NavigationPropertyBinding", {"Path": path, "Target": TABLES[target_name].entity_set}
             )
     ElementTree.SubElement(container, "FunctionImport", {"Name": "WhoAmI", "Function": f"{NS}.WhoAmI"})
-    return b'<?xml version="1.0" encoding="utf-8"?>' + ElementTree.tostring(root, encoding="utf-8", xml_declaration=False)
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + document
 
 
 def _functions(schema: ElementTree.Element) -> None:
@@ -786,7 +794,9 @@ def _functions(schema: ElementTree.Element) -> None:
     ElementTree.SubElement(response, "Property", {"Name": "RolePrivileges", "Type": "Collection(mscrm.RolePrivilege)"})
     function = ElementTree.SubElement(schema, "Function", {"Name": "WhoAmI"})
     ElementTree.SubElement(function, "ReturnType", {"Type": "mscrm.WhoAmIResponse", "Nullable": "false"})
-    bound = ElementTree.SubElement(schema, "Function", {"Name": "RetrieveUserPrivilegeByPrivilegeName", "IsBound": "true"})
+    bound = ElementTree.SubElement(
+        schema, "Function", {"Name": "RetrieveUserPrivilegeByPrivilegeName", "IsBound": "true"}
+    )
     ElementTree.SubElement(bound, "Parameter", {"Name": "entity", "Type": "mscrm.systemuser", "Nullable": "false"})
     ElementTree.SubElement(bound, "Parameter", {"Name": "PrivilegeName", "Type": "Edm.String", "Nullable": "false"})
     ElementTree.SubElement(

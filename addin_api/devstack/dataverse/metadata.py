@@ -192,7 +192,9 @@ def _activities(entity: str, schema: str) -> list[CollectionNav]:
         CollectionNav(
             f"{schema}_Appointments", "appointment", "regardingobjectid", f"regardingobjectid_{entity}_appointment"
         ),
-        CollectionNav(f"{schema}_ActivityPointers", "activitypointer", "regardingobjectid", f"regardingobjectid_{entity}"),
+        CollectionNav(
+            f"{schema}_ActivityPointers", "activitypointer", "regardingobjectid", f"regardingobjectid_{entity}"
+        ),
     ]
 
 
