@@ -138,7 +138,7 @@ def _not_found(error: NotFound) -> Response | NotFound:
     if not request.path.startswith("/api/"):
         return error
     segment = request.path.rstrip("/").rsplit("/", 1)[-1]
-    return dataverse_error(404, "0x80060888", f"Resource not found for the segment '{segment}'.")
+    return dataverse_error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
 
 
 def init_app(app: Flask) -> None:

@@ -20,8 +20,9 @@ from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annot
 from addin_api.devstack.dataverse.fetchxml import parse_fetch
 from addin_api.devstack.dataverse.fetchxml import render as render_fetch
 from addin_api.devstack.dataverse.fetchxml import run as run_fetch
-from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table
+from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table, partner_of
 from addin_api.devstack.dataverse.query import (
+    RELATED,
     parse_expand,
     parse_filter,
     parse_guid,
@@ -145,10 +146,18 @@ class Api:
 
     def dispatch(self, req: ApiRequest) -> ApiResponse:
         """Answer one request; every DataverseError becomes its error response."""
+        related = RELATED.set(self._related)
         try:
             return self._route(req)
         except DataverseError as error:
             return error_response(error)
+        finally:
+            RELATED.reset(related)
+
+    def _related(self, child: Table, column: str, parent_id: Any) -> list[Record]:
+        """The related rows a `$filter` lambda (`any`/`all`) tests, read with the caller's privileges."""
+        self.ops.require("read", child)
+        return self.ops.related_rows(child, column, parent_id)
 
     # ---- routing --------------------------------------------------------------------------------------------
 
@@ -161,16 +170,16 @@ class Api:
             return metadata
         match = _PATH.match(path)
         if match is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
         table = BY_ENTITY_SET.get(match.group("set"))
         if table is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{match.group('set')}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{match.group('set')}'.")
         key, rest = match.group("key"), match.group("rest")
         if key is None:
             if rest == "$count":
                 return self._method(req, "GET", lambda: self.count(table, req))
             if rest is not None:
-                raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+                raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
             if req.method == "GET":
                 return self.list_records(table, req)
             if req.method == "POST":
@@ -197,7 +206,7 @@ class Api:
             return self.reference(table, record_id, rest[: -len("/$ref")], req)
         if rest in table.collections and req.method == "GET":
             return self.related(table, record_id, rest, req)
-        raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
 
     def _definitions(self, path: str, req: ApiRequest) -> ApiResponse | None:
         """The service document, `$metadata` and the definition entity sets (None: not one of them)."""
@@ -491,11 +500,20 @@ class Api:
             self.ops.delete(table, record_id)
         return ApiResponse(204, {"OData-Version": "4.0"})
 
+    def collection_reference(
+        self, table: Table, record_id: str, nav: str, child_key: str | None, req: ApiRequest
+    ) -> ApiResponse:
+        """Associate with or disassociate from a collection-valued navigation property."""
+        return _collection_reference(self, table, record_id, nav, child_key, req)
+
     def reference(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
         """`DELETE …/<nav>/$ref` disassociates; `PUT …/<nav>/$ref` with `{"@odata.id": url}` associates.
 
         https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
         """
+        name, _, key = nav.partition("(")
+        if name in table.collections:
+            return self.collection_reference(table, record_id, name, key.rstrip(")") or None, req)
         if req.method == "DELETE":
             self.ops.set_reference(table, record_id, nav, None)
         elif req.method == "PUT":
@@ -506,6 +524,47 @@ class Api:
         else:
             raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
         return ApiResponse(204, {"OData-Version": "4.0"})
+
+
+def _collection_reference(
+    api: Api, table: Table, record_id: str, nav: str, child_key: str | None, req: ApiRequest
+) -> ApiResponse:
+    """`POST …/<collection>/$ref` with `{"@odata.id": url}` associates a row; `DELETE …/<collection>(<id>)/$ref` (or
+    `…/<collection>/$ref?$id=<url>`) disassociates it. Both set or clear the child's lookup, as Dataverse does for a
+    one-to-many relationship.
+
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api#add-a-reference-to-a-collection-valued-navigation-property
+    """
+    collection = table.collections[nav]
+    child = TABLES[collection.child]
+    bind = f"{partner_of(collection, table)}@odata.bind"
+    ops = api.ops
+    with ops.store.transaction():
+        ops.get(table, record_id)
+        if req.method == "POST" and child_key is None:
+            body = api._body(table, req)
+            if not isinstance(body, dict) or "@odata.id" not in body:
+                raise payload_error(table, "The request body must contain '@odata.id'.")
+            ref = ops.resolve_reference(body["@odata.id"], child)
+            if ref.table.logical != child.logical:
+                raise payload_error(
+                    table, f"The navigation property '{nav}' holds '{child.logical}' rows, not '{ref.table.logical}'."
+                )
+            existing = ops.get(child, ref.record_id)
+            ops.update(child, ref.record_id, {bind: f"/{table.entity_set}({record_id})"}, existing)
+        elif req.method == "DELETE":
+            if child_key is None:
+                if "$id" not in req.query:
+                    raise syntax_error("Disassociating from a collection needs the related row's key or $id.")
+                child_id = ops.resolve_reference(req.query["$id"], child).record_id
+            else:
+                child_id = parse_guid(child_key)
+            existing = ops.get(child, child_id)
+            if existing.get(f"_{collection.column}_value") == record_id:
+                ops.update(child, child_id, {bind: None}, existing)
+        else:
+            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+    return ApiResponse(204, {"OData-Version": "4.0"})
 
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}

@@ -572,7 +572,7 @@ def _cast_matches(table: Table, column: Column, cast: str | None) -> bool:
     if cast is None:
         return True
     if cast not in _CASTS:
-        raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{cast}'.")
+        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{cast}'.")
     _, derived = attribute_kind(table, column)
     if cast == f"{NS}.EnumAttributeMetadata":
         return f"{NS}.{derived}" in _ENUM_CASTS
@@ -604,13 +604,13 @@ class Definitions:
         """`EntityDefinitions[(key)][/Attributes[(key)][/cast] | /Keys | /…Relationships]`."""
         match = _ENTITY_KEY.match(path)
         if match is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
         key, rest = match.group("key"), match.group("rest")
         context = f"{self.base}$metadata#EntityDefinitions"
         expand = self._entity_expands()
         if key is None:
             if rest is not None:
-                raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+                raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
             items = [entity_metadata(t) for t in TABLES.values()]
             return {"@odata.context": context, "value": _query(items, "EntityMetadata", query, expand)}
         table = _find_table(key)
@@ -626,7 +626,7 @@ class Definitions:
             return {"@odata.context": f"{context}({entity_path})/{rest}", "value": _query(items, shape, query, {})}
         attribute = _ATTRIBUTE.match(rest)
         if attribute is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
         cast = attribute.group("cast")
         option_expand: dict[str, Callable[[Json], Any]] = {}
         if cast in _ENUM_CASTS or cast == f"{NS}.BooleanAttributeMetadata":
@@ -662,7 +662,7 @@ class Definitions:
         context = f"{self.base}$metadata#RelationshipDefinitions"
         match = re.match(r"^RelationshipDefinitions(?:\((?P<key>[^)]*)\))?$", path)
         if match is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
         items = relationships()
         key = match.group("key")
         if key is None:
