@@ -352,9 +352,12 @@ class _Parser:
             raise invalid(f"The count attribute must be between 1 and {MAX_PAGE}.")
         self.aliases[""] = table
         links = [self.link(child, table) for child in entity.findall("link-entity")]
+        attributes = self.attributes(entity, table, "")
         return Fetch(
             table=table,
-            attributes=self.attributes(entity, table, ""),
+            # no attribute elements on the entity: every column, as with all-attributes
+            # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/select-columns
+            attributes=attributes or None,
             filter=self.filters(entity, table, ""),
             orders=self.orders(entity, table, ""),
             links=links,
