@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken, TokenCredential
+from conftest import ALICE, Devstack
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.core.errors import HttpError
 from PowerPlatform.Dataverse.models import col
 
 from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
-from tests.conftest import ALICE, Devstack
 
 
 class DevstackCredential:
