@@ -191,3 +191,24 @@ def test_sql_fails_as_an_http_error(client: Any) -> None:
     with pytest.raises(HttpError) as raised:
         client.query.sql("SELECT TOP 5 name FROM account ORDER BY name")
     assert 400 == raised.value.status_code
+
+
+def test_records_list_with_filter_and_pages(client: Any) -> None:
+    """records.list collects every page of a filtered, ordered list; list_pages yields them one by one."""
+    for n in range(3):
+        client.records.create("contact", {"firstname": "Listed", "lastname": f"L{n}", "description": "sdk"})
+    listed = client.records.list(
+        "contact", filter="firstname eq 'Listed'", select=["lastname"], orderby=["lastname desc"], page_size=2
+    )
+    assert ["L2", "L1", "L0"] == [r["lastname"] for r in listed]
+    pages = list(client.records.list_pages("contact", filter="firstname eq 'Listed'", select=["lastname"], page_size=2))
+    assert [2, 1] == [len(list(p)) for p in pages]
+
+
+def test_tables_and_relationships(client: Any) -> None:
+    """tables.list sees every table; list_table_relationships sees account's one-to-many relationships."""
+    tables = {t["LogicalName"] for t in client.tables.list(select=["LogicalName"])}
+    assert {"account", "contact", "email", "systemuser"} <= tables
+    relationships = client.tables.list_table_relationships("account", select=["SchemaName"])
+    names = {r["SchemaName"] for r in relationships}
+    assert {"contact_customer_accounts", "Account_Emails"} <= names
