@@ -1,7 +1,8 @@
 """Emulated Dataverse Web API v9.2 at `/api/data/v9.2/`: bearer auth, service protection, records and `$batch`.
 
-Module map: `metadata` (tables), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `records`
-(create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
+Module map: `metadata` (tables), `definitions` (service document, `$metadata`, EntityDefinitions — all derived
+from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `fetchxml` (`?fetchXml=`),
+`records` (create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
 `throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
 """
 

@@ -52,6 +52,7 @@ Record = dict[str, Any]
 Context = dict[str, Record | None]  # alias ("" for the root) -> the joined record
 MAX_LINKS = 15
 MAX_PAGE = 5000
+MAX_JOINED = 100_000  # joined rows held at once: a query over that fails rather than exhausting the emulator
 NO_ATTRIBUTE = "0x80041103"  # QueryBuilderNoAttribute
 MORE = "Microsoft.Dynamics.CRM.morerecords"
 COOKIE = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie"
@@ -470,6 +471,8 @@ def _join(contexts: list[Context], parent: str, link: Link, rows_of: Callable[[T
             joined = _join(joined, link.alias, inner, rows_of)
         if joined:
             out.extend(joined)
+            if len(out) > MAX_JOINED:
+                raise invalid(f"The query joins more than {MAX_JOINED} rows; narrow it with filters.")
         elif link.outer:
             empty: Context = {**ctx, link.alias: None}
             for inner in _all_links(link.links):
