@@ -281,3 +281,11 @@ def test_sql_and_saved_queries_fail(dv: Dv) -> None:
             f"{base}?{option}=00000000-0000-0000-00aa-000010001002", headers=dv.headers, timeout=10
         )
         assert (404, "0x80040217") == error_code(response)
+
+
+def test_fetchxml_only_on_an_entity_set(dv: Dv) -> None:
+    """A FetchXML sent to a single record or a navigation property is refused, not silently ignored."""
+    xml = quote('<fetch><entity name="contact" /></fetch>', safe="")
+    for path in (f"accounts({FABRIKAM_ACCOUNT_ID})", f"accounts({FABRIKAM_ACCOUNT_ID})/contact_customer_accounts"):
+        response = dv.stack.http.get(f"{dv.api}{path}?fetchXml={xml}", headers=dv.headers, timeout=10)
+        assert (400, "0x80060888") == error_code(response)

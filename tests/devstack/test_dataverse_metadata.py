@@ -290,3 +290,9 @@ def test_schema_changes_are_refused_as_a_missing_privilege(dv: Dv) -> None:
     )
     assert 403 == response.status_code
     assert "0x80040220" == response.json()["error"]["code"]
+
+
+def test_global_option_sets(dv: Dv) -> None:
+    """The choice columns here use local option sets: GlobalOptionSetDefinitions is empty, a name is a 404."""
+    assert [] == dv.json("GlobalOptionSetDefinitions")["value"]
+    assert 404 == dv.get("GlobalOptionSetDefinitions(Name='account_industrycode')").status_code

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from addin_api.devstack.dataverse.definitions import Definitions, csdl
+from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
 from addin_api.devstack.dataverse.fetchxml import parse_fetch
@@ -175,6 +175,9 @@ class Api:
         if table is None:
             raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{match.group('set')}'.")
         key, rest = match.group("key"), match.group("rest")
+        languages = sorted(_QUERY_LANGUAGES.intersection(req.query))
+        if languages and (key is not None or rest is not None or req.method != "GET"):
+            raise syntax_error(f"The query parameter '{languages[0]}' is only valid when retrieving an entity set.")
         if key is None:
             if rest == "$count":
                 return self._method(req, "GET", lambda: self.count(table, req))
@@ -211,7 +214,7 @@ class Api:
     def _definitions(self, path: str, req: ApiRequest) -> ApiResponse | None:
         """The service document, `$metadata` and the definition entity sets (None: not one of them)."""
         head = path.split("(", 1)[0].split("/", 1)[0]
-        if path not in ("", "$metadata") and head not in ("EntityDefinitions", "RelationshipDefinitions"):
+        if path not in ("", "$metadata") and head not in DEFINITION_SETS:
             return None
         definitions = Definitions(self.base, self.ops.user.systemuserid, len(self.ops.user.privileges))
         if req.method != "GET":
@@ -224,6 +227,8 @@ class Api:
             return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, csdl())
         if head == "EntityDefinitions":
             return json_response(200, definitions.entity_definitions(path, req.query))
+        if head == "GlobalOptionSetDefinitions":
+            return json_response(200, definitions.global_option_sets(path, req.query))
         return json_response(200, definitions.relationship_definitions(path, req.query))
 
     @staticmethod

@@ -499,6 +499,7 @@ def _project(
 
 # ---- routing -------------------------------------------------------------------------------------------------
 
+DEFINITION_SETS = ("EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSetDefinitions")
 _ENTITY_KEY = re.compile(r"^EntityDefinitions(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _ATTRIBUTE = re.compile(r"^Attributes(?:\((?P<key>[^)]*)\))?(?:/(?P<cast>[\w.]+))?$")
 _NAMED = re.compile(r"^(?:LogicalName|SchemaName|Name)='(?P<name>(?:[^']|'')*)'$")
@@ -674,6 +675,19 @@ class Definitions:
         if not found:
             raise DataverseError(404, "0x80040217", f"Could not find relationship with name or id '{wanted}'.")
         return {"@odata.context": f"{context}/$entity", **_query(found, "RelationshipMetadataBase", query, {})[0]}
+
+    def global_option_sets(self, path: str, query: dict[str, str]) -> Json:
+        """`GlobalOptionSetDefinitions[(Name='…')]`: every choice column here has a local option set, so the
+        collection is empty and a name is a 404 — the GlobalOptionSet of each column is null to match."""
+        context = f"{self.base}$metadata#GlobalOptionSetDefinitions"
+        match = re.match(r"^GlobalOptionSetDefinitions(?:\((?P<key>[^)]*)\))?$", path)
+        if match is None:
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
+        if match.group("key") is None:
+            return {"@odata.context": context, "value": _query([], "OptionSetMetadata", query, {})}
+        named = _NAMED.match(match.group("key"))
+        wanted = named.group("name") if named else match.group("key")
+        raise DataverseError(404, "0x80040217", f"Could not find optionset with name or id '{wanted}'.")
 
     @staticmethod
     def _navigation(table: Table, nav: str) -> list[Json]:
