@@ -367,7 +367,7 @@ class Api:
         https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-and-execute-predefined-queries
         """
         given = sorted(_QUERY_LANGUAGES.intersection(req.query))
-        if len(given) > 1 or any(k.startswith("$") and k != "$skiptoken" for k in req.query):
+        if len(given) > 1 or any(k.startswith("$") for k in req.query):
             raise syntax_error(f"The query parameter '{given[0]}' cannot be combined with other query options.")
         name = given[0]
         if name in ("savedQuery", "userQuery"):
