@@ -296,3 +296,14 @@ def test_global_option_sets(dv: Dv) -> None:
     """The choice columns here use local option sets: GlobalOptionSetDefinitions is empty, a name is a 404."""
     assert [] == dv.json("GlobalOptionSetDefinitions")["value"]
     assert 404 == dv.get("GlobalOptionSetDefinitions(Name='account_industrycode')").status_code
+
+
+def test_derived_properties_need_the_cast(dv: Dv) -> None:
+    """MaxLength belongs to the string and memo types: selecting it on AttributeMetadata is a 400, after a cast 200."""
+    plain = dv.get("EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName,MaxLength")
+    assert 400 == plain.status_code
+    assert "MaxLength" in plain.json()["error"]["message"]
+    path = f"EntityDefinitions(LogicalName='account')/Attributes/{NS}.StringAttributeMetadata"
+    cast = f"{path}?$select=LogicalName,MaxLength"
+    lengths = {a["LogicalName"]: a["MaxLength"] for a in dv.json(cast)["value"]}
+    assert (160, 250) == (lengths["name"], lengths["address1_line1"])

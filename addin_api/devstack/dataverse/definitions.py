@@ -400,19 +400,27 @@ def _shape(name: str, sample: Json) -> Table:
 @functools.lru_cache(maxsize=1)
 def _shapes() -> dict[str, Table]:
     account = TABLES["account"]
-    attributes: Json = {}
-    for table in TABLES.values():
-        for column in table.columns.values():
-            attributes.update(attribute_metadata(table, column))
-    attributes["OptionSet"] = {}
-    attributes["GlobalOptionSet"] = {}
+    # AttributeMetadata has the properties every column has; each derived type (the cast) adds its own
+    every = [attribute_metadata(t, c) for t in TABLES.values() for c in t.columns.values()]
+    common = set.intersection(*(set(a) for a in every))
+    base = {k: v for k, v in every[0].items() if k in common}
+    derived: dict[str, Json] = {}
+    for attribute in every:
+        cast = str(attribute["@odata.type"]).lstrip("#")
+        derived.setdefault(cast, dict(base)).update(attribute)
+        if cast in _ENUM_CASTS:
+            derived.setdefault(f"{NS}.EnumAttributeMetadata", dict(base)).update(attribute)
+    for cast, sample in derived.items():
+        if cast in _ENUM_CASTS or cast.endswith((".BooleanAttributeMetadata", ".EnumAttributeMetadata")):
+            sample.update({"OptionSet": {}, "GlobalOptionSet": {}})
     entity = dict(entity_metadata(account))
     for nav in ("Attributes", "Keys", "OneToManyRelationships", "ManyToOneRelationships", "ManyToManyRelationships"):
         entity[nav] = []
     relationship = dict(_relationships()[0])
     return {
         "EntityMetadata": _shape("EntityMetadata", entity),
-        "AttributeMetadata": _shape("AttributeMetadata", attributes),
+        "AttributeMetadata": _shape("AttributeMetadata", base),
+        **{cast: _shape(cast.rsplit(".", 1)[1], sample) for cast, sample in derived.items()},
         "EntityKeyMetadata": _shape("EntityKeyMetadata", {**key_metadata(account)[0]}),
         "RelationshipMetadataBase": _shape("RelationshipMetadataBase", relationship),
         "OptionSetMetadata": _shape(
@@ -643,7 +651,7 @@ class Definitions:
             items = [attribute_metadata(table, c) for c in columns]
             return {
                 "@odata.context": f"{context}({entity_path})/Attributes{suffix}",
-                "value": _query(items, "AttributeMetadata", query, option_expand),
+                "value": _query(items, cast or "AttributeMetadata", query, option_expand),
             }
         column = _find_column(table, attr_key)
         if not _cast_matches(table, column, cast):
@@ -652,7 +660,7 @@ class Definitions:
                 "0x80060888",
                 f"The attribute '{column.name}' is not of type '{cast}'.",
             )
-        result = _query([attribute_metadata(table, column)], "AttributeMetadata", query, option_expand)[0]
+        result = _query([attribute_metadata(table, column)], cast or "AttributeMetadata", query, option_expand)[0]
         return {
             "@odata.context": f"{context}({entity_path})/Attributes({result['MetadataId']}){suffix}/$entity",
             **result,
