@@ -307,3 +307,33 @@ def test_derived_properties_need_the_cast(dv: Dv) -> None:
     cast = f"{path}?$select=LogicalName,MaxLength"
     lengths = {a["LogicalName"]: a["MaxLength"] for a in dv.json(cast)["value"]}
     assert (160, 250) == (lengths["name"], lengths["address1_line1"])
+
+
+def test_retrieve_metadata_changes(dv: Dv) -> None:
+    """An EntityQueryExpression selects tables and columns and projects the named properties only."""
+    import json
+
+    def condition(value: str) -> dict[str, Any]:
+        return {
+            "PropertyName": "LogicalName",
+            "ConditionOperator": "Equals",
+            "Value": {"Type": "System.String", "Value": value},
+        }
+
+    expression = {
+        "Properties": {"PropertyNames": ["LogicalName", "Attributes"]},
+        "Criteria": {"Conditions": [condition("contact")]},
+        "AttributeQuery": {
+            "Properties": {"PropertyNames": ["LogicalName", "Format"]},
+            "Criteria": {"Conditions": [condition("birthdate")]},
+        },
+    }
+    body = dv.json(f"RetrieveMetadataChanges(Query=@p1)?@p1={quote(json.dumps(expression))}")
+    assert ["contact"] == [e["LogicalName"] for e in body["EntityMetadata"]]
+    attributes = body["EntityMetadata"][0]["Attributes"]
+    assert [{"@odata.type", "MetadataId", "LogicalName", "Format"}] == [set(a) for a in attributes]
+    assert "DateOnly" == attributes[0]["Format"]
+    refused = dv.get(
+        f"RetrieveMetadataChanges(Query=@p1)?@p1={quote(json.dumps({'RelationshipQuery': {'Criteria': {}}}))}"
+    )
+    assert 400 == refused.status_code

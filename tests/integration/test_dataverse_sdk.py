@@ -212,3 +212,12 @@ def test_tables_and_relationships(client: Any) -> None:
     relationships = client.tables.list_table_relationships("account", select=["SchemaName"])
     names = {r["SchemaName"] for r in relationships}
     assert {"contact_customer_accounts", "Account_Emails"} <= names
+
+
+def test_typed_columns_through_retrieve_metadata_changes(client: Any) -> None:
+    """typed=True reads columns through RetrieveMetadataChanges, with each derived type's own properties."""
+    columns = {c["LogicalName"]: c for c in client.tables.list_columns("account", typed=True)}
+    assert (160, 2000) == (columns["name"]["MaxLength"], columns["description"]["MaxLength"])
+    employees = client.tables.get_column("account", "numberofemployees", typed=True)
+    assert ("Integer", 2147483647) == (employees["AttributeType"], employees["MaxValue"])
+    assert client.tables.get_column("account", "nosuchcolumn", typed=True) is None

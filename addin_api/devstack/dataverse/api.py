@@ -227,6 +227,8 @@ class Api:
             return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, csdl())
         if head == "EntityDefinitions":
             return json_response(200, definitions.entity_definitions(path, req.query))
+        if head == "RetrieveMetadataChanges":
+            return json_response(200, definitions.retrieve_metadata_changes(path, req.query))
         if head == "GlobalOptionSetDefinitions":
             return json_response(200, definitions.global_option_sets(path, req.query))
         return json_response(200, definitions.relationship_definitions(path, req.query))

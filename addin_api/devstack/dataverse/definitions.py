@@ -15,6 +15,7 @@ about a table is what the emulator does with it.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -507,7 +508,12 @@ def _project(
 
 # ---- routing -------------------------------------------------------------------------------------------------
 
-DEFINITION_SETS = ("EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSetDefinitions")
+DEFINITION_SETS = (
+    "EntityDefinitions",
+    "RelationshipDefinitions",
+    "GlobalOptionSetDefinitions",
+    "RetrieveMetadataChanges",
+)
 _ENTITY_KEY = re.compile(r"^EntityDefinitions(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _ATTRIBUTE = re.compile(r"^Attributes(?:\((?P<key>[^)]*)\))?(?:/(?P<cast>[\w.]+))?$")
 _NAMED = re.compile(r"^(?:LogicalName|SchemaName|Name)='(?P<name>(?:[^']|'')*)'$")
@@ -623,7 +629,7 @@ class Definitions:
             items = [entity_metadata(t) for t in TABLES.values()]
             return {"@odata.context": context, "value": _query(items, "EntityMetadata", query, expand)}
         table = _find_table(key)
-        entity_path = f"EntityDefinitions({metadata_id('entity', table.logical)})"
+        entity_path = metadata_id("entity", table.logical)
         if rest is None:
             select = query.get("$select")
             result = _query([entity_metadata(table)], "EntityMetadata", query, expand)[0]
@@ -684,6 +690,57 @@ class Definitions:
             raise DataverseError(404, "0x80040217", f"Could not find relationship with name or id '{wanted}'.")
         return {"@odata.context": f"{context}/$entity", **_query(found, "RelationshipMetadataBase", query, {})[0]}
 
+    def retrieve_metadata_changes(self, path: str, query: dict[str, str]) -> Json:
+        """`RetrieveMetadataChanges(Query=@p1)`: the tables and columns an EntityQueryExpression selects, with only
+        the properties it names (MetadataId and @odata.type always).
+
+        Criteria are MetadataConditionExpressions (Equals, NotEquals, In, NotIn) joined by And/Or; a RelationshipQuery
+        or KeyQuery is refused rather than ignored. There are never changes to report: ServerVersionStamp is fixed.
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/retrievemetadatachanges
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/query-schema-definitions
+        """
+        match = re.match(r"^RetrieveMetadataChanges\((?P<args>.*)\)$", path)
+        if match is None:
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
+        args: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in match.group("args").split(","))):
+            name, _, value = part.partition("=")
+            args[name.strip()] = query.get(value.strip(), "") if value.strip().startswith("@") else value.strip()
+        try:
+            expression = json.loads(args.get("Query") or "{}")
+        except ValueError as exc:
+            raise syntax_error("The Query parameter of RetrieveMetadataChanges is not valid JSON.") from exc
+        if not isinstance(expression, dict):
+            raise syntax_error("The Query parameter of RetrieveMetadataChanges must be an EntityQueryExpression.")
+        for unsupported in ("RelationshipQuery", "KeyQuery"):
+            if expression.get(unsupported):
+                raise syntax_error(f"{unsupported} in RetrieveMetadataChanges is not supported by this environment.")
+        entity_test = _metadata_criteria(expression.get("Criteria"))
+        entity_props = _metadata_properties(expression.get("Properties"))
+        attribute_query = expression.get("AttributeQuery")
+        attribute_test = _metadata_criteria(
+            attribute_query.get("Criteria") if isinstance(attribute_query, dict) else None
+        )
+        attribute_props = _metadata_properties(
+            attribute_query.get("Properties") if isinstance(attribute_query, dict) else None
+        )
+        entities: list[Json] = []
+        for table in TABLES.values():
+            item = entity_metadata(table)
+            if not entity_test(item):
+                continue
+            out = _pick(item, entity_props)
+            if entity_props is None or "Attributes" in entity_props:
+                attributes = [attribute_metadata(table, c) for c in table.columns.values()]
+                out["Attributes"] = [_pick(a, attribute_props) for a in attributes if attribute_test(a)]
+            entities.append(out)
+        return {
+            "@odata.context": f"{self.base}$metadata#{NS}.RetrieveMetadataChangesResponse",
+            "EntityMetadata": entities,
+            "ServerVersionStamp": "1!01/01/2025 00:00:00",
+            "DeletedMetadata": None,
+        }
+
     def global_option_sets(self, path: str, query: dict[str, str]) -> Json:
         """`GlobalOptionSetDefinitions[(Name='…')]`: every choice column here has a local option set, so the
         collection is empty and a name is a 404 — the GlobalOptionSet of each column is null to match."""
@@ -717,6 +774,58 @@ class Definitions:
         for nav in ("Keys", "OneToManyRelationships", "ManyToOneRelationships", "ManyToManyRelationships"):
             out[nav] = (lambda n: lambda item: self._navigation(table_of(item), n))(nav)
         return out
+
+
+def _metadata_properties(properties: Any) -> set[str] | None:
+    """The PropertyNames of a MetadataPropertiesExpression (None: all properties)."""
+    if not isinstance(properties, dict) or properties.get("AllProperties"):
+        return None
+    names = properties.get("PropertyNames")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise syntax_error("PropertyNames must be a list of property names.")
+    return set(names)
+
+
+def _pick(item: Json, names: set[str] | None) -> Json:
+    if names is None:
+        return dict(item)
+    return {k: v for k, v in item.items() if k in names or k in ("@odata.type", "MetadataId")}
+
+
+def _metadata_criteria(criteria: Any) -> Callable[[Json], bool]:
+    """A MetadataFilterExpression as a predicate on definition items."""
+    if criteria is None:
+        return lambda item: True
+    if not isinstance(criteria, dict):
+        raise syntax_error("Criteria must be a MetadataFilterExpression.")
+    tests = [_metadata_condition(c) for c in criteria.get("Conditions") or []]
+    tests += [_metadata_criteria(f) for f in criteria.get("Filters") or []]
+    if str(criteria.get("FilterOperator", "And")) == "Or":
+        return lambda item: any(t(item) for t in tests) if tests else True
+    return lambda item: all(t(item) for t in tests)
+
+
+def _metadata_condition(condition: Any) -> Callable[[Json], bool]:
+    if not isinstance(condition, dict) or not isinstance(condition.get("PropertyName"), str):
+        raise syntax_error("A MetadataConditionExpression needs a PropertyName.")
+    prop = condition["PropertyName"]
+    operator = condition.get("ConditionOperator", "Equals")
+    raw = condition.get("Value")
+    value = raw.get("Value") if isinstance(raw, dict) else raw
+    values = value if isinstance(value, list) else [value]
+
+    def same(actual: Any, expected: Any) -> bool:
+        if isinstance(actual, str) and isinstance(expected, str):
+            return actual.casefold() == expected.casefold()
+        return bool(actual == expected)
+
+    if operator in ("Equals", "NotEquals"):
+        equal = operator == "Equals"
+        return lambda item: same(item.get(prop), value) == equal
+    if operator in ("In", "NotIn"):
+        inside = operator == "In"
+        return lambda item: any(same(item.get(prop), v) for v in values) == inside
+    raise syntax_error(f"The metadata condition operator '{operator}' is not supported by this environment.")
 
 
 def _by_id(metadata: str) -> Table:
