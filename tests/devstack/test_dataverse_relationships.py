@@ -176,3 +176,21 @@ def test_every_404_is_dataverse_json(dv: Dv, path: str) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     assert "0x8006088a" == response.json()["error"]["code"]
     assert "Resource not found for the segment" in response.json()["error"]["message"]
+
+
+def test_deep_insert_through_a_new_collection(dv: Dv) -> None:
+    """Creating an account with `contact_customer_accounts` creates the contacts pointing back at it."""
+    account = dv.create(
+        "accounts", {"name": "Deep Ltd", "contact_customer_accounts": [{"lastname": "One"}, {"lastname": "Two"}]}
+    )
+    contacts = dv.json(f"accounts({account})/contact_customer_accounts?$select=lastname&$orderby=lastname")["value"]
+    assert ["One", "Two"] == [c["lastname"] for c in contacts]
+    annotated = dv.stack.http.get(
+        f"{dv.api}contacts({contacts[0]['contactid']})?$select=_parentcustomerid_value",
+        headers={**dv.headers, "Prefer": 'odata.include-annotations="*"'},
+        timeout=10,
+    ).json()
+    assert (
+        "parentcustomerid_account"
+        == annotated["_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"]
+    )
