@@ -510,8 +510,43 @@ class Api:
     def collection_reference(
         self, table: Table, record_id: str, nav: str, child_key: str | None, req: ApiRequest
     ) -> ApiResponse:
-        """Associate with or disassociate from a collection-valued navigation property."""
-        return _collection_reference(self, table, record_id, nav, child_key, req)
+        """`POST …/<collection>/$ref` with `{"@odata.id": url}` associates a row; `DELETE …/<collection>(<id>)/$ref` (or
+        `…/<collection>/$ref?$id=<url>`) disassociates it. Both set or clear the child's lookup, as Dataverse does for a
+        one-to-many relationship.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api#add-a-reference-to-a-collection-valued-navigation-property
+        """
+        collection = table.collections[nav]
+        child = TABLES[collection.child]
+        bind = f"{partner_of(collection, table)}@odata.bind"
+        ops = self.ops
+        with ops.store.transaction():
+            ops.get(table, record_id)
+            if req.method == "POST" and child_key is None:
+                body = self._body(table, req)
+                if not isinstance(body, dict) or "@odata.id" not in body:
+                    raise payload_error(table, "The request body must contain '@odata.id'.")
+                ref = ops.resolve_reference(body["@odata.id"], child)
+                if ref.table.logical != child.logical:
+                    raise payload_error(
+                        table,
+                        f"The navigation property '{nav}' holds '{child.logical}' rows, not '{ref.table.logical}'.",
+                    )
+                existing = ops.get(child, ref.record_id)
+                ops.update(child, ref.record_id, {bind: f"/{table.entity_set}({record_id})"}, existing)
+            elif req.method == "DELETE":
+                if child_key is None:
+                    if "$id" not in req.query:
+                        raise syntax_error("Disassociating from a collection needs the related row's key or $id.")
+                    child_id = ops.resolve_reference(req.query["$id"], child).record_id
+                else:
+                    child_id = parse_guid(child_key)
+                existing = ops.get(child, child_id)
+                if existing.get(f"_{collection.column}_value") == record_id:
+                    ops.update(child, child_id, {bind: None}, existing)
+            else:
+                raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        return ApiResponse(204, {"OData-Version": "4.0"})
 
     def reference(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
         """`DELETE …/<nav>/$ref` disassociates; `PUT …/<nav>/$ref` with `{"@odata.id": url}` associates.
@@ -531,47 +566,6 @@ class Api:
         else:
             raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
         return ApiResponse(204, {"OData-Version": "4.0"})
-
-
-def _collection_reference(
-    api: Api, table: Table, record_id: str, nav: str, child_key: str | None, req: ApiRequest
-) -> ApiResponse:
-    """`POST …/<collection>/$ref` with `{"@odata.id": url}` associates a row; `DELETE …/<collection>(<id>)/$ref` (or
-    `…/<collection>/$ref?$id=<url>`) disassociates it. Both set or clear the child's lookup, as Dataverse does for a
-    one-to-many relationship.
-
-    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api#add-a-reference-to-a-collection-valued-navigation-property
-    """
-    collection = table.collections[nav]
-    child = TABLES[collection.child]
-    bind = f"{partner_of(collection, table)}@odata.bind"
-    ops = api.ops
-    with ops.store.transaction():
-        ops.get(table, record_id)
-        if req.method == "POST" and child_key is None:
-            body = api._body(table, req)
-            if not isinstance(body, dict) or "@odata.id" not in body:
-                raise payload_error(table, "The request body must contain '@odata.id'.")
-            ref = ops.resolve_reference(body["@odata.id"], child)
-            if ref.table.logical != child.logical:
-                raise payload_error(
-                    table, f"The navigation property '{nav}' holds '{child.logical}' rows, not '{ref.table.logical}'."
-                )
-            existing = ops.get(child, ref.record_id)
-            ops.update(child, ref.record_id, {bind: f"/{table.entity_set}({record_id})"}, existing)
-        elif req.method == "DELETE":
-            if child_key is None:
-                if "$id" not in req.query:
-                    raise syntax_error("Disassociating from a collection needs the related row's key or $id.")
-                child_id = ops.resolve_reference(req.query["$id"], child).record_id
-            else:
-                child_id = parse_guid(child_key)
-            existing = ops.get(child, child_id)
-            if existing.get(f"_{collection.column}_value") == record_id:
-                ops.update(child, child_id, {bind: None}, existing)
-        else:
-            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
-    return ApiResponse(204, {"OData-Version": "4.0"})
 
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}
