@@ -121,6 +121,12 @@ def test_like_in_null_and_or(dv: Dv) -> None:
         'value="No phone" /></filter></entity></fetch>',
     )
     assert ["No phone Ltd"] == [r["name"] for r in no_phone]
+    nulls = dv.rows(
+        "accounts",
+        '<fetch><entity name="account"><attribute name="name" /><attribute name="telephone2" /><filter>'
+        '<condition attribute="name" operator="eq" value="No phone Ltd" /></filter></entity></fetch>',
+    )
+    assert "telephone2" not in nulls[0]  # a null column has no property in FetchXML results
 
 
 def test_eq_userid(dv: Dv) -> None:

@@ -540,7 +540,7 @@ def render(
         for link in _all_links(fetch.links):
             record = ctx.get(link.alias)
             for column, name in link.attributes:
-                if record is not None and record.get(column.attribute) is not None:
+                if record is not None:
                     _put(row, name, column, record, want_formatted, primary_name)
         rows.append(row)
     return rows
@@ -555,8 +555,9 @@ def _put(
     primary_name: Callable[[str | None, str | None], str | None],
 ) -> None:
     value = record.get(column.attribute)
-    if value is None and "." not in name:
-        row[name] = None
+    if value is None:
+        # FetchXML returns no property for a null column (the absence means null)
+        # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/retrieve-data#null-column-values-are-not-returned
         return
     if want_formatted and value is not None and column.name != "versionnumber":
         if column.type == LOOKUP:
