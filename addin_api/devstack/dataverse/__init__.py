@@ -1,7 +1,8 @@
 """Emulated Dataverse Web API v9.2 at `/api/data/v9.2/`: bearer auth, service protection, records and `$batch`.
 
-Module map: `metadata` (tables), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `records`
-(create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
+Module map: `metadata` (tables), `definitions` (service document, `$metadata`, EntityDefinitions — all derived
+from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `fetchxml` (`?fetchXml=`),
+`records` (create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
 `throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Flask, Response, g, request
+from werkzeug.exceptions import NotFound
 
 from addin_api.devstack.config import DevUser
 from addin_api.devstack.control import dataverse_error
@@ -115,6 +117,7 @@ def batch() -> Response:
     return response
 
 
+@bp.route("/", defaults={"path": ""}, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
 @bp.route("/<path:path>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
 def web_api(path: str) -> Response:
     """Answer any other Web API request."""
@@ -128,6 +131,17 @@ def web_api(path: str) -> Response:
     return _to_flask(_api().dispatch(req))
 
 
+def _not_found(error: NotFound) -> Response | NotFound:
+    """Under `/api/`, a 404 of the router is Dataverse's JSON error, never an HTML page.
+
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors#parse-errors-from-the-response
+    """
+    if not request.path.startswith("/api/"):
+        return error
+    segment = request.path.rstrip("/").rsplit("/", 1)[-1]
+    return dataverse_error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
+
+
 def init_app(app: Flask) -> None:
     """Register the Web API routes under /api/data/v9.2/.
 
@@ -138,3 +152,4 @@ def init_app(app: Flask) -> None:
     app.before_request(_require_caller)
     app.teardown_request(_release)
     app.register_blueprint(bp)
+    app.register_error_handler(NotFound, _not_found)

@@ -14,9 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
+from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
-from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table
+from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
+from addin_api.devstack.dataverse.fetchxml import parse_fetch
+from addin_api.devstack.dataverse.fetchxml import render as render_fetch
+from addin_api.devstack.dataverse.fetchxml import run as run_fetch
+from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table, partner_of
 from addin_api.devstack.dataverse.query import (
+    RELATED,
     parse_expand,
     parse_filter,
     parse_guid,
@@ -140,10 +146,18 @@ class Api:
 
     def dispatch(self, req: ApiRequest) -> ApiResponse:
         """Answer one request; every DataverseError becomes its error response."""
+        related = RELATED.set(self._related)
         try:
             return self._route(req)
         except DataverseError as error:
             return error_response(error)
+        finally:
+            RELATED.reset(related)
+
+    def _related(self, child: Table, column: str, parent_id: Any) -> list[Record]:
+        """The related rows a `$filter` lambda (`any`/`all`) tests, read with the caller's privileges."""
+        self.ops.require("read", child)
+        return self.ops.related_rows(child, column, parent_id)
 
     # ---- routing --------------------------------------------------------------------------------------------
 
@@ -151,18 +165,24 @@ class Api:
         path = unquote(req.path).strip("/")
         if path in ("WhoAmI", "WhoAmI()"):
             return self._method(req, "GET", self.who_am_i)
+        metadata = self._definitions(path, req)
+        if metadata is not None:
+            return metadata
         match = _PATH.match(path)
         if match is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
         table = BY_ENTITY_SET.get(match.group("set"))
         if table is None:
-            raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{match.group('set')}'.")
+            raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{match.group('set')}'.")
         key, rest = match.group("key"), match.group("rest")
+        languages = sorted(_QUERY_LANGUAGES.intersection(req.query))
+        if languages and (key is not None or rest is not None or req.method != "GET"):
+            raise syntax_error(f"The query parameter '{languages[0]}' is only valid when retrieving an entity set.")
         if key is None:
             if rest == "$count":
                 return self._method(req, "GET", lambda: self.count(table, req))
             if rest is not None:
-                raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+                raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
             if req.method == "GET":
                 return self.list_records(table, req)
             if req.method == "POST":
@@ -189,7 +209,29 @@ class Api:
             return self.reference(table, record_id, rest[: -len("/$ref")], req)
         if rest in table.collections and req.method == "GET":
             return self.related(table, record_id, rest, req)
-        raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+        raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
+
+    def _definitions(self, path: str, req: ApiRequest) -> ApiResponse | None:
+        """The service document, `$metadata` and the definition entity sets (None: not one of them)."""
+        head = path.split("(", 1)[0].split("/", 1)[0]
+        if path not in ("", "$metadata") and head not in DEFINITION_SETS:
+            return None
+        definitions = Definitions(self.base, self.ops.user.systemuserid, len(self.ops.user.privileges))
+        if req.method != "GET":
+            if path in ("", "$metadata"):
+                raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+            raise definitions.refuse_write(req.method)
+        if path == "":
+            return json_response(200, definitions.service_document())
+        if path == "$metadata":
+            return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, csdl())
+        if head == "EntityDefinitions":
+            return json_response(200, definitions.entity_definitions(path, req.query))
+        if head == "RetrieveMetadataChanges":
+            return json_response(200, definitions.retrieve_metadata_changes(path, req.query))
+        if head == "GlobalOptionSetDefinitions":
+            return json_response(200, definitions.global_option_sets(path, req.query))
+        return json_response(200, definitions.relationship_definitions(path, req.query))
 
     @staticmethod
     def _method(req: ApiRequest, method: str, handler: Any) -> ApiResponse:
@@ -268,6 +310,8 @@ class Api:
     def list_records(self, table: Table, req: ApiRequest, rows: list[Record] | None = None) -> ApiResponse:
         """Retrieve multiple, with query options and paging."""
         self.ops.require("read", table)
+        if rows is None and _QUERY_LANGUAGES.intersection(req.query):
+            return self.query_language(table, req)
         unsupported = [k for k in req.query if k.startswith("$") and k not in QUERY_OPTIONS]
         if unsupported:
             raise syntax_error(f"The query parameter '{unsupported[0]}' is not supported.")
@@ -316,6 +360,38 @@ class Api:
             applied.append(f'odata.include-annotations="{",".join(serializer.annotations.patterns)}"')
         if applied:
             headers["Preference-Applied"] = ",".join(applied)
+        return json_response(200, body, headers)
+
+    def query_language(self, table: Table, req: ApiRequest) -> ApiResponse:
+        """`?fetchXml=` runs; `?savedQuery=` / `?userQuery=` name views this environment does not have; `?sql=` is
+        refused (the emulator has no SQL engine) — each fails as Dataverse fails rather than ignoring the query.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-and-execute-predefined-queries
+        """
+        given = sorted(_QUERY_LANGUAGES.intersection(req.query))
+        if len(given) > 1 or any(k.startswith("$") for k in req.query):
+            raise syntax_error(f"The query parameter '{given[0]}' cannot be combined with other query options.")
+        name = given[0]
+        if name in ("savedQuery", "userQuery"):
+            view = "savedquery" if name == "savedQuery" else "userquery"
+            view_id = parse_guid(req.query[name])
+            raise DataverseError(404, "0x80040217", f"Entity '{view}' With Id = {view_id} Does Not Exist")
+        if name == "sql":
+            raise syntax_error("The query parameter 'sql' is not supported by this environment.")
+        fetch = parse_fetch(req.query[name], table, self.ops.user.systemuserid, self.business_unit_id)
+
+        def rows_of(t: Table) -> list[Record]:
+            self.ops.require("read", t)
+            return self.ops.rows(t)
+
+        result = run_fetch(fetch, rows_of)
+        serializer, _ = self._serializer(req)
+        body: dict[str, Any] = {"@odata.context": f"{self.base}$metadata#{table.entity_set}"}
+        body.update(fetch_annotations(fetch, result, serializer.annotations))
+        body["value"] = render_fetch(fetch, result, serializer.annotations, serializer.primary_name)
+        headers: dict[str, str] = {}
+        if serializer.annotations.patterns:
+            headers["Preference-Applied"] = f'odata.include-annotations="{",".join(serializer.annotations.patterns)}"'
         return json_response(200, body, headers)
 
     def count(self, table: Table, req: ApiRequest) -> ApiResponse:
@@ -431,11 +507,55 @@ class Api:
             self.ops.delete(table, record_id)
         return ApiResponse(204, {"OData-Version": "4.0"})
 
+    def collection_reference(
+        self, table: Table, record_id: str, nav: str, child_key: str | None, req: ApiRequest
+    ) -> ApiResponse:
+        """`POST …/<collection>/$ref` with `{"@odata.id": url}` associates a row; `DELETE …/<collection>(<id>)/$ref` (or
+        `…/<collection>/$ref?$id=<url>`) disassociates it. Both set or clear the child's lookup, as Dataverse does for a
+        one-to-many relationship.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api#add-a-reference-to-a-collection-valued-navigation-property
+        """
+        collection = table.collections[nav]
+        child = TABLES[collection.child]
+        bind = f"{partner_of(collection, table)}@odata.bind"
+        ops = self.ops
+        with ops.store.transaction():
+            ops.get(table, record_id)
+            if req.method == "POST" and child_key is None:
+                body = self._body(table, req)
+                if not isinstance(body, dict) or "@odata.id" not in body:
+                    raise payload_error(table, "The request body must contain '@odata.id'.")
+                ref = ops.resolve_reference(body["@odata.id"], child)
+                if ref.table.logical != child.logical:
+                    raise payload_error(
+                        table,
+                        f"The navigation property '{nav}' holds '{child.logical}' rows, not '{ref.table.logical}'.",
+                    )
+                existing = ops.get(child, ref.record_id)
+                ops.update(child, ref.record_id, {bind: f"/{table.entity_set}({record_id})"}, existing)
+            elif req.method == "DELETE":
+                if child_key is None:
+                    if "$id" not in req.query:
+                        raise syntax_error("Disassociating from a collection needs the related row's key or $id.")
+                    child_id = ops.resolve_reference(req.query["$id"], child).record_id
+                else:
+                    child_id = parse_guid(child_key)
+                existing = ops.get(child, child_id)
+                if existing.get(f"_{collection.column}_value") == record_id:
+                    ops.update(child, child_id, {bind: None}, existing)
+            else:
+                raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        return ApiResponse(204, {"OData-Version": "4.0"})
+
     def reference(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
         """`DELETE …/<nav>/$ref` disassociates; `PUT …/<nav>/$ref` with `{"@odata.id": url}` associates.
 
         https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
         """
+        name, _, key = nav.partition("(")
+        if name in table.collections:
+            return self.collection_reference(table, record_id, name, key.rstrip(")") or None, req)
         if req.method == "DELETE":
             self.ops.set_reference(table, record_id, nav, None)
         elif req.method == "PUT":
@@ -449,3 +569,4 @@ class Api:
 
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}
+_QUERY_LANGUAGES = frozenset({"fetchXml", "savedQuery", "userQuery", "sql"})

@@ -12,6 +12,9 @@ from addin_api.devstack.dataverse.metadata import Table
 # Web API payload / query errors
 PAYLOAD = "0x80048d19"
 QUERY = "0x80060888"
+# "Resource not found for the segment '…'": an unknown entity set, function, action or path segment
+# https://learn.microsoft.com/en-us/troubleshoot/power-platform/dataverse/dataverse-web-api-and-sdk/web-api-client-errors#resource-not-found-for-the-segment
+SEGMENT_NOT_FOUND = "0x8006088a"
 NOT_FOUND = "0x80040217"
 DUPLICATE = "0x80040237"
 PRIVILEGE = "0x80040220"

@@ -67,11 +67,26 @@ class NavProperty:
 
 @dataclass(frozen=True)
 class CollectionNav:
-    """A collection-valued navigation property: rows of `child` whose lookup `column` points here."""
+    """A collection-valued navigation property: rows of `child` whose lookup `column` points here.
+
+    `partner` is the single-valued navigation property of the child that points back (`parentcustomerid_account`
+    for `contact_customer_accounts`); empty: `<column>_<this table>`. The pair is one one-to-many relationship,
+    whose SchemaName is the collection's name, as in Dataverse.
+    """
 
     name: str
     child: str
     column: str
+    partner: str = ""
+
+
+@dataclass(frozen=True)
+class AlternateKey:
+    """An alternate key (EntityKeyMetadata): the columns whose values identify one record."""
+
+    name: str
+    columns: tuple[str, ...]
+    display: str
 
 
 @dataclass
@@ -88,6 +103,11 @@ class Table:
     navs: dict[str, NavProperty] = field(default_factory=dict)
     collections: dict[str, CollectionNav] = field(default_factory=dict)
     read_only: bool = False  # activitypointer is a read view here
+    keys: tuple[AlternateKey, ...] = ()
+    display: tuple[str, str] = ("", "")  # DisplayName, DisplayCollectionName
+    schema_name: str = ""  # SchemaName when it differs from `schema` (the privilege suffix)
+    ownership: str = "UserOwned"  # OwnershipType
+    is_activity: bool = False
 
     def column_for_attribute(self, attribute: str) -> Column | None:
         """Find a column by its Web API property name (`_x_value` for lookups)."""
@@ -105,6 +125,77 @@ class Table:
 
 def _s(name: str, max_length: int, **kw: object) -> Column:
     return Column(name, STRING, max_length, **kw)  # type: ignore[arg-type]
+
+
+def _address1() -> list[Column]:
+    """The address1_* columns of account, contact and lead (MaxLengths from their table reference pages)."""
+    return [
+        _s("address1_line1", 250),
+        _s("address1_line2", 250),
+        _s("address1_line3", 250),
+        _s("address1_city", 80),
+        _s("address1_stateorprovince", 50),
+        _s("address1_postalcode", 20),
+        _s("address1_country", 80),
+        _s("address1_telephone1", 50),
+    ]
+
+
+def _description() -> Column:
+    # account, contact, lead and opportunity: Memo, MaxLength 2000
+    # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/account#BKMK_Description
+    return Column("description", MEMO, 2000)
+
+
+INDUSTRY = {
+    1: "Accounting",
+    2: "Agriculture and Non-petrol Natural Resource Extraction",
+    3: "Broadcasting Printing and Publishing",
+    4: "Brokers",
+    5: "Building Supply Retail",
+    6: "Business Services",
+    7: "Consulting",
+    8: "Consumer Services",
+    9: "Design, Direction and Creative Management",
+    10: "Distributors, Dispatchers and Processors",
+    11: "Doctor's Offices and Clinics",
+    12: "Durable Manufacturing",
+    13: "Eating and Drinking Places",
+    14: "Entertainment Retail",
+    15: "Equipment Rental and Leasing",
+    16: "Financial",
+    17: "Food and Tobacco Processing",
+    18: "Inbound Capital Intensive Processing",
+    19: "Inbound Repair and Services",
+    20: "Insurance",
+    21: "Legal Services",
+    22: "Non-Durable Merchandise Retail",
+    23: "Outbound Consumer Service",
+    24: "Petrochemical Extraction and Distribution",
+    25: "Service Retail",
+    26: "SIG Affiliations",
+    27: "Social Services",
+    28: "Special Outbound Trade Contractors",
+    29: "Specialty Realty",
+    30: "Transportation",
+    31: "Utility Creation and Distribution",
+    32: "Vehicle Retail",
+    33: "Wholesale",
+}
+GENDER = {1: "Male", 2: "Female"}
+
+
+def _activities(entity: str, schema: str) -> list[CollectionNav]:
+    """The `<Schema>_Emails`, `<Schema>_Appointments` and `<Schema>_ActivityPointers` of a regarding table."""
+    return [
+        CollectionNav(f"{schema}_Emails", "email", "regardingobjectid", f"regardingobjectid_{entity}_email"),
+        CollectionNav(
+            f"{schema}_Appointments", "appointment", "regardingobjectid", f"regardingobjectid_{entity}_appointment"
+        ),
+        CollectionNav(
+            f"{schema}_ActivityPointers", "activitypointer", "regardingobjectid", f"regardingobjectid_{entity}"
+        ),
+    ]
 
 
 def _common(owned: bool = True) -> list[Column]:
@@ -167,8 +258,9 @@ def _table(
     navs: list[NavProperty] | None = None,
     collections: list[CollectionNav] | None = None,
     read_only: bool = False,
+    **extra: object,
 ) -> Table:
-    table = Table(logical, entity_set, key, primary, otc, schema, read_only=read_only)
+    table = Table(logical, entity_set, key, primary, otc, schema, read_only=read_only, **extra)  # type: ignore[arg-type]
     table.columns = {c.name: c for c in [Column(key, GUID, update=False), *columns]}
     table.navs = {n.name: n for n in navs or []}
     for col in table.columns.values():
@@ -211,9 +303,14 @@ def _build() -> dict[str, Table]:
                 _s("emailaddress2", 100),
                 _s("emailaddress3", 100),
                 _s("telephone1", 50),
+                _s("telephone2", 50),
+                _s("telephone3", 50),
+                _s("fax", 50),
                 _s("websiteurl", 200),
-                _s("address1_city", 80),
-                _s("address1_country", 80),
+                *_address1(),
+                _description(),
+                Column("numberofemployees", INT),
+                Column("industrycode", PICKLIST, options=INDUSTRY),
                 Column("primarycontactid", LOOKUP, targets=("contact",)),
                 Column("parentaccountid", LOOKUP, targets=("account",)),
                 Column("revenue", MONEY),
@@ -221,6 +318,18 @@ def _build() -> dict[str, Table]:
                 Column("statuscode", PICKLIST, options=ACTIVE_STATUS, default=1),
                 *_common(),
             ],
+            collections=[
+                CollectionNav("contact_customer_accounts", "contact", "parentcustomerid", "parentcustomerid_account"),
+                CollectionNav("account_parent_account", "account", "parentaccountid", "parentaccountid"),
+                CollectionNav("lead_parent_account", "lead", "parentaccountid", "parentaccountid"),
+                CollectionNav("opportunity_parent_account", "opportunity", "parentaccountid", "parentaccountid"),
+                CollectionNav("opportunity_customer_accounts", "opportunity", "customerid", "customerid_account"),
+                CollectionNav("incident_customer_accounts", "incident", "customerid", "customerid_account"),
+                *_activities("account", "Account"),
+            ],
+            # An alternate key on accountnumber (Dataverse has none by default; environments often define one).
+            # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/define-alternate-keys-entity
+            keys=(AlternateKey("accountnumber_key", ("accountnumber",), "Account Number"),),
         ),
         _table(
             "contact",
@@ -237,8 +346,14 @@ def _build() -> dict[str, Table]:
                 _s("emailaddress2", 100),
                 _s("emailaddress3", 100),
                 _s("telephone1", 50),
+                _s("telephone2", 50),
                 _s("mobilephone", 50),
                 _s("jobtitle", 100),
+                *_address1(),
+                _description(),
+                # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/contact#BKMK_BirthDate
+                Column("birthdate", DATEONLY),
+                Column("gendercode", PICKLIST, options=GENDER),
                 Column("parentcustomerid", LOOKUP, targets=("account", "contact")),
                 Column("statecode", PICKLIST, options=ACTIVE_STATE, default=0),
                 Column("statuscode", PICKLIST, options=ACTIVE_STATUS, default=1),
@@ -247,6 +362,13 @@ def _build() -> dict[str, Table]:
             navs=[
                 NavProperty("parentcustomerid_account", "parentcustomerid", "account"),
                 NavProperty("parentcustomerid_contact", "parentcustomerid", "contact"),
+            ],
+            collections=[
+                CollectionNav("contact_customer_contacts", "contact", "parentcustomerid", "parentcustomerid_contact"),
+                CollectionNav("account_primary_contact", "account", "primarycontactid", "primarycontactid"),
+                CollectionNav("opportunity_customer_contacts", "opportunity", "customerid", "customerid_contact"),
+                CollectionNav("incident_customer_contacts", "incident", "customerid", "customerid_contact"),
+                *_activities("contact", "Contact"),
             ],
         ),
         _table(
@@ -266,8 +388,13 @@ def _build() -> dict[str, Table]:
                 _s("emailaddress2", 100),
                 _s("emailaddress3", 100),
                 _s("telephone1", 50),
+                _s("telephone2", 50),
                 _s("mobilephone", 20),
                 _s("jobtitle", 100),
+                *_address1(),
+                _description(),
+                Column("numberofemployees", INT),
+                Column("industrycode", PICKLIST, options=INDUSTRY),
                 Column("parentaccountid", LOOKUP, targets=("account",)),
                 Column("parentcontactid", LOOKUP, targets=("contact",)),
                 Column("statecode", PICKLIST, options={0: "Open", 1: "Qualified", 2: "Disqualified"}, default=0),
@@ -287,6 +414,7 @@ def _build() -> dict[str, Table]:
                 ),
                 *_common(),
             ],
+            collections=_activities("lead", "Lead"),
         ),
         _table(
             "opportunity",
@@ -297,6 +425,7 @@ def _build() -> dict[str, Table]:
             "Opportunity",
             [
                 _s("name", 300),
+                _description(),
                 Column("customerid", LOOKUP, targets=("account", "contact")),
                 Column("parentaccountid", LOOKUP, targets=("account",)),
                 Column("parentcontactid", LOOKUP, targets=("contact",)),
@@ -315,6 +444,7 @@ def _build() -> dict[str, Table]:
                 NavProperty("customerid_account", "customerid", "account"),
                 NavProperty("customerid_contact", "customerid", "contact"),
             ],
+            collections=_activities("opportunity", "Opportunity"),
         ),
         _table(
             "incident",
@@ -353,6 +483,7 @@ def _build() -> dict[str, Table]:
                 NavProperty("customerid_account", "customerid", "account"),
                 NavProperty("customerid_contact", "customerid", "contact"),
             ],
+            collections=_activities("incident", "Incident"),
         ),
         _table(
             "systemuser",
@@ -508,7 +639,68 @@ def _build() -> dict[str, Table]:
             read_only=True,
         ),
     ]
-    return {t.logical: t for t in tables}
+    for table in tables:
+        table.display, table.schema_name, table.ownership = _DEFINITION.get(
+            table.logical, (table.display, table.schema, table.ownership)
+        )
+        table.is_activity = table.logical in ("email", "appointment", "activitypointer")
+    by_name = {t.logical: t for t in tables}
+    _partner_collections(by_name)
+    return by_name
+
+
+def _partner_collections(tables: dict[str, Table]) -> None:
+    """Give every single-valued navigation property its collection-valued partner on the table it points to.
+
+    In Dataverse each lookup is one side of a one-to-many relationship and the referenced table can navigate back
+    (`systemusers(<id>)/lk_accountbase_createdby`); those not declared above get the name Dataverse gives them.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-navigation-properties
+    """
+    for child in tables.values():
+        for nav in child.navs.values():
+            target = tables.get(nav.target)
+            if target is None:
+                continue
+            if any(
+                c.child == child.logical and c.column == nav.column and partner_of(c, target) == nav.name
+                for c in target.collections.values()
+            ):
+                continue
+            if nav.column in ("createdby", "modifiedby"):
+                name = f"lk_{child.logical}{'' if child.is_activity else 'base'}_{nav.column}"
+            elif nav.column == "ownerid":
+                name = f"user_{child.entity_set}"
+            elif nav.column == "partyid":
+                name = f"{target.logical}_activity_parties"
+            elif nav.column in ("parentcontactid", "parentaccountid"):
+                name = f"{child.logical}_parent_{target.logical}"
+            else:
+                name = f"{target.logical}_{child.logical}_{nav.column}"
+            if name in target.collections:
+                name = f"{name}_{child.logical}"
+            target.collections[name] = CollectionNav(name, child.logical, nav.column, nav.name)
+
+
+def partner_of(collection: CollectionNav, table: Table) -> str:
+    """The child's navigation property that points back to `table` through `collection`."""
+    return collection.partner or f"{collection.column}_{table.logical}"
+
+
+# DisplayName / DisplayCollectionName, SchemaName and OwnershipType of each table, as its reference page lists them
+# (e.g. https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/systemuser).
+_DEFINITION: dict[str, tuple[tuple[str, str], str, str]] = {
+    "account": (("Account", "Accounts"), "Account", "UserOwned"),
+    "contact": (("Contact", "Contacts"), "Contact", "UserOwned"),
+    "lead": (("Lead", "Leads"), "Lead", "UserOwned"),
+    "opportunity": (("Opportunity", "Opportunities"), "Opportunity", "UserOwned"),
+    "incident": (("Case", "Cases"), "Incident", "UserOwned"),
+    "systemuser": (("User", "Users"), "SystemUser", "BusinessOwned"),
+    "email": (("Email", "Email Messages"), "Email", "UserOwned"),
+    "appointment": (("Appointment", "Appointments"), "Appointment", "UserOwned"),
+    "activityparty": (("Activity Party", "Activity Parties"), "ActivityParty", "None"),
+    "activitymimeattachment": (("Attachment", "Attachments"), "ActivityMimeAttachment", "None"),
+    "activitypointer": (("Activity", "Activities"), "ActivityPointer", "UserOwned"),
+}
 
 
 TABLES: dict[str, Table] = _build()

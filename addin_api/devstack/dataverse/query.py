@@ -11,6 +11,7 @@ import functools
 import re
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,6 +22,9 @@ from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, GUID
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
+# Reads the related rows that `any`/`all` test: (child table, lookup column, parent id) -> rows. Set per request,
+# so compiled filters stay pure and cacheable.
+RELATED: ContextVar[Callable[[Table, str, Any], list[Record]] | None] = ContextVar("related_rows", default=None)
 Keys = frozenset[tuple[str, str]]
 
 _TOKEN = re.compile(
@@ -30,7 +34,7 @@ _TOKEN = re.compile(
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\w-]))
   | (?P<number>-?\d+(?:\.\d+)?(?![\w-]))
   | (?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)?)
-  | (?P<punct>[(),])
+  | (?P<punct>[(),:])
     )""",
     re.VERBOSE,
 )
@@ -202,6 +206,8 @@ class _Parser:
             return inner
         if token.kind == "name" and token.text in _FUNCTIONS:
             return self.parse_function(token.text)
+        if token.kind == "name" and token.text.endswith(("/any", "/all")) and self._next_is("("):
+            return self.parse_lambda(token.text[:-4], token.text[-3:])
         if token.kind != "name":
             raise syntax_error(f"Syntax error at '{token.text}' in '{self.text}'.")
         attribute = token.text
@@ -217,6 +223,57 @@ class _Parser:
         if op.text == "eq" and isinstance(expected, str) and column.type not in (DATETIME, DATEONLY):
             # only a string whose case-folded form is `expected` can be equal (`_comparison`)
             return Filter(predicate, frozenset({(attribute, expected.lower())}))
+        return Filter(predicate)
+
+    def _next_is(self, text: str) -> bool:
+        token = self.peek()
+        return token is not None and token.text == text
+
+    def parse_lambda(self, nav: str, kind: str) -> Filter:
+        """`<collection>/any(x:x/<column> … )`, `…/all(…)` and `…/any()` over a collection-valued navigation property.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows#lambda-expressions
+        """
+        collection = self.table.collections.get(nav)
+        if collection is None:
+            raise unknown_query_property(self.table, nav)
+        child = TABLES[collection.child]
+        key = self.table.key
+        self.expect("(")
+        inner: Filter | None = None
+        if self._next_is(")"):
+            if kind == "all":
+                raise syntax_error(f"The 'all' operator needs a lambda expression in '{self.text}'.")
+            self.take()
+        else:
+            variable = self.take()
+            self.expect(":")
+            depth, body = 0, []
+            while True:
+                token = self.take()
+                if token.text == "(":
+                    depth += 1
+                elif token.text == ")":
+                    if depth == 0:
+                        break
+                    depth -= 1
+                text = token.text
+                if token.kind == "name" and text.startswith(f"{variable.text}/"):
+                    text = text[len(variable.text) + 1 :]
+                body.append(text)
+            inner = parse_filter(child, " ".join(body))
+
+        def predicate(record: Record) -> bool:
+            resolve = RELATED.get()
+            if resolve is None:
+                raise syntax_error("Lambda operators are not supported here.")
+            rows = resolve(child, collection.column, record.get(key))
+            if inner is None:
+                return bool(rows)
+            if kind == "any":
+                return any(inner(r) for r in rows)
+            return all(inner(r) for r in rows)
+
         return Filter(predicate)
 
     def parse_function(self, name: str) -> Filter:

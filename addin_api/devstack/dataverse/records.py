@@ -50,6 +50,7 @@ from addin_api.devstack.dataverse.metadata import (
     TABLES,
     Column,
     Table,
+    partner_of,
 )
 from addin_api.devstack.dataverse.store import DataverseStore, DuplicateKey, index_key
 
@@ -431,7 +432,7 @@ class Operations:
                 collection = table.collections[nav_name]
                 child_table = TABLES[collection.child]
                 for child in children:
-                    link = (collection.column, table, new_id, f"{collection.column}_{table.logical}")
+                    link = (collection.column, table, new_id, partner_of(collection, table))
                     self.create(child_table, child, parent=link)
         return new_id
 
