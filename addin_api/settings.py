@@ -26,6 +26,8 @@ CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/email-activity-entities
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
+# A random 32-character secret carries far more than the 128 bits an HMAC key needs.
+MIN_ACTIVITY_ID_SECRET = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -45,6 +47,9 @@ class Settings:
     tenants: tuple[str, ...]
     dataverse_urls: Mapping[str, str]
     client_secret: str | None = field(default=None, repr=False)
+    # Keys the activity ids only this deployment can compute (see `ActivityKind.fallback_id`); None: derived from
+    # the OBO credential. Set it when the credential rotates while several versions of it are in service.
+    activity_id_secret: str | None = field(default=None, repr=False)
     client_cert_path: Path | None = None
     client_cert_thumbprint: str | None = None
     authority_host: str = DEFAULT_AUTHORITY_HOST
@@ -91,6 +96,10 @@ class Settings:
                 problems.append(f"{PREFIX}CLIENT_CERT_PATH does not name a readable file")
             if not thumbprint:
                 problems.append(f"{PREFIX}CLIENT_CERT_THUMBPRINT is required with {PREFIX}CLIENT_CERT_PATH")
+
+        activity_id_secret = get("ACTIVITY_ID_SECRET") or None
+        if activity_id_secret is not None and len(activity_id_secret) < MIN_ACTIVITY_ID_SECRET:
+            problems.append(f"{PREFIX}ACTIVITY_ID_SECRET must be at least {MIN_ACTIVITY_ID_SECRET} characters")
 
         tenants = tuple(t.strip().lower() for t in get("TENANTS").split(",") if t.strip())
         if not tenants:
@@ -167,6 +176,7 @@ class Settings:
         return cls(
             client_id=client_id.lower(),
             client_secret=secret,
+            activity_id_secret=activity_id_secret,
             client_cert_path=cert_path,
             client_cert_thumbprint=thumbprint,
             tenants=tenants,

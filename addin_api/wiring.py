@@ -5,6 +5,9 @@ Everything the views need hangs off `app.extensions["addin_api"]` as one `Collab
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import ssl
 import threading
 from dataclasses import dataclass
@@ -38,6 +41,27 @@ class Collaborators:
     me_cache: MeCache
     observe_dataverse: Observer
     breakers: Breakers
+
+    @functools.cached_property
+    def activity_id_key(self) -> bytes:
+        """The key of the activity ids only this deployment can compute (`ActivityKind.fallback_id`).
+
+        From `ADDIN_API_ACTIVITY_ID_SECRET`, else from the OBO credential (the client secret, or the certificate's
+        private key): every process and host of one deployment holds it, and no user of the service does. The
+        credential is never used as the key itself, only to derive one for this purpose.
+        """
+        from addin_api.errors import ConfigurationError
+
+        settings = self.settings
+        material = (settings.activity_id_secret or settings.client_secret or "").encode()
+        if not material and settings.client_cert_path is not None:
+            try:
+                material = settings.client_cert_path.read_bytes()
+            except OSError as exc:
+                raise ConfigurationError("The client certificate is unreadable") from exc
+        if not material:
+            raise ConfigurationError("No secret to key activity ids with")
+        return hmac.new(material, b"addin-api activity ids", hashlib.sha256).digest()
 
     def environment_url(self, principal: Principal) -> str:
         """The Dataverse environment of the caller's tenant (from settings, never from the request)."""
@@ -137,6 +161,7 @@ def build(app: Flask, settings: Settings) -> Collaborators:
         # gunicorn's workers on this host share users' Retry-After windows (and keep them across recycling).
         shared = SqliteThrottleWindows(settings.shared_state_dir / "throttle-windows.sqlite3")
     logs.register_secret(settings.client_secret)
+    logs.register_secret(settings.activity_id_secret)
     return Collaborators(
         settings=settings,
         session=session,
