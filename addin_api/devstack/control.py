@@ -186,7 +186,7 @@ def clear_requests() -> Response:
 
 @bp.post("/faults")
 def add_fault() -> Response:
-    """Inject a failure and/or latency."""
+    """Inject a failure and/or latency (`skip`: let that many matching requests through before it applies)."""
     body = request.get_json(silent=True) or {}
     target = body.get("target")
     if target not in ("dataverse", "identity"):
@@ -201,6 +201,7 @@ def add_fault() -> Response:
             count=int(body["count"]) if body.get("count") is not None else None,
             delay_ms=int(body.get("delayMs") or 0),
             code=body.get("code"),
+            skip=int(body.get("skip") or 0),
         )
     except (re.error, ValueError, TypeError) as exc:
         return _bad_request(f"invalid fault: {exc}")

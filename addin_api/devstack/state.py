@@ -61,6 +61,7 @@ class Fault:
     count: int | None = None  # None: until cleared
     delay_ms: int = 0
     code: str | None = None  # Dataverse hex code or AADSTS error to send instead of the default
+    skip: int = 0  # let this many matching requests through first (e.g. fail only a track's second $batch)
 
     def matches(self, target: str, method: str, path: str) -> bool:
         """Tell whether this fault applies to a request."""
@@ -92,6 +93,9 @@ class FaultTable:
         """Return the faults that apply to this request, using up one of each counted fault."""
         with self._lock:
             hits = [f for f in self._faults if f.matches(target, method, path)]
+            for f in [f for f in hits if f.skip > 0]:
+                f.skip -= 1
+                hits.remove(f)
             for f in hits:
                 if f.count is not None:
                     f.count -= 1
