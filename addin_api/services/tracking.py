@@ -240,8 +240,10 @@ def _create(
     A create that answers 412 `0x80040237` is told apart by reading the activity at its id:
     - it holds this item (same key) → a concurrent twin won: the item is already tracked;
     - it holds another item (someone else created a record at that id first) → never adopted: next candidate id;
-    - there is none we can read → the duplicate was the sender's new record, or the id is held by a record the
-      caller cannot see: once with a fresh record id at the same activity id, then the next candidate.
+    - there is none we can read → the duplicate was elsewhere (the sender's new record), the activity was deleted
+      in between (an untrack racing the track), or the id is held by a record the caller cannot see: once more at
+      the same id (with a fresh id for the new record), then the next candidate. Retrying first keeps a track
+      that raced an untrack at the id every later track will also try.
     """
     kind = item.kind
     candidates = _candidate_ids(kind, id_key, environment_url, item.key)
@@ -256,7 +258,7 @@ def _create(
         holder = _activity_at(dv, kind, activity_id)
         if holder is not None and kind.same_item(holder, item.key):
             return tracked_view(kind, environment_url, holder)
-        if holder is None and missing is not None and not retried_here:
+        if holder is None and not retried_here:
             retried_here = True
             continue
         logger.warning("activity_id_taken", extra={"table": kind.logical_name, "readable": holder is not None})

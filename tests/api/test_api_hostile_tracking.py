@@ -302,17 +302,32 @@ def test_fallback_ids_learned_and_squatted_too_still_track(api: Api) -> None:
 
 
 def test_a_collision_whose_record_the_owner_cannot_read_is_not_adopted(api: Api) -> None:
-    """A 412 duplicate on the create with nothing readable at the id moves on to the keyed id instead of a 404."""
+    """A 412 duplicate with nothing readable at the id, twice, moves on to the keyed id instead of answering 404."""
     message_id = "<unreadable-holder@mail.fabrikam.example>"
     env = environment(api.devstack)
-    api.devstack.fault(target="dataverse", method="POST", path=r"/emails$", status=412, code="0x80040237", count=1)
+    api.devstack.fault(target="dataverse", method="POST", path=r"/emails$", status=412, code="0x80040237", count=2)
+    warm(api)
 
     response = api.post("/api/v1/emails", email(message_id))
 
     assert 201 == response.status_code, response.get_json()
     expected = EMAIL.fallback_id(key_of(api.client.application), env, message_id, 1)
     assert expected == response.get_json()["activityId"]
+    # The lookup, then create and read at the deterministic id twice, then the create at the keyed id.
+    assert 6 == len(api.dataverse_trips())
     assert [expected] == ids_with_key(api.devstack, EMAIL, message_id)
+
+
+def test_a_collision_that_vanished_retries_at_the_same_id(api: Api) -> None:
+    """A 412 duplicate with nothing at the id once (an untrack raced the track) tracks at the deterministic id."""
+    message_id = "<vanished-holder@mail.fabrikam.example>"
+    api.devstack.fault(target="dataverse", method="POST", path=r"/emails$", status=412, code="0x80040237", count=1)
+
+    response = api.post("/api/v1/emails", email(message_id))
+
+    assert 201 == response.status_code, response.get_json()
+    assert EMAIL.activity_id(environment(api.devstack), message_id) == response.get_json()["activityId"]
+    assert [response.get_json()["activityId"]] == ids_with_key(api.devstack, EMAIL, message_id)
 
 
 def test_persistent_collisions_are_bounded_and_write_nothing(api: Api) -> None:
