@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 import requests
 from conftest import ALICE, Api, Devstack
 from flask import Flask
@@ -25,7 +26,7 @@ from addin_api.schemas import TrackAppointmentSchema, TrackEmailSchema
 from addin_api.services import tracking
 from addin_api.services.me import MeInfo
 from addin_api.services.tracking import FALLBACK_IDS, MAX_CREATES
-from addin_api.settings import Settings
+from addin_api.settings import Settings, SettingsError
 
 BOB = "bob@contoso.example"
 ZOE = "zoe@newco.example"
@@ -354,6 +355,35 @@ def test_activity_id_key_is_shared_by_processes_and_depends_on_a_secret(service_
     assert service_settings.client_secret.encode() not in first
     env, key = "https://org.example", "<m@example.org>"
     assert EMAIL.fallback_id(first, env, key, 1) != EMAIL.fallback_id(other, env, key, 1)
+
+
+def test_activity_id_secret_setting_is_parsed_and_checked(service_settings: Settings) -> None:
+    """ADDIN_API_ACTIVITY_ID_SECRET is optional; when set it must be long enough, and it is never shown."""
+    # (service_settings: this folder's log scan reads the service's client secret after every test.)
+    tenant = "7a3c9e1d-2b4f-4c8a-9d6e-1f0a2b3c4d5e"
+    env = {
+        "ADDIN_API_CLIENT_ID": "4d7e2b9a-6c1f-4e3d-a8b5-9f0e1d2c3b4a",
+        "ADDIN_API_CLIENT_SECRET": "s3cret",
+        "ADDIN_API_TENANTS": tenant,
+        "ADDIN_API_DATAVERSE_URLS": f"{tenant}=https://contoso.crm.dynamics.com",
+    }
+    assert Settings.from_env(env).activity_id_secret is None
+    secret = "k" * 40
+    parsed = Settings.from_env({**env, "ADDIN_API_ACTIVITY_ID_SECRET": secret})
+    assert (secret, False) == (parsed.activity_id_secret, secret in repr(parsed))
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({**env, "ADDIN_API_ACTIVITY_ID_SECRET": "short"})
+    assert ["ADDIN_API_ACTIVITY_ID_SECRET must be at least 32 characters"] == refused.value.problems
+
+
+def test_activity_id_key_from_a_certificate_credential(service_settings: Settings, tmp_path: Any) -> None:
+    """With a certificate instead of a client secret, the key is derived from the certificate file."""
+    pem = tmp_path / "cert.pem"
+    pem.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a real key\n-----END PRIVATE KEY-----\n")
+    with_cert = replace(service_settings, client_secret=None, client_cert_path=pem, client_cert_thumbprint="AB" * 20)
+    first = key_of(create_app(with_cert))
+    pem.write_bytes(b"-----BEGIN PRIVATE KEY-----\nanother key\n-----END PRIVATE KEY-----\n")
+    assert (first != key_of(create_app(with_cert)), first != key_of(create_app(service_settings))) == (True, True)
 
 
 # -- records made by createMissing --------------------------------------------------------------------------------
