@@ -26,7 +26,7 @@ CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/email-activity-entities
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
-# A random 32-character secret carries far more than the 128 bits an HMAC key needs.
+# 32 random characters, even hex digits, carry the 128 bits an HMAC key needs at the least.
 MIN_ACTIVITY_ID_SECRET = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 

@@ -239,6 +239,33 @@ def test_squatted_appointment_id_is_not_adopted_and_the_owner_still_tracks(api: 
     assert 200 == api.post("/api/v1/appointments", body).status_code
 
 
+def test_another_activity_type_at_the_email_id_is_not_adopted(api: Api) -> None:
+    """An appointment Bob made at the email's deterministic id (activity ids are shared by all activity tables)."""
+    message_id = "<squat-other-type@mail.fabrikam.example>"
+    primary = EMAIL.activity_id(environment(api.devstack), message_id)
+    squat(
+        api.devstack,
+        "appointments",
+        primary,
+        globalobjectid=message_id,
+        scheduledstart="2026-12-24T09:00:00Z",
+        scheduledend="2026-12-24T10:00:00Z",
+    )
+
+    warm(api)
+
+    response = api.post("/api/v1/emails", email(message_id))
+
+    assert 201 == response.status_code, response.get_json()
+    view = response.get_json()
+    # The lookup, then create and read at the deterministic id twice (no email there), then the keyed id.
+    assert 6 == len(api.dataverse_trips())
+    assert [view["activityId"]] == ids_with_key(api.devstack, EMAIL, message_id)
+    assert "Bob's own record" == read(api.devstack, f"appointments({primary})")["subject"]
+    status = api.get("/api/v1/emails", query_string={"internetMessageId": message_id}).get_json()
+    assert (True, view["activityId"]) == (status["tracked"], status["activityId"])
+
+
 def test_concurrent_tracks_after_a_squat_leave_exactly_one_activity(api: Api) -> None:
     """Alice's racing clicks and a second process tracking as another user all meet at one fallback id."""
     message_id = "<squat-race@mail.fabrikam.example>"
