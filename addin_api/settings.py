@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import uuid
@@ -197,6 +199,21 @@ class Settings:
             forwarded_allow_ips=forwarded,
             log_level=log_level,
         )
+
+    def activity_id_key(self) -> bytes:
+        """The key of the activity ids only this deployment can compute (`ActivityKind.fallback_id`).
+
+        From `activity_id_secret`, else from the OBO credential (the client secret, or the certificate file with its
+        private key): every process and host of one deployment — web workers and the mailbox-sync worker — holds
+        it, and no user of the service does. The credential only keys a derivation; it is never the key itself.
+        Raises OSError when the certificate cannot be read, ValueError when there is no secret at all.
+        """
+        material = (self.activity_id_secret or self.client_secret or "").encode()
+        if not material and self.client_cert_path is not None:
+            material = self.client_cert_path.read_bytes()
+        if not material:
+            raise ValueError("no secret to key activity ids with")
+        return hmac.new(material, b"addin-api activity ids", hashlib.sha256).digest()
 
     @property
     def nested_app_client_id(self) -> str:

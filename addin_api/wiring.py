@@ -6,8 +6,6 @@ Everything the views need hangs off `app.extensions["addin_api"]` as one `Collab
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import ssl
 import threading
 from dataclasses import dataclass
@@ -44,24 +42,13 @@ class Collaborators:
 
     @functools.cached_property
     def activity_id_key(self) -> bytes:
-        """The key of the activity ids only this deployment can compute (`ActivityKind.fallback_id`).
-
-        From `ADDIN_API_ACTIVITY_ID_SECRET`, else from the OBO credential (the client secret, or the certificate's
-        private key): every process and host of one deployment holds it, and no user of the service does. The
-        credential is never used as the key itself, only to derive one for this purpose.
-        """
+        """The key of the activity ids only this deployment can compute (`Settings.activity_id_key`)."""
         from addin_api.errors import ConfigurationError
 
-        settings = self.settings
-        material = (settings.activity_id_secret or settings.client_secret or "").encode()
-        if not material and settings.client_cert_path is not None:
-            try:
-                material = settings.client_cert_path.read_bytes()
-            except OSError as exc:
-                raise ConfigurationError("The client certificate is unreadable") from exc
-        if not material:
-            raise ConfigurationError("No secret to key activity ids with")
-        return hmac.new(material, b"addin-api activity ids", hashlib.sha256).digest()
+        try:
+            return self.settings.activity_id_key()
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError("No readable secret to key activity ids with") from exc
 
     def environment_url(self, principal: Principal) -> str:
         """The Dataverse environment of the caller's tenant (from settings, never from the request)."""

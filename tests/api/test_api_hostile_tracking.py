@@ -404,13 +404,15 @@ def test_activity_id_secret_setting_is_parsed_and_checked(service_settings: Sett
 
 
 def test_activity_id_key_from_a_certificate_credential(service_settings: Settings, tmp_path: Any) -> None:
-    """With a certificate instead of a client secret, the key is derived from the certificate file."""
+    """With a certificate instead of a client secret, the key comes from the certificate file; no secret, no key."""
     pem = tmp_path / "cert.pem"
     pem.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a real key\n-----END PRIVATE KEY-----\n")
     with_cert = replace(service_settings, client_secret=None, client_cert_path=pem, client_cert_thumbprint="AB" * 20)
     first = key_of(create_app(with_cert))
     pem.write_bytes(b"-----BEGIN PRIVATE KEY-----\nanother key\n-----END PRIVATE KEY-----\n")
     assert (first != key_of(create_app(with_cert)), first != key_of(create_app(service_settings))) == (True, True)
+    with pytest.raises(ValueError):
+        replace(service_settings, client_secret=None).activity_id_key()
 
 
 # -- records made by createMissing --------------------------------------------------------------------------------
