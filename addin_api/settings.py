@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import uuid
@@ -26,6 +28,8 @@ CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/email-activity-entities
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
+# 32 random characters, even hex digits, carry the 128 bits an HMAC key needs at the least.
+MIN_ACTIVITY_ID_SECRET = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -45,6 +49,9 @@ class Settings:
     tenants: tuple[str, ...]
     dataverse_urls: Mapping[str, str]
     client_secret: str | None = field(default=None, repr=False)
+    # Keys the activity ids only this deployment can compute (see `ActivityKind.fallback_id`); None: derived from
+    # the OBO credential. Set it when the credential rotates while several versions of it are in service.
+    activity_id_secret: str | None = field(default=None, repr=False)
     client_cert_path: Path | None = None
     client_cert_thumbprint: str | None = None
     authority_host: str = DEFAULT_AUTHORITY_HOST
@@ -91,6 +98,10 @@ class Settings:
                 problems.append(f"{PREFIX}CLIENT_CERT_PATH does not name a readable file")
             if not thumbprint:
                 problems.append(f"{PREFIX}CLIENT_CERT_THUMBPRINT is required with {PREFIX}CLIENT_CERT_PATH")
+
+        activity_id_secret = get("ACTIVITY_ID_SECRET") or None
+        if activity_id_secret is not None and len(activity_id_secret) < MIN_ACTIVITY_ID_SECRET:
+            problems.append(f"{PREFIX}ACTIVITY_ID_SECRET must be at least {MIN_ACTIVITY_ID_SECRET} characters")
 
         tenants = tuple(t.strip().lower() for t in get("TENANTS").split(",") if t.strip())
         if not tenants:
@@ -167,6 +178,7 @@ class Settings:
         return cls(
             client_id=client_id.lower(),
             client_secret=secret,
+            activity_id_secret=activity_id_secret,
             client_cert_path=cert_path,
             client_cert_thumbprint=thumbprint,
             tenants=tenants,
@@ -187,6 +199,21 @@ class Settings:
             forwarded_allow_ips=forwarded,
             log_level=log_level,
         )
+
+    def activity_id_key(self) -> bytes:
+        """The key of the activity ids only this deployment can compute (`ActivityKind.fallback_id`).
+
+        From `activity_id_secret`, else from the OBO credential (the client secret, or the certificate file with its
+        private key): every process and host of one deployment — web workers and the mailbox-sync worker — holds
+        it, and no user of the service does. The credential only keys a derivation; it is never the key itself.
+        Raises OSError when the certificate cannot be read, ValueError when there is no secret at all.
+        """
+        material = (self.activity_id_secret or self.client_secret or "").encode()
+        if not material and self.client_cert_path is not None:
+            material = self.client_cert_path.read_bytes()
+        if not material:
+            raise ValueError("no secret to key activity ids with")
+        return hmac.new(material, b"addin-api activity ids", hashlib.sha256).digest()
 
     @property
     def nested_app_client_id(self) -> str:

@@ -5,6 +5,7 @@ Everything the views need hangs off `app.extensions["addin_api"]` as one `Collab
 
 from __future__ import annotations
 
+import functools
 import ssl
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,16 @@ class Collaborators:
     me_cache: MeCache
     observe_dataverse: Observer
     breakers: Breakers
+
+    @functools.cached_property
+    def activity_id_key(self) -> bytes:
+        """The key of the activity ids only this deployment can compute (`Settings.activity_id_key`)."""
+        from addin_api.errors import ConfigurationError
+
+        try:
+            return self.settings.activity_id_key()
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError("No readable secret to key activity ids with") from exc
 
     def environment_url(self, principal: Principal) -> str:
         """The Dataverse environment of the caller's tenant (from settings, never from the request)."""
@@ -137,6 +148,7 @@ def build(app: Flask, settings: Settings) -> Collaborators:
         # gunicorn's workers on this host share users' Retry-After windows (and keep them across recycling).
         shared = SqliteThrottleWindows(settings.shared_state_dir / "throttle-windows.sqlite3")
     logs.register_secret(settings.client_secret)
+    logs.register_secret(settings.activity_id_secret)
     return Collaborators(
         settings=settings,
         session=session,

@@ -97,8 +97,9 @@ def activity_blueprint(
         dv, environment_url = dataverse()
         info = me(dv)
         info.require_add_in()
-        limit = collaborators().settings.max_attachment_bytes
-        view, created = tracking.track(dv, environment_url, info, item, limit)
+        found = collaborators()
+        limit = found.settings.max_attachment_bytes
+        view, created = tracking.track(dv, environment_url, info, item, limit, found.activity_id_key)
         return jsonify(view), 201 if created else 200
 
     @bp.put("/<raw_id>/regarding")

@@ -6,6 +6,8 @@ https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/e
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,8 @@ from addin_api.dataverse.tables import REGARDING_TABLES, Table, regarding_proper
 
 # Deterministic activity ids: the same Outlook item in the same environment always maps to the same record, so a
 # retry, a double click or a second worker can never create a duplicate (the create answers 412 0x80040237).
+# Anyone who knows the item's key (every recipient knows a Message-ID) can compute this id, so it is only the first
+# candidate: when someone else's record sits at it, `fallback_id` gives ids only the deployment can compute.
 ACTIVITY_NAMESPACE = uuid.UUID("0f5e8b8e-5c3a-4d55-9a44-2d6f0e3c9a71")
 
 # Ask for formatted values and lookup table names on every record read for a view.
@@ -40,6 +44,27 @@ class ActivityKind:
         """The activityid a tracked item gets in this environment."""
         return str(uuid.uuid5(ACTIVITY_NAMESPACE, f"{environment_url}|{self.logical_name}|{item_key}"))
 
+    def fallback_id(self, key: bytes, environment_url: str, item_key: str, attempt: int) -> str:
+        """The `attempt`-th (1, 2, …) activityid to try when the deterministic one is held by another record.
+
+        An HMAC under the deployment's activity-id key: every process and host of the deployment (web workers, the
+        mailbox-sync worker) derives the same sequence, so concurrent tracks of one item still meet at one id and
+        the loser's create answers 412, while a colleague who knows the item's key cannot compute it to pre-claim.
+        """
+        message = f"{environment_url}|{self.logical_name}|{item_key}|{attempt}".encode()
+        digest = hmac.new(key, message, hashlib.sha256).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def same_item(self, record: dict[str, Any], item_key: str) -> bool:
+        """Whether `record` holds this item: its key column equals `item_key`.
+
+        Compared case-insensitively, as the `$filter` eq of the tracking lookup compares strings in Dataverse, so a
+        record this test accepts is exactly one the status lookup also reports.
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows
+        """
+        value = record.get(self.key_column)
+        return isinstance(value, str) and value.casefold() == item_key.casefold()
+
     def regarding_property(self, table: Table) -> str:
         """`regardingobjectid_<table>_<activity>`."""
         return regarding_property(table, self.logical_name)
@@ -51,7 +76,7 @@ class ActivityKind:
     def _view_params(self) -> dict[str, str]:
         """What a tracked view reads: the activity's key columns, its parties and its regarding."""
         return {
-            "$select": "activityid,subject,_regardingobjectid_value,statecode,createdon",
+            "$select": f"activityid,{self.key_column},subject,_regardingobjectid_value,statecode,createdon",
             "$expand": f"{self.parties_property}($select=participationtypemask,addressused,_partyid_value)",
         }
 

@@ -223,7 +223,7 @@ def clear_requests() -> Response:
 
 @bp.post("/faults")
 def add_fault() -> Response:
-    """Inject a failure and/or latency."""
+    """Inject a failure and/or latency (`skip`: let that many matching requests through before it applies)."""
     body = request.get_json(silent=True) or {}
     target = body.get("target")
     if target not in ("dataverse", "identity"):
@@ -240,6 +240,7 @@ def add_fault() -> Response:
             code=body.get("code"),
             user=_optional_text(body.get("user"), "user"),
             body=_optional_object(body.get("body"), "body"),
+            skip=int(body.get("skip") or 0),
         )
     except (re.error, ValueError, TypeError) as exc:
         return _bad_request(f"invalid fault: {exc}")

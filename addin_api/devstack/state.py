@@ -64,6 +64,7 @@ class Fault:
     code: str | None = None  # Dataverse hex code or AADSTS error to send instead of the default
     user: str | None = None  # only requests made for this user (UPN, case-insensitive)
     body: dict[str, Any] | None = None  # answer this JSON body (with `status`, default 200) instead of an error
+    skip: int = 0  # let this many matching requests through first (e.g. fail only a track's second $batch)
 
     def matches(self, target: str, method: str, path: str, user: Callable[[], str | None] = lambda: None) -> bool:
         """Tell whether this fault applies to a request (`user` names who it is for, asked only when needed)."""
@@ -105,6 +106,9 @@ class FaultTable:
         """Return the faults that apply to this request, using up one of each counted fault."""
         with self._lock:
             hits = [f for f in self._faults if f.matches(target, method, path, user)]
+            for f in [f for f in hits if f.skip > 0]:
+                f.skip -= 1
+                hits.remove(f)
             for f in hits:
                 if f.count is not None:
                     f.count -= 1

@@ -219,6 +219,18 @@ def test_attachment_binds_to_activitypointer(dv: Dv) -> None:
     assert (TRACKED_EMAIL_ID, 5) == (body["_objectid_value"], body["filesize"])
 
 
+def test_activityid_of_another_activity_type_is_412(dv: Dv) -> None:
+    """An appointment cannot take an email's activityid: every activity has one activitypointer row."""
+    body = {
+        "activityid": TRACKED_EMAIL_ID,
+        "subject": "Same id",
+        "scheduledstart": "2026-12-24T09:00:00Z",
+        "scheduledend": "2026-12-24T10:00:00Z",
+    }
+    response = dv.call("POST", "appointments", body)
+    assert (412, "0x80040237") == (response.status_code, response.json()["error"]["code"])
+
+
 def test_duplicate_activityid_is_412(dv: Dv) -> None:
     """POST with the id of an existing record answers 412 0x80040237."""
     response = dv.call("POST", "emails", new_email(activityid=TRACKED_EMAIL_ID))

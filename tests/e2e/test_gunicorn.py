@@ -47,7 +47,8 @@ def gunicorn(devstack: Devstack) -> Iterator[str]:
             try:
                 if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
+            except (requests.ConnectionError, requests.Timeout):
+                # Refused before the master binds; unanswered while the workers still boot (a loaded machine).
                 time.sleep(0.2)
         else:
             pytest.fail("gunicorn did not start")

@@ -662,7 +662,8 @@ def capture_track(bench: Bench, upn: str, message_id: str) -> dict[str, Any]:
     me = MeInfo(str(who["UserId"]), str(who["BusinessUnitId"]), str(who["OrganizationId"]), None, upn, True)
     recorded.clear()
     item = email_item(TrackEmailSchema().load(email_body(message_id)))
-    view, created = tracking.track(dv, environment, me, item, settings.max_attachment_bytes)
+    # A first track never reaches the fallback ids, so any key will do.
+    view, created = tracking.track(dv, environment, me, item, settings.max_attachment_bytes, os.urandom(32))
     session.close()
     if not created or len(recorded) != 2:
         raise RuntimeError(f"capturing a first track sent {len(recorded)} requests (created: {created})")

@@ -424,6 +424,12 @@ class Operations:
                         message = f"Attribute '{col.name}' cannot be NULL"
                     raise DataverseError(400, REQUIRED, message)
             new_id = str(record[table.key])
+            # Every activity is also an activitypointer row keyed by activityid: an email cannot take the id of an
+            # appointment. https://learn.microsoft.com/en-us/power-apps/developer/data-platform/activities-data-model-storage
+            if table.logical in ACTIVITY_TABLES and any(
+                self.store.get(other, new_id) is not None for other in ACTIVITY_TABLES if other != table.logical
+            ):
+                raise duplicate()
             try:
                 self.store.insert(table.logical, new_id, record)
             except DuplicateKey as exc:
