@@ -22,7 +22,15 @@ from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
 from addin_api.devstack.state import DevstackState, current_state
 
 API_PREFIX = "/api/data/v9.2/"
+# Earlier versions of the Web API are served alongside v9.2, as Dataverse serves them: "you can use any of the
+# versions" (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-versions).
+API_PREFIXES = ("/api/data/v9.2/", "/api/data/v9.1/", "/api/data/v9.0/")
 bp = Blueprint("devstack_dataverse", __name__, url_prefix="/api/data/v9.2")
+
+
+def _prefix() -> str | None:
+    """The Web API root the request addresses (`/api/data/v9.x/`), or None."""
+    return next((p for p in API_PREFIXES if request.path.startswith(p)), None)
 
 
 def _unauthorized(state: DevstackState) -> Response:
@@ -44,7 +52,7 @@ def _admit() -> Response | None:
     Runs before fault injection so injected latency counts as execution time and concurrency, as a slow server
     would; a missing or bad token is answered later (`_require_caller`), after injected faults.
     """
-    if not request.path.startswith(API_PREFIX):
+    if _prefix() is None:
         return None
     state = current_state()
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -69,7 +77,7 @@ def _admit() -> Response | None:
 
 def _require_caller() -> Response | None:
     """Refuse Web API requests without a valid bearer token (401) or from someone who is no systemuser (403)."""
-    if not request.path.startswith(API_PREFIX) or g.get("dataverse_user") is not None:
+    if _prefix() is None or g.get("dataverse_user") is not None:
         return None
     if g.get("dataverse_not_member"):
         return dataverse_error(403, "0x80072560", "The user is not a member of the organization.")
@@ -88,7 +96,7 @@ def _api() -> Api:
 
     state = current_state()
     user: DevUser = g.dataverse_user
-    ops = Operations(state.dataverse, user, f"{state.environment_url}{API_PREFIX}")
+    ops = Operations(state.dataverse, user, f"{state.environment_url}{_prefix() or API_PREFIX}")
     return Api(ops, BUSINESS_UNIT_ID, ORGANIZATION_ID)
 
 
@@ -138,3 +146,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_require_caller)
     app.teardown_request(_release)
     app.register_blueprint(bp)
+    for prefix in API_PREFIXES[1:]:
+        version = prefix.rstrip("/").rsplit("/", 1)[-1].replace(".", "")
+        app.register_blueprint(bp, url_prefix=prefix.rstrip("/"), name=f"devstack_dataverse_{version}")

@@ -11,15 +11,17 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from addin_api.devstack.dataverse import actions, keys
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
-from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table
+from addin_api.devstack.dataverse.functions import FilterContext
+from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, LOOKUP, TABLES, Table
 from addin_api.devstack.dataverse.query import (
     parse_expand,
     parse_filter,
-    parse_guid,
     parse_orderby,
     parse_select,
     parse_top,
@@ -50,6 +52,8 @@ _PATH = re.compile(r"^(?P<set>[A-Za-z_.]+)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.+
 _PRIVILEGE_FUNCTION = re.compile(
     r"^Microsoft\.Dynamics\.CRM\.RetrieveUserPrivilegeByPrivilegeName\(PrivilegeName=(?P<arg>[^)]*)\)$"
 )
+_ACCESS_FUNCTION = re.compile(r"^Microsoft\.Dynamics\.CRM\.RetrievePrincipalAccess\(Target=(?P<arg>.*)\)$")
+_BULK_ACTIONS = ("Microsoft.Dynamics.CRM.CreateMultiple", "Microsoft.Dynamics.CRM.UpdateMultiple")
 
 
 @dataclass
@@ -151,6 +155,8 @@ class Api:
         path = unquote(req.path).strip("/")
         if path in ("WhoAmI", "WhoAmI()"):
             return self._method(req, "GET", self.who_am_i)
+        if path in ("RetrieveVersion", "RetrieveVersion()"):
+            return self._method(req, "GET", self.retrieve_version)
         match = _PATH.match(path)
         if match is None:
             raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{path}'.")
@@ -161,6 +167,8 @@ class Api:
         if key is None:
             if rest == "$count":
                 return self._method(req, "GET", lambda: self.count(table, req))
+            if rest in _BULK_ACTIONS:
+                return self._method(req, "POST", lambda: self.bulk(table, rest, req))
             if rest is not None:
                 raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
             if req.method == "GET":
@@ -168,7 +176,10 @@ class Api:
             if req.method == "POST":
                 return self.create(table, req)
             raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
-        record_id = parse_guid(key)
+        parsed = keys.parse_key(table, key)
+        if parsed.alternate and rest is None and req.method == "PATCH":
+            return self.upsert_by_key(table, parsed, req)
+        record_id = parsed.record_id or self._alternate_id(table, parsed)
         if rest is None:
             handlers = {
                 "GET": lambda: self.retrieve(table, record_id, req),
@@ -185,11 +196,28 @@ class Api:
             if arg.startswith("@"):
                 arg = req.query.get(arg, "")
             return self._method(req, "GET", lambda: self.user_privilege(record_id, arg.strip("'")))
+        access = _ACCESS_FUNCTION.match(rest)
+        if access is not None and table.logical == "systemuser":
+            target = access.group("arg")
+            if target.startswith("@"):
+                target = req.query.get(target, "")
+            return self._method(req, "GET", lambda: self.principal_access(record_id, target))
         if rest.endswith("/$ref"):
             return self.reference(table, record_id, rest[: -len("/$ref")], req)
         if rest in table.collections and req.method == "GET":
             return self.related(table, record_id, rest, req)
+        if rest in table.navs:
+            return self._method(req, "GET", lambda: self.related_one(table, record_id, rest, req))
+        prop, _, raw = rest.partition("/")
+        if table.column_for_attribute(prop) is not None and raw in ("", "$value"):
+            return self.property_value(table, record_id, prop, raw == "$value", req)
         raise DataverseError(404, "0x80060888", f"Resource not found for the segment '{rest}'.")
+
+    def _alternate_id(self, table: Table, key: keys.Key) -> str:
+        found = keys.find(self.ops.store, table, key.values)
+        if found is None:
+            raise keys.missing_alternate(table)
+        return str(found[table.key])
 
     @staticmethod
     def _method(req: ApiRequest, method: str, handler: Any) -> ApiResponse:
@@ -211,6 +239,33 @@ class Api:
                 "OrganizationId": self.organization_id,
             },
         )
+
+    def retrieve_version(self) -> ApiResponse:
+        """`GET RetrieveVersion()`: the environment's version.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/retrieveversion
+        """
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse"
+        return json_response(200, {"@odata.context": context, "Version": actions.VERSION})
+
+    def principal_access(self, systemuserid: str, target: str) -> ApiResponse:
+        """`systemusers(<id>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@tid)`."""
+        rights = actions.principal_access(self.ops, systemuserid, target)
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"
+        return json_response(200, {"@odata.context": context, "AccessRights": rights})
+
+    def bulk(self, table: Table, action: str, req: ApiRequest) -> ApiResponse:
+        """`CreateMultiple` answers 200 with the new `Ids`; `UpdateMultiple` answers 204.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/bulk-operations
+        """
+        body = self._body(table, req)
+        if action.endswith("CreateMultiple"):
+            ids = actions.create_multiple(self.ops, table, body)
+            context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse"
+            return json_response(200, {"@odata.context": context, "Ids": ids})
+        actions.update_multiple(self.ops, table, body)
+        return ApiResponse(204, {"OData-Version": "4.0"})
 
     def user_privilege(self, systemuserid: str, name: str) -> ApiResponse:
         """`systemusers(<id>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(...)`."""
@@ -253,12 +308,24 @@ class Api:
     def _serializer(self, req: ApiRequest) -> tuple[Serializer, dict[str, str]]:
         prefs = parse_prefer(req.headers.get("prefer"))
         annotations = Annotations.from_prefer(prefs.get("odata.include-annotations"))
-        return Serializer(self.ops, annotations), prefs
+        serializer = Serializer(self.ops, annotations)
+        serializer.filter_context, serializer.aliases = self.filter_context(), req.query
+        return serializer, prefs
+
+    def filter_context(self) -> FilterContext:
+        """What query functions and lookup paths in a `$filter` of this caller read."""
+        ops = self.ops
+        return FilterContext(
+            user_id=ops.user.systemuserid,
+            business_unit_id=self.business_unit_id,
+            now=datetime.now(UTC),
+            resolve=lambda logical, record_id: ops.fetch(TABLES[logical], record_id),
+        )
 
     def _query(self, table: Table, rows: list[Record] | None, req: ApiRequest) -> list[Record]:
         """Filter and sort `rows` (None: the table's, fetched through an index when the filter allows)."""
         if "$filter" in req.query:
-            predicate = parse_filter(table, req.query["$filter"])
+            predicate = parse_filter(table, req.query["$filter"], self.filter_context(), req.query)
             candidates = self.ops.candidates(table, predicate.keys) if rows is None else rows
             rows = [r for r in candidates if predicate(r)]
         elif rows is None:
@@ -339,7 +406,69 @@ class Api:
         select = parse_select(table, req.query.get("$select"))
         expands = parse_expand(req.query.get("$expand"))
         record = self.ops.get(table, record_id)
+        if _not_modified(record, req.headers.get("if-none-match")):
+            return ApiResponse(304, {"OData-Version": "4.0", "ETag": f'W/"{record.get("versionnumber")}"'})
         return self._representation(200, table, record, select, expands, req)
+
+    def related_one(self, table: Table, record_id: str, nav_name: str, req: ApiRequest) -> ApiResponse:
+        """`GET <set>(<id>)/<single-valued nav>`: the row the lookup points to (204 when it is empty).
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-navigation-property-values
+        """
+        self.ops.require("read", table)
+        record = self.ops.get(table, record_id)
+        nav = table.navs[nav_name]
+        target = TABLES.get(nav.target)
+        lookup = f"_{nav.column}_value"
+        linked_id = record.get(lookup)
+        if target is None or linked_id is None:
+            return ApiResponse(204, {"OData-Version": "4.0"})
+        if nav.target != "activitypointer" and record.get(f"{lookup}@lookuplogicalname") != nav.target:
+            return ApiResponse(204, {"OData-Version": "4.0"})
+        self.ops.require("read", target)
+        select = parse_select(target, req.query.get("$select"))
+        expands = parse_expand(req.query.get("$expand"))
+        linked = self.ops.get(target, str(linked_id))
+        return self._representation(200, target, linked, select, expands, req)
+
+    def property_value(self, table: Table, record_id: str, prop: str, raw: bool, req: ApiRequest) -> ApiResponse:
+        """`GET|PUT|DELETE <set>(<id>)/<property>` (and `GET …/<property>/$value`): one column of one row.
+
+        GET answers `{"value": …}` (204 when the column is empty), `$value` the bare value as text; PUT takes
+        `{"value": …}`, DELETE empties the column; both answer 204.
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-a-single-property-value
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api#update-a-single-property-value
+        """
+        column = table.column_for_attribute(prop)
+        if req.method == "GET":
+            self.ops.require("read", table)
+            value = self.ops.get(table, record_id).get(prop)
+            if value is None:
+                return ApiResponse(204, {"OData-Version": "4.0"})
+            if raw:
+                text = value if isinstance(value, str) else json.dumps(value)
+                return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, text.encode())
+            context = f"{self.base}$metadata#{entity_path(table, record_id)}/{prop}"
+            return json_response(200, {"@odata.context": context, "value": value})
+        if raw or req.method not in ("PUT", "DELETE"):
+            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        if column is not None and column.type == LOOKUP:
+            raise DataverseError(
+                400,
+                "0x80060888",
+                "CRM do not support direct update of Entity Reference properties, Use Navigation properties instead.",
+            )
+        if req.method == "PUT":
+            body = self._body(table, req)
+            if not isinstance(body, dict) or "value" not in body:
+                raise payload_error(table, "The request body must be an object with a 'value' property.")
+            value = body["value"]
+        else:
+            value = None
+        with self.ops.store.transaction():
+            existing = self.ops.get(table, record_id)
+            self.ops.update(table, record_id, {prop: value}, existing)
+        return ApiResponse(204, {"OData-Version": "4.0"})
 
     def _representation(
         self,
@@ -410,6 +539,23 @@ class Api:
             self.ops.update(table, record_id, body, existing)
         return self._written(200, table, record_id, req)
 
+    def upsert_by_key(self, table: Table, key: keys.Key, req: ApiRequest) -> ApiResponse:
+        """PATCH `<set>(<alternate key>)`: update the row with these key values, or create it with them.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/use-upsert-insert-update-record
+        """
+        with self.ops.store.transaction():
+            found = keys.find(self.ops.store, table, key.values)
+            if found is not None:
+                return self.upsert(table, str(found[table.key]), req)
+            if req.headers.get("if-match") is not None:
+                raise keys.missing_alternate(table)
+            body = self._body(table, req)
+            if isinstance(body, dict):
+                body = {**{k: v for k, v in body.items() if k != table.key}, **key.values}
+            record_id = self.ops.create(table, body)
+        return self._written(201, table, record_id, req)
+
     @staticmethod
     def _check_etag(existing: Record, if_match: str | None) -> None:
         if if_match is None or if_match.strip() == "*":
@@ -449,3 +595,16 @@ class Api:
 
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}
+
+
+def _not_modified(record: Record, if_none_match: str | None) -> bool:
+    """Tell whether a conditional GET's `If-None-Match` names the row's current version (answer 304).
+
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/perform-conditional-operations-using-web-api#conditional-retrievals
+    Clients send `If-None-Match: null` to defeat browser caching; it names no version.
+    """
+    if not if_none_match or if_none_match.strip() == "null":
+        return False
+    current = f'W/"{record.get("versionnumber")}"'
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or current in tags

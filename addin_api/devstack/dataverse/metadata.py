@@ -88,6 +88,9 @@ class Table:
     navs: dict[str, NavProperty] = field(default_factory=dict)
     collections: dict[str, CollectionNav] = field(default_factory=dict)
     read_only: bool = False  # activitypointer is a read view here
+    # alternate keys, name -> columns:
+    # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/define-alternate-keys-entity
+    alternate_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def column_for_attribute(self, attribute: str) -> Column | None:
         """Find a column by its Web API property name (`_x_value` for lookups)."""
@@ -512,5 +515,7 @@ def _build() -> dict[str, Table]:
 
 
 TABLES: dict[str, Table] = _build()
+# No table has an alternate key until a customizer adds one; this environment's customization adds one on accounts.
+TABLES["account"].alternate_keys = {"accountnumberkey": ("accountnumber",)}
 BY_ENTITY_SET: dict[str, Table] = {t.entity_set: t for t in TABLES.values()}
 ACTIVITY_TABLES = ("email", "appointment")

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from addin_api.devstack.dataverse.errors import syntax_error, unknown_query_property
+from addin_api.devstack.dataverse.functions import FilterContext
 from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, INT, LOOKUP, MONEY, PICKLIST, TABLES, Table
 from addin_api.devstack.dataverse.query import (
     Expand,
@@ -84,6 +85,9 @@ class Serializer:
         self._formatted = annotations.wants(FORMATTED)
         self._associated_nav = annotations.wants(ASSOCIATED_NAV)
         self._lookup_logical = annotations.wants(LOOKUP_LOGICAL)
+        # what a `$filter` inside `$expand` reads besides the row (query functions, lookup paths, aliases)
+        self.filter_context: FilterContext | None = None
+        self.aliases: dict[str, str] | None = None
 
     def primary_name(self, logical: str | None, record_id: str | None) -> str | None:
         """The primary-name value of a record (for lookup FormattedValue)."""
@@ -132,15 +136,23 @@ class Serializer:
         return out
 
     def expand(self, table: Table, record: Record, expand: Expand) -> Any:
-        """Render one `$expand` item of a record."""
+        """Render one `$expand` item of a record, with the items nested in it.
+
+        A single-valued navigation property takes `$select` and `$expand`; a collection-valued one also takes
+        `$filter`, `$orderby` and `$top`:
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/join-tables
+        """
         select_text = expand.options.get("$select")
+        nested = parse_expand(expand.options.get("$expand"))
         if expand.nav in table.navs:
             nav = table.navs[expand.nav]
             target = TABLES.get(nav.target)
             if target is None:
                 raise unknown_query_property(table, expand.nav)
-            if set(expand.options) - {"$select"}:
-                raise syntax_error("Only $select is supported when expanding a single-valued navigation property.")
+            if set(expand.options) - {"$select", "$expand"}:
+                raise syntax_error(
+                    "Only $select and $expand are supported when expanding a single-valued navigation property."
+                )
             self.ops.require("read", target)
             select = parse_select(target, select_text)
             prop = f"_{nav.column}_value"
@@ -150,7 +162,7 @@ class Serializer:
             if nav.target != "activitypointer" and linked_table != nav.target:
                 return None
             linked = self.ops.fetch(target, str(linked_id))
-            return None if linked is None else self.record(target, linked, select)
+            return None if linked is None else self.record(target, linked, select, nested)
         if expand.nav in table.collections:
             collection = table.collections[expand.nav]
             child = TABLES[collection.child]
@@ -158,20 +170,31 @@ class Serializer:
             select = parse_select(child, select_text)
             rows = self.ops.related_rows(child, collection.column, record.get(table.key))
             if "$filter" in expand.options:
-                predicate = parse_filter(child, expand.options["$filter"])
+                predicate = parse_filter(child, expand.options["$filter"], self.filter_context, self.aliases)
                 rows = [r for r in rows if predicate(r)]
             rows = sort_records(child, rows, parse_orderby(child, expand.options.get("$orderby")))
             top = parse_top(expand.options.get("$top"))
             if top is not None:
                 rows = rows[:top]
-            return [self.record(child, r, select) for r in rows]
+            return [self.record(child, r, select, nested) for r in rows]
         raise unknown_query_property(table, expand.nav)
 
 
 def context_fragment(table: Table, select: list[str] | None, expand_text: str | None) -> str:
     """The `$metadata#...` fragment for a collection of `table` with `$select`/`$expand`."""
-    parts: list[str] = list(select or [])
-    for item in parse_expand(expand_text):
-        inner = item.options.get("$select")
-        parts.append(f"{item.nav}({inner})" if inner else f"{item.nav}()")
+    parts = _fragment_parts(select or [], expand_text)
     return f"{table.entity_set}({','.join(parts)})" if parts else table.entity_set
+
+
+def _fragment_parts(select: list[str], expand_text: str | None) -> list[str]:
+    # `contacts(fullname,parentcustomerid_account(name,primarycontactid(fullname)))`
+    parts = list(select)
+    for item in parse_expand(expand_text):
+        inner = _fragment_parts(parse_names(item.options.get("$select")), item.options.get("$expand"))
+        parts.append(f"{item.nav}({','.join(inner)})")
+    return parts
+
+
+def parse_names(text: str | None) -> list[str]:
+    """The names of a `$select` list as written."""
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
