@@ -22,8 +22,8 @@ from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
 from addin_api.devstack.state import DevstackState, current_state
 
 API_PREFIX = "/api/data/v9.2/"
-# Earlier versions of the Web API are served alongside v9.2, as Dataverse serves them: "you can use any of the
-# versions" (https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-versions).
+# v9.0 and v9.1 are served alongside v9.2 and behave the same: "there have been no breaking changes added to v9.0,
+# v9.1, or v9.2 releases": https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-versions
 API_PREFIXES = ("/api/data/v9.2/", "/api/data/v9.1/", "/api/data/v9.0/")
 bp = Blueprint("devstack_dataverse", __name__, url_prefix="/api/data/v9.2")
 

@@ -8,6 +8,7 @@ Dataverse translates them: `%`, `_` and `[...]` inside the literal are wildcards
 from __future__ import annotations
 
 import functools
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -38,10 +39,11 @@ Keys = frozenset[tuple[str, str]]
 _TOKEN = re.compile(
     r"""\s*(?:
     (?P<string>'(?:[^']|'')*')
+  | (?P<jstring>"(?:[^"\\]|\\.)*")
   | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-]))
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\w-]))
   | (?P<number>-?\d+(?:\.\d+)?(?![\w-]))
-  | (?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)?)
+  | (?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)*)
   | (?P<punct>[(),=\[\]])
     )""",
     re.VERBOSE,
@@ -243,32 +245,38 @@ class _Parser:
     def operand(self, attribute: str) -> tuple[Callable[[Record], Any] | None, Column]:
         """The column a property path names, and how to read it when it is not the row's own (None).
 
-        `parentcustomerid_account/name` reads a column of the row a single-valued navigation property points to:
-        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows#filter-on-values-of-lookup-columns
+        `parentcustomerid_account/name` reads a column of the row a single-valued navigation property points to, and
+        `primarycontactid/createdby/fullname` goes further up:
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows#filter-using-lookup-column-property-values
         """
-        if "/" not in attribute:
-            column = self.table.column_for_attribute(attribute)
-            if column is None:
-                raise unknown_query_property(self.table, attribute)
-            return None, column
-        nav_name, _, prop = attribute.partition("/")
-        nav = self.table.navs.get(nav_name)
-        target = TABLES.get(nav.target) if nav is not None else None
-        if nav is None or target is None:
-            raise unknown_query_property(self.table, nav_name)
-        column = target.column_for_attribute(prop)
+        steps = attribute.split("/")
+        table = self.table
+        hops: list[tuple[str, str, bool]] = []  # (lookup property, target table, any table will do)
+        for nav_name in steps[:-1]:
+            nav = table.navs.get(nav_name)
+            target = TABLES.get(nav.target) if nav is not None else None
+            if nav is None or target is None:
+                raise unknown_query_property(table, nav_name)
+            hops.append((f"_{nav.column}_value", target.logical, nav.target == "activitypointer"))
+            table = target
+        column = table.column_for_attribute(steps[-1])
         if column is None:
-            raise unknown_query_property(target, prop)
-        lookup = f"_{nav.column}_value"
-        any_table = nav.target == "activitypointer"
+            raise unknown_query_property(table, steps[-1])
+        if not hops:
+            return None, column
+        prop = steps[-1]
         resolve = self.context.resolve
 
         def read(record: Record) -> Any:
-            linked_id = record.get(lookup)
-            if linked_id is None or not (any_table or record.get(f"{lookup}@lookuplogicalname") == target.logical):
-                return None
-            linked = resolve(target.logical, str(linked_id))
-            return None if linked is None else linked.get(prop)
+            current: Record | None = record
+            for lookup, logical, any_table in hops:
+                linked_id = current.get(lookup) if current is not None else None
+                if linked_id is None or current is None:
+                    return None
+                if not (any_table or current.get(f"{lookup}@lookuplogicalname") == logical):
+                    return None
+                current = resolve(logical, str(linked_id))
+            return None if current is None else current.get(prop)
 
         return read, column
 
@@ -303,6 +311,9 @@ class _Parser:
         token = self.take()
         if token.kind == "string":
             return token.text[1:-1].replace("''", "'")
+        if token.kind == "jstring":
+            # a collection of strings may quote them as JSON does (filter-rows#manage-single-quotes)
+            return json.loads(token.text)
         if token.kind == "number":
             return int(token.text) if token.text.lstrip("-").isdigit() else Decimal(token.text)
         if token.kind in ("guid", "datetime"):

@@ -1,0 +1,271 @@
+"""The emulated Dataverse's query functions, lookup paths in $filter and nested $expand, over real HTTPS."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from addin_api.devstack.seed import (
+    ADVENTURE_WORKS_ACCOUNT_ID,
+    BUSINESS_UNIT_ID,
+    COLLEAGUE_IDS,
+    DANA_CONTACT_ID,
+    FABRIKAM_ACCOUNT_ID,
+    NORTHWIND_ACCOUNT_ID,
+    seed_id,
+)
+
+ALICE = "alice@contoso.example"
+ALICE_ID = "5e7a0001-0000-4000-8000-00000000a11c"
+ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
+CRM = "Microsoft.Dynamics.CRM."
+
+
+class Dv:
+    """A tiny Web API client for Alice."""
+
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.api = stack.api
+        self.headers = {**ODATA, "Authorization": f"Bearer {stack.token(ALICE, audience='dataverse')}"}
+
+    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
+        """Send one request."""
+        return self.stack.http.request(method, self.api + path, json=body, headers=self.headers, timeout=10)
+
+    def query(self, entity_set: str, expression: str, extra: str = "") -> requests.Response:
+        """GET `entity_set` with `$filter=expression` (URL-encoded) and more query text."""
+        return self.call("GET", f"{entity_set}?$filter={quote(expression, safe='')}{extra}")
+
+    def ids(self, entity_set: str, key: str, expression: str, extra: str = "") -> set[str]:
+        """The keys of the rows a filter matches."""
+        response = self.query(entity_set, expression, extra)
+        assert 200 == response.status_code, response.text
+        return {row[key] for row in response.json()["value"]}
+
+
+@pytest.fixture()
+def dv(devstack: Any) -> Dv:
+    """Alice's Web API client."""
+    return Dv(devstack)
+
+
+def contact(name: str) -> str:
+    """The id of a seeded contact."""
+    return seed_id("contact", name)
+
+
+def test_in_matches_any_listed_value(dv: Dv) -> None:
+    """In(PropertyName, PropertyValues) matches rows whose column is one of the values, ignoring case."""
+    ids = dv.ids(
+        "accounts", "accountid", f"{CRM}In(PropertyName='name',PropertyValues=['fabrikam, inc.','Northwind Traders'])"
+    )
+    assert {FABRIKAM_ACCOUNT_ID, NORTHWIND_ACCOUNT_ID} == ids
+
+
+def test_in_with_parameter_aliases_and_json_quotes(dv: Dv) -> None:
+    """The documented alias form, with double-quoted values (the way to pass an apostrophe), works."""
+    names = quote('["Smith","O\'Brien"]')
+    query = f"contacts?$select=fullname&$filter={CRM}In(PropertyName=@p1,PropertyValues=@p2)&@p1='lastname'&@p2={names}"
+    response = dv.call("GET", query)
+    assert 200 == response.status_code, response.text
+    assert {DANA_CONTACT_ID, contact("Sean O'Brien")} == {r["contactid"] for r in response.json()["value"]}
+
+
+def test_not_in_excludes_the_values(dv: Dv) -> None:
+    """NotIn is the complement of In over rows with a value."""
+    every = dv.ids("accounts", "accountid", "name ne null")
+    excluded = dv.ids("accounts", "accountid", f"{CRM}NotIn(PropertyName='accountnumber',PropertyValues=['ACC-1000'])")
+    assert every - {FABRIKAM_ACCOUNT_ID} == excluded
+
+
+def test_between_is_inclusive(dv: Dv) -> None:
+    """Between(PropertyName, [low, high]) includes both ends; NotBetween the rest."""
+    for value, name in ((10, "Low"), (20, "Mid"), (30, "High")):
+        assert 204 == dv.call("POST", "accounts", {"name": f"Revenue {name}", "revenue": value}).status_code
+    inside = dv.query("accounts", f"{CRM}Between(PropertyName='revenue',PropertyValues=['10','20'])", "&$select=name")
+    outside = dv.query(
+        "accounts", f"{CRM}NotBetween(PropertyName='revenue',PropertyValues=['10','20'])", "&$select=name"
+    )
+    assert ["Revenue High"] == [r["name"] for r in outside.json()["value"]]
+    assert {"Revenue Low", "Revenue Mid"} == {r["name"] for r in inside.json()["value"]}
+
+
+def test_between_needs_two_values(dv: Dv) -> None:
+    """Between with one value is refused."""
+    response = dv.query("accounts", f"{CRM}Between(PropertyName='revenue',PropertyValues=['10'])")
+    assert 400 == response.status_code
+
+
+def test_date_functions_see_new_rows_but_not_seeded_ones(dv: Dv) -> None:
+    """A row created now is created Today and in the last 3 days; seeded rows (2025) are older than 30 days."""
+    assert 204 == dv.call("POST", "accounts", {"name": "Fresh Account"}).status_code
+    today = dv.query("accounts", f"{CRM}Today(PropertyName='createdon')", "&$select=name")
+    recent = dv.query("accounts", f"{CRM}LastXDays(PropertyName='createdon',PropertyValue=3)", "&$select=name")
+    coming = dv.query("accounts", f"{CRM}NextXDays(PropertyName='createdon',PropertyValue=3)", "&$select=name")
+    old = dv.ids("accounts", "accountid", f"{CRM}OlderThanXDays(PropertyName='createdon',PropertyValue=30)")
+    assert ["Fresh Account"] == [r["name"] for r in today.json()["value"]]
+    assert ["Fresh Account"] == [r["name"] for r in recent.json()["value"]]
+    assert [] == coming.json()["value"]
+    assert FABRIKAM_ACCOUNT_ID in old and len(old) == 16
+
+
+def test_on_or_before_takes_a_date(dv: Dv) -> None:
+    """OnOrBefore compares whole days with the date given."""
+    ids = dv.ids("accounts", "accountid", f"{CRM}OnOrBefore(PropertyName='createdon',PropertyValue='2025-01-06')")
+    assert FABRIKAM_ACCOUNT_ID in ids
+
+
+def test_date_function_on_a_text_column_is_refused(dv: Dv) -> None:
+    """A date function on a string column fails instead of matching nothing."""
+    assert 400 == dv.query("accounts", f"{CRM}Today(PropertyName='name')").status_code
+
+
+def test_equal_user_id_matches_the_callers_rows(dv: Dv) -> None:
+    """EqualUserId on ownerid matches the rows the caller owns; NotEqualUserId the others."""
+    mine = dv.ids("accounts", "accountid", f"{CRM}EqualUserId(PropertyName='ownerid')", "&$select=_ownerid_value")
+    others = dv.ids("accounts", "accountid", f"{CRM}NotEqualUserId(PropertyName='ownerid')")
+    response = dv.call("GET", "accounts?$select=_ownerid_value")
+    owners = {r["accountid"]: r["_ownerid_value"] for r in response.json()["value"]}
+    assert {i for i, owner in owners.items() if owner == ALICE_ID} == mine
+    assert set(owners) - mine == others
+    assert mine and others
+
+
+def test_equal_user_id_on_the_primary_key(dv: Dv) -> None:
+    """EqualUserId(PropertyName='systemuserid') finds the caller's own systemuser row (documented example)."""
+    assert {ALICE_ID} == dv.ids("systemusers", "systemuserid", f"{CRM}EqualUserId(PropertyName='systemuserid')")
+
+
+def test_equal_business_id(dv: Dv) -> None:
+    """EqualBusinessId matches rows of the caller's business unit."""
+    ids = dv.ids("systemusers", "systemuserid", f"{CRM}EqualBusinessId(PropertyName='businessunitid')")
+    assert ALICE_ID in ids and set(COLLEAGUE_IDS) <= ids
+    assert set() == dv.ids("systemusers", "systemuserid", f"{CRM}NotEqualBusinessId(PropertyName='businessunitid')")
+    assert {BUSINESS_UNIT_ID} == {r["_businessunitid_value"] for r in dv.call("GET", "systemusers").json()["value"]}
+
+
+def test_query_functions_combine_with_and(dv: Dv) -> None:
+    """A query function combines with ordinary comparisons."""
+    ids = dv.ids("accounts", "accountid", f"{CRM}EqualUserId(PropertyName='ownerid') and name eq 'Fabrikam, Inc.'")
+    assert {FABRIKAM_ACCOUNT_ID} == ids
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [f"not {CRM}EqualUserId(PropertyName='ownerid')", f"not ({CRM}Today(PropertyName='createdon'))"],
+)
+def test_query_functions_cannot_be_negated(dv: Dv, expression: str) -> None:
+    """`not` before a query function fails with Dataverse's documented message."""
+    response = dv.query("accounts", expression)
+    assert 400 == response.status_code
+    assert (
+        "Not operator along with the Custom Named Condition operators is not allowed"
+        == response.json()["error"]["message"]
+    )
+
+
+def test_query_function_names_the_logical_column(dv: Dv) -> None:
+    """PropertyName is the column's logical name; `_ownerid_value` is no attribute."""
+    response = dv.query("accounts", f"{CRM}EqualUserId(PropertyName='_ownerid_value')")
+    assert 400 == response.status_code
+    assert "0x80041103" == response.json()["error"]["code"]
+
+
+def test_unknown_query_function_fails(dv: Dv) -> None:
+    """A function the emulator does not evaluate fails rather than matching wrongly."""
+    response = dv.query("accounts", f"{CRM}InFiscalYear(PropertyName='createdon',PropertyValue=2025)")
+    assert 400 == response.status_code
+    assert "unknown function" in response.json()["error"]["message"]
+
+
+def test_missing_parameter_alias_fails(dv: Dv) -> None:
+    """An alias the query string does not define is an error."""
+    response = dv.call("GET", f"accounts?$filter={CRM}In(PropertyName=@p1,PropertyValues=@p2)&@p1='name'")
+    assert 400 == response.status_code
+
+
+def test_filter_on_a_lookup_column_property(dv: Dv) -> None:
+    """`parentcustomerid_account/name eq …` matches the contacts of that account."""
+    ids = dv.ids("contacts", "contactid", "parentcustomerid_account/name eq 'fabrikam, inc.'")
+    assert {DANA_CONTACT_ID, contact("Ravi Kumar")} == ids
+
+
+def test_lookup_path_inside_string_functions(dv: Dv) -> None:
+    """A lookup path works as the argument of startswith."""
+    ids = dv.ids("contacts", "contactid", "startswith(parentcustomerid_account/name,'Adventure')")
+    assert {contact("Maria Garcia"), contact("John Chen")} == ids
+
+
+def test_filter_two_lookups_up(dv: Dv) -> None:
+    """`parentcustomerid_account/ownerid/fullname` follows two lookups."""
+    owner = dv.call("GET", f"accounts({ADVENTURE_WORKS_ACCOUNT_ID})?$select=_ownerid_value").json()["_ownerid_value"]
+    name = dv.call("GET", f"systemusers({owner})?$select=fullname").json()["fullname"]
+    ids = dv.ids("contacts", "contactid", f"parentcustomerid_account/ownerid/fullname eq '{name}'")
+    accounts = dv.call("GET", "accounts?$select=_ownerid_value").json()["value"]
+    theirs = {a["accountid"] for a in accounts if a["_ownerid_value"] == owner}
+    contacts = dv.call("GET", "contacts?$select=_parentcustomerid_value").json()["value"]
+    assert {c["contactid"] for c in contacts if c["_parentcustomerid_value"] in theirs} == ids
+    assert {contact("Maria Garcia"), contact("John Chen")} <= ids
+
+
+def test_lookup_path_of_the_other_target_does_not_match(dv: Dv) -> None:
+    """A contact whose parent is an account has no parentcustomerid_contact."""
+    assert set() == dv.ids("contacts", "contactid", "parentcustomerid_contact/fullname eq 'Dana Smith'")
+
+
+def test_lookup_path_with_unknown_property(dv: Dv) -> None:
+    """An unknown property on the related table is the usual 400."""
+    response = dv.query("contacts", "parentcustomerid_account/nosuch eq 'x'")
+    assert 400 == response.status_code
+    assert "Microsoft.Dynamics.CRM.account" in response.json()["error"]["message"]
+
+
+def test_nested_expand_on_single_valued_navigation(dv: Dv) -> None:
+    """`$expand=parentcustomerid_account($select=name;$expand=ownerid($select=fullname))` nests the rows."""
+    response = dv.call(
+        "GET",
+        f"contacts({DANA_CONTACT_ID})?$select=fullname"
+        "&$expand=parentcustomerid_account($select=name;$expand=ownerid($select=fullname))",
+    )
+    assert 200 == response.status_code, response.text
+    body = response.json()
+    account = body["parentcustomerid_account"]
+    assert "Fabrikam, Inc." == account["name"]
+    assert {"@odata.etag", "fullname", "systemuserid"} == set(account["ownerid"])
+    assert body["@odata.context"].endswith(
+        "$metadata#contacts(fullname,parentcustomerid_account(name,ownerid(fullname)))/$entity"
+    )
+
+
+def test_expand_single_valued_refuses_filter(dv: Dv) -> None:
+    """$filter inside a single-valued expansion is refused, not ignored."""
+    response = dv.call("GET", f"contacts({DANA_CONTACT_ID})?$expand=parentcustomerid_account($filter=name eq 'x')")
+    assert 400 == response.status_code
+
+
+def test_nested_expand_inside_collection_expansion(dv: Dv, devstack: Any) -> None:
+    """A collection expansion takes $filter/$orderby/$top and a nested single-valued $expand."""
+    email = {
+        "subject": "Nested",
+        "email_activity_parties": [
+            {"participationtypemask": 2, "partyid_contact@odata.bind": f"/contacts({DANA_CONTACT_ID})"},
+            {"participationtypemask": 1, "partyid_systemuser@odata.bind": f"/systemusers({ALICE_ID})"},
+        ],
+    }
+    created = dv.call("POST", "emails", email)
+    assert 204 == created.status_code, created.text
+    email_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    expand = quote(
+        "email_activity_parties($select=participationtypemask;$filter=participationtypemask eq 2;$top=1;"
+        "$expand=partyid_contact($select=fullname))",
+        safe="=$();,",
+    )
+    response = dv.call("GET", f"emails({email_id})?$select=subject&$expand={expand}")
+    assert 200 == response.status_code, response.text
+    parties = response.json()["email_activity_parties"]
+    assert 1 == len(parties)
+    assert "Dana Smith" == parties[0]["partyid_contact"]["fullname"]
