@@ -406,8 +406,12 @@ class Api:
         select = parse_select(table, req.query.get("$select"))
         expands = parse_expand(req.query.get("$expand"))
         record = self.ops.get(table, record_id)
-        if _not_modified(record, req.headers.get("if-none-match")):
-            return ApiResponse(304, {"OData-Version": "4.0", "ETag": f'W/"{record.get("versionnumber")}"'})
+        # never 304 with $expand or annotations: they show other rows, whose changes the ETag does not see
+        prefs = parse_prefer(req.headers.get("prefer"))
+        conditional = "$expand" not in req.query and "odata.include-annotations" not in prefs
+        if conditional and _not_modified(record, req.headers.get("if-none-match")):
+            headers = {"Content-Type": JSON_TYPE, "OData-Version": "4.0", "ETag": f'W/"{record.get("versionnumber")}"'}
+            return ApiResponse(304, headers)
         return self._representation(200, table, record, select, expands, req)
 
     def related_one(self, table: Table, record_id: str, nav_name: str, req: ApiRequest) -> ApiResponse:
