@@ -248,7 +248,7 @@ def test_expand_single_valued_refuses_filter(dv: Dv) -> None:
 
 
 def test_nested_expand_inside_collection_expansion(dv: Dv, devstack: Any) -> None:
-    """A collection expansion takes $filter/$orderby/$top and a nested single-valued $expand."""
+    """A collection expansion takes $filter and a nested single-valued $expand."""
     email = {
         "subject": "Nested",
         "email_activity_parties": [
@@ -260,7 +260,7 @@ def test_nested_expand_inside_collection_expansion(dv: Dv, devstack: Any) -> Non
     assert 204 == created.status_code, created.text
     email_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
     expand = quote(
-        "email_activity_parties($select=participationtypemask;$filter=participationtypemask eq 2;$top=1;"
+        "email_activity_parties($select=participationtypemask;$filter=participationtypemask eq 2;"
         "$expand=partyid_contact($select=fullname))",
         safe="=$();,",
     )
@@ -269,3 +269,35 @@ def test_nested_expand_inside_collection_expansion(dv: Dv, devstack: Any) -> Non
     parties = response.json()["email_activity_parties"]
     assert 1 == len(parties)
     assert "Dana Smith" == parties[0]["partyid_contact"]["fullname"]
+
+
+REFUSED = (
+    "Only $select and $filter clause can be provided while doing $expand on many-to-one relationship or nested "
+    "one-to-many relationship."
+)
+
+
+@pytest.mark.parametrize(
+    "expand",
+    [
+        "parentcustomerid_account($select=name;$top=1)",
+        "parentcustomerid_account($orderby=name)",
+    ],
+)
+def test_top_and_orderby_are_refused_on_single_valued_expand(dv: Dv, expand: str) -> None:
+    """$top/$orderby on a many-to-one expansion fail with Dataverse's documented error, even with no rows."""
+    response = dv.call("GET", f"contacts?$filter=fullname eq 'nobody'&$expand={quote(expand, safe='=$();,')}")
+    assert 400 == response.status_code
+    assert ("0x80060888", REFUSED) == (response.json()["error"]["code"], response.json()["error"]["message"])
+
+
+def test_top_is_refused_in_a_collection_expand_when_any_expand_is_nested(dv: Dv) -> None:
+    """With a nested $expand anywhere, $top on a collection expansion is refused; without one it applies."""
+    nested = "email_activity_parties($top=1;$expand=partyid_contact($select=fullname))"
+    flat = "email_activity_parties($select=participationtypemask;$top=1)"
+    refused = dv.call("GET", f"emails?$expand={quote(nested, safe='=$();,')}")
+    allowed = dv.call("GET", f"emails?$expand={quote(flat, safe='=$();,')}")
+    assert 400 == refused.status_code
+    assert REFUSED == refused.json()["error"]["message"]
+    assert 200 == allowed.status_code
+    assert all(len(e["email_activity_parties"]) <= 1 for e in allowed.json()["value"])

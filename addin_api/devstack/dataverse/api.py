@@ -28,7 +28,7 @@ from addin_api.devstack.dataverse.query import (
     sort_records,
 )
 from addin_api.devstack.dataverse.records import Operations, Record
-from addin_api.devstack.dataverse.serialize import Annotations, Serializer, context_fragment
+from addin_api.devstack.dataverse.serialize import Annotations, Serializer, context_fragment, validate_expands
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 DEFAULT_PAGE_SIZE = (
@@ -340,6 +340,7 @@ class Api:
             raise syntax_error(f"The query parameter '{unsupported[0]}' is not supported.")
         select = parse_select(table, req.query.get("$select"))
         expands = parse_expand(req.query.get("$expand"))
+        validate_expands(table, expands)
         serializer, prefs = self._serializer(req)
         matched = self._query(table, rows, req)
         total = len(matched)
@@ -484,6 +485,7 @@ class Api:
         req: ApiRequest,
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:
+        validate_expands(table, expands)
         serializer, _ = self._serializer(req)
         fragment = context_fragment(table, select, req.query.get("$expand"))
         body = {"@odata.context": f"{self.base}$metadata#{fragment}/$entity"}

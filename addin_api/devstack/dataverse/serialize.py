@@ -149,10 +149,6 @@ class Serializer:
             target = TABLES.get(nav.target)
             if target is None:
                 raise unknown_query_property(table, expand.nav)
-            if set(expand.options) - {"$select", "$expand"}:
-                raise syntax_error(
-                    "Only $select and $expand are supported when expanding a single-valued navigation property."
-                )
             self.ops.require("read", target)
             select = parse_select(target, select_text)
             prop = f"_{nav.column}_value"
@@ -178,6 +174,44 @@ class Serializer:
                 rows = rows[:top]
             return [self.record(child, r, select, nested) for r in rows]
         raise unknown_query_property(table, expand.nav)
+
+
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/join-tables#nested-expand-on-collection-valued-navigation-properties
+EXPAND_OPTIONS_REFUSED = (
+    "Only $select and $filter clause can be provided while doing $expand on many-to-one relationship or nested "
+    "one-to-many relationship."
+)
+
+
+def validate_expands(table: Table, expands: list[Expand], nested: bool | None = None) -> None:
+    """Refuse the `$expand` options Dataverse refuses, before any row is read.
+
+    `$top` and `$orderby` apply only to a collection-valued navigation property, and only when no `$expand` anywhere
+    in the query is nested. A `$filter` on a single-valued one is refused here too: what it would do is not
+    documented, and answering without it would be wrong.
+    """
+    if nested is None:
+        nested = _has_nested(expands)
+    for item in expands:
+        limited = {"$top", "$orderby"} & set(item.options)
+        if item.nav in table.navs:
+            if limited:
+                raise syntax_error(EXPAND_OPTIONS_REFUSED)
+            if "$filter" in item.options:
+                raise syntax_error("$filter is not supported when expanding a single-valued navigation property.")
+            target = TABLES.get(table.navs[item.nav].target)
+        elif item.nav in table.collections:
+            if limited and nested:
+                raise syntax_error(EXPAND_OPTIONS_REFUSED)
+            target = TABLES.get(table.collections[item.nav].child)
+        else:
+            continue  # rendering names the unknown property
+        if target is not None:
+            validate_expands(target, parse_expand(item.options.get("$expand")), nested)
+
+
+def _has_nested(expands: list[Expand]) -> bool:
+    return any("$expand" in item.options for item in expands)
 
 
 def context_fragment(table: Table, select: list[str] | None, expand_text: str | None) -> str:
