@@ -3,6 +3,7 @@ GET, alternate keys, single-property access, RetrievePrincipalAccess, RetrieveVe
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -372,3 +373,30 @@ def test_earlier_versions_need_a_token(devstack: Any) -> None:
     """v9.0 refuses a request without a bearer token, as v9.2 does."""
     response = devstack.http.get(devstack.api.replace("v9.2", "v9.0") + "accounts", timeout=10)
     assert 401 == response.status_code
+
+
+def test_batch_on_v90_resolves_content_ids(dv: Dv) -> None:
+    """A v9.0 change set creates a row and binds to it through its Content-ID, as on v9.2."""
+    root = dv.api.replace("v9.2", "v9.0")
+    boundary, changeset = f"batch_{uuid.uuid4().hex}", f"changeset_{uuid.uuid4().hex}"
+
+    def part(url: str, body: Any, content_id: str) -> str:
+        return (
+            f"--{changeset}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+            f"Content-ID: {content_id}\r\n\r\nPOST {url} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+            f"{json.dumps(body)}\r\n"
+        )
+
+    inner = part(f"{root}accounts", {"name": "Batch v9.0"}, "1") + part(
+        f"{root}contacts", {"firstname": "Bound", "parentcustomerid_account@odata.bind": "$1"}, "2"
+    )
+    body = (
+        f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n{inner}--{changeset}--\r\n"
+        f"--{boundary}--\r\n"
+    )
+    headers = {**dv.headers, "Content-Type": f"multipart/mixed; boundary={boundary}"}
+    response = dv.stack.http.post(f"{root}$batch", data=body, headers=headers, timeout=20)
+    assert 200 == response.status_code, response.text
+    assert f"OData-EntityId: {root}accounts(" in response.text
+    query = "contacts?$select=firstname&$filter=parentcustomerid_account/name eq 'Batch v9.0'"
+    assert ["Bound"] == [r["firstname"] for r in dv.call("GET", query).json()["value"]]
