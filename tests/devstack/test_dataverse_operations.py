@@ -90,8 +90,27 @@ def test_create_multiple_without_targets(dv: Dv) -> None:
 
 
 def test_create_multiple_is_a_post(dv: Dv) -> None:
-    """GET on the action is refused."""
-    assert 405 == dv.call("GET", CREATE_MULTIPLE).status_code
+    """GET on the action matches no resource: Dataverse's documented 404."""
+    response = dv.call("GET", CREATE_MULTIPLE)
+    assert 404 == response.status_code
+    expected = f"No HTTP resource was found that matches the request URI '{dv.api}{CREATE_MULTIPLE}'."
+    assert {"code": "", "message": expected} == response.json()["error"]
+
+
+def test_post_to_a_function_is_404(dv: Dv) -> None:
+    """POST WhoAmI (a function) answers the documented 404."""
+    response = dv.call("POST", "WhoAmI", {})
+    assert 404 == response.status_code
+    assert response.json()["error"]["message"].startswith("No HTTP resource was found that matches the request URI")
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", ""), ("MERGE", "accounts"), ("DELETE", "RetrieveVersion()")])
+def test_unrouted_requests_answer_json(dv: Dv, method: str, path: str) -> None:
+    """What no route serves is answered with Dataverse's JSON 404, never an HTML page."""
+    response = dv.call(method, path)
+    assert 404 == response.status_code
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["message"].startswith("No HTTP resource was found that matches the request URI")
 
 
 def test_create_multiple_checks_the_create_privilege(devstack: Any) -> None:

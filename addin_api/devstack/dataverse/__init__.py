@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from addin_api.devstack.config import DevUser
 from addin_api.devstack.control import dataverse_error
-from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response
+from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response, no_resource
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
 from addin_api.devstack.dataverse.records import Operations
@@ -136,6 +137,13 @@ def web_api(path: str) -> Response:
     return _to_flask(_api().dispatch(req))
 
 
+def _unmatched(error: HTTPException) -> Response | HTTPException:
+    """Answer a Web API URL or method no route matches with Dataverse's JSON error, never an HTML page."""
+    if _prefix() is None:
+        return error
+    return _to_flask(error_response(no_resource(request.base_url)))
+
+
 def init_app(app: Flask) -> None:
     """Register the Web API routes under /api/data/v9.2/.
 
@@ -146,6 +154,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_require_caller)
     app.teardown_request(_release)
     app.register_blueprint(bp)
+    app.register_error_handler(NotFound, _unmatched)
+    app.register_error_handler(MethodNotAllowed, _unmatched)
     for prefix in API_PREFIXES[1:]:
         version = prefix.rstrip("/").rsplit("/", 1)[-1].replace(".", "")
         app.register_blueprint(bp, url_prefix=prefix.rstrip("/"), name=f"devstack_dataverse_{version}")

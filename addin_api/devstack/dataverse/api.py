@@ -93,6 +93,11 @@ def error_response(error: DataverseError) -> ApiResponse:
     return json_response(error.status, {"error": {"code": error.code, "message": error.message}})
 
 
+def no_resource(url: str) -> DataverseError:
+    """The 404 of a URL (or method) that matches no Web API resource, worded as ASP.NET Web API words it."""
+    return DataverseError(404, "", f"No HTTP resource was found that matches the request URI '{url}'.")
+
+
 def parse_prefer(value: str | None) -> dict[str, str]:
     """Split a Prefer header into preferences (commas inside quotes kept)."""
     if not value:
@@ -219,10 +224,13 @@ class Api:
             raise keys.missing_alternate(table)
         return str(found[table.key])
 
-    @staticmethod
-    def _method(req: ApiRequest, method: str, handler: Any) -> ApiResponse:
+    def _method(self, req: ApiRequest, method: str, handler: Any) -> ApiResponse:
+        """Run a function (GET) or action (POST); another method matches no resource (404).
+
+        https://learn.microsoft.com/en-us/troubleshoot/power-platform/power-apps/dataverse/web-api-client-errors#no-http-resource-was-found-that-matches-the-request-uri
+        """
         if req.method != method:
-            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+            raise no_resource(f"{self.base}{req.path}")
         result: ApiResponse = handler()
         return result
 
