@@ -301,3 +301,45 @@ def test_top_is_refused_in_a_collection_expand_when_any_expand_is_nested(dv: Dv)
     assert REFUSED == refused.json()["error"]["message"]
     assert 200 == allowed.status_code
     assert all(len(e["email_activity_parties"]) <= 1 for e in allowed.json()["value"])
+
+
+def email_with_parties(dv: Dv) -> str:
+    """Create an email with three parties; return its id."""
+    parties = [
+        {"participationtypemask": 1, "partyid_systemuser@odata.bind": f"/systemusers({ALICE_ID})"},
+        {"participationtypemask": 2, "partyid_contact@odata.bind": f"/contacts({DANA_CONTACT_ID})"},
+        {"participationtypemask": 2, "partyid_contact@odata.bind": f"/contacts({contact('Ravi Kumar')})"},
+    ]
+    created = dv.call("POST", "emails", {"subject": "Paged", "email_activity_parties": parties})
+    assert 204 == created.status_code, created.text
+    return str(created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")"))
+
+
+def test_single_expand_gives_an_unpaged_next_link(dv: Dv) -> None:
+    """A collection expansion comes with `<nav>@odata.nextLink`, the related collection with the same options."""
+    email_id = email_with_parties(dv)
+    headers = {**dv.headers, "Prefer": "odata.maxpagesize=1"}
+    url = f"{dv.api}emails({email_id})?$expand=email_activity_parties($select=participationtypemask)"
+    body = dv.stack.http.get(url, headers=headers, timeout=10).json()
+    link = body["email_activity_parties@odata.nextLink"]
+    assert f"{dv.api}emails({email_id})/email_activity_parties?$select=participationtypemask" == link
+    assert 3 == len(body["email_activity_parties"])
+    followed = dv.stack.http.get(link, headers=dv.headers, timeout=10).json()["value"]
+    assert sorted(p["activitypartyid"] for p in body["email_activity_parties"]) == sorted(
+        p["activitypartyid"] for p in followed
+    )
+
+
+def test_nested_expand_pages_expanded_collections(dv: Dv) -> None:
+    """With a nested $expand and odata.maxpagesize, each expanded collection is paged and its link pages on."""
+    email_id = email_with_parties(dv)
+    headers = {**dv.headers, "Prefer": "odata.maxpagesize=1"}
+    expand = "email_activity_parties($select=participationtypemask;$expand=partyid_contact($select=fullname))"
+    url = f"{dv.api}emails({email_id})?$expand={quote(expand, safe='=$();,')}"
+    body = dv.stack.http.get(url, headers=headers, timeout=10).json()
+    assert 1 == len(body["email_activity_parties"])
+    link = body["email_activity_parties@odata.nextLink"]
+    assert "$skiptoken=" in link
+    second = dv.stack.http.get(link, headers=headers, timeout=10).json()["value"]
+    assert 1 == len(second)
+    assert second[0]["activitypartyid"] != body["email_activity_parties"][0]["activitypartyid"]

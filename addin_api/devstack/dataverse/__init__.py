@@ -1,8 +1,10 @@
-"""Emulated Dataverse Web API v9.2 at `/api/data/v9.2/`: bearer auth, service protection, records and `$batch`.
+"""Emulated Dataverse Web API v9.2 at `/api/data/v9.2/` (and v9.0, v9.1): bearer auth, service protection, records
+and `$batch`.
 
-Module map: `metadata` (tables), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `records`
-(create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
-`throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
+Module map: `metadata` (tables), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `functions`
+(query functions in $filter), `keys` (key segments, alternate keys), `records` (create/update/delete rules),
+`actions` (bulk actions and other functions), `serialize` (JSON + annotations), `api` (routing), `batch`
+(multipart), `throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
 """
 
 from __future__ import annotations

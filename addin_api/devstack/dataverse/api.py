@@ -318,6 +318,8 @@ class Api:
         annotations = Annotations.from_prefer(prefs.get("odata.include-annotations"))
         serializer = Serializer(self.ops, annotations)
         serializer.filter_context, serializer.aliases = self.filter_context(), req.query
+        if "odata.maxpagesize" in prefs and any("$expand" in e.options for e in parse_expand(req.query.get("$expand"))):
+            serializer.expand_page_size = _page_size(prefs["odata.maxpagesize"])
         return serializer, prefs
 
     def filter_context(self) -> FilterContext:
@@ -356,11 +358,7 @@ class Api:
         applied: list[str] = []
         page_size = DEFAULT_PAGE_SIZE
         if "odata.maxpagesize" in prefs:
-            try:
-                page_size = int(prefs["odata.maxpagesize"])
-            except ValueError as exc:
-                raise syntax_error("The value of odata.maxpagesize must be a positive integer.") from exc
-            page_size = max(1, min(page_size, DEFAULT_PAGE_SIZE))
+            page_size = _page_size(prefs["odata.maxpagesize"])
             applied.append(f"odata.maxpagesize={page_size}")
             # $top is ignored when odata.maxpagesize is set (page-results doc)
         elif top is not None:
@@ -609,6 +607,15 @@ class Api:
 
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}
+
+
+def _page_size(value: str) -> int:
+    """The page size an `odata.maxpagesize` preference asks for, within 1..5000."""
+    try:
+        size = int(value)
+    except ValueError as exc:
+        raise syntax_error("The value of odata.maxpagesize must be a positive integer.") from exc
+    return max(1, min(size, DEFAULT_PAGE_SIZE))
 
 
 def _not_modified(record: Record, if_none_match: str | None) -> bool:

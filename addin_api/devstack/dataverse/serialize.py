@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from addin_api.devstack.dataverse.errors import syntax_error, unknown_query_property
 from addin_api.devstack.dataverse.functions import FilterContext
@@ -27,6 +28,7 @@ from addin_api.devstack.dataverse.records import Operations
 Record = dict[str, Any]
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
+_SAFE = "'(),$=:"  # left as they are in the query options of a link
 LOOKUP_LOGICAL = "Microsoft.Dynamics.CRM.lookuplogicalname"
 ASSOCIATED_NAV = "Microsoft.Dynamics.CRM.associatednavigationproperty"
 
@@ -88,6 +90,8 @@ class Serializer:
         # what a `$filter` inside `$expand` reads besides the row (query functions, lookup paths, aliases)
         self.filter_context: FilterContext | None = None
         self.aliases: dict[str, str] | None = None
+        # odata.maxpagesize when some $expand of the query is nested: then expanded collections are paged too
+        self.expand_page_size: int | None = None
 
     def primary_name(self, logical: str | None, record_id: str | None) -> str | None:
         """The primary-name value of a record (for lookup FormattedValue)."""
@@ -132,7 +136,10 @@ class Serializer:
                     out[f"{name}@{FORMATTED}"] = text
             out[name] = value
         for expand in expands or []:
-            out[expand.nav] = self.expand(table, record, expand)
+            if expand.nav in table.collections:
+                out[expand.nav], out[f"{expand.nav}@odata.nextLink"] = self.collection(table, record, expand)
+            else:
+                out[expand.nav] = self.expand(table, record, expand)
         return out
 
     def expand(self, table: Table, record: Record, expand: Expand) -> Any:
@@ -160,20 +167,40 @@ class Serializer:
             linked = self.ops.fetch(target, str(linked_id))
             return None if linked is None else self.record(target, linked, select, nested)
         if expand.nav in table.collections:
-            collection = table.collections[expand.nav]
-            child = TABLES[collection.child]
-            self.ops.require("read", child)
-            select = parse_select(child, select_text)
-            rows = self.ops.related_rows(child, collection.column, record.get(table.key))
-            if "$filter" in expand.options:
-                predicate = parse_filter(child, expand.options["$filter"], self.filter_context, self.aliases)
-                rows = [r for r in rows if predicate(r)]
-            rows = sort_records(child, rows, parse_orderby(child, expand.options.get("$orderby")))
-            top = parse_top(expand.options.get("$top"))
-            if top is not None:
-                rows = rows[:top]
-            return [self.record(child, r, select, nested) for r in rows]
+            return self.collection(table, record, expand)[0]
         raise unknown_query_property(table, expand.nav)
+
+    def collection(self, table: Table, record: Record, expand: Expand) -> tuple[list[dict[str, Any]], str]:
+        """Render an expanded collection-valued navigation property and its `<nav>@odata.nextLink`.
+
+        The link addresses the related collection with the expansion's options; when some `$expand` is nested and
+        `odata.maxpagesize` is set, the collection is paged and the link asks for the next page:
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/join-tables#expand-collection-valued-navigation-properties
+        """
+        collection = table.collections[expand.nav]
+        child = TABLES[collection.child]
+        self.ops.require("read", child)
+        select = parse_select(child, expand.options.get("$select"))
+        nested = parse_expand(expand.options.get("$expand"))
+        rows = self.ops.related_rows(child, collection.column, record.get(table.key))
+        if "$filter" in expand.options:
+            predicate = parse_filter(child, expand.options["$filter"], self.filter_context, self.aliases)
+            rows = [r for r in rows if predicate(r)]
+        rows = sort_records(child, rows, parse_orderby(child, expand.options.get("$orderby")))
+        top = parse_top(expand.options.get("$top"))
+        if top is not None:
+            rows = rows[:top]
+        options = [f"{name}={quote(value, safe=_SAFE)}" for name, value in expand.options.items()]
+        if self.expand_page_size is not None:
+            rows = rows[: self.expand_page_size]
+            last = rows[-1][child.key] if rows else ""
+            cookie = quote(f'<cookie page="1"><{child.key} last="{{{last}}}" /></cookie>', safe="")
+            token = f'<cookie pagenumber="2" pagingcookie="{cookie}" istracking="False" />'
+            options.append(f"$skiptoken={quote(token, safe=_SAFE)}")
+        link = f"{self.ops.api_base}{table.entity_set}({record.get(table.key)})/{expand.nav}"
+        if options:
+            link += "?" + "&".join(options)
+        return [self.record(child, r, select, nested) for r in rows], link
 
 
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/join-tables#nested-expand-on-collection-valued-navigation-properties
