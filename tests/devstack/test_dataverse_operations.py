@@ -202,6 +202,12 @@ def test_named_primary_key(dv: Dv) -> None:
     assert "Fabrikam, Inc." == response.json()["name"]
 
 
+def test_systemuser_primary_key_cannot_be_named(dv: Dv) -> None:
+    """systemusers(systemuserid=<id>) is refused: the key is inherited from principal (ownerid)."""
+    assert 400 == dv.call("GET", f"systemusers(systemuserid={ALICE_ID})").status_code
+    assert 200 == dv.call("GET", f"systemusers({ALICE_ID})?$select=fullname").status_code
+
+
 def test_missing_alternate_key_is_404(dv: Dv) -> None:
     """No row with the key values: 404 with Dataverse's message."""
     response = dv.call("GET", "accounts(accountnumber='NOPE')")

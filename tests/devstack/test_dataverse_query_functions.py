@@ -113,6 +113,14 @@ def test_date_functions_see_new_rows_but_not_seeded_ones(dv: Dv) -> None:
     assert FABRIKAM_ACCOUNT_ID in old and len(old) == 16
 
 
+@pytest.mark.parametrize(("function", "fresh"), [("ThisMonth", True), ("ThisYear", True), ("LastYear", False)])
+def test_calendar_functions(dv: Dv, function: str, fresh: bool) -> None:
+    """ThisMonth and ThisYear match a row created now; LastYear does not."""
+    assert 204 == dv.call("POST", "accounts", {"name": "Fresh Account"}).status_code
+    names = {r["name"] for r in dv.query("accounts", f"{CRM}{function}(PropertyName='createdon')").json()["value"]}
+    assert fresh == ("Fresh Account" in names)
+
+
 def test_on_or_before_takes_a_date(dv: Dv) -> None:
     """OnOrBefore compares whole days with the date given."""
     ids = dv.ids("accounts", "accountid", f"{CRM}OnOrBefore(PropertyName='createdon',PropertyValue='2025-01-06')")

@@ -136,6 +136,9 @@ def _day_window(name: str, args: dict[str, Any], now: datetime) -> tuple[datetim
         lo = _midnight(now, start) if start is not None else now
         hi = _midnight(now, end) if end is not None else now
         return lo, hi
+    calendar = _calendar_window(name, now)
+    if calendar is not None:
+        return calendar
     if name == "LastXDays":
         return _midnight(now, -_integer(args)), now
     if name == "NextXDays":
@@ -155,6 +158,24 @@ def _day_window(name: str, args: dict[str, Any], now: datetime) -> tuple[datetim
         return _date_argument(args), None
     if name == "OnOrBefore":
         return None, _date_argument(args) + timedelta(days=1)
+    return None
+
+
+def _month_start(year: int, month: int) -> datetime:
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def _calendar_window(name: str, now: datetime) -> tuple[datetime, datetime] | None:
+    """The [start, end) of ThisMonth/LastMonth/NextMonth/ThisYear/LastYear/NextYear (calendar, not fiscal)."""
+    months = {"LastMonth": -1, "ThisMonth": 0, "NextMonth": 1}
+    if name in months:
+        offset = months[name]
+        return _month_start(now.year, now.month + offset), _month_start(now.year, now.month + offset + 1)
+    years = {"LastYear": -1, "ThisYear": 0, "NextYear": 1}
+    if name in years:
+        year = now.year + years[name]
+        return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     return None
 
 

@@ -21,6 +21,8 @@ Record = dict[str, Any]
 
 _PAIR = re.compile(r"\s*(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>'(?:[^']|'')*'|[^,']+?)\s*(?:,|$)")
 DUPLICATE_KEY = "0x80060892"
+# systemuser and team inherit their key (ownerid) from principal, so their primary key cannot be named in a URL
+PRINCIPALS = ("systemuser", "team")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def parse_key(table: Table, text: str) -> Key:
         pairs[match.group("name")] = match.group("value").strip()
         pos = match.end()
     if set(pairs) == {table.key}:
+        if table.logical in PRINCIPALS:
+            raise invalid_key(table)
         return Key(record_id=_guid(pairs[table.key]))
     for name, columns in table.alternate_keys.items():
         properties = {table.columns[c].attribute: c for c in columns}
