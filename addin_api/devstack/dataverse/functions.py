@@ -59,8 +59,8 @@ def resolve_aliases(text: str, query: dict[str, str]) -> str:
 
     https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/use-web-api-functions#passing-parameters-to-a-function
     """
-    if "@" not in text:
-        return text
+    if "@" not in text or not any(name.startswith("@") for name in query):
+        return text  # an alias without a value is then a syntax error of the expression
     out: list[str] = []
     pos = 0
     for match in re.finditer(r"'(?:[^']|'')*'|@[A-Za-z_]\w*", text):
