@@ -294,7 +294,12 @@ class _Parser:
             args[param.text] = self.parse_argument()
         self.expect(")")
         found = functions.condition(self.table, name[len(functions.PREFIX) :], args, self.context)
-        return Filter(_named_condition(found), named=True)
+        keys: Keys | None = None
+        textual = found.column.type in (STRING, MEMO, GUID, LOOKUP)
+        if found.op in ("in", "eq") and textual and all(isinstance(v, str) for v in found.values):
+            # only a row whose column is one of these strings can match: an equality index can find them
+            keys = frozenset((found.attribute, str(v).casefold().lower()) for v in found.values)
+        return Filter(_named_condition(found), keys, named=True)
 
     def parse_argument(self) -> Any:
         """A function parameter value: a literal or a collection of literals (`['a','b']`)."""
