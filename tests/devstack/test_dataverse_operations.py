@@ -217,6 +217,12 @@ def test_missing_alternate_key_is_404(dv: Dv) -> None:
     )
 
 
+def test_key_segment_parsing_is_linear(dv: Dv) -> None:
+    """A long malformed key segment (spaces inside an unquoted value) is a 400."""
+    response = dv.call("GET", "accounts(accountnumber=a" + " " * 20000 + "b)")
+    assert 400 == response.status_code
+
+
 def test_column_that_is_no_key_is_refused(dv: Dv) -> None:
     """A column without an alternate key cannot address a row."""
     response = dv.call("GET", "accounts(name='Fabrikam, Inc.')")

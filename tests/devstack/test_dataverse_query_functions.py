@@ -220,6 +220,14 @@ def test_filter_two_lookups_up(dv: Dv) -> None:
     assert {contact("Maria Garcia"), contact("John Chen")} <= ids
 
 
+def test_lookup_path_depth_is_bounded(dv: Dv) -> None:
+    """A path through more than 15 lookups is refused instead of joining without end."""
+    response = dv.query("accounts", "createdby/" * 16 + "fullname eq 'x'")
+    assert 400 == response.status_code
+    assert "more than 15" in response.json()["error"]["message"]
+    assert 200 == dv.query("accounts", "createdby/" * 15 + "fullname eq 'x'").status_code
+
+
 def test_lookup_path_of_the_other_target_does_not_match(dv: Dv) -> None:
     """A contact whose parent is an account has no parentcustomerid_contact."""
     assert set() == dv.ids("contacts", "contactid", "parentcustomerid_contact/fullname eq 'Dana Smith'")

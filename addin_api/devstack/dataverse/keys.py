@@ -19,7 +19,8 @@ from addin_api.devstack.dataverse.store import DataverseStore, index_key
 
 Record = dict[str, Any]
 
-_PAIR = re.compile(r"\s*(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>'(?:[^']|'')*'|[^,']+?)\s*(?:,|$)")
+# a value is a quoted string or a run without quotes, commas or spaces (so matching stays linear in the text)
+_PAIR = re.compile(r"\s*(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>'(?:[^']|'')*'|[^,'\s]+)\s*(?:,|$)")
 DUPLICATE_KEY = "0x80060892"
 # systemuser and team inherit their key (ownerid) from principal, so their primary key cannot be named in a URL
 PRINCIPALS = ("systemuser", "team")

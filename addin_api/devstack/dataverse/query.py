@@ -49,6 +49,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+MAX_LINKS = 15  # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/join-tables#limitations
 _FUNCTIONS = {"contains", "startswith", "endswith"}
 
 
@@ -250,6 +251,9 @@ class _Parser:
         https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows#filter-using-lookup-column-property-values
         """
         steps = attribute.split("/")
+        if len(steps) - 1 > MAX_LINKS:
+            # each step is a join; a query joins at most 15 tables (as FetchXML's 15 link-entity elements)
+            raise syntax_error(f"The property path '{attribute}' joins more than {MAX_LINKS} related tables.")
         table = self.table
         hops: list[tuple[str, str, bool]] = []  # (lookup property, target table, any table will do)
         for nav_name in steps[:-1]:
