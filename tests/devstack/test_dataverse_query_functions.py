@@ -359,3 +359,19 @@ def test_nested_expand_pages_expanded_collections(dv: Dv) -> None:
     second = dv.stack.http.get(link, headers=headers, timeout=10).json()["value"]
     assert 1 == len(second)
     assert second[0]["activitypartyid"] != body["email_activity_parties"][0]["activitypartyid"]
+
+
+def nest(levels: int) -> str:
+    """`createdby($select=fullname;$expand=createdby(…))` nested `levels` deep."""
+    inner = "createdby($select=fullname;$expand=" * (levels - 1)
+    return inner + "createdby($select=fullname)" + ")" * (levels - 1)
+
+
+def test_expand_options_are_limited_to_15(dv: Dv) -> None:
+    """Up to 15 $expand options, nested ones counted, are served; a deeper nesting is a 400, not a crash."""
+    path = f"accounts({FABRIKAM_ACCOUNT_ID})?$select=name&$expand="
+    allowed = dv.call("GET", path + quote(nest(15), safe="=$();,"))
+    refused = dv.call("GET", path + quote(nest(1500), safe="=$();,"))
+    assert 200 == allowed.status_code, allowed.text
+    assert 400 == refused.status_code
+    assert "more than 15" in refused.json()["error"]["message"]

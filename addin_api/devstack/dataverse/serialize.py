@@ -218,6 +218,7 @@ def validate_expands(table: Table, expands: list[Expand], nested: bool | None = 
     documented, and answering without it would be wrong.
     """
     if nested is None:
+        _count_expands(expands)
         nested = _has_nested(expands)
     for item in expands:
         limited = {"$top", "$orderby"} & set(item.options)
@@ -235,6 +236,20 @@ def validate_expands(table: Table, expands: list[Expand], nested: bool | None = 
             continue  # rendering names the unknown property
         if target is not None:
             validate_expands(target, parse_expand(item.options.get("$expand")), nested)
+
+
+MAX_EXPANDS = 15  # "You can include up to 15 $expand options in a query." (join-tables)
+
+
+def _count_expands(expands: list[Expand]) -> None:
+    """Refuse a query with more than 15 `$expand` options, nested ones included (counted without recursion)."""
+    pending, count = list(expands), 0
+    while pending:
+        item = pending.pop()
+        count += 1
+        if count > MAX_EXPANDS:
+            raise syntax_error(f"The query has more than {MAX_EXPANDS} $expand options.")
+        pending.extend(parse_expand(item.options.get("$expand")))
 
 
 def _has_nested(expands: list[Expand]) -> bool:
