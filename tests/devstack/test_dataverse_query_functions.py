@@ -375,3 +375,21 @@ def test_expand_options_are_limited_to_15(dv: Dv) -> None:
     assert 200 == allowed.status_code, allowed.text
     assert 400 == refused.status_code
     assert "more than 15" in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 150 + "name eq 'x'" + ")" * 150, "not " * 150 + "name eq 'x'"],
+)
+def test_deeply_nested_filters_are_refused(dv: Dv, expression: str) -> None:
+    """A $filter nested deeper than 100 levels is a 400, not a server error."""
+    response = dv.query("accounts", expression)
+    assert 400 == response.status_code
+    assert "nests more than 100 levels" in response.json()["error"]["message"]
+
+
+def test_long_or_chains_are_evaluated(dv: Dv) -> None:
+    """A filter of 1500 `or` terms matches like a short one (no recursion per term)."""
+    terms = " or ".join(f"accountnumber eq 'ACC-{n}'" for n in range(-1499, 1))
+    assert set() == dv.ids("accounts", "accountid", terms)
+    assert {FABRIKAM_ACCOUNT_ID} == dv.ids("accounts", "accountid", terms + " or accountnumber eq 'ACC-1000'")

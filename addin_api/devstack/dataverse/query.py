@@ -49,6 +49,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+MAX_NESTING = 100  # parentheses and `not`: bounds the parser's and the predicate's recursion
 MAX_LINKS = 15  # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/join-tables#limitations
 _FUNCTIONS = {"contains", "startswith", "endswith"}
 
@@ -158,6 +159,7 @@ class _Parser:
         self.table = table
         self.text = text
         self.context = context or functions.FilterContext()
+        self.depth = 0
         self.tokens = tokenize(text)
         self.pos = 0
 
@@ -183,33 +185,44 @@ class _Parser:
         return predicate
 
     def parse_or(self) -> Filter:
-        left = self.parse_and()
+        terms = [self.parse_and()]
         while (token := self.peek()) is not None and token.text == "or":
             self.take()
-            right = self.parse_and()
-            # a match of either side: the union of their keys, unknown if one side's is
-            keys = left.keys | right.keys if left.keys is not None and right.keys is not None else None
-            named = left.named or right.named
-            left = Filter((lambda a, b: lambda r: a(r) or b(r))(left.test, right.test), keys, named)
-        return left
+            terms.append(self.parse_and())
+        if len(terms) == 1:
+            return terms[0]
+        # a match of any term: the union of their keys, unknown if one term's is
+        known = [t.keys for t in terms if t.keys is not None]
+        keys = frozenset().union(*known) if len(known) == len(terms) else None
+        tests = tuple(t.test for t in terms)  # a flat list: a long chain must not nest closures
+        return Filter(lambda r: any(test(r) for test in tests), keys, any(t.named for t in terms))
 
     def parse_and(self) -> Filter:
-        left = self.parse_not()
+        terms = [self.parse_not()]
         while (token := self.peek()) is not None and token.text == "and":
             self.take()
-            right = self.parse_not()
-            # a match of both sides: either side's keys will do, the narrower the better
-            known = [k for k in (left.keys, right.keys) if k is not None]
-            keys = min(known, key=len) if known else None
-            named = left.named or right.named
-            left = Filter((lambda a, b: lambda r: a(r) and b(r))(left.test, right.test), keys, named)
-        return left
+            terms.append(self.parse_not())
+        if len(terms) == 1:
+            return terms[0]
+        # a match of every term: any term's keys will do, the narrower the better
+        known = [t.keys for t in terms if t.keys is not None]
+        keys = min(known, key=len) if known else None
+        tests = tuple(t.test for t in terms)
+        return Filter(lambda r: all(test(r) for test in tests), keys, any(t.named for t in terms))
+
+    def nest(self) -> None:
+        """Enter a `not` or a parenthesis; a hostile nesting is refused before it exhausts the stack."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise syntax_error(f"The $filter expression nests more than {MAX_NESTING} levels deep.")
 
     def parse_not(self) -> Filter:
         token = self.peek()
         if token is not None and token.text == "not":
             self.take()
+            self.nest()
             negated = self.parse_not()
+            self.depth -= 1
             if negated.named:
                 raise syntax_error(functions.NEGATED_NAMED_CONDITION)
             inner = negated.test
@@ -219,8 +232,10 @@ class _Parser:
     def parse_primary(self) -> Filter:
         token = self.take()
         if token.text == "(":
+            self.nest()
             inner = self.parse_or()
             self.expect(")")
+            self.depth -= 1
             return inner
         if token.kind == "name" and token.text in _FUNCTIONS:
             return self.parse_function(token.text)
