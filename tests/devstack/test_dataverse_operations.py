@@ -351,6 +351,16 @@ def test_single_valued_navigation_property(dv: Dv) -> None:
     assert 204 == dv.call("GET", f"contacts({DANA_CONTACT_ID})/parentcustomerid_contact").status_code
 
 
+def test_count_of_a_collection_navigation_property(dv: Dv) -> None:
+    """GET <set>(<id>)/<collection>/$count answers the number as UTF-8 text with a byte order mark (documented)."""
+    parties = [{"participationtypemask": 2, "partyid_contact@odata.bind": f"/contacts({DANA_CONTACT_ID})"}] * 2
+    created = dv.call("POST", "emails", {"subject": "Counted", "email_activity_parties": parties})
+    email_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    response = dv.call("GET", f"emails({email_id})/email_activity_parties/$count")
+    assert (200, "\ufeff2") == (response.status_code, response.content.decode("utf-8"))
+    assert 404 == dv.call("GET", f"emails({uuid.uuid4()})/email_activity_parties/$count").status_code
+
+
 # ---- functions ------------------------------------------------------------------------------------------------
 
 

@@ -213,6 +213,9 @@ class Api:
             return self.related(table, record_id, rest, req)
         if rest in table.navs:
             return self._method(req, "GET", lambda: self.related_one(table, record_id, rest, req))
+        if rest.endswith("/$count") and rest[: -len("/$count")] in table.collections:
+            nav = rest[: -len("/$count")]
+            return self._method(req, "GET", lambda: self.related_count(table, record_id, nav, req))
         prop, _, raw = rest.partition("/")
         if table.column_for_attribute(prop) is not None and raw in ("", "$value"):
             return self.property_value(table, record_id, prop, raw == "$value", req)
@@ -406,6 +409,20 @@ class Api:
         child = TABLES[collection.child]
         rows = self.ops.related_rows(child, collection.column, record_id)
         return self.list_records(child, req, rows)
+
+    def related_count(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
+        """`GET <set>(<id>)/<collection>/$count`: how many rows are related, as UTF-8 text with its byte order mark.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-navigation-property-values
+        """
+        self.ops.require("read", table)
+        self.ops.get(table, record_id)
+        collection = table.collections[nav]
+        child = TABLES[collection.child]
+        self.ops.require("read", child)
+        rows = self._query(child, self.ops.related_rows(child, collection.column, record_id), req)
+        body = "\ufeff" + str(len(rows))
+        return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, body.encode())
 
     def retrieve(self, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:
         """Retrieve one record."""
