@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -393,3 +394,15 @@ def test_long_or_chains_are_evaluated(dv: Dv) -> None:
     terms = " or ".join(f"accountnumber eq 'ACC-{n}'" for n in range(-1499, 1))
     assert set() == dv.ids("accounts", "accountid", terms)
     assert {FABRIKAM_ACCOUNT_ID} == dv.ids("accounts", "accountid", terms + " or accountnumber eq 'ACC-1000'")
+
+
+@pytest.mark.parametrize("function", ["Today", "LastXDays", "NextXDays", "ThisMonth"])
+def test_date_functions_on_a_date_only_column_hold_today(dv: Dv, function: str) -> None:
+    """On a date-only column (opportunity.estimatedclosedate) a window that holds now holds today's date."""
+    today = datetime.now(UTC).date().isoformat()
+    created = dv.call("POST", "opportunities", {"name": "Closing today", "estimatedclosedate": today})
+    assert 204 == created.status_code, created.text
+    value = "" if function in ("Today", "ThisMonth") else ",PropertyValue=1"
+    response = dv.query("opportunities", f"{CRM}{function}(PropertyName='estimatedclosedate'{value})")
+    assert 200 == response.status_code, response.text
+    assert "Closing today" in {r["name"] for r in response.json()["value"]}

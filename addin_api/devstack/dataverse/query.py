@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -456,6 +456,9 @@ def _named_condition(found: functions.Condition) -> Predicate:
         within = found.op == "between"
         return lambda r: (v := actual(r)) is not None and (lo <= v <= hi) is within
     low, high = values
+    upper = found.values[1]
+    if column.type == DATEONLY and isinstance(upper, datetime) and upper.timetz().replace(tzinfo=None) != time(0):
+        high = upper.date() + timedelta(days=1)  # a window ending now still holds all of today's date
 
     def in_range(record: Record) -> bool:
         v = actual(record)
