@@ -1,9 +1,11 @@
-"""Emulated Dataverse Web API v9.2 at `/api/data/v9.2/`: bearer auth, service protection, records and `$batch`.
+"""Emulated Dataverse Web API v9.2 at `/api/data/v9.2/` (and v9.0, v9.1): bearer auth, service protection, records
+and `$batch`.
 
 Module map: `metadata` (tables), `definitions` (service document, `$metadata`, EntityDefinitions — all derived
-from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `fetchxml` (`?fetchXml=`),
-`records` (create/update/delete rules), `serialize` (JSON + annotations), `api` (routing), `batch` (multipart),
-`throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
+from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `functions` (query functions in
+$filter), `keys` (key segments, alternate keys), `fetchxml` (`?fetchXml=`), `records` (create/update/delete rules),
+`actions` (bulk actions and other functions), `serialize` (JSON + annotations), `api` (routing), `batch`
+(multipart), `throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Flask, Response, g, request
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from addin_api.devstack.config import DevUser
 from addin_api.devstack.control import dataverse_error
-from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response
+from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response, no_resource
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
 from addin_api.devstack.dataverse.records import Operations
@@ -24,7 +26,15 @@ from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
 from addin_api.devstack.state import DevstackState, current_state
 
 API_PREFIX = "/api/data/v9.2/"
+# v9.0 and v9.1 are served alongside v9.2 and behave the same: "there have been no breaking changes added to v9.0,
+# v9.1, or v9.2 releases": https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-versions
+API_PREFIXES = ("/api/data/v9.2/", "/api/data/v9.1/", "/api/data/v9.0/")
 bp = Blueprint("devstack_dataverse", __name__, url_prefix="/api/data/v9.2")
+
+
+def _prefix() -> str | None:
+    """The Web API root the request addresses (`/api/data/v9.x/`), or None."""
+    return next((p for p in API_PREFIXES if request.path.startswith(p)), None)
 
 
 def _unauthorized(state: DevstackState) -> Response:
@@ -46,7 +56,7 @@ def _admit() -> Response | None:
     Runs before fault injection so injected latency counts as execution time and concurrency, as a slow server
     would; a missing or bad token is answered later (`_require_caller`), after injected faults.
     """
-    if not request.path.startswith(API_PREFIX):
+    if _prefix() is None:
         return None
     state = current_state()
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -71,7 +81,7 @@ def _admit() -> Response | None:
 
 def _require_caller() -> Response | None:
     """Refuse Web API requests without a valid bearer token (401) or from someone who is no systemuser (403)."""
-    if not request.path.startswith(API_PREFIX) or g.get("dataverse_user") is not None:
+    if _prefix() is None or g.get("dataverse_user") is not None:
         return None
     if g.get("dataverse_not_member"):
         return dataverse_error(403, "0x80072560", "The user is not a member of the organization.")
@@ -90,7 +100,7 @@ def _api() -> Api:
 
     state = current_state()
     user: DevUser = g.dataverse_user
-    ops = Operations(state.dataverse, user, f"{state.environment_url}{API_PREFIX}")
+    ops = Operations(state.dataverse, user, f"{state.environment_url}{_prefix() or API_PREFIX}")
     return Api(ops, BUSINESS_UNIT_ID, ORGANIZATION_ID)
 
 
@@ -142,6 +152,13 @@ def _not_found(error: NotFound) -> Response | NotFound:
     return dataverse_error(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
 
 
+def _unmatched(error: HTTPException) -> Response | HTTPException:
+    """Answer a Web API URL or method no route matches with Dataverse's JSON error, never an HTML page."""
+    if _prefix() is None:
+        return error
+    return _to_flask(error_response(no_resource(request.base_url)))
+
+
 def init_app(app: Flask) -> None:
     """Register the Web API routes under /api/data/v9.2/.
 
@@ -153,3 +170,7 @@ def init_app(app: Flask) -> None:
     app.teardown_request(_release)
     app.register_blueprint(bp)
     app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(MethodNotAllowed, _unmatched)
+    for prefix in API_PREFIXES[1:]:
+        version = prefix.rstrip("/").rsplit("/", 1)[-1].replace(".", "")
+        app.register_blueprint(bp, url_prefix=prefix.rstrip("/"), name=f"devstack_dataverse_{version}")

@@ -11,16 +11,19 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
+from addin_api.devstack.dataverse import actions, keys
 from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
 from addin_api.devstack.dataverse.fetchxml import parse_fetch
 from addin_api.devstack.dataverse.fetchxml import render as render_fetch
 from addin_api.devstack.dataverse.fetchxml import run as run_fetch
-from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, Table, partner_of
+from addin_api.devstack.dataverse.functions import FilterContext
+from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, LOOKUP, TABLES, Table, partner_of
 from addin_api.devstack.dataverse.query import (
     RELATED,
     parse_expand,
@@ -32,7 +35,7 @@ from addin_api.devstack.dataverse.query import (
     sort_records,
 )
 from addin_api.devstack.dataverse.records import Operations, Record
-from addin_api.devstack.dataverse.serialize import Annotations, Serializer, context_fragment
+from addin_api.devstack.dataverse.serialize import Annotations, Serializer, context_fragment, validate_expands
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 DEFAULT_PAGE_SIZE = (
@@ -56,6 +59,8 @@ _PATH = re.compile(r"^(?P<set>[A-Za-z_.]+)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.+
 _PRIVILEGE_FUNCTION = re.compile(
     r"^Microsoft\.Dynamics\.CRM\.RetrieveUserPrivilegeByPrivilegeName\(PrivilegeName=(?P<arg>[^)]*)\)$"
 )
+_ACCESS_FUNCTION = re.compile(r"^Microsoft\.Dynamics\.CRM\.RetrievePrincipalAccess\(Target=(?P<arg>.*)\)$")
+_BULK_ACTIONS = ("Microsoft.Dynamics.CRM.CreateMultiple", "Microsoft.Dynamics.CRM.UpdateMultiple")
 
 
 @dataclass
@@ -93,6 +98,11 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def error_response(error: DataverseError) -> ApiResponse:
     """The `{"error": {"code", "message"}}` answer of a failed request."""
     return json_response(error.status, {"error": {"code": error.code, "message": error.message}})
+
+
+def no_resource(url: str) -> DataverseError:
+    """The 404 of a URL (or method) that matches no Web API resource, worded as ASP.NET Web API words it."""
+    return DataverseError(404, "", f"No HTTP resource was found that matches the request URI '{url}'.")
 
 
 def parse_prefer(value: str | None) -> dict[str, str]:
@@ -168,6 +178,8 @@ class Api:
         metadata = self._definitions(path, req)
         if metadata is not None:
             return metadata
+        if path in ("RetrieveVersion", "RetrieveVersion()"):
+            return self._method(req, "GET", self.retrieve_version)
         match = _PATH.match(path)
         if match is None:
             raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
@@ -181,6 +193,8 @@ class Api:
         if key is None:
             if rest == "$count":
                 return self._method(req, "GET", lambda: self.count(table, req))
+            if rest in _BULK_ACTIONS:
+                return self._method(req, "POST", lambda: self.bulk(table, rest, req))
             if rest is not None:
                 raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
             if req.method == "GET":
@@ -188,7 +202,10 @@ class Api:
             if req.method == "POST":
                 return self.create(table, req)
             raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
-        record_id = parse_guid(key)
+        parsed = keys.parse_key(table, key)
+        if parsed.alternate and rest is None and req.method == "PATCH":
+            return self.upsert_by_key(table, parsed, req)
+        record_id = parsed.record_id or self._alternate_id(table, parsed)
         if rest is None:
             handlers = {
                 "GET": lambda: self.retrieve(table, record_id, req),
@@ -205,10 +222,24 @@ class Api:
             if arg.startswith("@"):
                 arg = req.query.get(arg, "")
             return self._method(req, "GET", lambda: self.user_privilege(record_id, arg.strip("'")))
+        access = _ACCESS_FUNCTION.match(rest)
+        if access is not None and table.logical == "systemuser":
+            target = access.group("arg")
+            if target.startswith("@"):
+                target = req.query.get(target, "")
+            return self._method(req, "GET", lambda: self.principal_access(record_id, target))
         if rest.endswith("/$ref"):
             return self.reference(table, record_id, rest[: -len("/$ref")], req)
         if rest in table.collections and req.method == "GET":
             return self.related(table, record_id, rest, req)
+        if rest in table.navs:
+            return self._method(req, "GET", lambda: self.related_one(table, record_id, rest, req))
+        if rest.endswith("/$count") and rest[: -len("/$count")] in table.collections:
+            nav = rest[: -len("/$count")]
+            return self._method(req, "GET", lambda: self.related_count(table, record_id, nav, req))
+        prop, _, raw = rest.partition("/")
+        if table.column_for_attribute(prop) is not None and raw in ("", "$value"):
+            return self.property_value(table, record_id, prop, raw == "$value", req)
         raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
 
     def _definitions(self, path: str, req: ApiRequest) -> ApiResponse | None:
@@ -219,7 +250,7 @@ class Api:
         definitions = Definitions(self.base, self.ops.user.systemuserid, len(self.ops.user.privileges))
         if req.method != "GET":
             if path in ("", "$metadata"):
-                raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+                raise no_resource(f"{self.base}{req.path}")
             raise definitions.refuse_write(req.method)
         if path == "":
             return json_response(200, definitions.service_document())
@@ -233,10 +264,19 @@ class Api:
             return json_response(200, definitions.global_option_sets(path, req.query))
         return json_response(200, definitions.relationship_definitions(path, req.query))
 
-    @staticmethod
-    def _method(req: ApiRequest, method: str, handler: Any) -> ApiResponse:
+    def _alternate_id(self, table: Table, key: keys.Key) -> str:
+        found = keys.find(self.ops.store, table, key.values)
+        if found is None:
+            raise keys.missing_alternate(table)
+        return str(found[table.key])
+
+    def _method(self, req: ApiRequest, method: str, handler: Any) -> ApiResponse:
+        """Run a function (GET) or action (POST); another method matches no resource (404).
+
+        https://learn.microsoft.com/en-us/troubleshoot/power-platform/power-apps/dataverse/web-api-client-errors#no-http-resource-was-found-that-matches-the-request-uri
+        """
         if req.method != method:
-            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+            raise no_resource(f"{self.base}{req.path}")
         result: ApiResponse = handler()
         return result
 
@@ -253,6 +293,33 @@ class Api:
                 "OrganizationId": self.organization_id,
             },
         )
+
+    def retrieve_version(self) -> ApiResponse:
+        """`GET RetrieveVersion()`: the environment's version.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/reference/retrieveversion
+        """
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse"
+        return json_response(200, {"@odata.context": context, "Version": actions.VERSION})
+
+    def principal_access(self, systemuserid: str, target: str) -> ApiResponse:
+        """`systemusers(<id>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@tid)`."""
+        rights = actions.principal_access(self.ops, systemuserid, target)
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"
+        return json_response(200, {"@odata.context": context, "AccessRights": rights})
+
+    def bulk(self, table: Table, action: str, req: ApiRequest) -> ApiResponse:
+        """`CreateMultiple` answers 200 with the new `Ids`; `UpdateMultiple` answers 204.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/bulk-operations
+        """
+        body = self._body(table, req)
+        if action.endswith("CreateMultiple"):
+            ids = actions.create_multiple(self.ops, table, body)
+            context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse"
+            return json_response(200, {"@odata.context": context, "Ids": ids})
+        actions.update_multiple(self.ops, table, body)
+        return ApiResponse(204, {"OData-Version": "4.0"})
 
     def user_privilege(self, systemuserid: str, name: str) -> ApiResponse:
         """`systemusers(<id>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(...)`."""
@@ -295,12 +362,26 @@ class Api:
     def _serializer(self, req: ApiRequest) -> tuple[Serializer, dict[str, str]]:
         prefs = parse_prefer(req.headers.get("prefer"))
         annotations = Annotations.from_prefer(prefs.get("odata.include-annotations"))
-        return Serializer(self.ops, annotations), prefs
+        serializer = Serializer(self.ops, annotations)
+        serializer.filter_context, serializer.aliases = self.filter_context(), req.query
+        if "odata.maxpagesize" in prefs and any("$expand" in e.options for e in parse_expand(req.query.get("$expand"))):
+            serializer.expand_page_size = _page_size(prefs["odata.maxpagesize"])
+        return serializer, prefs
+
+    def filter_context(self) -> FilterContext:
+        """What query functions and lookup paths in a `$filter` of this caller read."""
+        ops = self.ops
+        return FilterContext(
+            user_id=ops.user.systemuserid,
+            business_unit_id=self.business_unit_id,
+            now=datetime.now(UTC),
+            resolve=lambda logical, record_id: ops.fetch(TABLES[logical], record_id),
+        )
 
     def _query(self, table: Table, rows: list[Record] | None, req: ApiRequest) -> list[Record]:
         """Filter and sort `rows` (None: the table's, fetched through an index when the filter allows)."""
         if "$filter" in req.query:
-            predicate = parse_filter(table, req.query["$filter"])
+            predicate = parse_filter(table, req.query["$filter"], self.filter_context(), req.query)
             candidates = self.ops.candidates(table, predicate.keys) if rows is None else rows
             rows = [r for r in candidates if predicate(r)]
         elif rows is None:
@@ -317,6 +398,7 @@ class Api:
             raise syntax_error(f"The query parameter '{unsupported[0]}' is not supported.")
         select = parse_select(table, req.query.get("$select"))
         expands = parse_expand(req.query.get("$expand"))
+        validate_expands(table, expands)
         serializer, prefs = self._serializer(req)
         matched = self._query(table, rows, req)
         total = len(matched)
@@ -324,11 +406,7 @@ class Api:
         applied: list[str] = []
         page_size = DEFAULT_PAGE_SIZE
         if "odata.maxpagesize" in prefs:
-            try:
-                page_size = int(prefs["odata.maxpagesize"])
-            except ValueError as exc:
-                raise syntax_error("The value of odata.maxpagesize must be a positive integer.") from exc
-            page_size = max(1, min(page_size, DEFAULT_PAGE_SIZE))
+            page_size = _page_size(prefs["odata.maxpagesize"])
             applied.append(f"odata.maxpagesize={page_size}")
             # $top is ignored when odata.maxpagesize is set (page-results doc)
         elif top is not None:
@@ -409,13 +487,93 @@ class Api:
         rows = self.ops.related_rows(child, collection.column, record_id)
         return self.list_records(child, req, rows)
 
+    def related_count(self, table: Table, record_id: str, nav: str, req: ApiRequest) -> ApiResponse:
+        """`GET <set>(<id>)/<collection>/$count`: how many rows are related, as UTF-8 text with its byte order mark.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-navigation-property-values
+        """
+        self.ops.require("read", table)
+        self.ops.get(table, record_id)
+        collection = table.collections[nav]
+        child = TABLES[collection.child]
+        self.ops.require("read", child)
+        rows = self._query(child, self.ops.related_rows(child, collection.column, record_id), req)
+        body = "\ufeff" + str(len(rows))
+        return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, body.encode())
+
     def retrieve(self, table: Table, record_id: str, req: ApiRequest) -> ApiResponse:
         """Retrieve one record."""
         self.ops.require("read", table)
         select = parse_select(table, req.query.get("$select"))
         expands = parse_expand(req.query.get("$expand"))
         record = self.ops.get(table, record_id)
+        # never 304 with $expand or annotations: they show other rows, whose changes the ETag does not see
+        prefs = parse_prefer(req.headers.get("prefer"))
+        conditional = "$expand" not in req.query and "odata.include-annotations" not in prefs
+        if conditional and _not_modified(record, req.headers.get("if-none-match")):
+            headers = {"Content-Type": JSON_TYPE, "OData-Version": "4.0", "ETag": f'W/"{record.get("versionnumber")}"'}
+            return ApiResponse(304, headers)
         return self._representation(200, table, record, select, expands, req)
+
+    def related_one(self, table: Table, record_id: str, nav_name: str, req: ApiRequest) -> ApiResponse:
+        """`GET <set>(<id>)/<single-valued nav>`: the row the lookup points to (204 when it is empty).
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-navigation-property-values
+        """
+        self.ops.require("read", table)
+        record = self.ops.get(table, record_id)
+        nav = table.navs[nav_name]
+        target = TABLES.get(nav.target)
+        lookup = f"_{nav.column}_value"
+        linked_id = record.get(lookup)
+        if target is None or linked_id is None:
+            return ApiResponse(204, {"OData-Version": "4.0"})
+        if nav.target != "activitypointer" and record.get(f"{lookup}@lookuplogicalname") != nav.target:
+            return ApiResponse(204, {"OData-Version": "4.0"})
+        self.ops.require("read", target)
+        select = parse_select(target, req.query.get("$select"))
+        expands = parse_expand(req.query.get("$expand"))
+        linked = self.ops.get(target, str(linked_id))
+        return self._representation(200, target, linked, select, expands, req)
+
+    def property_value(self, table: Table, record_id: str, prop: str, raw: bool, req: ApiRequest) -> ApiResponse:
+        """`GET|PUT|DELETE <set>(<id>)/<property>` (and `GET …/<property>/$value`): one column of one row.
+
+        GET answers `{"value": …}` (204 when the column is empty), `$value` the bare value as text; PUT takes
+        `{"value": …}`, DELETE empties the column; both answer 204.
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/retrieve-entity-using-web-api#retrieve-a-single-property-value
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api#update-a-single-property-value
+        """
+        column = table.column_for_attribute(prop)
+        if req.method == "GET":
+            self.ops.require("read", table)
+            value = self.ops.get(table, record_id).get(prop)
+            if value is None:
+                return ApiResponse(204, {"OData-Version": "4.0"})
+            if raw:
+                text = value if isinstance(value, str) else json.dumps(value)
+                return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, text.encode())
+            context = f"{self.base}$metadata#{entity_path(table, record_id)}/{prop}"
+            return json_response(200, {"@odata.context": context, "value": value})
+        if raw or req.method not in ("PUT", "DELETE"):
+            raise DataverseError(405, "0x80060888", f"The HTTP method '{req.method}' is not allowed here.")
+        if column is not None and column.type == LOOKUP:
+            raise DataverseError(
+                400,
+                "0x80060888",
+                "CRM do not support direct update of Entity Reference properties, Use Navigation properties instead.",
+            )
+        if req.method == "PUT":
+            body = self._body(table, req)
+            if not isinstance(body, dict) or "value" not in body:
+                raise payload_error(table, "The request body must be an object with a 'value' property.")
+            value = body["value"]
+        else:
+            value = None
+        with self.ops.store.transaction():
+            existing = self.ops.get(table, record_id)
+            self.ops.update(table, record_id, {prop: value}, existing)
+        return ApiResponse(204, {"OData-Version": "4.0"})
 
     def _representation(
         self,
@@ -427,6 +585,7 @@ class Api:
         req: ApiRequest,
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:
+        validate_expands(table, expands)
         serializer, _ = self._serializer(req)
         fragment = context_fragment(table, select, req.query.get("$expand"))
         body = {"@odata.context": f"{self.base}$metadata#{fragment}/$entity"}
@@ -485,6 +644,23 @@ class Api:
             self._check_etag(existing, if_match)
             self.ops.update(table, record_id, body, existing)
         return self._written(200, table, record_id, req)
+
+    def upsert_by_key(self, table: Table, key: keys.Key, req: ApiRequest) -> ApiResponse:
+        """PATCH `<set>(<alternate key>)`: update the row with these key values, or create it with them.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/use-upsert-insert-update-record
+        """
+        with self.ops.store.transaction():
+            found = keys.find(self.ops.store, table, key.values)
+            if found is not None:
+                return self.upsert(table, str(found[table.key]), req)
+            if req.headers.get("if-match") is not None:
+                raise keys.missing_alternate(table)
+            body = self._body(table, req)
+            if isinstance(body, dict):
+                body = {**{k: v for k, v in body.items() if k != table.key}, **key.values}
+            record_id = self.ops.create(table, body)
+        return self._written(201, table, record_id, req)
 
     @staticmethod
     def _check_etag(existing: Record, if_match: str | None) -> None:
@@ -570,3 +746,25 @@ class Api:
 
 QUERY_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"}
 _QUERY_LANGUAGES = frozenset({"fetchXml", "savedQuery", "userQuery", "sql"})
+
+
+def _page_size(value: str) -> int:
+    """The page size an `odata.maxpagesize` preference asks for, within 1..5000."""
+    try:
+        size = int(value)
+    except ValueError as exc:
+        raise syntax_error("The value of odata.maxpagesize must be a positive integer.") from exc
+    return max(1, min(size, DEFAULT_PAGE_SIZE))
+
+
+def _not_modified(record: Record, if_none_match: str | None) -> bool:
+    """Tell whether a conditional GET's `If-None-Match` names the row's current version (answer 304).
+
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/perform-conditional-operations-using-web-api#conditional-retrievals
+    Clients send `If-None-Match: null` to defeat browser caching; it names no version.
+    """
+    if not if_none_match or if_none_match.strip() == "null":
+        return False
+    current = f'W/"{record.get("versionnumber")}"'
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or current in tags

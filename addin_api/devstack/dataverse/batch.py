@@ -20,6 +20,8 @@ from addin_api.devstack.dataverse.errors import DataverseError
 
 MAX_REQUESTS = 1000
 API_ROOT = "/api/data/v9.2/"
+# a part may address any served version of the Web API (v9.0, v9.1, v9.2)
+_ANY_ROOT = re.compile(r"/api/data/v9\.[012]/")
 CRLF = "\r\n"
 
 
@@ -119,8 +121,8 @@ def _parse_http(text: str, content_id: str | None) -> Part:
     else:
         headers, body = _headers_and_body(rest)
     path, query_text = _split_url(url)
-    if API_ROOT in path:
-        path = path.split(API_ROOT, 1)[1]
+    if "/api/data/" in path:
+        path = _ANY_ROOT.split(path, 1)[-1]
     path = path.lstrip("/")
     query = parse_query(query_text)
     content_id = headers.pop("content-id", None) or content_id
@@ -233,7 +235,7 @@ def execute_batch(api: Api, content_type: str, body: bytes, prefer: str | None) 
                     if response.status >= 400:
                         raise _ChangeSetFailed(response, part)
                     if part.content_id is not None and response.entity_id:
-                        content_ids[f"${part.content_id}"] = response.entity_id.split(API_ROOT, 1)[-1]
+                        content_ids[f"${part.content_id}"] = _ANY_ROOT.split(response.entity_id, 1)[-1]
                     done.append((part, response))
         except _ChangeSetFailed as failed:
             if not log or log[-1]["status"] < 400:

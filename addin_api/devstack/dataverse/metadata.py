@@ -109,6 +109,14 @@ class Table:
     ownership: str = "UserOwned"  # OwnershipType
     is_activity: bool = False
 
+    @property
+    def alternate_keys(self) -> dict[str, tuple[str, ...]]:
+        """Alternate keys by name, their columns in order.
+
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/define-alternate-keys-entity
+        """
+        return {key.name: key.columns for key in self.keys}
+
     def column_for_attribute(self, attribute: str) -> Column | None:
         """Find a column by its Web API property name (`_x_value` for lookups)."""
         if attribute.startswith("_") and attribute.endswith("_value"):

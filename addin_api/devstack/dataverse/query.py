@@ -8,17 +8,30 @@ Dataverse translates them: `%`, `_` and `[...]` inside the literal are wildcards
 from __future__ import annotations
 
 import functools
+import json
 import re
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from addin_api.devstack.dataverse import functions
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error, unknown_query_property
-from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, TABLES, Table
+from addin_api.devstack.dataverse.metadata import (
+    BOOL,
+    DATEONLY,
+    DATETIME,
+    GUID,
+    LOOKUP,
+    MEMO,
+    STRING,
+    TABLES,
+    Column,
+    Table,
+)
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
@@ -30,15 +43,18 @@ Keys = frozenset[tuple[str, str]]
 _TOKEN = re.compile(
     r"""\s*(?:
     (?P<string>'(?:[^']|'')*')
+  | (?P<jstring>"(?:[^"\\]|\\.)*")
   | (?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-]))
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\w-]))
   | (?P<number>-?\d+(?:\.\d+)?(?![\w-]))
-  | (?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)?)
-  | (?P<punct>[(),:])
+  | (?P<name>[A-Za-z_][\w.]*(?:/[A-Za-z_]\w*)*)
+  | (?P<punct>[(),:=\[\]])
     )""",
     re.VERBOSE,
 )
 _COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+MAX_NESTING = 100  # parentheses and `not`: bounds the parser's and the predicate's recursion
+MAX_LINKS = 15  # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/fetchxml/join-tables#limitations
 _FUNCTIONS = {"contains", "startswith", "endswith"}
 
 
@@ -53,6 +69,7 @@ class Filter:
 
     test: Predicate
     keys: Keys | None = None
+    named: bool = False  # uses a Dataverse query function (which `not` may not negate)
 
     def __call__(self, record: Record) -> bool:
         return self.test(record)
@@ -142,9 +159,11 @@ def _comparable(value: Any, column_type: str | None) -> Any:
 
 
 class _Parser:
-    def __init__(self, table: Table, text: str) -> None:
+    def __init__(self, table: Table, text: str, context: functions.FilterContext | None = None) -> None:
         self.table = table
         self.text = text
+        self.context = context or functions.FilterContext()
+        self.depth = 0
         self.tokens = tokenize(text)
         self.pos = 0
 
@@ -170,56 +189,76 @@ class _Parser:
         return predicate
 
     def parse_or(self) -> Filter:
-        left = self.parse_and()
+        terms = [self.parse_and()]
         while (token := self.peek()) is not None and token.text == "or":
             self.take()
-            right = self.parse_and()
-            # a match of either side: the union of their keys, unknown if one side's is
-            keys = left.keys | right.keys if left.keys is not None and right.keys is not None else None
-            left = Filter((lambda a, b: lambda r: a(r) or b(r))(left.test, right.test), keys)
-        return left
+            terms.append(self.parse_and())
+        if len(terms) == 1:
+            return terms[0]
+        # a match of any term: the union of their keys, unknown if one term's is
+        known = [t.keys for t in terms if t.keys is not None]
+        keys = frozenset().union(*known) if len(known) == len(terms) else None
+        tests = tuple(t.test for t in terms)  # a flat list: a long chain must not nest closures
+        return Filter(lambda r: any(test(r) for test in tests), keys, any(t.named for t in terms))
 
     def parse_and(self) -> Filter:
-        left = self.parse_not()
+        terms = [self.parse_not()]
         while (token := self.peek()) is not None and token.text == "and":
             self.take()
-            right = self.parse_not()
-            # a match of both sides: either side's keys will do, the narrower the better
-            known = [k for k in (left.keys, right.keys) if k is not None]
-            keys = min(known, key=len) if known else None
-            left = Filter((lambda a, b: lambda r: a(r) and b(r))(left.test, right.test), keys)
-        return left
+            terms.append(self.parse_not())
+        if len(terms) == 1:
+            return terms[0]
+        # a match of every term: any term's keys will do, the narrower the better
+        known = [t.keys for t in terms if t.keys is not None]
+        keys = min(known, key=len) if known else None
+        tests = tuple(t.test for t in terms)
+        return Filter(lambda r: all(test(r) for test in tests), keys, any(t.named for t in terms))
+
+    def nest(self) -> None:
+        """Enter a `not` or a parenthesis; a hostile nesting is refused before it exhausts the stack."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise syntax_error(f"The $filter expression nests more than {MAX_NESTING} levels deep.")
 
     def parse_not(self) -> Filter:
         token = self.peek()
         if token is not None and token.text == "not":
             self.take()
-            inner = self.parse_not().test
+            self.nest()
+            negated = self.parse_not()
+            self.depth -= 1
+            if negated.named:
+                raise syntax_error(functions.NEGATED_NAMED_CONDITION)
+            inner = negated.test
             return Filter(lambda r: not inner(r))
         return self.parse_primary()
 
     def parse_primary(self) -> Filter:
         token = self.take()
         if token.text == "(":
+            self.nest()
             inner = self.parse_or()
             self.expect(")")
+            self.depth -= 1
             return inner
         if token.kind == "name" and token.text in _FUNCTIONS:
             return self.parse_function(token.text)
         if token.kind == "name" and token.text.endswith(("/any", "/all")) and self._next_is("("):
             return self.parse_lambda(token.text[:-4], token.text[-3:])
+        if token.kind == "name" and token.text.startswith(functions.PREFIX):
+            return self.parse_query_function(token.text)
         if token.kind != "name":
             raise syntax_error(f"Syntax error at '{token.text}' in '{self.text}'.")
         attribute = token.text
-        column = self.table.column_for_attribute(attribute)
-        if column is None:
-            raise unknown_query_property(self.table, attribute)
+        getter, column = self.operand(attribute)
         op = self.take()
         if op.text not in _COMPARISONS:
             raise syntax_error(f"Syntax error: expected a comparison after '{attribute}' in '{self.text}'.")
         literal = self.parse_literal(column.type)
-        predicate = _comparison(attribute, column.type, op.text, literal)
+        predicate = _comparison(attribute, column.type, op.text, literal, getter)
         expected = _comparable(literal, column.type)
+        if getter is not None:
+            return Filter(predicate)
         if op.text == "eq" and isinstance(expected, str) and column.type not in (DATETIME, DATEONLY):
             # only a string whose case-folded form is `expected` can be equal (`_comparison`)
             return Filter(predicate, frozenset({(attribute, expected.lower())}))
@@ -276,12 +315,96 @@ class _Parser:
 
         return Filter(predicate)
 
+    def operand(self, attribute: str) -> tuple[Callable[[Record], Any] | None, Column]:
+        """The column a property path names, and how to read it when it is not the row's own (None).
+
+        `parentcustomerid_account/name` reads a column of the row a single-valued navigation property points to, and
+        `primarycontactid/createdby/fullname` goes further up:
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/filter-rows#filter-using-lookup-column-property-values
+        """
+        steps = attribute.split("/")
+        if len(steps) - 1 > MAX_LINKS:
+            # each step is a join; a query joins at most 15 tables (as FetchXML's 15 link-entity elements)
+            raise syntax_error(f"The property path '{attribute}' joins more than {MAX_LINKS} related tables.")
+        table = self.table
+        hops: list[tuple[str, str, bool]] = []  # (lookup property, target table, any table will do)
+        for nav_name in steps[:-1]:
+            nav = table.navs.get(nav_name)
+            target = TABLES.get(nav.target) if nav is not None else None
+            if nav is None or target is None:
+                raise unknown_query_property(table, nav_name)
+            hops.append((f"_{nav.column}_value", target.logical, nav.target == "activitypointer"))
+            table = target
+        column = table.column_for_attribute(steps[-1])
+        if column is None:
+            raise unknown_query_property(table, steps[-1])
+        if not hops:
+            return None, column
+        prop = steps[-1]
+        resolve = self.context.resolve
+
+        def read(record: Record) -> Any:
+            current: Record | None = record
+            for lookup, logical, any_table in hops:
+                linked_id = current.get(lookup) if current is not None else None
+                if linked_id is None or current is None:
+                    return None
+                if not (any_table or current.get(f"{lookup}@lookuplogicalname") == logical):
+                    return None
+                current = resolve(logical, str(linked_id))
+            return None if current is None else current.get(prop)
+
+        return read, column
+
+    def parse_query_function(self, name: str) -> Filter:
+        """`Microsoft.Dynamics.CRM.<Function>(Name=value,…)`, evaluated as the comparison it stands for."""
+        self.expect("(")
+        args: dict[str, Any] = {}
+        while (token := self.peek()) is not None and token.text != ")":
+            if args:
+                self.expect(",")
+            param = self.take()
+            if param.kind != "name":
+                raise syntax_error(f"Syntax error at '{param.text}' in '{self.text}'.")
+            self.expect("=")
+            args[param.text] = self.parse_argument()
+        self.expect(")")
+        found = functions.condition(self.table, name[len(functions.PREFIX) :], args, self.context)
+        keys: Keys | None = None
+        textual = found.column.type in (STRING, MEMO, GUID, LOOKUP)
+        if found.op in ("in", "eq") and textual and all(isinstance(v, str) for v in found.values):
+            # only a row whose column is one of these strings can match: an equality index can find them
+            keys = frozenset((found.attribute, str(v).casefold().lower()) for v in found.values)
+        return Filter(_named_condition(found), keys, named=True)
+
+    def parse_argument(self) -> Any:
+        """A function parameter value: a literal or a collection of literals (`['a','b']`)."""
+        token = self.peek()
+        if token is not None and token.text == "[":
+            self.take()
+            values: list[Any] = []
+            while (item := self.peek()) is not None and item.text != "]":
+                if values:
+                    self.expect(",")
+                values.append(self.parse_argument())
+            self.expect("]")
+            return values
+        token = self.take()
+        if token.kind == "string":
+            return token.text[1:-1].replace("''", "'")
+        if token.kind == "jstring":
+            # a collection of strings may quote them as JSON does (filter-rows#manage-single-quotes)
+            return json.loads(token.text)
+        if token.kind == "number":
+            return int(token.text) if token.text.lstrip("-").isdigit() else Decimal(token.text)
+        if token.kind in ("guid", "datetime"):
+            return token.text
+        raise syntax_error(f"Syntax error at '{token.text}' in '{self.text}'.")
+
     def parse_function(self, name: str) -> Filter:
         self.expect("(")
         attr_token = self.take()
-        column = self.table.column_for_attribute(attr_token.text)
-        if column is None:
-            raise unknown_query_property(self.table, attr_token.text)
+        getter, column = self.operand(attr_token.text)
         self.expect(",")
         literal = self.take()
         if literal.kind != "string":
@@ -291,8 +414,10 @@ class _Parser:
         regex = like_regex(pattern, prefix=name in ("contains", "endswith"), suffix=name in ("contains", "startswith"))
         attribute = attr_token.text
 
+        read = getter or (lambda record: record.get(attribute))
+
         def predicate(record: Record) -> bool:
-            value = record.get(attribute)
+            value = read(record)
             return isinstance(value, str) and regex.match(value) is not None
 
         return Filter(predicate)
@@ -318,11 +443,14 @@ class _Parser:
         raise syntax_error(f"Syntax error at '{token.text}' in '{self.text}'.")
 
 
-def _comparison(attribute: str, column_type: str, op: str, literal: Any) -> Predicate:
+def _comparison(
+    attribute: str, column_type: str, op: str, literal: Any, getter: Callable[[Record], Any] | None = None
+) -> Predicate:
     expected = _comparable(literal, column_type)
+    read = getter or (lambda record: record.get(attribute))
 
     def predicate(record: Record) -> bool:
-        actual = _comparable(record.get(attribute), column_type)
+        actual = _comparable(read(record), column_type)
         if column_type in (GUID, LOOKUP) and isinstance(actual, str):
             actual = actual.lower()
         if op == "eq":
@@ -345,10 +473,74 @@ def _comparison(attribute: str, column_type: str, op: str, literal: Any) -> Pred
     return predicate
 
 
-def parse_filter(table: Table, text: str) -> Filter:
-    """Compile a `$filter` expression into a predicate on records (compiled filters are reused: they are pure)."""
-    if TABLES.get(table.logical) is not table:
-        return _Parser(table, text).parse()
+def _operand_value(column: Column, value: Any) -> Any:
+    """A query-function operand (a string, number or date) as `_comparable` compares it with the column."""
+    if isinstance(value, str) and column.type in (DATETIME, DATEONLY):
+        try:
+            return _comparable(_parse_datetime(value), column.type)
+        except ValueError as exc:
+            raise syntax_error(f"The value '{value}' is not a valid date for '{column.name}'.") from exc
+    if isinstance(value, str) and column.type in (GUID, LOOKUP):
+        return value.lower()
+    if isinstance(value, str) and column.type not in (STRING, MEMO):
+        try:
+            return Decimal(value)
+        except ArithmeticError as exc:
+            raise syntax_error(f"The value '{value}' is not valid for '{column.name}'.") from exc
+    return _comparable(value, column.type)
+
+
+def _named_condition(found: functions.Condition) -> Predicate:
+    """Evaluate a query function's comparison; a null column value never matches, as in SQL."""
+    column = found.column
+    values = [_operand_value(column, v) if v is not None else None for v in found.values]
+    attribute = found.attribute
+
+    def actual(record: Record) -> Any:
+        value = _comparable(record.get(attribute), column.type)
+        return value.lower() if isinstance(value, str) and column.type in (GUID, LOOKUP) else value
+
+    if found.op in ("eq", "ne"):
+        expected = values[0]
+        equal = found.op == "eq"
+        return lambda r: (v := actual(r)) is not None and (v == expected) is equal
+    if found.op in ("in", "notin"):
+        members = values
+        inside = found.op == "in"
+        return lambda r: (v := actual(r)) is not None and (v in members) is inside
+    if found.op in ("between", "notbetween"):
+        lo, hi = values
+        within = found.op == "between"
+        return lambda r: (v := actual(r)) is not None and (lo <= v <= hi) is within
+    low, high = values
+    upper = found.values[1]
+    if column.type == DATEONLY and isinstance(upper, datetime) and upper.timetz().replace(tzinfo=None) != time(0):
+        high = upper.date() + timedelta(days=1)  # a window ending now still holds all of today's date
+
+    def in_range(record: Record) -> bool:
+        v = actual(record)
+        if v is None:
+            return False
+        return (low is None or v >= low) and (high is None or v < high)
+
+    return in_range
+
+
+def parse_filter(
+    table: Table,
+    text: str,
+    context: functions.FilterContext | None = None,
+    aliases: dict[str, str] | None = None,
+) -> Filter:
+    """Compile a `$filter` expression into a predicate on records (compiled filters are reused: they are pure).
+
+    A filter that reads the caller, the clock or other rows (query functions, lookup paths) is compiled for
+    `context` each time; `aliases` are the request's parameter aliases (`@p1=…`).
+    """
+    if aliases:
+        text = functions.resolve_aliases(text, aliases)
+    if TABLES.get(table.logical) is not table or functions.needs_context(text):
+        return _Parser(table, text, context).parse()
     return _compile_filter(table.logical, text)
 
 
@@ -486,7 +678,7 @@ def _expand(text: str) -> tuple[Expand, ...]:
             options: dict[str, str] = {}
             for option in _split_top_level(inner, ";"):
                 name, _, value = option.partition("=")
-                if name not in ("$select", "$filter", "$orderby", "$top"):
+                if name not in ("$select", "$filter", "$orderby", "$top", "$expand"):
                     raise syntax_error(f"The query option '{name}' is not supported in $expand.")
                 options[name] = value
             items.append(Expand(nav.strip(), options))

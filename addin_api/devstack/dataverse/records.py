@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from addin_api.devstack.config import DevUser
+from addin_api.devstack.dataverse import keys
 from addin_api.devstack.dataverse.errors import (
     INVALID_ARGUMENT,
     QUERY,
@@ -230,20 +231,21 @@ class Operations:
         elif text.startswith("$"):
             raise DataverseError(400, QUERY, f"Content-ID Reference: '{text}' does not exist in the batch context.")
         path = unquote(urlsplit(text).path) if "://" in text else text
-        path = path.lstrip("/")
-        if path.startswith("api/data/v9.2/"):
-            path = path[len("api/data/v9.2/") :]
+        path = re.sub(r"^api/data/v9\.[012]/", "", path.lstrip("/"))
         match = re.fullmatch(r"([A-Za-z_]+)\(([^)]*)\)", path)
         if match is None:
             raise DataverseError(400, QUERY, f"Invalid entity reference '{value}'.")
         target = BY_ENTITY_SET.get(match.group(1))
         if target is None:
             raise DataverseError(404, QUERY, f"Resource not found for the segment '{match.group(1)}'.")
-        try:
-            record_id = str(uuid.UUID(match.group(2)))
-        except ValueError as exc:
-            raise DataverseError(400, QUERY, "Bad Request - Error in query syntax.") from exc
-        return BindTarget(target, record_id)
+        key = keys.parse_key(target, match.group(2))
+        if key.record_id is not None:
+            return BindTarget(target, key.record_id)
+        # a reference may name the row by an alternate key (use-alternate-key-reference-record)
+        found = keys.find(self.store, target, key.values)
+        if found is None:
+            raise keys.missing_alternate(target)
+        return BindTarget(target, str(found[target.key]))
 
     def bind(self, table: Table, record: Record, nav_name: str, value: Any) -> None:
         """Apply `<nav>@odata.bind` to a record being created or updated."""
@@ -338,7 +340,7 @@ class Operations:
             if key in table.navs:
                 raise payload_error(table, f"Use '{key}@odata.bind' to set the navigation property '{key}'.")
             column = table.column_for_attribute(key)
-            if column is None:
+            if column is None or column.type == LOOKUP:
                 if key.startswith("_") and key.endswith("_value") and key[1:-6] in table.columns:
                     raise DataverseError(
                         400,
@@ -430,6 +432,7 @@ class Operations:
                 self.store.get(other, new_id) is not None for other in ACTIVITY_TABLES if other != table.logical
             ):
                 raise duplicate()
+            keys.check_unique(self.store, table, record)
             try:
                 self.store.insert(table.logical, new_id, record)
             except DuplicateKey as exc:
@@ -459,6 +462,7 @@ class Operations:
             record["versionnumber"] = self.store.next_version()
             if "modifiedby" in table.columns:
                 set_lookup(record, "modifiedby", "systemuser", self.user.systemuserid, "modifiedby")
+            keys.check_unique(self.store, table, record)
             self.store.replace(table.logical, record_id, record)
 
     def set_reference(self, table: Table, record_id: str, nav_name: str, value: Any) -> None:
