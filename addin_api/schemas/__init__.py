@@ -48,11 +48,11 @@ class BoundedList(fields.List):  # type: ignore[type-arg]
 
 
 class BoundedDict(fields.Dict):
-    """A mapping whose number of keys is checked before any key or value is loaded."""
+    """A mapping whose number of keys is checked before any key or value is loaded (`maxProperties` in OpenAPI)."""
 
     def __init__(self, *, max_keys: int, **kwargs: Any) -> None:
         self.max_keys = validate.Length(max=max_keys)
-        super().__init__(validate=self.max_keys, **kwargs)
+        super().__init__(metadata={"maxProperties": max_keys}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[Any, Any]:
         if isinstance(value, dict):
