@@ -219,14 +219,31 @@ def _cap(node: Any, room: int) -> tuple[dict[str, Any] | list[str], int, int]:
         shown: dict[str, Any] = {}
         kept = omitted = 0
         for key, value in node.items():
+            if kept >= room:
+                omitted += _count(value)
+                continue
             part, part_kept, part_omitted = _cap(value, room - kept)
             if part_kept:
                 shown.setdefault(_name(key), part)
             kept += part_kept
             omitted += part_omitted
         return shown, kept, omitted
-    messages = [str(m) for m in node] if isinstance(node, list | tuple) else [str(node)]
-    return messages[: max(room, 0)], min(len(messages), max(room, 0)), max(len(messages) - max(room, 0), 0)
+    messages = node if isinstance(node, list | tuple) else [node]
+    kept_messages = [str(m) for m in messages[:room]]
+    return kept_messages, len(kept_messages), len(messages) - len(kept_messages)
+
+
+def _count(node: Any) -> int:
+    """How many messages a `{field: [messages] | {…}}` tree holds."""
+    total = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        else:
+            total += len(item) if isinstance(item, list | tuple) else 1
+    return total
 
 
 def _name(key: Any) -> str:
