@@ -188,7 +188,7 @@ class SearchArgs(Strict):
     """`GET /api/v1/regarding?search=…&tables=…&top=…`."""
 
     search = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control])
-    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=_tables)
+    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=[validate.Length(max=200), _tables])
     top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
 
 

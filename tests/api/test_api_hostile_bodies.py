@@ -267,6 +267,27 @@ def test_a_track_request_still_takes_a_large_body(api: Api) -> None:
     assert 201 == response.status_code, response.get_json()
 
 
+def test_the_largest_request_the_api_takes_is_tracked(api: Api) -> None:
+    """3 × 500 named recipients and 50 attachments are far inside the body's item limit: tracked."""
+
+    def people(role: str) -> list[dict[str, str]]:
+        return [{"address": f"{role}{i}@example.org", "name": f"Person {i}"} for i in range(500)]
+
+    files = [{"name": f"a{i}.txt", "contentType": "text/plain", "contentBase64": "QUJD"} for i in range(50)]
+    body = {**email(), "to": people("to"), "cc": people("cc"), "bcc": people("bcc"), "attachments": files}
+    response = send(api, "POST", "/api/v1/emails", json.dumps(body))
+    assert 201 == response.status_code, response.get_json()
+    assert 1501 == len(response.get_json()["parties"])
+
+
+def test_brackets_commas_and_quotes_inside_strings_are_text(api: Api) -> None:
+    """A body whose text holds 100 000 commas, brackets and escaped quotes is counted as the few values it is."""
+    text = '<p>{"a": [1, 2]}, \\"quoted\\", and so on</p>\n' * 25_000
+    body = {**email(), "body": text, "bodyType": "text"}
+    assert json.dumps(body).count(",") > 50_000
+    assert 201 == send(api, "POST", "/api/v1/emails", json.dumps(body)).status_code
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ).json()["access_token"]
             options = ["-c", str(tree / "addin_api" / "gunicorn_conf.py"), "--chdir", str(tree)]
             print(f"service from {tree}", file=sys.stderr)
+            os.chdir(tree)  # `python -m gunicorn` puts its working directory first on sys.path
             heading = ("body", "bytes", "status", "code", "seconds", "answer bytes", "peak RSS +MiB")
             print("{:36} {:>9}  {:>6}  {:18} {:>8} {:>13} {:>14}".format(*heading))
             for name, build in CASES.items():
