@@ -28,8 +28,6 @@ MAX_JSON_DEPTH = 16
 MAX_JSON_ITEMS = 50_000
 # Query parameters the parser reads before giving up (no route takes more than three).
 MAX_QUERY_FIELDS = 16
-# Reads one string literal at a time when counting a body's items (the C scanner, escapes and all).
-STRINGS = json.JSONDecoder()
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 NOT_TEXT = "must be valid Unicode text"
 
@@ -82,6 +80,7 @@ def _items(text: str) -> int:
     count = text.count(",") + text.count("[") + text.count("{") + text.count('"') // 2
     if count <= MAX_JSON_ITEMS:
         return count  # the common case: an upper bound under the limit, no need to look inside strings
+    strings = json.JSONDecoder()  # reads one string literal at a time: the C scanner, escapes and all
     count = position = 0
     while count <= MAX_JSON_ITEMS:  # each turn counts one string literal: a hostile body stops within the limit
         quote = text.find('"', position)
@@ -90,7 +89,7 @@ def _items(text: str) -> int:
         if quote < 0:
             break
         try:
-            _, position = STRINGS.raw_decode(text, quote)
+            _, position = strings.raw_decode(text, quote)
         except ValueError:
             break  # not JSON: the parser stops at the same place, after no more than was counted
         count += 1

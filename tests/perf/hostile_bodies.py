@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,6 +82,8 @@ def send(port: int, token: str, body: bytes, timeout: float) -> tuple[int, str, 
         data = response.read()
     except TimeoutError:
         return 0, "timed out", 0, time.monotonic() - started
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        return 0, "worker died", 0, time.monotonic() - started  # gunicorn's log says why
     finally:
         conn.close()
     seconds = time.monotonic() - started
@@ -91,12 +94,41 @@ def send(port: int, token: str, body: bytes, timeout: float) -> tuple[int, str, 
     return response.status, code, len(data), seconds
 
 
+class PeakWatch:
+    """Reads a worker's VmHWM every half second, so a worker killed mid-request still reports its peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start_kib = self.peak_kib = status_kib(pid, "VmHWM")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            self.peak_kib = max(self.peak_kib, status_kib(self.pid, "VmHWM"))
+        except (OSError, KeyError):
+            pass  # the worker is gone (or a zombie without memory figures)
+
+    def growth_mib(self) -> float:
+        """Peak RSS growth since the watch started, in MiB."""
+        self._stop.set()
+        self._thread.join()
+        self._read()
+        return (self.peak_kib - self.start_kib) / 1024
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every case against a fresh one-worker service and print a line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to serve (default: this one)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one answer (default 900)")
     parser.add_argument("--only", default="", help="run only the cases whose name contains this")
+    parser.add_argument("--log-dir", type=Path, default=None, help="keep gunicorn's logs here (default: discarded)")
     args = parser.parse_args(argv)
 
     import requests
@@ -126,13 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.only not in name:
                     continue
                 body = build()
-                service = Gunicorn("addin_api:create_app()", options, env, Path(tmp), workers=1)
+                service = Gunicorn("addin_api:create_app()", options, env, args.log_dir or Path(tmp), workers=1)
                 try:
                     (worker,) = service.workers()
                     warm(service.port, token)
-                    before = status_kib(worker, "VmHWM")
+                    watch = PeakWatch(worker)
                     status, code, answer, seconds = send(service.port, token, body, args.timeout)
-                    growth = (status_kib(worker, "VmHWM") - before) / 1024
+                    growth = watch.growth_mib()
                 finally:
                     service.stop()
                 print(f"{name:36} {len(body):>9}  {status:>6}  {code:18} {seconds:>8.2f} {answer:>13} {growth:>14.0f}")
