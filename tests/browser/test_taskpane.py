@@ -1,7 +1,7 @@
 """The task pane in Chromium against the real service, real token validation, real OBO and the emulated Dataverse.
 
 The pane loads Office.js from Microsoft's CDN; the browser answers that request with the dev stand-in
-(`addin_api/static/taskpane/dev/office-standin.js`), whose `getAccessToken` returns a token minted by the devstack
+(`addin_api/static/dev/office-standin.js`), whose `getAccessToken` returns a token minted by the devstack
 through the dev harness's token route. Everything behind the pane is real: the service, token validation, OBO and
 the emulated Dataverse. One Chromium for the session (Debian's, never `playwright install`); in CI (`CI=true`) a
 missing browser fails the suite instead of skipping it.
@@ -37,7 +37,7 @@ except ImportError:  # the `browser` fixture reports it: skipped locally, a fail
     expect = None
 
 ROOT = Path(__file__).parents[2]
-STANDIN = ROOT / "addin_api" / "static" / "taskpane" / "dev" / "office-standin.js"
+STANDIN = ROOT / "addin_api" / "static" / "dev" / "office-standin.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
