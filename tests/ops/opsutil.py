@@ -52,7 +52,7 @@ class Service:
             **os.environ,
             **env,
             "ADDIN_API_WORKERS": str(workers),
-            "ADDIN_API_THREADS": "4",
+            "ADDIN_API_WORKER_CONNECTIONS": "1000",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
         self._stdout = self.stdout_path.open("wb")
