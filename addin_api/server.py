@@ -13,6 +13,7 @@ line or header) get the same problem+json shape as the app's own errors instead 
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from typing import Any
 
@@ -86,6 +87,19 @@ def problem_response(status: int) -> bytes:
 
 class ProblemGeventWorker(GeventWorker):  # type: ignore[misc]
     """gunicorn's gevent worker; its own error answers are problem+json (gunicorn still picks status and logs)."""
+
+    def init_process(self) -> None:
+        """Stop if told to while gevent patches and the app loads, before gunicorn installs the worker's handlers.
+
+        A signal in that window would otherwise reach the handler inherited from the master and be lost, and the
+        master would wait its whole graceful timeout before killing the worker.
+        """
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(signum, self._stop_early)
+        super().init_process()
+
+    def _stop_early(self, signum: int, frame: Any) -> None:
+        self.alive = False
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Let gunicorn classify and log the error, then send our body with its status."""

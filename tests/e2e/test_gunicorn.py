@@ -1,4 +1,4 @@
-"""The service under gunicorn (the shipped config, two gthread workers) over real HTTP against the devstack."""
+"""The service under gunicorn (the shipped config, two workers) over real HTTP against the devstack."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def gunicorn(devstack: Devstack) -> Iterator[str]:
             try:
                 if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a worker still booting
                 time.sleep(0.2)
         else:
             pytest.fail("gunicorn did not start")
