@@ -164,3 +164,31 @@ def test_health_and_api_answer_while_slow_clients_hold_connections(service: Serv
     # The load was real: the slow bodies were still being waited for, and trickled headers hit the read deadline.
     assert SLOW_BODY_CONNECTIONS == still_open
     assert load.reopened > 0
+
+
+@pytest.fixture()
+def one_worker(devstack: Devstack, tmp_path: Path) -> Iterator[Service]:
+    """`addin-api serve` with one worker, so every request of the test shares one process's per-user slots."""
+    env = dev_environment(config_document(devstack.server.state), "http://127.0.0.1")
+    started = Service(env, tmp_path, workers=1).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def test_requests_overlap_in_a_gevent_worker_within_the_per_user_cap(one_worker: Service, devstack: Devstack) -> None:
+    """Ten parallel lookups by one user in one worker: Dataverse calls overlap (I/O yields) but never more than 4."""
+    headers = {"Authorization": f"Bearer {devstack.token(ALICE)}"}
+    url = f"{one_worker.url}/api/v1/people?email=dana@fabrikam.example"
+    assert 200 == requests.get(url, headers=headers, timeout=30).status_code  # token exchange and caches warm
+    devstack.clear_log()
+    devstack.fault(target="dataverse", path=r"\$batch", delayMs=400, count=10)
+    with ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(lambda _: requests.get(url, headers=headers, timeout=60).status_code, range(10)))
+    assert [200] * 10 == statuses
+    log = [e for e in devstack.requests_log("dataverse") if e["path"].endswith("$batch")]
+    assert 10 == len(log)
+    intervals = [(e["at"] - e["durationMs"] / 1000, e["at"]) for e in log]
+    peak = max(sum(1 for s, e in intervals if s <= start < e) for start, _ in intervals)
+    assert 2 <= peak <= 4, peak
