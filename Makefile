@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench clean
+.PHONY: dev test lint typecheck pytest system-deps bench clean
+
+# Debian packages the tests drive: Chromium (the browser tests, never `playwright install`) and redis-server (the
+# shared-state tests). `make test` installs the missing ones with apt-get when it runs as root, else stops naming
+# the command to run. Each entry is <command>:<package>.
+SYSTEM_DEPS := chromium:chromium redis-server:redis-server
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -23,7 +28,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict addin_api
 
-pytest: $(STAMP)
+system-deps:
+	@missing=""; \
+	for dep in $(SYSTEM_DEPS); do command -v "$${dep%%:*}" >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing the Debian packages the tests need:$$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y$$missing || exit 1; \
+		for dep in $(SYSTEM_DEPS); do command -v "$${dep%%:*}" >/dev/null 2>&1 \
+			|| { echo "$${dep%%:*} is still missing after installing $${dep#*:}" >&2; exit 1; }; done; \
+	else \
+		echo "the tests need the Debian packages$$missing; install them with:" >&2; \
+		echo "  sudo apt-get update && sudo apt-get install -y$$missing" >&2; \
+		exit 1; \
+	fi
+
+pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

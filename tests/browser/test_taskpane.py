@@ -1,16 +1,15 @@
 """The task pane in Chromium against the real service, real token validation, real OBO and the emulated Dataverse.
 
 The pane loads Office.js from Microsoft's CDN; the browser answers that request with the dev stand-in
-(`addin_api/static/taskpane/dev/office-standin.js`), whose `getAccessToken` returns a token minted by the devstack
+(`addin_api/static/dev/office-standin.js`), whose `getAccessToken` returns a token minted by the devstack
 through the dev harness's token route. Everything behind the pane is real: the service, token validation, OBO and
-the emulated Dataverse. One Chromium for the session (Debian's, never `playwright install`); in CI (`CI=true`) a
-missing browser fails the suite instead of skipping it.
+the emulated Dataverse. One Chromium for the session (Debian's, never `playwright install`; `make test` installs it);
+a missing browser fails these tests, never skips them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import threading
@@ -33,11 +32,11 @@ from addin_api.settings import Settings
 
 try:
     from playwright.sync_api import expect
-except ImportError:  # the `browser` fixture reports it: skipped locally, a failure in CI
+except ImportError:  # the `browser` fixture reports it as a failure
     expect = None
 
 ROOT = Path(__file__).parents[2]
-STANDIN = ROOT / "addin_api" / "static" / "taskpane" / "dev" / "office-standin.js"
+STANDIN = ROOT / "addin_api" / "static" / "dev" / "office-standin.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,10 +50,8 @@ PANE_WIDTH = 340
 
 
 def _unavailable(reason: str) -> None:
-    """In CI a missing browser is a failure (the suite must run there); locally the browser tests are skipped."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    """A missing browser fails the browser tests loudly (`make test` installs Chromium); they are never skipped."""
+    pytest.fail(f"the browser tests cannot run: {reason}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
