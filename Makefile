@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench clean
+.PHONY: dev test lint typecheck pytest bench clean lint-js test-js
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -26,11 +26,25 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck pytest lint-js test-js
+
+# The task pane's JavaScript: ESLint (flat config, eslint.config.js) from a local node_modules pinned by
+# package-lock.json, and its pure modules' unit tests under node's own test runner (no dependencies).
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+lint-js: $(NODE_STAMP)
+	node_modules/.bin/eslint
+
+test-js:
+	node --test tests/js/
 
 # The devstack and the service under gunicorn on 127.0.0.1, a load generator, a table and bench-results.json.
 bench: $(STAMP)
 	$(BIN)/python tests/perf/bench.py
 
 clean:
-	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache node_modules
