@@ -28,7 +28,11 @@ from werkzeug.serving import make_server
 
 from addin_api.api import devharness, taskpane
 from addin_api.devstack.identity import DEFAULT_AZP
-from addin_api.devstack.seed import ADVENTURE_WORKS_ACCOUNT_ID, FABRIKAM_ACCOUNT_ID, TRACKED_EMAIL_MESSAGE_ID
+from addin_api.devstack.seed import (
+    ADVENTURE_WORKS_ACCOUNT_ID,
+    FABRIKAM_ACCOUNT_ID,
+    TRACKED_EMAIL_MESSAGE_ID,
+)
 from addin_api.settings import Settings
 
 try:
@@ -99,12 +103,15 @@ class Pane:
         self.bearers: list[str] = []
         self.vendor_requests: list[str] = []
         self.errors: list[str] = []
+        self.bodies: list[Any] = []
         page.on("request", self._record)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def _record(self, request: Any) -> None:
         if "/api/v1/" in request.url:
             self.api_requests.append((request.method, request.url.split("/api/v1/", 1)[1]))
+            if request.method in ("POST", "PUT"):
+                self.bodies.append(json.loads(request.post_data or "null"))
             self.bearers.append(request.headers.get("authorization", "").removeprefix("Bearer "))
         if "/taskpane/vendor/" in request.url:
             self.vendor_requests.append(request.url.split("/taskpane/vendor/", 1)[1])
@@ -160,6 +167,7 @@ def open_pane(browser: Any, live_service: str) -> Iterator[OpenPane]:
         sample: str = "dana-read",
         item: dict[str, Any] | None = None,
         standin: dict[str, Any] | None = None,
+        before: Callable[[Any], None] | None = None,
     ) -> Pane:
         context = browser.new_context(viewport={"width": PANE_WIDTH, "height": 900})
         context.set_default_timeout(15_000)
@@ -173,6 +181,8 @@ def open_pane(browser: Any, live_service: str) -> Iterator[OpenPane]:
         page.add_init_script(f"window.__OFFICE_STANDIN__ = {json.dumps(config)};")
         pane = Pane(page, live_service)
         panes.append(pane)
+        if before is not None:
+            before(page)
         page.goto(f"{live_service}/taskpane.html")
         return pane
 
@@ -587,3 +597,181 @@ def test_dev_harness_switches_the_host_to_nested_app_authentication(browser: Any
         assert [] == state["tokenRequests"]
     finally:
         context.close()
+
+
+SEARCH_LABEL = "Search accounts, contacts, leads, opportunities and cases"
+
+
+def patch_json(url_glob: str, change: Any) -> Any:
+    """A `before` hook: answer `url_glob` with the real response's JSON changed by `change`."""
+
+    def before(page: Any) -> None:
+        def handle(route: Any) -> None:
+            response = route.fetch()
+            body = change(response.json())
+            route.fulfill(response=response, body=json.dumps(body), content_type="application/json")
+
+        page.route(url_glob, handle)
+
+    return before
+
+
+def results(pane: Pane) -> list[str]:
+    """The lookup's rows as 'name · Table…' lines, group titles as '# title'."""
+    rows: list[str] = pane.page.locator("#regarding-results li").evaluate_all(
+        "items => items.map(li => li.classList.contains('group') ? '# ' + li.textContent"
+        " : li.querySelector('.result-name').textContent + ' | ' + li.dataset.table + li.querySelector('button')"
+        ".dataset.table)"
+    )
+    return rows
+
+
+# ---------------------------------------------------------------- safety and state
+
+
+def test_untrack_asks_before_deleting_the_activity(open_pane: Any, api: Api) -> None:
+    """Untrack deletes the activity, so the pane asks first; Cancel keeps it, confirming deletes it."""
+    pane = open_pane(sample="seeded-tracked", item={"categories": [{"displayName": TRACKED, "color": "Preset7"}]})
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Untrack", exact=True).click()
+    expect(pane.page.locator("#untrack-confirm")).to_contain_text("deletes the activity from Dynamics 365")
+    expect(pane.page.get_by_role("button", name="Cancel")).to_be_focused()
+    pane.shot("20-untrack-confirm")
+    pane.page.get_by_role("button", name="Cancel").click()
+    expect(pane.page.locator("#untrack-confirm")).to_be_hidden()
+    assert [] == [path for method, path in pane.api_requests if method == "DELETE"]
+    assert email_status(api, TRACKED_EMAIL_MESSAGE_ID)["tracked"] is True
+
+    pane.page.get_by_role("button", name="Untrack", exact=True).click()
+    pane.page.get_by_role("button", name="Untrack and delete").click()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    assert {"tracked": False} == email_status(api, TRACKED_EMAIL_MESSAGE_ID)
+    assert [] == pane.categories()
+
+
+def test_read_only_role_refused_once_disables_writes_without_undeliverable(open_pane: Any) -> None:
+    """Carol may read only: the refused track turns writes off, says why, and does not mark the item Undeliverable."""
+    pane = open_pane(user="carol@contoso.example")
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    assert "Your security role lets you view Dynamics 365 data but not track items" in pane.message()
+    expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(pane.page.locator("#regarding-card")).to_be_hidden()
+    expect(pane.page.locator(SENDER_MATCHES)).to_have_count(2)
+    expect(pane.page.get_by_role("button", name="Set regarding to Dana Smith").first).to_be_disabled()
+    assert [] == pane.categories()
+    pane.shot("21-read-only-refused")
+
+
+def test_writes_are_disabled_up_front_when_me_says_no_tracking(open_pane: Any) -> None:
+    """When /api/v1/me says the user cannot track, the buttons are disabled before any click."""
+    no_track = patch_json("**/api/v1/me", lambda me: {**me, "features": {**me["features"], "track": False}})
+    pane = open_pane(user="carol@contoso.example", before=no_track)
+    pane.wait_loaded()
+    expect(pane.page.get_by_role("button", name="Track", exact=True)).to_be_disabled()
+    expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(pane.page.locator("#readonly-note")).to_contain_text("not track items or create records")
+    expect(pane.page.locator("#regarding-card")).to_be_hidden()
+    assert [] == [m for m, _ in pane.api_requests if m != "GET"]
+    pane.shot("22-read-only-up-front")
+
+
+def test_an_item_found_already_tracked_gets_the_category(open_pane: Any) -> None:
+    """Tracked elsewhere (another device, server-side sync): opening the pane applies the category to the item."""
+    pane = open_pane(sample="seeded-tracked")
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    pane.page.wait_for_function("() => window.OfficeStandin.state.itemCategories.length > 0")
+    assert [TRACKED] == pane.categories()
+
+
+def test_a_step_up_is_shown(open_pane: Any) -> None:
+    """Dave's organization asks for MFA: after the claims challenge is answered the pane says it happened."""
+    pane = open_pane(user="dave@contoso.example")
+    pane.wait_loaded()
+    expect(pane.page.locator("#stepup-note")).to_contain_text("extra sign-in step")
+    pane.shot("23-stepped-up")
+
+
+def test_consent_required_offers_a_way_forward(open_pane: Any, service_settings: Settings) -> None:
+    """Erin has not consented: a button asks again with the consent prompt, and a link is there for her admin."""
+    pane = open_pane(user="erin@contoso.example")
+    assert "needs your consent" in pane.message()
+    link = pane.page.get_by_role("link", name="Admin: grant consent for the organization")
+    href = link.get_attribute("href")
+    assert href is not None
+    assert re.fullmatch(
+        rf"https://login\.microsoftonline\.com/[0-9a-f-]{{36}}/adminconsent\?client_id={service_settings.client_id}",
+        href,
+    )
+    pane.shot("24-consent-required")
+    mes = len([p for _, p in pane.api_requests if p == "me"])
+    tokens = len(pane.standin()["tokenRequests"])
+    pane.page.get_by_role("button", name="Sign in and give consent").click()
+    expect(pane.page.locator("#message-text")).to_contain_text("needs your consent")
+    pane.page.wait_for_function(f"() => window.OfficeStandin.state.tokenRequests.length > {tokens}")
+    assert len([p for _, p in pane.api_requests if p == "me"]) > mes, "the pane tried again with the new token"
+
+
+def test_office_js_that_cannot_load_is_reported_at_once(browser: Any, live_service: str) -> None:
+    """Opened outside Outlook with Office.js blocked: the pane says so instead of 'Loading…'."""
+    context = browser.new_context(viewport={"width": 340, "height": 600})
+    try:
+        page = context.new_page()
+        page.route("https://appsforoffice.microsoft.com/**", lambda route: route.abort("blockedbyclient"))
+        page.goto(f"{live_service}/taskpane.html")
+        expect(page.locator("#message-text")).to_contain_text("Office.js could not load", timeout=3_000)
+        expect(page.locator("#status-loading")).to_be_hidden()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "25-no-office.png"))
+    finally:
+        context.close()
+
+
+def test_office_js_that_never_becomes_ready_times_out(browser: Any, live_service: str) -> None:
+    """Office.js loads but never says it is ready (not in an Office host): after the configured wait, a message."""
+    context = browser.new_context(viewport={"width": 340, "height": 600})
+    try:
+        page = context.new_page()
+        page.route(
+            "https://appsforoffice.microsoft.com/**",
+            lambda route: route.fulfill(
+                body="window.Office = { onReady: function () { return new Promise(function () {}); } };",
+                content_type="application/javascript",
+            ),
+        )
+        page.route(
+            "**/taskpane/config.json",
+            lambda route: route.fulfill(json={"officeLoadTimeoutMs": 500}, headers={"Cache-Control": "no-cache"}),
+        )
+        page.goto(f"{live_service}/taskpane.html")
+        expect(page.locator("#message-text")).to_contain_text("Office.js could not load")
+    finally:
+        context.close()
+
+
+def test_limits_and_texts_come_from_the_pane_config(open_pane: Any) -> None:
+    """`/taskpane/config.json` sets the attachment limit and the texts: a 10-byte limit leaves the PDF out."""
+    config = patch_json(
+        "**/taskpane/config.json",
+        lambda c: {**c, "maxAttachmentBytes": 10, "texts": {"readOnly": "Read-only here, ask Contoso IT."}},
+    )
+    pane = open_pane(sample="dana-read", before=config)
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert [[]] == [b["attachments"] for b in pane.bodies]
+
+    carol = open_pane(user="carol@contoso.example", sample="unknown-sender", before=config)
+    carol.wait_loaded()
+    carol.page.get_by_role("button", name="Track without regarding").click()
+    assert "Read-only here, ask Contoso IT." == carol.message()
+
+
+def test_the_attachment_is_sent_under_the_default_limit(open_pane: Any) -> None:
+    """With the service's configuration the sample's PDF goes with the track."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    assert [["quote-v2.pdf"]] == [[a["name"] for a in b["attachments"]] for b in pane.bodies]

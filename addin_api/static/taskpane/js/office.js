@@ -6,22 +6,13 @@ export const UNDELIVERABLE_CATEGORY = "Tracked to Dynamics 365 (Undeliverable)";
 // The service's check, so an address Outlook gives us that Dataverse cannot hold is left out, not refused.
 const ADDRESS = /^[^@\s<>"',;()[\]\\]{1,64}@[^@\s<>"',;()[\]\\]{1,255}$/;
 
-/** Office.js ready, or null when it did not load (opened outside Outlook, blocked CDN) within `timeoutMs`. */
+/** Office.js ready, or null when it did not load (blocked, offline) or does not get ready within `timeoutMs`
+    (opened outside an Office host). Office.js is a classic script before this module, so it has run or failed. */
 export function waitForOffice(timeoutMs) {
+  if (!window.Office || typeof window.Office.onReady !== "function") { return Promise.resolve(null); }
   return new Promise(function (resolve) {
     const timer = setTimeout(function () { resolve(null); }, timeoutMs);
-    function ready() {
-      window.Office.onReady(function (info) { clearTimeout(timer); resolve(info || {}); });
-    }
-    if (window.Office && typeof window.Office.onReady === "function") { ready(); return; }
-    // The CDN script is a classic script before this module; if it failed there is nothing to wait for.
-    const script = document.querySelector("script[src*='office.js'], script[src*='office-standin.js']");
-    if (!script) { clearTimeout(timer); resolve(null); return; }
-    script.addEventListener("load", function () {
-      if (window.Office && typeof window.Office.onReady === "function") { ready(); }
-      else { clearTimeout(timer); resolve(null); }
-    });
-    script.addEventListener("error", function () { clearTimeout(timer); resolve(null); });
+    window.Office.onReady(function (info) { clearTimeout(timer); resolve(info || {}); });
   });
 }
 

@@ -47,7 +47,9 @@ export function reduce(state, action) {
       writeBlock: state.writeBlock || (!allowed ? "add_in_not_allowed" : !writes ? "read_only" : null) });
   }
   case "status": return patch(state, { tracked: action.tracked, phase: "ready" });
-  case "failed": return patch(state, { phase: state.phase === "loading" ? "failed" : state.phase });
+  case "failed":
+    return patch(state, { phase: state.phase === "loading" ? "failed" : state.phase,
+      people: state.people.map(function (p) { return p.loading ? Object.assign({}, p, { loading: false }) : p; }) });
   case "busy": return patch(state, { busy: action.busy });
   case "say": return patch(state, { message: action.message, countdown: null });
   case "clear-message": return patch(state, { message: null, countdown: null });
