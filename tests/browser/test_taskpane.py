@@ -31,6 +31,7 @@ from addin_api.devstack.identity import DEFAULT_AZP
 from addin_api.devstack.seed import (
     ADVENTURE_WORKS_ACCOUNT_ID,
     FABRIKAM_ACCOUNT_ID,
+    FABRIKAM_OPPORTUNITY_ID,
     TRACKED_EMAIL_MESSAGE_ID,
 )
 from addin_api.settings import Settings
@@ -616,16 +617,6 @@ def patch_json(url_glob: str, change: Any) -> Any:
     return before
 
 
-def results(pane: Pane) -> list[str]:
-    """The lookup's rows as 'name · Table…' lines, group titles as '# title'."""
-    rows: list[str] = pane.page.locator("#regarding-results li").evaluate_all(
-        "items => items.map(li => li.classList.contains('group') ? '# ' + li.textContent"
-        " : li.querySelector('.result-name').textContent + ' | ' + li.dataset.table + li.querySelector('button')"
-        ".dataset.table)"
-    )
-    return rows
-
-
 # ---------------------------------------------------------------- safety and state
 
 
@@ -775,3 +766,123 @@ def test_the_attachment_is_sent_under_the_default_limit(open_pane: Any) -> None:
     pane.page.get_by_role("button", name="Track without regarding").click()
     expect(pane.page.locator("#status-tracked")).to_be_visible()
     assert [["quote-v2.pdf"]] == [[a["name"] for a in b["attachments"]] for b in pane.bodies]
+
+
+# ---------------------------------------------------------------- the regarding lookup
+
+
+def lookup_rows(pane: Pane) -> list[str]:
+    """The lookup's list: '# title' for a group, 'name (table)' for a record."""
+    rows: list[str] = pane.page.locator("#regarding-results > li").evaluate_all(
+        "items => items.map(li => li.classList.contains('group') ? '# ' + li.textContent"
+        " : li.querySelector('.result-name').textContent + ' (' + li.querySelector('button').dataset.table + ')')"
+    )
+    return rows
+
+
+def typed_searches(pane: Pane) -> list[str]:
+    """The searches the pane sent across every regarding table (what the user typed)."""
+    return [p for _, p in pane.api_requests if re.match(r"regarding\?search=[^&]*&tables=account%2Ccontact", p)]
+
+
+def test_lookup_suggests_the_senders_records_before_typing(open_pane: Any, api: Api) -> None:
+    """On focus: the sender's contact and lead, their account and its open opportunities; then recent records."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    pane.page.get_by_label(SEARCH_LABEL).focus()
+    expect(pane.page.locator("#regarding-results")).to_contain_text("Fabrikam printer fleet")
+    assert [
+        "# From Dana Smith",
+        "Dana Smith (contact)",
+        "Dana Smith (lead)",
+        "# Fabrikam, Inc. and its open opportunities and cases",
+        "Fabrikam, Inc. (account)",
+        "Fabrikam laptop refresh (opportunity)",
+        "Fabrikam printer fleet (opportunity)",
+    ] == lookup_rows(pane)
+    assert [] == typed_searches(pane), "nothing was typed"
+    pane.shot("30-lookup-suggestions")
+
+    pane.page.locator("#regarding-results button", has_text="Fabrikam laptop refresh").click()
+    expect(pane.page.locator("#lookup-field #regarding-chosen")).to_contain_text("Fabrikam laptop refresh")
+    expect(pane.page.locator("#regarding-search")).to_be_hidden()
+    pane.shot("31-lookup-chosen-in-field")
+    pane.page.get_by_role("button", name="Track", exact=True).click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Fabrikam laptop refresh · Opportunity")
+    assert FABRIKAM_OPPORTUNITY_ID == email_status(api, DANA_MESSAGE_ID)["regarding"]["id"]
+
+    # The next item in the same mailbox: the record just used is offered under Recent.
+    pane.page.add_init_script(
+        'window.__OFFICE_STANDIN__ = {"user": "alice@contoso.example", "sample": "unknown-sender", "item": {}};'
+    )
+    pane.page.reload()
+    pane.wait_loaded()
+    pane.page.get_by_label(SEARCH_LABEL).focus()
+    expect(pane.page.locator("#regarding-results")).to_contain_text("Recent")
+    assert ["# Recent", "Fabrikam laptop refresh (opportunity)"] == lookup_rows(pane)
+    pane.shot("32-lookup-recent")
+
+
+def test_lookup_contains_search_and_table_filter(open_pane: Any) -> None:
+    """`*printer` finds the word anywhere among suggestions and cases that begin with it; a filter keeps one table."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    pane.page.get_by_label(SEARCH_LABEL).focus()
+    expect(pane.page.locator("#regarding-results")).to_contain_text("Fabrikam printer fleet")
+    pane.page.keyboard.type("*printer")
+    expect(pane.page.locator("#regarding-results")).to_contain_text("Printer jams on floor 3")
+    rows = lookup_rows(pane)
+    assert {"Fabrikam printer fleet (opportunity)", "Printer jams on floor 3 (incident)"} <= set(rows)
+    assert "Fabrikam laptop refresh (opportunity)" not in rows
+    assert ["regarding?search=printer&tables=account%2Ccontact%2Clead%2Copportunity%2Cincident&top=10"] == (
+        typed_searches(pane)
+    ), "the wildcard is the pane's; the service gets the word"
+    pane.shot("33-lookup-contains")
+
+    pane.page.locator("#regarding-filters button[data-filter=incident]").click()
+    expect(pane.page.locator("#regarding-filters button[data-filter=incident]")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(pane.page.locator("#regarding-results button[data-table=opportunity]")).to_have_count(0)
+    expect(pane.page.locator("#regarding-results button[data-table=incident]").first).to_be_visible()
+    assert any(p.endswith("search=printer&tables=incident&top=10") for _, p in pane.api_requests)
+    pane.shot("34-lookup-filter-cases")
+
+
+def test_new_record_from_inside_the_lookup(open_pane: Any, api: Api) -> None:
+    """Nothing found: New → Account opens the form with the typed name; saving tracks the item regarding it."""
+    pane = open_pane(sample="unknown-sender")
+    pane.wait_loaded()
+    pane.page.get_by_label(SEARCH_LABEL).fill("Contoso Robotics")
+    expect(pane.page.locator("#regarding-help")).to_have_text("No records match “Contoso Robotics”.")
+    pane.page.get_by_role("button", name="+ New").click()
+    pane.page.locator("#regarding-new-menu button[data-new-table=account]").click()
+    expect(pane.page.locator("#create-title")).to_have_text("New account")
+    expect(pane.page.locator("#create-name")).to_have_value("Contoso Robotics")
+    expect(pane.page.locator("#create-emailaddress1")).to_have_value("sam.taylor@newco.example")
+    pane.shot("35-lookup-new-account")
+    pane.page.get_by_role("button", name="Save and track").click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Contoso Robotics · Account")
+    status = api.get("/api/v1/emails?internetMessageId=%3CNC-standin-0002%40mail.newco.example%3E").get_json()
+    assert ("account", "Contoso Robotics") == (status["regarding"]["table"], status["regarding"]["name"])
+
+
+def test_regarding_messages_end_once_and_stale_hints_clear(open_pane: Any) -> None:
+    """'Regarding set to Fabrikam, Inc.' has one full stop; the lookup reopens empty, without the last results."""
+    pane = open_pane(sample="seeded-tracked")
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Change regarding").click()
+    pane.page.locator("#regarding-search").fill("Adventure Works")
+    pane.page.locator("#regarding-results button[data-table=account]", has_text="Adventure Works Cycles").click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Adventure Works Cycles · Account")
+    assert "Regarding set to Adventure Works Cycles." == pane.message()
+    expect(pane.page.locator("#regarding-card")).to_be_hidden()
+
+    pane.page.get_by_role("button", name="Change regarding").click()
+    expect(pane.page.locator("#regarding-search")).to_have_value("")
+    expect(pane.page.locator("#regarding-help")).not_to_contain_text("results")
+    pane.page.locator("#regarding-search").fill("Fabrikam, Inc")
+    pane.page.locator("#regarding-results button[data-table=account]", has_text="Fabrikam, Inc.").click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Fabrikam, Inc. · Account")
+    assert "Regarding set to Fabrikam, Inc." == pane.message()
+    pane.shot("36-regarding-one-full-stop")
