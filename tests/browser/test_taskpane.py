@@ -886,3 +886,91 @@ def test_regarding_messages_end_once_and_stale_hints_clear(open_pane: Any) -> No
     expect(pane.page.locator("#tracked-regarding")).to_have_text("Fabrikam, Inc. · Account")
     assert "Regarding set to Fabrikam, Inc." == pane.message()
     pane.shot("36-regarding-one-full-stop")
+
+
+# ---------------------------------------------------------------- people
+
+
+def stub_window_open(pane: Pane) -> None:
+    """Record window.open calls instead of opening tabs."""
+    pane.page.evaluate("() => { window.__opened = []; window.open = (url) => { window.__opened.push(url); }; }")
+
+
+def test_people_lists_every_participant_and_each_match_is_actionable(open_pane: Any, api: Api) -> None:
+    """Sender and Cc each with their records; a name opens the record, Set regarding picks it in one click."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    people = pane.page.locator("#people > li.person")
+    expect(people).to_have_count(2)
+    assert [("from", "dana@fabrikam.example"), ("cc", "ravi.kumar@fabrikam.example")] == [
+        (p.get_attribute("data-role"), p.get_attribute("data-address")) for p in people.all()
+    ]
+    sender = pane.page.locator(".person[data-role=from]")
+    expect(sender.locator(".resolves")).to_have_count(1)
+    expect(sender.locator("li.match[data-table=contact] .resolves")).to_have_text(
+        "The sender resolves to this record (Dynamics picks users, then contacts, accounts, leads)"
+    )
+    pane.shot("40-people")
+
+    stub_window_open(pane)
+    contact = next(
+        m
+        for m in api.get("/api/v1/people?email=dana@fabrikam.example").get_json()["matches"]
+        if m["table"] == "contact"
+    )
+    sender.locator("li.match[data-table=contact] .match-name").click()
+    opened = pane.page.evaluate("() => window.__opened")
+    assert 1 == len(opened) and opened[0].endswith(f"/main.aspx?etn=contact&pagetype=entityrecord&id={contact['id']}")
+
+    pane.page.get_by_role("button", name="Set regarding to Ravi Kumar").click()
+    expect(pane.page.locator("#regarding-chosen-name")).to_have_text("Ravi Kumar · Contact")
+    pane.page.get_by_role("button", name="Track", exact=True).click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Ravi Kumar · Contact")
+    expect(pane.page.locator("#tracked-resolved")).to_have_text("Sender linked to Dana Smith · Contact")
+
+
+def test_an_attendee_list_shows_the_organizer_and_every_other_attendee(open_pane: Any) -> None:
+    """A meeting: the organizer and the optional attendee, each looked up (the user is left out)."""
+    pane = open_pane(sample="appointment-attendee")
+    pane.wait_loaded()
+    expect(pane.page.locator("#people > li.person")).to_have_count(2)
+    expect(pane.page.locator(".person[data-role=organizer]")).to_contain_text("Maria Garcia")
+    expect(pane.page.locator(".person[data-role=optional] li.match")).to_contain_text("John Chen")
+    pane.shot("41-people-appointment")
+
+
+def test_recent_activities_refresh_after_track_and_untrack(open_pane: Any) -> None:
+    """The sender's recent activities show the item once tracked (opening it in Dynamics) and drop it once untracked."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    recent = pane.page.locator("#person-recent")
+    expect(recent).to_contain_text("Re: Laptop refresh quote")
+    expect(recent).not_to_contain_text("Laptop refresh: revised quote")
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(recent).to_contain_text("Laptop refresh: revised quote")
+    pane.shot("42-recent-after-track")
+
+    stub_window_open(pane)
+    recent.get_by_role("button", name="Laptop refresh: revised quote").click()
+    opened = pane.page.evaluate("() => window.__opened[0]")
+    assert re.search(r"/main\.aspx\?etn=email&pagetype=entityrecord&id=[0-9a-f-]{36}$", opened)
+    activity_id = opened.rsplit("id=", 1)[1]
+    pane.page.get_by_role("button", name="Untrack", exact=True).click()
+    pane.page.get_by_role("button", name="Untrack and delete").click()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    expect(recent).not_to_contain_text("Laptop refresh: revised quote")
+    assert any(p == f"emails/{activity_id}" for m, p in pane.api_requests if m == "DELETE")
+
+
+def test_a_shared_address_says_which_record_the_sender_resolves_to(open_pane: Any) -> None:
+    """Two contacts and an account share info@northwind: the first contact is marked as the sender's record."""
+    pane = open_pane(sample="northwind-shared")
+    pane.wait_loaded()
+    sender = pane.page.locator(".person[data-role=from]")
+    expect(sender.locator("li.match")).to_have_count(3)
+    expect(sender.locator("li.match[data-table=contact]")).to_have_count(2)
+    expect(sender.locator(".resolves")).to_have_count(1)
+    expect(sender.locator("li.match[data-table=contact] .resolves")).to_have_text(
+        "The sender resolves to this record: the first of 2 contacts with this address"
+    )
+    pane.shot("43-people-shared-address")

@@ -130,6 +130,15 @@ function renderStatus(state, texts) {
   setButtons(state);
 }
 
+function resolutionNote(resolution) {
+  const base = "The sender resolves to this record";
+  if (resolution.sameTable > 1) {
+    return base + ": the first of " + resolution.sameTable + " " + tableLabel(resolution.record.table).toLowerCase() +
+      "s with this address";
+  }
+  return resolution.of > 1 ? base + " (Dynamics picks users, then contacts, accounts, leads)" : base;
+}
+
 function matchItem(state, person, match, resolution, actions) {
   const li = el("li", "match");
   li.dataset.table = match.table;
@@ -149,8 +158,7 @@ function matchItem(state, person, match, resolution, actions) {
   text.appendChild(name);
   text.appendChild(meta);
   if (resolution && resolution.record === match && person.role === "from") {
-    const several = resolution.of > 1 ? " (first of " + resolution.of + " matches, as Dynamics resolves it)" : "";
-    text.appendChild(el("div", "resolves", "The sender resolves to this record" + several));
+    text.appendChild(el("div", "resolves", resolutionNote(resolution)));
   }
   li.appendChild(avatar);
   li.appendChild(text);
