@@ -974,3 +974,42 @@ def test_a_shared_address_says_which_record_the_sender_resolves_to(open_pane: An
         "The sender resolves to this record: the first of 2 contacts with this address"
     )
     pane.shot("43-people-shared-address")
+
+
+# ---------------------------------------------------------------- quick create
+
+
+def test_quick_create_a_lead_prefilled_then_tracked_regarding_it(open_pane: Any, api: Api) -> None:
+    """Add as lead: name, email, company and topic come prefilled; a missing last name is caught; saving tracks."""
+    pane = open_pane(sample="unknown-sender")
+    pane.wait_loaded()
+    pane.page.get_by_role("button", name="Add as lead").click()
+    expect(pane.page.locator("#create-title")).to_have_text("New lead")
+    expect(pane.page.locator("#create-subject")).to_have_value("Introduction: NewCo partnership")
+    expect(pane.page.locator("#create-companyname")).to_have_value("Newco")
+    expect(pane.page.locator("#create-firstname")).to_have_value("Sam")
+    pane.shot("50-quick-create-lead")
+
+    pane.page.locator("#create-lastname").fill("")
+    pane.page.get_by_role("button", name="Save and track").click()
+    assert "Fill in the fields marked *." == pane.message()
+    expect(pane.page.locator("#create-lastname")).to_have_attribute("aria-invalid", "true")
+    assert [] == [p for m, p in pane.api_requests if m == "POST"]
+
+    pane.page.locator("#create-lastname").fill("Taylor")
+    pane.page.locator("#create-jobtitle").fill("Partnerships")
+    pane.page.get_by_role("button", name="Save and track").click()
+    expect(pane.page.locator("#tracked-regarding")).to_have_text("Sam Taylor · Lead")
+    expect(pane.page.locator("#create-card")).to_be_hidden()
+    created = next(b for b in pane.bodies if isinstance(b, dict) and b.get("table") == "lead")
+    assert {
+        "subject": "Introduction: NewCo partnership",
+        "firstname": "Sam",
+        "lastname": "Taylor",
+        "emailaddress1": "sam.taylor@newco.example",
+        "companyname": "Newco",
+        "jobtitle": "Partnerships",
+    } == created["fields"]
+    status = api.get("/api/v1/emails?internetMessageId=%3CNC-standin-0002%40mail.newco.example%3E").get_json()
+    assert ("lead", "Sam Taylor") == (status["regarding"]["table"], status["regarding"]["name"])
+    pane.shot("51-quick-create-tracked")
