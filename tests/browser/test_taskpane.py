@@ -1013,3 +1013,44 @@ def test_quick_create_a_lead_prefilled_then_tracked_regarding_it(open_pane: Any,
     status = api.get("/api/v1/emails?internetMessageId=%3CNC-standin-0002%40mail.newco.example%3E").get_json()
     assert ("lead", "Sam Taylor") == (status["regarding"]["table"], status["regarding"]["name"])
     pane.shot("51-quick-create-tracked")
+
+
+# ---------------------------------------------------------------- the dev harness
+
+
+def test_dev_pane_plays_the_user_and_item_named_in_its_url(browser: Any, live_service: str) -> None:
+    """`/dev/pane?user=bob…&sample=unknown-sender` opened on its own is Bob reading the unknown sender's message."""
+    context = browser.new_context(viewport={"width": PANE_WIDTH, "height": 700})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_service}/dev/pane?user=bob%40contoso.example&sample=unknown-sender")
+        expect(page.locator("#item-subject")).to_have_text("Introduction: NewCo partnership")
+        expect(page.locator("#message-text")).to_have_text(ADD_IN_NOT_ALLOWED)
+        expect(page.locator("#user-name")).to_have_text("Bob Kelly")
+    finally:
+        context.close()
+
+
+def test_dev_harness_fault_meets_the_panes_next_call(browser: Any, live_service: str) -> None:
+    """The harness's throttle button is met by the pane's next action (not the live view), which waits it out."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_service}/dev?user=carol%40contoso.example")
+        expect(page.locator("#user-scenario")).to_have_text(
+            "Read-only security role: sees data; tracking and creating records are refused."
+        )
+        page.goto(f"{live_service}/dev")
+        expect(page.locator("#user-scenario")).to_contain_text("Can do everything")
+        pane = page.frame_locator("#pane")
+        pane.locator("#status-untracked").wait_for(state="visible", timeout=15_000)
+        page.get_by_role("button", name="Throttle the pane's next call (429, 5 s)").click()
+        expect(page.locator("#control-status")).to_have_text("Done.")
+        pane.get_by_role("button", name="Track without regarding").click()
+        expect(pane.locator("#message-countdown")).to_contain_text("Trying again in")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "60-dev-harness-throttle.png"))
+        expect(pane.locator("#status-tracked")).to_be_visible(timeout=15_000)
+        expect(page.locator("#live-items")).to_contain_text("Laptop refresh: revised quote", timeout=10_000)
+    finally:
+        context.close()
