@@ -906,6 +906,8 @@ def test_people_lists_every_participant_and_each_match_is_actionable(open_pane: 
         (p.get_attribute("data-role"), p.get_attribute("data-address")) for p in people.all()
     ]
     sender = pane.page.locator(".person[data-role=from]")
+    expect(sender.locator("li.match[data-table=contact] .match-meta")).to_contain_text("Contact · Fabrikam, Inc.")
+    expect(pane.page.locator(".person[data-role=cc] .match-meta")).to_contain_text("Contact · Fabrikam, Inc.")
     expect(sender.locator(".resolves")).to_have_count(1)
     expect(sender.locator("li.match[data-table=contact] .resolves")).to_have_text(
         "The sender resolves to this record (Dynamics picks users, then contacts, accounts, leads)"

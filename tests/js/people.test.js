@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  belongsTo, namePrefix, parentNameFromDetail, participants, prefill, resolvedFromView, resolvesTo
+  belongsTo, enrichMatches, namePrefix, parentNameFromDetail, participants, prefill, resolvedFromView, resolvesTo
 } from "../../addin_api/static/taskpane/js/people.js";
 import { load, remember, save, storageKey } from "../../addin_api/static/taskpane/js/recent.js";
 import { fieldsFrom } from "../../addin_api/static/taskpane/js/quickcreate.js";
@@ -83,4 +83,13 @@ test("quick create starts from the person and the subject, and sends only what w
     { fields: { firstname: "Sam", emailaddress1: "s@x.example" }, missing: ["lastname"] });
   assert.deepEqual(fieldsFrom("opportunity", { name: "Deal", estimatedvalue: "1200" }).fields,
     { name: "Deal", estimatedvalue: 1200 });
+});
+
+test("people matches take the search's second line, without the address already shown", () => {
+  const matches = [{ table: "contact", id: "c", name: "Dana" }, { table: "lead", id: "l", name: "Dana", detail: "x" }];
+  const found = [{ table: "contact", id: "c", detail: "Fabrikam, Inc. · dana@fabrikam.example" },
+    { table: "lead", id: "l", detail: "DANA@fabrikam.example" }, { table: "account", id: "c", detail: "other" }];
+  assert.deepEqual(enrichMatches(matches, found, "dana@fabrikam.example").map((m) => m.detail),
+    ["Fabrikam, Inc.", "x"]);
+  assert.deepEqual(enrichMatches(matches, null, "a@b.example"), matches);
 });

@@ -86,3 +86,16 @@ export function prefill(table, person, subject, splitName) {
   }
   return values;
 }
+
+/** Matches with the second line the regarding search gives them (parent account, company, job title), without the
+    address the card already shows. */
+export function enrichMatches(matches, results, address) {
+  const lower = String(address || "").toLowerCase();
+  return (matches || []).map(function (match) {
+    const found = (results || []).filter(function (r) { return r.table === match.table && r.id === match.id; })[0];
+    if (!found || !found.detail) { return match; }
+    const detail = found.detail.split(" · ").filter(function (part) { return part.toLowerCase() !== lower; })
+      .join(" · ");
+    return Object.assign({}, match, { detail: detail || match.detail || null });
+  });
+}

@@ -31,16 +31,12 @@ export function createLookup(ctx) {
     const groups = [];
     if (!sender || !sender.card) { return groups; }
     const own = (sender.card.matches || []).filter(function (m) { return REGARDING_TABLES.indexOf(m.table) >= 0; })
-      .map(function (m) { return { table: m.table, id: m.id, name: m.name, detail: m.detail || m.email || null }; });
-    const contacts = await ctx.api.get(regardingPath(sender.address, "contact", 5));
-    const parents = Array.from(new Set(((contacts && contacts.results) || []).map(function (c) {
+      .map(function (m) { return { table: m.table, id: m.id, name: m.name, detail: m.detail || null }; });
+    // A contact's card line starts with its parent account (the people card was enriched by the regarding search).
+    const parents = Array.from(new Set(own.filter(function (m) { return m.table === "contact"; }).map(function (c) {
       return parentNameFromDetail(c.detail, sender.address);
     }).filter(Boolean)));
-    const withDetail = own.map(function (m) {
-      const found = ((contacts && contacts.results) || []).filter(function (c) { return c.id === m.id; })[0];
-      return found ? Object.assign({}, m, { detail: found.detail }) : m;
-    });
-    if (withDetail.length) { groups.push({ title: "From " + (sender.name || sender.address), records: withDetail }); }
+    if (own.length) { groups.push({ title: "From " + (sender.name || sender.address), records: own }); }
     for (const parent of parents.slice(0, 2)) {
       const accounts = await ctx.api.get(regardingPath(parent, "account", 5));
       const account = ((accounts && accounts.results) || []).filter(function (a) { return a.name === parent; })[0];
