@@ -913,6 +913,11 @@ def test_people_lists_every_participant_and_each_match_is_actionable(open_pane: 
         "The sender resolves to this record (Dynamics picks users, then contacts, accounts, leads)"
     )
     pane.shot("40-people")
+    pane.page.set_viewport_size({"width": 320, "height": 900})
+    pane.page.get_by_label(SEARCH_LABEL).focus()
+    expect(pane.page.locator("#regarding-results")).to_contain_text("Fabrikam printer fleet")
+    assert pane.page.evaluate("() => document.documentElement.scrollWidth") <= 320, "nothing wider than the pane"
+    pane.shot("40b-people-and-lookup-320px")
 
     stub_window_open(pane)
     contact = next(
