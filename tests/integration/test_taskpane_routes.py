@@ -49,8 +49,10 @@ def test_the_pane_may_be_framed_and_loads_office_js_from_microsoft(pane_client: 
 
 
 def test_pane_assets_are_served_but_not_the_dev_stand_in(pane_client: FlaskClient) -> None:
-    """The pane's script and styles are public; the Office.js stand-in is only under /dev."""
-    assert 200 == fetch(pane_client, "/taskpane/taskpane.js")[0]
+    """The pane's modules and styles are public; the Office.js stand-in is only under /dev."""
+    status, _, headers = fetch(pane_client, "/taskpane/js/main.js")
+    # Browsers run a module script only when it is served with a JavaScript MIME type.
+    assert (200, "text/javascript") == (status, headers["Content-Type"].split(";")[0])
     assert 200 == fetch(pane_client, "/taskpane/taskpane.css")[0]
     assert 404 == fetch(pane_client, "/taskpane/dev/office-standin.js")[0]
     assert 404 == fetch(pane_client, "/taskpane/../manifest.py")[0]

@@ -63,7 +63,9 @@ function fail(error, retry) {
     say("warning", config.texts.addInNotAllowed);
     return;
   }
-  if (error.code === "dataverse_forbidden" && retry && retry.write) {
+  // A refused track means the role cannot create activities at all; a refused regarding or record may be about
+  // that one record or table, so only the track turns every write off.
+  if (error.code === "dataverse_forbidden" && retry && retry.roleWide) {
     store.dispatch({ type: "writes-off", reason: "read_only" });
     say("warning", config.texts.readOnly);
     return;
@@ -174,7 +176,7 @@ async function track(regarding) {
     refreshSender();
   } catch (error) {
     const retry = function () { track(regarding); };
-    retry.write = true;
+    retry.roleWide = true;
     fail(error, retry);
     if (isDeliveryFailure(error)) { await office.addCategory(item, office.UNDELIVERABLE_CATEGORY, "Preset0"); }
   } finally {
@@ -213,9 +215,7 @@ async function setRegarding(record) {
     say("success", sentence("Regarding set to " + regarding.name));
     $("btn-change-regarding").focus();
   } catch (error) {
-    const retry = function () { setRegarding(record); };
-    retry.write = true;
-    fail(error, retry);
+    fail(error, function () { setRegarding(record); });
   } finally {
     busy(false);
   }
@@ -234,9 +234,7 @@ async function untrack() {
     store.dispatch({ type: "lookup", changes: { open: Boolean(store.get().canWrite) } });
     refreshSender();
   } catch (error) {
-    const retry = untrack;
-    retry.write = true;
-    fail(error, retry);
+    fail(error, untrack);
   } finally {
     busy(false);
   }

@@ -1,6 +1,7 @@
-/* The regarding lookup's query language and result lists, as Dynamics' lookup reads them: the text begins a name,
-   a leading `*` finds it anywhere ("*refresh"), a trailing `*` is the same as none.
-   https://learn.microsoft.com/en-us/power-apps/user/quick-find
+/* The regarding lookup's query language and result lists. Quick find in model-driven apps matches the start of a
+   column's value (a "like" whose text ends with %); the pane does the same, and a leading `*` asks for the text
+   anywhere in a name ("*refresh"); a trailing `*` is the same as none.
+   https://learn.microsoft.com/en-us/power-apps/developer/data-platform/quick-find
    Pure functions, unit-tested with node's test runner. */
 
 export const MIN_QUERY = 2;
