@@ -105,9 +105,11 @@ function renderStatus(state, texts) {
   $("status-tracked").hidden = !tracked;
   $("item-subject").textContent = state.basics ? state.basics.subject || "(no subject)" : "";
   $("compose-note").hidden = !(state.kind === "email" && state.compose);
-  $("readonly-note").hidden = state.canWrite;
-  $("readonly-note").textContent = state.writeBlock === "add_in_not_allowed" ? "" : texts.readOnly;
-  if (state.writeBlock === "add_in_not_allowed") { $("readonly-note").hidden = true; }
+  // The note says why writes are off unless the message bar already says it.
+  $("readonly-note").textContent = texts.readOnly;
+  $("readonly-note").hidden = state.canWrite || state.writeBlock === "add_in_not_allowed" ||
+    Boolean(state.message && state.message.text === texts.readOnly);
+  $("status-card").hidden = state.phase === "office_missing" || state.phase === "no_item";
   $("user-name").textContent = state.me ? state.me.name || state.me.email || "" : "";
   if (tracked) {
     const regarding = state.tracked.regarding;
