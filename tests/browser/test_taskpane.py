@@ -144,8 +144,9 @@ class Pane:
         return str(self.page.locator("#message-text").inner_text())
 
     def wait_loaded(self) -> None:
-        """Wait until the tracking status has been read."""
+        """Wait until the tracking status and the people cards have been read (the pane is no longer busy)."""
         self.page.locator("#status-loading").wait_for(state="hidden")
+        self.page.locator("#main[aria-busy=false]").wait_for(state="attached")
 
     def shot(self, name: str) -> None:
         """Save a screenshot of the pane to test-artifacts/screenshots/."""
