@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest system-deps bench clean
+.PHONY: dev test lint typecheck pytest system-deps bench clean lint-js test-js
 
 # Debian packages the tests drive: Chromium (the browser tests, never `playwright install`) and redis-server (the
 # shared-state tests). `make test` installs the missing ones with apt-get when it runs as root, else stops naming
@@ -46,11 +46,25 @@ system-deps:
 pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck pytest lint-js test-js
+
+# The task pane's JavaScript: ESLint (flat config, eslint.config.js) from a local node_modules pinned by
+# package-lock.json, and its pure modules' unit tests under node's own test runner (no dependencies).
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+lint-js: $(NODE_STAMP)
+	node_modules/.bin/eslint
+
+test-js:
+	node --test tests/js/
 
 # The devstack and the service under gunicorn on 127.0.0.1, a load generator, a table and bench-results.json.
 bench: $(STAMP)
 	$(BIN)/python tests/perf/bench.py
 
 clean:
-	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -95,8 +95,10 @@ def test_the_pane_may_be_framed_and_loads_office_js_from_microsoft(pane_client: 
 
 
 def test_pane_assets_are_served_but_not_the_dev_stand_in(pane_client: FlaskClient) -> None:
-    """The pane's script and styles are public; the Office.js stand-in is only under /dev."""
-    assert 200 == fetch(pane_client, "/taskpane/taskpane.js")[0]
+    """The pane's modules and styles are public; the Office.js stand-in is only under /dev."""
+    status, _, headers = fetch(pane_client, "/taskpane/js/main.js")
+    # Browsers run a module script only when it is served with a JavaScript MIME type.
+    assert (200, "text/javascript") == (status, headers["Content-Type"].split(";")[0])
     assert 200 == fetch(pane_client, "/taskpane/taskpane.css")[0]
     assert 200 == fetch(pane_client, "/taskpane/vendor/msal-browser.min.js")[0]
     assert 404 == fetch(pane_client, "/taskpane/dev/office-standin.js")[0]
@@ -109,7 +111,10 @@ def test_pane_assets_are_served_but_not_the_dev_stand_in(pane_client: FlaskClien
 
 def test_the_pane_serves_only_its_allowlist_and_no_dev_file() -> None:
     """`/taskpane/<name>` serves exactly the pane's scripts and styles; the dev files live in another root."""
-    assert {"commands.js", "taskpane.css", "taskpane.js", "vendor/msal-browser.min.js"} == set(taskpane.PANE_ASSETS)
+    modules = ["api", "auth", "config", "main", "office", "people", "query", "quickcreate", "recent", "render"]
+    modules += ["search", "state", "text"]
+    expected = {"commands.js", "taskpane.css", "vendor/msal-browser.min.js", *(f"js/{m}.js" for m in modules)}
+    assert expected == set(taskpane.PANE_ASSETS)
     assert not any(HARNESS_DIR in path.parents for path in taskpane.PANE_ASSETS.values())
     assert not (taskpane.PANE_DIR / "dev").exists()
     assert STANDIN_MARK in (HARNESS_DIR / "office-standin.js").read_bytes()
