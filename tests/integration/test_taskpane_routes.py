@@ -155,7 +155,7 @@ def test_no_spelling_of_a_pane_path_reaches_the_dev_stand_in_over_http(dev_serve
     """Even with the dev harness mounted, every spelling under /taskpane/ is refused; only /dev serves the stand-in."""
     status, body = raw_get(dev_server, STANDIN_URL)
     assert (200, True) == (status, STANDIN_MARK in body)
-    assert 200 == raw_get(dev_server, "/taskpane/taskpane.js")[0]
+    assert 200 == raw_get(dev_server, "/taskpane/js/main.js")[0]
     served = {}
     for target in STANDIN_SPELLINGS:
         status, body = raw_get(dev_server, target)

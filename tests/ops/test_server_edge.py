@@ -103,7 +103,7 @@ def test_what_gunicorn_refuses_is_problem_json(service: Service, payload: bytes,
 
 def test_no_spelling_reaches_a_dev_file_under_gunicorn(service: Service) -> None:
     """The production server serves the pane's assets, and no spelling of a path reaches the Office.js stand-in."""
-    assert 200 == raw_get(service.port, "/taskpane/taskpane.js")[0]
+    assert 200 == raw_get(service.port, "/taskpane/js/main.js")[0]
     targets = [*STANDIN_SPELLINGS, "/dev/office-standin.js", "/dev", "/static/dev/office-standin.js"]
     served = {}
     for target in targets:
