@@ -24,7 +24,7 @@ import jwt
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from addin_api.devstack.config import DevUser
+from addin_api.devstack.config import DevUser, service_principal_id
 from addin_api.devstack.control import entra_error
 from addin_api.devstack.identity import (
     ACCESS_TOKEN_LIFETIME,
@@ -600,11 +600,6 @@ def _refresh(state: DevstackState, tenant: str, client_id: str, v1: bool = False
         raise TokenError("invalid_grant", 70000, "Provided grant is invalid or malformed.")
     g.devstack_user = user.upn
     return _user_tokens(state, user, client_id, scope, oidc, grant.amr, resource)
-
-
-def service_principal_id(tenant_id: str, client_id: str) -> str:
-    """The object id of the app's service principal in a tenant (stable per tenant and app)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{client_id}"))
 
 
 def _client_credentials(state: DevstackState, tenant: str, client_id: str, v1: bool = False) -> Response:

@@ -28,16 +28,23 @@ from addin_api.devstack.state import DevstackState
 
 
 def create_devstack_app(
-    data_dir: Path, base_url: str, db_path: Path | None = None, extra_users: Sequence[DevUser] = ()
+    data_dir: Path,
+    base_url: str,
+    db_path: Path | None = None,
+    extra_users: Sequence[DevUser] = (),
+    application_users: Sequence[DevUser] | None = None,
 ) -> Flask:
     """Create the devstack Flask app for a data directory; `db_path` defaults to `<data_dir>/dataverse.sqlite3`.
 
-    `extra_users` join the demo users (e.g. `synthetic_users(n)` for a load test with n distinct users).
+    `extra_users` join the demo users (e.g. `synthetic_users(n)` for a load test with n distinct users);
+    `application_users` replace the demo application user (`()`: an environment where the app has none).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = DevConfig.load(data_dir)
     if extra_users:
         config = dataclasses.replace(config, users=(*config.users, *extra_users))
+    if application_users is not None:
+        config = dataclasses.replace(config, application_users=tuple(application_users))
     state = DevstackState(
         data_dir=data_dir,
         config=config,
@@ -106,10 +113,13 @@ class DevstackServer:
         port: int = 5001,
         db_path: Path | None = None,
         extra_users: Sequence[DevUser] = (),
+        application_users: Sequence[DevUser] | None = None,
     ):
         self.data_dir = data_dir
         ca, cert, key = ensure_certificates(data_dir)
-        self.app = create_devstack_app(data_dir, f"https://{host}:{port}", db_path, extra_users)
+        self.app = create_devstack_app(
+            data_dir, f"https://{host}:{port}", db_path, extra_users, application_users=application_users
+        )
         self._server = HttpsServer(self.app, host, port, cert, key, name="devstack")
         self.port = self._server.port
         self.url = f"https://{host}:{self.port}"
