@@ -9,6 +9,7 @@ client pays one TLS handshake per connection, not one per request.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,13 +71,24 @@ IDLE_TIMEOUT_SECONDS = 120
 MAX_IDLE_CONNECTIONS = 4096
 
 
+LOG = logging.getLogger(__name__)
+
+
+class _Server(wsgi.Server):
+    """cheroot's WSGI server, reporting through `logging` (cheroot writes to stderr): dropped connections and
+    clients speaking plain HTTP at DEBUG, errors at their level."""
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        LOG.log(level if level > logging.INFO else logging.DEBUG, "%s", msg, exc_info=traceback)
+
+
 class HttpsServer:
     """A WSGI app served over HTTPS with persistent HTTP/1.1 connections, in a background thread or the caller's."""
 
     def __init__(
         self, app: Any, host: str, port: int, cert: Path, key: Path, threads: int = WORKER_THREADS, name: str = "https"
     ) -> None:
-        self._server = wsgi.Server(
+        self._server = _Server(
             (host, port), app, numthreads=threads, timeout=IDLE_TIMEOUT_SECONDS, request_queue_size=128
         )
         # cheroot closes every connection beyond ten idle ones by default; keep as many as clients hold open.

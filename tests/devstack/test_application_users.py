@@ -219,3 +219,16 @@ def test_impersonation_headers_on_a_batch_apply_to_its_parts(devstack: Devstack)
     assert [(ALICE.systemuserid, APP_USER.systemuserid)] == [
         (r["_createdby_value"], r["_createdonbehalfby_value"]) for r in created
     ]
+
+
+def test_config_lists_application_users(devstack: Devstack, bare_devstack: Devstack) -> None:
+    """Name the add-in's application user in /_devstack/config, and none where the environment has none."""
+    assert [
+        {
+            "applicationId": ADDIN_CLIENT_ID,
+            "systemuserid": APP_USER.systemuserid,
+            "oid": APP_USER.oid,
+            "name": "# Contoso Dataverse Add-in",
+        }
+    ] == devstack.config["applicationUsers"]
+    assert [] == bare_devstack.config["applicationUsers"]

@@ -47,7 +47,8 @@ def gunicorn(devstack: Devstack) -> Iterator[str]:
             try:
                 if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # refused before the master binds; a read timeout while the workers are still booting
                 time.sleep(0.2)
         else:
             pytest.fail("gunicorn did not start")
