@@ -8,7 +8,6 @@ Module map: `metadata` (tables), `store` (SQLite), `query` ($filter/$select/$ord
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
 
@@ -17,7 +16,7 @@ from addin_api.devstack.control import dataverse_error
 from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
-from addin_api.devstack.dataverse.impersonation import Acting, resolve
+from addin_api.devstack.dataverse.impersonation import CALLER_OBJECT_ID, MSCRM_CALLER_ID, Acting, resolve
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.dataverse.store import index_key
 from addin_api.devstack.identity import NotAMember, TokenRejected, verify_dataverse_token
@@ -84,7 +83,7 @@ def _require_caller() -> Response | None:
     caller: DevUser | None = g.get("dataverse_user")
     if caller is not None:
         try:
-            g.dataverse_acting = resolve(current_state().config, caller, _lower(request.headers))
+            g.dataverse_acting = resolve(current_state().config, caller, _impersonation_headers())
         except DataverseError as error:
             return dataverse_error(error.status, error.code, error.message)
         return None
@@ -93,8 +92,9 @@ def _require_caller() -> Response | None:
     return _unauthorized(current_state())
 
 
-def _lower(headers: Any) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in headers.items()}
+def _impersonation_headers() -> dict[str, str]:
+    """The request's impersonation headers, by lower-case name (header names are case-insensitive)."""
+    return {name: value for name in (CALLER_OBJECT_ID, MSCRM_CALLER_ID) if (value := request.headers.get(name))}
 
 
 def _release(_exc: BaseException | None) -> None:
