@@ -300,6 +300,29 @@ class _DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
         """Drop the tokens MSAL obtained (they are returned to the caller and cached by OboProvider)."""
 
 
+class _SingleFlight:
+    """A lock per key, created while someone holds or waits for it and dropped after the last one leaves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Hold `key`'s lock for the block (other keys are never waited for)."""
+        with self._lock:
+            lock, users = self._held.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._held[key]
+
+
 class OboProvider:
     """Dataverse tokens for a validated principal, obtained on-behalf-of them and cached per user."""
 
@@ -323,11 +346,18 @@ class OboProvider:
         # Tenants whose application could not be built: (retry no earlier than, the error), so that neither requests
         # nor readiness probes fetch the OpenID configuration again while Entra is failing.
         self._failed_builds: dict[str, tuple[float, ApiError]] = {}
+        self._flights = _SingleFlight()
 
     def dataverse_token(self, principal: Principal, environment_url: str, *, force_refresh: bool = False) -> str:
         """Return a Dataverse access token for `principal` in `environment_url`; raise ApiError on failure."""
         environment_url = self._environment(principal.tenant_id, environment_url)
         key = self._key(principal, environment_url)
+        # One exchange at a time per user and environment: the pane opens with several requests at once, and a cold
+        # user would otherwise cost one token request each; the others wait and then read the cached token.
+        with self._flights.hold(key):
+            return self._token(principal, environment_url, key, force_refresh)
+
+    def _token(self, principal: Principal, environment_url: str, key: str, force_refresh: bool) -> str:
         if not force_refresh:
             cached = self._cache.get(key)
             if cached is not None:

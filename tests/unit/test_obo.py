@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +346,32 @@ def test_t6_fifty_calls_make_one_obo_request(stack: Stack) -> None:
 
     assert 1 == len(tokens)
     assert 1 == len(token_calls(stack.devstack))
+
+
+def test_t6_concurrent_cold_requests_of_one_user_make_one_obo_request(stack: Stack) -> None:
+    """Eight requests of a cold user at once wait for one exchange; another user's exchange does not wait for it."""
+    alice = [stack.principal(ALICE) for _ in range(8)]
+    bob = stack.principal(BOB)
+    stack.dataverse_token(stack.principal("carol@contoso.example"))  # the tenant's MSAL application is built
+    stack.devstack.clear_log()
+    stack.devstack.fault(target="identity", path=TOKEN_PATH, user=ALICE, delayMs=2000, count=1)
+    finished: list[str] = []
+
+    def exchange(who: str, principal: Principal) -> str:
+        token = stack.dataverse_token(principal)
+        finished.append(who)
+        return token
+
+    with ThreadPoolExecutor(9) as pool:
+        alices = [pool.submit(exchange, "alice", p) for p in alice]
+        time.sleep(0.3)  # Alice's exchange is on its way to the token endpoint, held there for 2 s
+        bobs = pool.submit(exchange, "bob", bob)
+        tokens = {f.result(timeout=30) for f in alices}
+
+    assert 1 == len(tokens)
+    assert stack.user_oid(BOB) == claims_of(bobs.result(timeout=30))["oid"]
+    assert "bob" == finished[0]  # served while Alice's exchange was still held at the token endpoint
+    assert 2 == len(token_calls(stack.devstack))
 
 
 def test_t6_users_never_share_tokens(stack: Stack) -> None:
