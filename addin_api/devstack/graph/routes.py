@@ -166,11 +166,18 @@ def _json(body: Any, status: int = 200) -> Response:
     return response
 
 
-def _body() -> dict[str, Any]:
+def _body(annotations: bool = False) -> dict[str, Any]:
+    """The JSON object sent; instance annotations (`@odata.type`...) are dropped unless asked for."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise invalid_request("The request body must be a JSON object.")
-    return body
+    return body if annotations else {k: v for k, v in body.items() if not k.startswith("@odata.")}
+
+
+def _param(body: dict[str, Any], name: str) -> Any:
+    """An action parameter by name, ignoring case (the SDK writes `DestinationId`, `Message`, `SaveToSentItems`)."""
+    wanted = name.casefold()
+    return next((v for k, v in body.items() if k.casefold() == wanted), None)
 
 
 def _context(path: str) -> str:
@@ -345,7 +352,7 @@ def move_folder(fid: str, uid: str | None = None) -> Response:
     """Move a folder under another (`destinationId`: an id or well-known name)."""
     box = _box(uid, MAIL_WRITE)
     folder = _folder(box, fid)
-    destination = _folder(box, str(_body().get("destinationId") or ""))
+    destination = _folder(box, str(_param(_body(), "destinationId") or ""))
     if folder.well_known is not None:
         raise GraphError(403, "ErrorMoveDistinguishedFolder", "Distinguished folders cannot be moved.")
     try:
@@ -472,7 +479,7 @@ def move_message(mid: str, uid: str | None = None) -> Response:
     """
     box = _box(uid, MAIL_WRITE)
     item = _message(box, mid)
-    destination = _folder(box, str(_body().get("destinationId") or ""))
+    destination = _folder(box, str(_param(_body(), "destinationId") or ""))
     moved = current_graph().store.move_item(box, item, destination)
     return _json(item_json(moved, _immutable()), 201)
 
@@ -493,11 +500,11 @@ def send_mail(uid: str | None = None) -> Response:
     """Send a message in one call: 202 with an empty body. https://learn.microsoft.com/en-us/graph/api/user-sendmail"""
     box = _box(uid, MAIL_SEND)
     body = _body()
-    message = body.get("message")
+    message = _param(body, "message")
     if not isinstance(message, dict):
         raise GraphError(400, "ErrorInvalidRequest", "The 'message' parameter is required.")
     data = message_data(message, is_draft=False)
-    save = body.get("saveToSentItems", True) is not False
+    save = _param(body, "saveToSentItems") is not False
     attachments = [_attachment_from(a) for a in message.get("attachments") or []]
     store = current_graph().store
     if attachments:
@@ -541,7 +548,7 @@ def add_attachment(mid: str, uid: str | None = None) -> Response:
     """Attach a file to a draft."""
     box = _box(uid, MAIL_WRITE)
     item = _message(box, mid)
-    attachment = _attachment_from(_body())
+    attachment = _attachment_from(_body(annotations=True))
     item.attachments.append(attachment)
     current_graph().store.touch(box, item)
     return _json(attachment_json(attachment), 201)
@@ -660,6 +667,7 @@ def _delta(
 
 
 @mailbox_route("/mailFolders/<fid>/messages/delta", ["GET"])
+@mailbox_route("/mailFolders/<fid>/messages/delta()", ["GET"])
 def messages_delta(fid: str, uid: str | None = None) -> Response:
     """Per-folder message delta, paged with `$skiptoken`, resumed with `$deltatoken`."""
     box = _box(uid, MAIL_READ)
@@ -794,6 +802,7 @@ def _overlaps(start: str, end: str) -> Callable[[Item], bool]:
 
 
 @mailbox_route("/calendarView/delta", ["GET"])
+@mailbox_route("/calendarView/delta()", ["GET"])
 def calendar_view_delta(uid: str | None = None) -> Response:
     """Delta of the primary calendar's events in a time window. https://learn.microsoft.com/en-us/graph/api/event-delta"""
     box = _box(uid, CALENDAR_READ)
