@@ -3,76 +3,12 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import pytest
-import requests
 from conftest import ALICE, Devstack
+from graph_support import BOB, IMMUTABLE, Graph, as_app, as_user, deliver, delta_round
 
-BOB = "bob@contoso.example"
 CRM_ID = "String {00020329-0000-0000-C000-000000000046} Name crmid"
-IMMUTABLE = 'IdType="ImmutableId"'
-
-
-class Graph:
-    """A Graph caller with a delegated token for one user (or an app-only token)."""
-
-    def __init__(self, devstack: Devstack, token: str) -> None:
-        self.devstack = devstack
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def call(self, method: str, path: str, prefer: str | None = None, **kwargs: Any) -> requests.Response:
-        """Send a request to `/v1.0{path}` (or to an absolute URL)."""
-        url = path if path.startswith("https://") else f"{self.devstack.url}/v1.0{path}"
-        headers = {**self.headers, **({"Prefer": prefer} if prefer else {}), **kwargs.pop("headers", {})}
-        return self.devstack.http.request(method, url, headers=headers, timeout=30, **kwargs)
-
-    def json(self, method: str, path: str, prefer: str | None = None, **kwargs: Any) -> Any:
-        """Send a request and return its JSON body, failing on an error status."""
-        response = self.call(method, path, prefer, **kwargs)
-        assert response.status_code < 400, response.text
-        return response.json()
-
-
-def as_user(devstack: Devstack, user: str = ALICE) -> Graph:
-    """Graph as a user in Outlook (a delegated token from the control surface)."""
-    return Graph(devstack, devstack.token(user, audience="graph"))
-
-
-def as_app(devstack: Devstack) -> Graph:
-    """Graph as the add-in's app registration (client credentials at the token endpoint)."""
-    config = devstack.config
-    response = devstack.http.post(
-        f"{config['authority']}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": config["clientId"],
-            "client_secret": config["clientSecret"],
-            "scope": "https://graph.microsoft.com/.default",
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-    return Graph(devstack, response.json()["access_token"])
-
-
-def deliver(devstack: Devstack, to: str = ALICE, **fields: Any) -> dict[str, Any]:
-    """Deliver a message from outside the tenant through the control surface."""
-    body = {"from": {"address": "lee@northwind.example", "name": "Lee"}, "to": [{"address": to}], "subject": "Hi"}
-    response = devstack.http.post(f"{devstack.url}/_devstack/mail/deliver", json={**body, **fields}, timeout=10)
-    assert 201 == response.status_code, response.text
-    return dict(response.json())
-
-
-def delta_round(graph: Graph, url: str, prefer: str | None = None) -> tuple[list[dict[str, Any]], str]:
-    """Follow nextLinks to the deltaLink; return every entry and the deltaLink."""
-    entries: list[dict[str, Any]] = []
-    while True:
-        page = graph.json("GET", url, prefer)
-        entries += page["value"]
-        if "@odata.deltaLink" in page:
-            return entries, page["@odata.deltaLink"]
-        url = page["@odata.nextLink"]
 
 
 def test_delegated_and_application_tokens_carry_scp_and_roles(devstack: Devstack) -> None:

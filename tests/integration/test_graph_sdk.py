@@ -19,7 +19,7 @@ import pytest
 import requests
 from azure.core.credentials import AccessToken
 from conftest import ALICE, Devstack
-from graph_receiver import WebhookReceiver, wait_until
+from graph_support import WebhookReceiver, wait_until
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
