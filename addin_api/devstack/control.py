@@ -261,6 +261,8 @@ def config_document(state: DevstackState) -> dict[str, Any]:
         "authority": state.authority(cfg.tenant_id),
         "authorityHost": state.base_url,
         "environmentUrl": state.environment_url,
+        # the emulated Microsoft Graph (its tokens' audience is https://graph.microsoft.com)
+        "graphUrl": f"{state.base_url}/v1.0",
         "caFile": str(state.ca_file),
         "officeClientIds": list(OFFICE_CLIENT_IDS),
         "users": [

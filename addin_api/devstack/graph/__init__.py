@@ -83,7 +83,7 @@ def init_app(app: Flask) -> None:
     state = app.extensions["devstack"]
     assert isinstance(state, DevstackState)
     store = GraphStore(state.config.users, seed_mailboxes)
-    emulator = GraphEmulator(store, Subscriptions(store), MailboxConcurrency())
+    emulator = GraphEmulator(store, Subscriptions(store, str(state.ca_file)), MailboxConcurrency())
     app.extensions[EXTENSION_KEY] = emulator
     state.reset_hooks.append(emulator.reset)
     app.before_request_funcs.setdefault(None, []).insert(0, _admit)

@@ -857,6 +857,7 @@ def create_category(uid: str | None = None) -> Response:
     store = current_graph().store
     with store.lock:
         if any(c.display_name.casefold() == name.casefold() for c in box.categories.values()):
+            # displayName is unique in the mailbox (outlookCategory); the code of the refusal is our choice.
             raise GraphError(409, "ErrorDuplicateCategory", "A category with this name already exists.")
         category = Category(new_id(), name, str(color))
         box.categories[category.id] = category

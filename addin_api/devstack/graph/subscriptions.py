@@ -108,20 +108,22 @@ def parse_time(raw: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _url_allowed(url: str) -> bool:
     # Graph requires HTTPS; the devstack also accepts plain HTTP to a loopback host (the service under `make dev` and
     # test receivers), our choice.
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
+    return parts.scheme == "http" and _is_loopback(parts.hostname)
 
 
 @dataclass
@@ -150,16 +152,14 @@ class NotificationLog:
 class Subscriptions:
     """The subscriptions of every app and the dispatcher that sends their notifications."""
 
-    def __init__(self, store: GraphStore, verify: str | bool = True) -> None:
+    def __init__(self, store: GraphStore, local_ca: str | None = None) -> None:
         self.store = store
         self.max_minutes = MAX_MAIL_MINUTES
         self.paused = False
         self.log = NotificationLog()
         self._lock = threading.Lock()
         self._subs: dict[str, Subscription] = {}
-        self._http = requests.Session()
-        self._http.trust_env = False
-        self._http.verify = verify
+        self._local_ca = local_ca
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="graph-notify")
         store.listeners.append(self._on_changes)
 
@@ -257,7 +257,7 @@ class Subscriptions:
         entry: dict[str, Any] = {"kind": "validation", "url": url, "at": time.time()}
         ok = False
         try:
-            response = self._http.post(
+            response = self._send(
                 f"{url}{separator}validationToken={quote(token)}",
                 data=b"",
                 headers={"Content-Type": "text/plain; charset=utf-8"},
@@ -276,6 +276,14 @@ class Subscriptions:
                 "Subscription validation request failed. Notification endpoint must respond with 200 OK to "
                 "validation request.",
             )
+
+    def _send(self, url: str, **kwargs: Any) -> requests.Response:
+        # One connection per POST, closed after it: nothing to leak when the devstack stops. A loopback HTTPS
+        # endpoint (the service under `make dev`) is trusted through the devstack's CA.
+        verify: str | bool = self._local_ca if self._local_ca and _is_loopback(urlsplit(url).hostname) else True
+        with requests.Session() as session:
+            session.trust_env = False
+            return session.post(url, verify=verify, **kwargs)
 
     def get(self, sub_id: str, app_id: str) -> Subscription | None:
         """A subscription of this app."""
@@ -387,7 +395,7 @@ class Subscriptions:
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS_SECONDS)):
             time.sleep(delay)
             try:
-                response = self._http.post(url, json=body, timeout=NOTIFICATION_TIMEOUT_SECONDS)
+                response = self._send(url, json=body, timeout=NOTIFICATION_TIMEOUT_SECONDS)
                 if 200 <= response.status_code < 300:
                     self.log.add({**entry, "status": response.status_code, "attempts": attempt + 1})
                     return
