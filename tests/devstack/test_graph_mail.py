@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import jwt
 import pytest
 from conftest import ALICE, Devstack
 from graph_support import BOB, IMMUTABLE, Graph, as_app, as_user, deliver, delta_round
@@ -315,3 +316,30 @@ def test_graph_requests_are_logged_with_kind_graph_and_reset_restores_the_seed(d
 
     assert [("GET", ALICE), ("DELETE", ALICE), ("GET", ALICE)] == [(e["method"], e["user"]) for e in logged]
     assert (2, 3) == (before, len(graph.json("GET", "/me/mailFolders/inbox/messages")["value"]))
+
+
+def test_graph_tokens_are_v1_with_scp_or_roles(devstack: Devstack) -> None:
+    """Delegated Graph tokens carry scp (named permissions as asked), app-only ones roles; both aim at Graph."""
+    config = devstack.config
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "client_id": config["clientId"],
+        "client_secret": config["clientSecret"],
+        "assertion": devstack.token(ALICE),
+        "requested_token_use": "on_behalf_of",
+        "scope": "https://graph.microsoft.com/Mail.ReadWrite",
+    }
+    endpoint = f"{config['authority']}/oauth2/v2.0/token"
+    delegated = devstack.http.post(endpoint, data=form, timeout=10).json()["access_token"]
+    app = as_app(devstack).headers["Authorization"].split()[1]
+    claims = [jwt.decode(t, options={"verify_signature": False}) for t in (delegated, app)]
+
+    assert ("https://graph.microsoft.com", "Mail.ReadWrite", None) == (
+        claims[0]["aud"],
+        claims[0]["scp"],
+        claims[0].get("roles"),
+    )
+    assert ("https://graph.microsoft.com", None) == (claims[1]["aud"], claims[1].get("scp"))
+    assert {"Mail.ReadWrite", "Mail.Send", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"} <= set(
+        claims[1]["roles"]
+    )

@@ -14,6 +14,7 @@ import re
 from flask import Flask, Response, g, request
 
 from addin_api.devstack.graph.access import MailboxConcurrency, verify_graph_token
+from addin_api.devstack.graph.control_routes import bp as control_bp
 from addin_api.devstack.graph.emulator import EXTENSION_KEY, RETRY_AFTER_SECONDS, GraphEmulator, current_graph
 from addin_api.devstack.graph.errors import (
     MAILBOX_CONCURRENCY_CODE,
@@ -21,6 +22,7 @@ from addin_api.devstack.graph.errors import (
     GraphError,
     graph_error,
 )
+from addin_api.devstack.graph.routes import bp
 from addin_api.devstack.graph.seed import seed_mailboxes
 from addin_api.devstack.graph.store import GraphStore
 from addin_api.devstack.graph.subscriptions import Subscriptions
@@ -77,9 +79,6 @@ def _release(_exc: BaseException | None) -> None:
 
 def init_app(app: Flask) -> None:
     """Create the emulated mailboxes and register the Graph and control routes."""
-    from addin_api.devstack.graph.control_routes import bp as control_bp
-    from addin_api.devstack.graph.routes import bp
-
     state = app.extensions["devstack"]
     assert isinstance(state, DevstackState)
     store = GraphStore(state.config.users, seed_mailboxes)

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +31,7 @@ from addin_api.devstack.graph.access import (
     Caller,
 )
 from addin_api.devstack.graph.emulator import current_graph
-from addin_api.devstack.graph.errors import GraphError, invalid_request, not_found
+from addin_api.devstack.graph.errors import GraphError, graph_error, invalid_request, not_found
 from addin_api.devstack.graph.mail import file_attachment, message_data, send_from
 from addin_api.devstack.graph.query import parse_expand_properties, parse_filter, parse_select
 from addin_api.devstack.graph.serialize import (
@@ -96,8 +97,6 @@ EVENT_FIELDS = frozenset(
 
 @bp.errorhandler(GraphError)
 def _graph_error(exc: GraphError) -> Response:
-    from addin_api.devstack.graph.errors import graph_error
-
     return graph_error(exc.status, exc.code, exc.message, exc.retry_after)
 
 
@@ -866,8 +865,6 @@ def create_category(uid: str | None = None) -> Response:
 
 def new_id() -> str:
     """A fresh GUID id (master categories are keyed by one)."""
-    import uuid
-
     return str(uuid.uuid4())
 
 
