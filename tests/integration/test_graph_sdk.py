@@ -11,6 +11,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -104,7 +105,9 @@ def run(devstack: Devstack, scenario: Callable[[GraphServiceClient], Awaitable[T
             await http.aclose()
             await transport.aclose()
 
-    return asyncio.run(main())
+    # A thread of its own: another suite (Playwright's sync API) may hold an event loop in the main thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def alice_oid(devstack: Devstack) -> str:
