@@ -200,6 +200,21 @@ def test_delta_reports_changes_and_moved_out_messages_as_removed(devstack: Devst
     assert [] == quiet
 
 
+@pytest.mark.parametrize("change_type", ["created", "updated", "deleted"])
+def test_delta_change_type_narrows_later_rounds(devstack: Devstack, change_type: str) -> None:
+    """changeType on the initial request (carried in the links) keeps only that kind of change in later rounds."""
+    graph = as_app(devstack)
+    initial, link = delta_round(graph, f"/users/{ALICE}/mailFolders/inbox/messages/delta?changeType={change_type}")
+    delivered = deliver(devstack)["deliveries"][0]["messageId"]
+    graph.json("PATCH", f"/users/{ALICE}/messages/{initial[0]['id']}", json={"isRead": True})
+    graph.json("POST", f"/users/{ALICE}/messages/{initial[1]['id']}/move", json={"destinationId": "archive"})
+
+    changes, _ = delta_round(graph, link)
+
+    expected = {"created": delivered, "updated": initial[0]["id"], "deleted": initial[1]["id"]}[change_type]
+    assert (3, [expected]) == (len(initial), [c["id"] for c in changes])
+
+
 def test_delta_with_immutable_ids_does_not_remove_an_item_that_came_back(devstack: Devstack) -> None:
     """With immutable ids, a message moved out and back is an update, not a removal."""
     graph = as_app(devstack)

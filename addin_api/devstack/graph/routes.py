@@ -623,7 +623,7 @@ def _delta(
                 raise sync_state_gone()
             since = int(token.get("s", 0))
             params = dict(token.get("p") or {})
-        key = store.start_round(box, collection, since, params, keep)
+        key = store.start_round(box, collection, since, params, keep, params.get("changeType"))
         state = store.round(key)
         assert state is not None
         offset = 0
@@ -671,7 +671,9 @@ def messages_delta(fid: str, uid: str | None = None) -> Response:
     """Per-folder message delta, paged with `$skiptoken`, resumed with `$deltatoken`."""
     box = _box(uid, MAIL_READ)
     folder = _folder(box, fid)
-    params = {k: v for k, v in request.args.items() if k in ("$select",)}
+    params = {k: v for k, v in request.args.items() if k in ("$select", "changeType")}
+    if params.get("changeType") not in (None, "created", "updated", "deleted"):
+        raise GraphError(400, "ErrorInvalidParameter", "changeType must be created, updated or deleted.")
     if request.args.get("$filter"):
         # Delta on messages filters only on receivedDateTime. https://learn.microsoft.com/en-us/graph/api/message-delta
         raw = request.args["$filter"]

@@ -90,6 +90,7 @@ class Item:
     # extended properties by lower-cased id: (id as written, value)
     properties: dict[str, tuple[str, str]] = field(default_factory=dict)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    arrived: int = 0  # the change number at which it was created in, or moved into, its collection
 
 
 @dataclass
@@ -289,6 +290,7 @@ class GraphStore:
         with self.lock:
             immutable = new_immutable_id()
             item = Item(immutable, new_item_id(), collection, copy.deepcopy(data), self.next_seq())
+            item.arrived = item.seq
             stamp = now_iso()
             item.data.setdefault("createdDateTime", stamp)
             item.data["lastModifiedDateTime"] = stamp
@@ -321,7 +323,7 @@ class GraphStore:
             left = self._remove_item(box, item, keep=True)
             item.rest_id = new_item_id()
             item.collection = destination.id
-            item.seq = self.next_seq()
+            item.seq = item.arrived = self.next_seq()
             item.change_key = new_change_key()
             item.data["lastModifiedDateTime"] = now_iso()
             box.rest_index[item.rest_id] = item.immutable_id
@@ -359,20 +361,36 @@ class GraphStore:
     # ------------------------------------------------------------------------------------------------ delta
 
     def start_round(
-        self, box: Mailbox, collection: str, since: int, params: dict[str, str], keep: Callable[[Item], bool]
+        self,
+        box: Mailbox,
+        collection: str,
+        since: int,
+        params: dict[str, str],
+        keep: Callable[[Item], bool],
+        change_type: str | None = None,
     ) -> str:
         """Collect the changes of a collection after `since` into a new delta round; return its key.
 
         An initial round (`since == 0`) lists what the collection holds; a later one the items changed since and
-        the tombstones of items that left it since.
+        the tombstones of items that left it since — or, with `change_type`, only the items that arrived
+        ("created"), only those changed in place ("updated"), or only the removals ("deleted").
+        https://learn.microsoft.com/en-us/graph/delta-query-messages
         """
         with self.lock:
             until = next(self._seq)
             present = [i for i in self.items_in(box, collection, "event" if collection == CALENDAR else "message")]
+
+            def wanted(item: Item) -> bool:
+                if not since or change_type is None:
+                    return True
+                if change_type == "created":
+                    return item.arrived > since
+                return change_type == "updated" and item.arrived <= since
+
             entries: list[tuple[str, str | None]] = [
-                (i.immutable_id, None) for i in present if i.seq > since and i.seq <= until and keep(i)
+                (i.immutable_id, None) for i in present if i.seq > since and i.seq <= until and keep(i) and wanted(i)
             ]
-            if since:
+            if since and change_type in (None, "deleted"):
                 # Removals name the id the client was given; whether one is still due when the item is back in the
                 # collection depends on the id form the round is read in (see the routes).
                 entries += [
