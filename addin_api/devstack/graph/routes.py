@@ -227,7 +227,20 @@ def _event(box: Mailbox, ref: str) -> Item:
 def _render_item(item: Item) -> dict[str, Any]:
     select = parse_select(request.args.get("$select"))
     expand = parse_expand_properties(request.args.get("$expand"))
-    return item_json(item, _immutable(), select, expand)
+    return _item_out(item, select, expand)
+
+
+# Other requests change items and folders in place: read them under the store's lock.
+def _item_out(
+    item: Item, select: list[str] | None = None, expand: Callable[[dict[str, Any]], bool] | None = None
+) -> dict[str, Any]:
+    with current_graph().store.lock:
+        return item_json(item, _immutable(), select, expand)
+
+
+def _folder_out(box: Mailbox, folder: Folder) -> dict[str, Any]:
+    with current_graph().store.lock:
+        return folder_json(box, folder)
 
 
 def _filtered(items: list[Item]) -> list[Item]:
@@ -235,7 +248,8 @@ def _filtered(items: list[Item]) -> list[Item]:
     if text:
         keep = parse_filter(text)
         immutable = _immutable()
-        items = [i for i in items if keep(item_view(i, immutable))]
+        with current_graph().store.lock:
+            items = [i for i in items if keep(item_view(i, immutable))]
     orderby = request.args.get("$orderby")
     if orderby:
         match = re.fullmatch(
@@ -273,7 +287,7 @@ def list_folders(uid: str | None = None) -> Response:
     """The top-level mail folders."""
     box = _box(uid, MAIL_READ)
     folders = current_graph().store.child_folders(box, box.root_id)
-    return _page(folders, lambda f: folder_json(box, f), "users('{uid}')/mailFolders")
+    return _page(folders, lambda f: _folder_out(box, f), "users('{uid}')/mailFolders")
 
 
 @mailbox_route("/mailFolders", ["POST"])
@@ -287,7 +301,7 @@ def create_top_folder(uid: str | None = None) -> Response:
 def get_folder(fid: str, uid: str | None = None) -> Response:
     """A mail folder by id or well-known name."""
     box = _box(uid, MAIL_READ)
-    return _json(folder_json(box, _folder(box, fid)))
+    return _json(_folder_out(box, _folder(box, fid)))
 
 
 @mailbox_route("/mailFolders/<fid>", ["PATCH"])
@@ -302,7 +316,7 @@ def rename_folder(fid: str, uid: str | None = None) -> Response:
         current_graph().store.rename_folder(box, folder, name.strip())
     except ValueError as exc:
         raise GraphError(409, "ErrorFolderExists", str(exc)) from exc
-    return _json(folder_json(box, folder))
+    return _json(_folder_out(box, folder))
 
 
 @mailbox_route("/mailFolders/<fid>", ["DELETE"])
@@ -323,7 +337,7 @@ def list_child_folders(fid: str, uid: str | None = None) -> Response:
     folder = _folder(box, fid)
     children = current_graph().store.child_folders(box, folder.id)
     return _page(
-        children, lambda f: folder_json(box, f), f"users('{box.user.oid}')/mailFolders('{folder.id}')/childFolders"
+        children, lambda f: _folder_out(box, f), f"users('{box.user.oid}')/mailFolders('{folder.id}')/childFolders"
     )
 
 
@@ -343,7 +357,7 @@ def _create_folder(box: Mailbox, parent: Folder) -> Response:
     except ValueError as exc:
         # https://learn.microsoft.com/en-us/graph/api/mailfolder-post-childfolders
         raise GraphError(409, "ErrorFolderExists", str(exc)) from exc
-    return _json(folder_json(box, folder), 201)
+    return _json(_folder_out(box, folder), 201)
 
 
 @mailbox_route("/mailFolders/<fid>/move", ["POST"])
@@ -358,7 +372,7 @@ def move_folder(fid: str, uid: str | None = None) -> Response:
         current_graph().store.move_folder(box, folder, destination)
     except ValueError as exc:
         raise GraphError(409, "ErrorFolderExists", str(exc)) from exc
-    return _json(folder_json(box, folder), 201)
+    return _json(_folder_out(box, folder), 201)
 
 
 # ---------------------------------------------------------------------------------------------------- messages
@@ -405,7 +419,7 @@ def _create_message(box: Mailbox, folder: Folder) -> Response:
     _set_properties(item, body.get("singleValueExtendedProperties"))
     for raw in body.get("attachments") or []:
         item.attachments.append(_attachment_from(raw))
-    return _json(item_json(item, _immutable()), 201)
+    return _json(_item_out(item), 201)
 
 
 @mailbox_route("/messages/<mid>", ["GET"])
@@ -441,7 +455,7 @@ def update_message(mid: str, uid: str | None = None, fid: str | None = None) -> 
             item.data[name] = value
         _set_properties(item, body.get("singleValueExtendedProperties"))
     store.touch(box, item)
-    return _json(item_json(item, _immutable()))
+    return _json(_item_out(item))
 
 
 def _set_properties(item: Item, raw: Any) -> None:
@@ -480,7 +494,7 @@ def move_message(mid: str, uid: str | None = None) -> Response:
     item = _message(box, mid)
     destination = _folder(box, str(_param(_body(), "destinationId") or ""))
     moved = current_graph().store.move_item(box, item, destination)
-    return _json(item_json(moved, _immutable()), 201)
+    return _json(_item_out(moved), 201)
 
 
 @mailbox_route("/messages/<mid>/send", ["POST"])
@@ -716,10 +730,10 @@ def create_event(uid: str | None = None) -> Response:
             (i for i in store.items_in(box, CALENDAR, "event") if i.data.get("transactionId") == transaction), None
         )
         if existing is not None:
-            return _json(item_json(existing, _immutable()), 201)
+            return _json(_item_out(existing), 201)
     data = _event_data(box, body)
     item = store.add_item(box, CALENDAR, data, kind="event")
-    return _json(item_json(item, _immutable()), 201)
+    return _json(_item_out(item), 201)
 
 
 def _event_data(box: Mailbox, body: dict[str, Any]) -> dict[str, Any]:
@@ -781,7 +795,7 @@ def update_event(eid: str, uid: str | None = None) -> Response:
         item.data.update({k: v for k, v in body.items() if k != "singleValueExtendedProperties"})
         _set_properties(item, body.get("singleValueExtendedProperties"))
     store.touch(box, item)
-    return _json(item_json(item, _immutable()))
+    return _json(_item_out(item))
 
 
 @mailbox_route("/events/<eid>", ["DELETE"])
