@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 
 import jwt
+import msal
 import pytest
+import requests
 from conftest import ALICE, Devstack
 from graph_support import BOB, IMMUTABLE, Graph, as_app, as_user, deliver, delta_round
 
@@ -357,4 +359,29 @@ def test_graph_tokens_are_v1_with_scp_or_roles(devstack: Devstack) -> None:
     assert ("https://graph.microsoft.com", None) == (claims[1]["aud"], claims[1].get("scp"))
     assert {"Mail.ReadWrite", "Mail.Send", "Calendars.ReadWrite", "MailboxSettings.ReadWrite"} <= set(
         claims[1]["roles"]
+    )
+
+
+def test_msal_gets_graph_tokens_on_behalf_of_the_user_and_for_the_app(devstack: Devstack) -> None:
+    """MSAL, as the service and the worker use it: OBO for Graph's .default and client credentials both work."""
+    config = devstack.config
+    session = requests.Session()
+    session.verify = config["caFile"]
+    session.trust_env = False
+    app = msal.ConfidentialClientApplication(
+        config["clientId"],
+        client_credential=config["clientSecret"],
+        authority=config["authority"],
+        instance_discovery=False,
+        http_client=session,
+    )
+
+    obo = app.acquire_token_on_behalf_of(devstack.token(ALICE), scopes=["https://graph.microsoft.com/.default"])
+    client = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    session.close()
+
+    assert ALICE == Graph(devstack, obo["access_token"]).json("GET", "/me")["userPrincipalName"]
+    assert (
+        "Inbox"
+        == Graph(devstack, client["access_token"]).json("GET", f"/users/{ALICE}/mailFolders/inbox")["displayName"]
     )
