@@ -385,3 +385,21 @@ def test_msal_gets_graph_tokens_on_behalf_of_the_user_and_for_the_app(devstack: 
         "Inbox"
         == Graph(devstack, client["access_token"]).json("GET", f"/users/{ALICE}/mailFolders/inbox")["displayName"]
     )
+
+
+def test_an_application_access_policy_scopes_app_tokens(devstack: Devstack) -> None:
+    """With a policy naming alice, the app reads her mailbox and gets 'Access to OData is disabled.' for bob's."""
+    devstack.http.put(
+        f"{devstack.url}/_devstack/graph/access-policy", json={"users": [ALICE]}, timeout=10
+    ).raise_for_status()
+    graph = as_app(devstack)
+
+    allowed = graph.call("GET", f"/users/{ALICE}/mailFolders/inbox")
+    denied = graph.call("GET", f"/users/{BOB}/mailFolders/inbox")
+
+    assert 200 == allowed.status_code
+    assert (403, "ErrorAccessDenied", "Access to OData is disabled.") == (
+        denied.status_code,
+        denied.json()["error"]["code"],
+        denied.json()["error"]["message"],
+    )

@@ -3,7 +3,8 @@
 `POST /_devstack/mail/deliver` (mail from outside arrives in tenant Inboxes), `GET /_devstack/mail/outbound`,
 `POST`/`DELETE /_devstack/graph/notifications/pause`, and beyond the contract: `GET /_devstack/graph/notifications`
 (what was POSTed to subscribers), `POST /_devstack/graph/lifecycle` (send a lifecycle event) and
-`PUT /_devstack/graph/limits` (mailbox concurrency, subscription lifetime).
+`PUT /_devstack/graph/limits` (mailbox concurrency, subscription lifetime) and `PUT /_devstack/graph/access-policy`
+(the mailboxes app-only tokens may open, as an application access policy scopes them).
 """
 
 from __future__ import annotations
@@ -128,6 +129,24 @@ def send_lifecycle() -> Response:
         return _bad_request("unknown subscriptionId")
     subs.lifecycle(sub, str(event))
     return Response(status=202)
+
+
+@bp.put("/graph/access-policy")
+def set_access_policy() -> Response:
+    """Scope app-only tokens to some mailboxes: `{"users": [upn or object id, …]}`; `{"users": null}` lifts it."""
+    body = request.get_json(silent=True) or {}
+    users = body.get("users")
+    emulator = current_graph()
+    if users is None:
+        emulator.app_mailboxes = None
+        return jsonify({"users": None})
+    if not isinstance(users, list):
+        return _bad_request("users must be a list of user principal names or object ids, or null")
+    boxes = [emulator.store.mailbox(str(u)) for u in users]
+    if any(b is None for b in boxes):
+        return _bad_request("unknown user in users")
+    emulator.app_mailboxes = frozenset(b.user.oid for b in boxes if b is not None)
+    return jsonify({"users": sorted(b.user.upn for b in boxes if b is not None)})
 
 
 @bp.put("/graph/limits")

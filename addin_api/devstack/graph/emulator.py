@@ -21,12 +21,16 @@ class GraphEmulator:
     store: GraphStore
     subscriptions: Subscriptions
     concurrency: MailboxConcurrency
+    # An application access policy: the mailboxes (owners' object ids) app-only tokens may open; None: all of them.
+    # https://learn.microsoft.com/en-us/graph/auth-limit-mailbox-access
+    app_mailboxes: frozenset[str] | None = None
 
     def reset(self) -> None:
-        """Back to the seed: mailboxes, subscriptions, notification log, paused flag, limits."""
+        """Back to the seed: mailboxes, subscriptions, notification log, paused flag, limits, access policy."""
         self.subscriptions.reset()
         self.store.reset()
         self.concurrency.limit = 4
+        self.app_mailboxes = None
 
 
 def current_graph() -> GraphEmulator:

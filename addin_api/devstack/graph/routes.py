@@ -130,6 +130,11 @@ def _box(uid: str | None, allowed: frozenset[str] | None = None) -> Mailbox:
     if box is None:
         raise GraphError(404, "ErrorInvalidUser", f"The requested user '{uid}' is invalid.")
     caller.reach(box.user)
+    policy = current_graph().app_mailboxes
+    if caller.user is None and policy is not None and box.user.oid not in policy:
+        # What an application access policy answers for a mailbox outside its scope.
+        # https://learn.microsoft.com/en-us/graph/auth-limit-mailbox-access
+        raise GraphError(403, "ErrorAccessDenied", "Access to OData is disabled.")
     if allowed is not None:
         caller.require(allowed)
     return box
