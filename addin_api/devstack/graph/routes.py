@@ -292,7 +292,7 @@ def list_folders(uid: str | None = None) -> Response:
     """The top-level mail folders."""
     box = _box(uid, MAIL_READ)
     folders = current_graph().store.child_folders(box, box.root_id)
-    return _page(folders, lambda f: _folder_out(box, f), "users('{uid}')/mailFolders")
+    return _page(folders, lambda f: _folder_out(box, f), f"users('{box.user.oid}')/mailFolders")
 
 
 @mailbox_route("/mailFolders", ["POST"])
@@ -483,7 +483,10 @@ def _set_properties(item: Item, raw: Any) -> None:
 
 @mailbox_route("/messages/<mid>", ["DELETE"])
 def delete_message(mid: str, uid: str | None = None) -> Response:
-    """Delete a message (it leaves every folder view)."""
+    """Delete a message: it leaves every folder view (a soft delete into Recoverable Items, not Deleted Items).
+
+    https://learn.microsoft.com/en-us/graph/api/message-delete
+    """
     box = _box(uid, MAIL_WRITE)
     current_graph().store.delete_item(box, _message(box, mid))
     return Response(status=204)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import secrets
 import threading
 import time
 import uuid
@@ -405,12 +404,3 @@ class Subscriptions:
         self.log.add({**entry, "failed": True, "attempts": len(RETRY_DELAYS_SECONDS) + 1})
         if not lifecycle:
             self.lifecycle(sub, "missed")
-
-    def close(self) -> None:
-        """Stop the dispatcher threads."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def new_client_state() -> str:
-    """A random client state (for tests that need one)."""
-    return secrets.token_urlsafe(32)
