@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser("token", help="print a token for a demo user from a running devstack")
     token.add_argument("--user", required=True, help="the demo user's UPN, e.g. alice@contoso.example")
-    token.add_argument("--audience", choices=("addin", "dataverse"), default="addin")
+    token.add_argument("--audience", choices=("addin", "dataverse", "graph"), default="addin")
     token.add_argument("--devstack", help="the devstack URL (default https://127.0.0.1:<devstack-port>)")
     token.add_argument("--devstack-port", type=int, default=5001)
     token.add_argument("--data-dir", default=DEFAULT_DATA_DIR)

@@ -22,6 +22,7 @@ from addin_api.devstack.state import DevstackState, Fault, ServiceProtectionLimi
 bp = Blueprint("devstack_control", __name__, url_prefix="/_devstack")
 
 DATAVERSE_PREFIX = "/api/data/"
+GRAPH_PREFIX = "/v1.0/"
 
 # Service-protection messages as Dataverse words them.
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits
@@ -42,6 +43,8 @@ def request_target(path: str) -> str | None:
         return None
     if path.startswith(DATAVERSE_PREFIX):
         return "dataverse"
+    if path.startswith(GRAPH_PREFIX):
+        return "graph"
     return "identity"
 
 
@@ -85,6 +88,10 @@ def _fault_response(fault: Fault, target: str) -> Response:
             response.headers["Cache-Control"] = "no-store, no-cache"
         return response
     assert fault.status is not None
+    if target == "graph":
+        from addin_api.devstack.graph.errors import fault_error
+
+        return fault_error(fault.status, fault.code, fault.retry_after)
     if target == "dataverse":
         if fault.status == 429:
             code = fault.code or "0x80072322"
@@ -199,11 +206,16 @@ def mint_token() -> Response:
     if user is None:
         return _bad_request("unknown user; see GET /_devstack/config for the demo users")
     audience = str(body.get("audience", "addin"))
-    if audience not in ("addin", "dataverse"):
-        return _bad_request("audience must be 'addin' or 'dataverse'")
+    if audience not in ("addin", "dataverse", "graph"):
+        return _bad_request("audience must be 'addin', 'dataverse' or 'graph'")
     claims = body.get("claims") or {}
     if not isinstance(claims, dict):
         return _bad_request("claims must be an object")
+    if audience == "graph":
+        # A delegated Graph token for the user, as Outlook's own session would hold.
+        from addin_api.devstack.graph.tokens import graph_delegated_claims
+
+        claims = {**graph_delegated_claims(state, user), **claims}
     token, expires_in = mint_access_token(state, user, audience=audience, overrides=claims)
     return jsonify({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
 
@@ -226,8 +238,8 @@ def add_fault() -> Response:
     """Inject a failure and/or latency (`skip`: let that many matching requests through before it applies)."""
     body = request.get_json(silent=True) or {}
     target = body.get("target")
-    if target not in ("dataverse", "identity"):
-        return _bad_request("target must be 'dataverse' or 'identity'")
+    if target not in ("dataverse", "identity", "graph"):
+        return _bad_request("target must be 'dataverse', 'identity' or 'graph'")
     try:
         fault = Fault(
             target=target,
@@ -277,6 +289,8 @@ def reset() -> Response:
     state.log.clear()
     state.faults.clear()
     state.limits = ServiceProtectionLimits()
+    for hook in state.reset_hooks:
+        hook()
     return Response(status=204)
 
 
@@ -299,6 +313,8 @@ def config_document(state: DevstackState) -> dict[str, Any]:
         "authority": state.authority(cfg.tenant_id),
         "authorityHost": state.base_url,
         "environmentUrl": state.environment_url,
+        # the emulated Microsoft Graph (its tokens' audience is https://graph.microsoft.com)
+        "graphUrl": f"{state.base_url}/v1.0",
         "caFile": str(state.ca_file),
         "officeClientIds": list(OFFICE_CLIENT_IDS),
         "users": [

@@ -26,6 +26,14 @@ from flask.blueprints import BlueprintSetupState
 
 from addin_api.devstack.config import DevUser, service_principal_id
 from addin_api.devstack.control import entra_error
+from addin_api.devstack.graph.tokens import (
+    GRAPH_APP_ID,
+    GRAPH_RESOURCE,
+    graph_application_claims,
+    graph_delegated_claims,
+    graph_delegated_grant,
+    is_graph_scope,
+)
 from addin_api.devstack.identity import (
     ACCESS_TOKEN_LIFETIME,
     DATAVERSE_SCOPE,
@@ -338,6 +346,11 @@ def _delegated_scope(state: DevstackState, raw: str | None) -> tuple[str, set[st
     requested = raw.split()
     oidc = {s for s in requested if s in OIDC_SCOPES}
     resource = [s for s in requested if s not in OIDC_SCOPES]
+    if resource and all(is_graph_scope(s) for s in resource):
+        graph = graph_delegated_grant(resource)
+        if graph is None:
+            raise _invalid_scope(raw)
+        return graph, oidc
     granted = f"{state.environment_url}/user_impersonation"
     default = f"{state.environment_url}/.default"
     if len(resource) != 1 or resource[0] not in (granted, default):
@@ -414,7 +427,10 @@ def _user_tokens(
     With `resource` (the v1 endpoint), the v1 body: a refresh token always, `scope` without the resource, and the
     numbers as strings beside `expires_on`, `not_before` and `resource`.
     """
-    claims = dataverse_claims(state, user, appid=client_id)
+    if scope.startswith(GRAPH_RESOURCE + "/"):
+        claims = graph_delegated_claims(state, user, scope, appid=client_id)
+    else:
+        claims = dataverse_claims(state, user, appid=client_id)
     claims["amr"] = list(amr)
     body: dict[str, Any] = {
         "token_type": "Bearer",
@@ -614,6 +630,8 @@ def _client_credentials(state: DevstackState, tenant: str, client_id: str, v1: b
     raw = f"{state.environment_url}/.default" if v1 else request.form.get("scope")
     if not raw:
         raise _missing("scope")
+    if raw.strip().lower() in (f"{GRAPH_RESOURCE}/.default", f"{GRAPH_APP_ID}/.default") and resource is None:
+        return _app_token(graph_application_claims(tenant, client_id), None)
     if raw.strip() != f"{state.environment_url}/.default":
         if raw.strip().startswith(state.environment_url + "/"):
             # https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
@@ -646,11 +664,15 @@ def _client_credentials(state: DevstackState, tenant: str, client_id: str, v1: b
         "uti": uuid.uuid4().hex[:22],
         "ver": "1.0",
     }
+    return _app_token(claims, resource)
+
+
+def _app_token(claims: dict[str, Any], resource: str | None) -> Response:
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "expires_in": ACCESS_TOKEN_LIFETIME,
         "ext_expires_in": ACCESS_TOKEN_LIFETIME,
-        "access_token": state.keys.sign(claims),
+        "access_token": current_state().keys.sign(claims),
     }
     if resource is not None:
         body = _v1_body(body, claims, resource)

@@ -24,6 +24,7 @@ from addin_api.devstack.certs import ensure_certificates
 from addin_api.devstack.config import DevConfig, DevUser
 from addin_api.devstack.dataverse import init_app as init_dataverse
 from addin_api.devstack.dataverse.store import DataverseStore
+from addin_api.devstack.graph import init_app as init_graph
 from addin_api.devstack.keys import KeyRing
 from addin_api.devstack.state import DevstackState
 
@@ -60,6 +61,7 @@ def create_devstack_app(
     control.init_app(app)
     identity.init_app(app)
     init_dataverse(app)
+    init_graph(app)
     return app
 
 

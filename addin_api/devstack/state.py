@@ -150,6 +150,8 @@ class DevstackState:
     faults: FaultTable = field(default_factory=FaultTable)
     limits: ServiceProtectionLimits = field(default_factory=ServiceProtectionLimits)
     verified_tokens: VerifiedTokens = field(default_factory=_verified_tokens)
+    # what `POST /_devstack/reset` also runs (the Graph emulator registers its own)
+    reset_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def ca_file(self) -> Path:

@@ -127,7 +127,7 @@ def test_minted_dataverse_token_has_the_environment_audience(devstack: Devstack)
     "body",
     [
         {"user": "nobody@contoso.example"},
-        {"user": ALICE, "audience": "graph"},
+        {"user": ALICE, "audience": "sharepoint"},
         {"user": ALICE, "claims": ["not", "an", "object"]},
     ],
 )

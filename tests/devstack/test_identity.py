@@ -215,12 +215,12 @@ def test_refresh_tokens_stay_valid_after_use_and_unknown_ones_are_rejected(devst
 
 
 def test_refresh_with_an_invalid_scope_keeps_the_refresh_token_usable(devstack: Devstack) -> None:
-    """Refuse a refresh for a foreign scope (70011) without using up the refresh token."""
+    """Refuse a refresh for a scope never consented (70011) without using up the refresh token."""
     _, body = post_token(devstack, obo_form(devstack, devstack.token(ALICE)))
     refresh = {
         "grant_type": "refresh_token",
         "refresh_token": body["refresh_token"],
-        "scope": "https://graph.microsoft.com/User.Read offline_access",
+        "scope": "https://graph.microsoft.com/Files.Read.All offline_access",
         "client_id": devstack.config["clientId"],
         "client_secret": devstack.config["clientSecret"],
     }
@@ -311,14 +311,14 @@ def test_user_of_another_known_tenant_gets_a_token_from_their_tenant(devstack: D
 @pytest.mark.parametrize(
     "scope",
     [
-        "https://graph.microsoft.com/User.Read",
+        "https://graph.microsoft.com/Files.Read.All",
         "{env}/access_as_user",
         "{env}/user_impersonation {env}/.default",
         "openid profile offline_access",
     ],
 )
 def test_scope_other_than_dataverse_is_invalid_scope(devstack: Devstack, scope: str) -> None:
-    """Answer any scope other than the environment's user_impersonation or .default with AADSTS70011."""
+    """Answer a scope of neither the environment nor a consented Graph permission with AADSTS70011."""
     requested = scope.format(env=devstack.config["environmentUrl"])
 
     status, body = post_token(devstack, obo_form(devstack, devstack.token(ALICE), scope=requested))
