@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from addin_api.devstack.dataverse import actions, keys
+from addin_api.devstack.dataverse import actions, keys, mail_messages
 from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
@@ -180,6 +180,8 @@ class Api:
             return metadata
         if path in ("RetrieveVersion", "RetrieveVersion()"):
             return self._method(req, "GET", self.retrieve_version)
+        if path in ("GetTrackingTokenEmail", "Microsoft.Dynamics.CRM.GetTrackingTokenEmail"):
+            return self._method(req, "POST", lambda: self.mail_action("GetTrackingTokenEmail", None, req))
         match = _PATH.match(path)
         if match is None:
             raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
@@ -228,6 +230,8 @@ class Api:
             if target.startswith("@"):
                 target = req.query.get(target, "")
             return self._method(req, "GET", lambda: self.principal_access(record_id, target))
+        if rest == "Microsoft.Dynamics.CRM.SendEmail" and table.logical == "email":
+            return self._method(req, "POST", lambda: self.mail_action("SendEmail", record_id, req))
         if rest.endswith("/$ref"):
             return self.reference(table, record_id, rest[: -len("/$ref")], req)
         if rest in table.collections and req.method == "GET":
@@ -307,6 +311,16 @@ class Api:
         rights = actions.principal_access(self.ops, systemuserid, target)
         context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"
         return json_response(200, {"@odata.context": context, "AccessRights": rights})
+
+    def mail_action(self, name: str, email_id: str | None, req: ApiRequest) -> ApiResponse:
+        """`POST emails(<id>)/Microsoft.Dynamics.CRM.SendEmail` and `POST GetTrackingTokenEmail` (`mail_messages`)."""
+        body = self._body(TABLES["email"], req)
+        if email_id is not None:
+            result = mail_messages.send_email(self.ops, email_id, body)
+        else:
+            result = mail_messages.tracking_token(self.ops, body)
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.{name}Response"
+        return json_response(200, {"@odata.context": context, **result})
 
     def bulk(self, table: Table, action: str, req: ApiRequest) -> ApiResponse:
         """`CreateMultiple` answers 200 with the new `Ids`; `UpdateMultiple` answers 204.
