@@ -161,6 +161,7 @@ def test_tracking_folder_rule_keeps_the_documented_lengths_and_links(dv: Dv, dev
     assert 201 == created.status_code, created.text
     body = created.json()
     assert (box, FABRIKAM_ACCOUNT_ID) == (body["_mailboxid_value"], body["_regardingobjectid_value"])
+    assert "account" == body["regardingobjecttypecode"]
     too_long = dv.call("POST", "mailboxtrackingfolders", {**rule, "exchangefolderid": "A" * 121})
     assert (400, "0x80044331") == (too_long.status_code, too_long.json()["error"]["code"])
     listed = dv.json(f"mailboxes({box})/Mailbox_MailboxTrackingFolder?$select=exchangefoldername")["value"]
@@ -349,6 +350,51 @@ def test_tracking_tokens_carry_prefix_base_user_and_a_running_number(dv: Dv, dev
     assert bob[5:8] != first[5:8]
     assert 400 == dv.call("POST", "GetTrackingTokenEmail", {}).status_code
     assert 404 == dv.call("GET", "GetTrackingTokenEmail").status_code
+
+
+def _check(dv: Dv, **params: str) -> dict[str, Any]:
+    names = ",".join(f"{k}=@{k.lower()}" for k in params)
+    aliases = "&".join(f"@{k.lower()}={quote(repr_literal(v))}" for k, v in params.items())
+    response = dv.call("GET", f"CheckIncomingEmail({names})?{aliases}")
+    assert 200 == response.status_code, response.text
+    body: dict[str, Any] = response.json()
+    assert body["@odata.context"].endswith(f"$metadata#{NS}.CheckIncomingEmailResponse")
+    return {"ShouldDeliver": body["ShouldDeliver"], "ReasonCode": body["ReasonCode"]}
+
+
+def repr_literal(value: str) -> str:
+    """An OData string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def test_check_incoming_email_follows_the_filtering_options(dv: Dv, devstack: Any) -> None:
+    """Reason codes: duplicate 0, no recipient 3, replies only 1, token correlation 2, all 6, sender 5, invalid 7."""
+    from addin_api.devstack.seed import DANA_EMAIL, TRACKED_EMAIL_MESSAGE_ID
+
+    base = {"Subject": "Hello", "From": "stranger@elsewhere.example", "To": ALICE, "Cc": "", "Bcc": ""}
+    assert {"ShouldDeliver": False, "ReasonCode": 0} == _check(dv, MessageId=TRACKED_EMAIL_MESSAGE_ID, **base)
+    fresh = "<fresh-1@elsewhere.example>"
+    # alice tracks replies to Dynamics 365 email only (1): an unrelated message does not correlate
+    assert {"ShouldDeliver": False, "ReasonCode": 1} == _check(dv, MessageId=fresh, **base)
+    # bob's address is not approved, carol does not synchronize incoming email: nobody receives it
+    assert 3 == _check(dv, MessageId=fresh, **{**base, "To": f"{BOB};{CAROL}"})["ReasonCode"]
+    assert 7 == _check(dv, MessageId=fresh, **{**base, "From": "nobody"})["ReasonCode"]
+    # a reply carrying the tracking token of an email sent from Dynamics 365 correlates
+    email = _new_email(dv)
+    token = dv.call("POST", "GetTrackingTokenEmail", {"Subject": "Proposal"}).json()["TrackingToken"]
+    dv.call("POST", f"emails({email})/{NS}.SendEmail", {"IssueSend": False, "TrackingToken": token})
+    replied = _check(dv, MessageId=fresh, **{**base, "Subject": f"RE: Proposal {token}"})
+    assert {"ShouldDeliver": True, "ReasonCode": 2} == replied
+    settings = f"usersettingscollection({dv.me()})"
+    dv.call("PATCH", settings, {"incomingemailfilteringmethod": 2})
+    assert {"ShouldDeliver": True, "ReasonCode": 5} == _check(dv, MessageId=fresh, **{**base, "From": DANA_EMAIL})
+    assert 1 == _check(dv, MessageId=fresh, **base)["ReasonCode"]
+    dv.call("PATCH", settings, {"incomingemailfilteringmethod": 0})
+    assert {"ShouldDeliver": True, "ReasonCode": 6} == _check(dv, MessageId=fresh, **base)
+    admin = Dv(devstack, MEGAN)
+    org_id = admin.json("organizations?$select=organizationid")["value"][0]["organizationid"]
+    admin.call("PATCH", f"organizations({org_id})", {"ignoreinternalemail": True})
+    assert 4 == _check(dv, MessageId=fresh, **{**base, "From": DAVE})["ReasonCode"]
 
 
 # ---- metadata ---------------------------------------------------------------------------------------------

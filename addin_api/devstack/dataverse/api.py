@@ -60,6 +60,7 @@ _PRIVILEGE_FUNCTION = re.compile(
     r"^Microsoft\.Dynamics\.CRM\.RetrieveUserPrivilegeByPrivilegeName\(PrivilegeName=(?P<arg>[^)]*)\)$"
 )
 _ACCESS_FUNCTION = re.compile(r"^Microsoft\.Dynamics\.CRM\.RetrievePrincipalAccess\(Target=(?P<arg>.*)\)$")
+_CHECK_INCOMING = re.compile(r"^(?:Microsoft\.Dynamics\.CRM\.)?CheckIncomingEmail\((?P<args>.*)\)$", re.S)
 _BULK_ACTIONS = ("Microsoft.Dynamics.CRM.CreateMultiple", "Microsoft.Dynamics.CRM.UpdateMultiple")
 
 
@@ -182,6 +183,10 @@ class Api:
             return self._method(req, "GET", self.retrieve_version)
         if path in ("GetTrackingTokenEmail", "Microsoft.Dynamics.CRM.GetTrackingTokenEmail"):
             return self._method(req, "POST", lambda: self.mail_action("GetTrackingTokenEmail", None, req))
+        incoming = _CHECK_INCOMING.match(path)
+        if incoming is not None:
+            params = mail_messages.parse_parameters(incoming.group("args"), req.query)
+            return self._method(req, "GET", lambda: self.mail_function("CheckIncomingEmail", params))
         match = _PATH.match(path)
         if match is None:
             raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
@@ -319,6 +324,12 @@ class Api:
             result = mail_messages.send_email(self.ops, email_id, body)
         else:
             result = mail_messages.tracking_token(self.ops, body)
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.{name}Response"
+        return json_response(200, {"@odata.context": context, **result})
+
+    def mail_function(self, name: str, params: dict[str, str | None]) -> ApiResponse:
+        """`GET CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t,Cc=@c,Bcc=@b)` (`mail_messages`)."""
+        result = mail_messages.check_incoming_email(self.ops, params)
         context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.{name}Response"
         return json_response(200, {"@odata.context": context, **result})
 

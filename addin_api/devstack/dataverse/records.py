@@ -88,13 +88,15 @@ def set_lookup(record: Record, column: str, target: str | None, target_id: str |
 
 
 def apply_computed(table: Table, record: Record) -> None:
-    """Fill the columns Dataverse computes: fullname, ticketnumber, filesize."""
+    """Fill the columns Dataverse computes: fullname, ticketnumber, filesize, regardingobjecttypecode."""
     if "fullname" in table.columns and table.logical in ("contact", "lead", "systemuser"):
         parts = [record.get("firstname"), record.get("lastname")]
         record["fullname"] = " ".join(p for p in parts if p) or None
     if table.logical == "activitymimeattachment":
         body = record.get("body")
         record["filesize"] = len(base64.b64decode(body, validate=False)) if body else 0
+    if table.logical == "mailboxtrackingfolder":
+        record["regardingobjecttypecode"] = record.get("_regardingobjectid_value@lookuplogicalname")
 
 
 def blank_record(table: Table, record_id: str, user_id: str, when: str, version: int) -> Record:
