@@ -46,22 +46,20 @@ DATAVERSE_TABLES = (
     "mailboxtrackingfolder",
 )
 ALL_OPERATIONS = ("create", "read", "write", "delete", "append", "appendto")
-# Everyone reads the organization row (prvReadOrganization); only an administrator writes it.
-FULL_RIGHTS = frozenset(f"{op}:{table}" for op in ALL_OPERATIONS for table in DATAVERSE_TABLES) | {"read:organization"}
-READ_ONLY = frozenset(f"read:{table}" for table in DATAVERSE_TABLES) | {"read:organization"}
-USE_OFFICE_APPS = "prvUseOfficeApps"
+FULL_RIGHTS = frozenset(f"{op}:{table}" for op in ALL_OPERATIONS for table in DATAVERSE_TABLES)
+READ_ONLY = frozenset(f"read:{table}" for table in DATAVERSE_TABLES)
 # "Approve Email Addresses for Users or Queues"
 # https://learn.microsoft.com/en-us/previous-versions/dynamicscrm-2015/developers-guide/gg334551(v=crm.7)
 APPROVE_EMAIL_ADDRESSES = "prvApproveRejectEmailAddress"
 MAILBOX_TABLES = ("mailbox", "usersettings", "mailboxtrackingfolder")
 # What mailbox synchronization itself needs on every user's rows: read them all, write mailboxes (statuses, lease).
-MAILBOX_SYNC_RIGHTS = frozenset(
-    {f"read:{table}:global" for table in MAILBOX_TABLES} | {"write:mailbox:global", "read:organization"}
-)
-# A system administrator: every privilege at Organization depth, the organization row too.
+MAILBOX_SYNC_RIGHTS = frozenset({f"read:{table}:global" for table in MAILBOX_TABLES} | {"write:mailbox:global"})
+# A system administrator: every privilege at Organization depth, and writing the organization row (which every
+# role reads: see dataverse/mail_security.py).
 ADMIN_RIGHTS = (
     FULL_RIGHTS | {f"{op}:{table}:global" for op in ALL_OPERATIONS for table in MAILBOX_TABLES} | {"write:organization"}
 )
+USE_OFFICE_APPS = "prvUseOfficeApps"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ NO_CREATE_OR_DELETE = frozenset({"usersettings", "organization"})
 _RIGHTS = {"read": "ReadAccess", "write": "WriteAccess", "delete": "DeleteAccess", "create": "CreateAccess"}
 
 
+def granted_to_all(operation: str, logical: str) -> bool:
+    """Privileges every security role includes: reading the organization row (prvReadOrganization)."""
+    return operation == "read" and logical == "organization"
+
+
 def organization_wide(user: DevUser, operation: str, logical: str) -> bool:
     """Tell whether `user` holds `operation` on every row of the table (not only their own)."""
     return logical not in DEPTH_TABLES or f"{operation}:{logical}:{ORGANIZATION_DEPTH}" in user.privileges
