@@ -207,6 +207,32 @@ def test_users_see_and_change_only_their_own_mailbox_and_settings(dv: Dv, devsta
     assert len(admin.json("mailboxes")["value"]) > 5
 
 
+def test_privilege_functions_report_the_basic_depth(devstack: Any) -> None:
+    """RetrieveUserPrivilegeByPrivilegeName says Basic for a user's mailbox privilege, Global for the admin's;
+    RetrievePrincipalAccess grants a user rights on her own mailbox only."""
+    admin = Dv(devstack, MEGAN)
+    alice, bob = _user_id(admin, ALICE), _user_id(admin, BOB)
+
+    def depth(user_id: str, name: str) -> list[str]:
+        path = f"systemusers({user_id})/{NS}.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='{name}')"
+        return [p["Depth"] for p in admin.json(path)["RolePrivileges"]]
+
+    assert (["Basic"], ["Global"], [], ["Global"]) == (
+        depth(alice, "prvReadMailbox"),
+        depth(admin.me(), "prvReadMailbox"),
+        depth(alice, "prvApproveRejectEmailAddress"),
+        depth(admin.me(), "prvApproveRejectEmailAddress"),
+    )
+
+    def access(user_id: str, box: str) -> str:
+        path = f"systemusers({user_id})/{NS}.RetrievePrincipalAccess(Target=@tid)"
+        tid = quote(f"{{'@odata.id':'mailboxes({box})'}}")
+        return str(admin.json(f"{path}?@tid={tid}")["AccessRights"])
+
+    assert "ReadAccess" in access(alice, mailbox_id(alice))
+    assert "None" == access(alice, mailbox_id(bob))
+
+
 def test_read_only_user_reads_but_cannot_change_her_mailbox(devstack: Any) -> None:
     """Carol's read-only role reads her own mailbox and settings but cannot write them."""
     carol = Dv(devstack, CAROL)

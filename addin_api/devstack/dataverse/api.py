@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from addin_api.devstack.dataverse import actions, keys, mail_messages
+from addin_api.devstack.dataverse import actions, keys, mail_messages, mail_security
 from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
@@ -352,6 +352,7 @@ class Api:
         self.ops.get(TABLES["systemuser"], systemuserid)
         config_user = next((u for u in self.ops.store.config.users if u.systemuserid == systemuserid), None)
         has = False
+        depth = "Global"
         if config_user is None:
             has = name == "prvUseOfficeApps"  # colleagues who never sign in keep the default roles
         elif name in config_user.named_privileges:
@@ -361,10 +362,12 @@ class Api:
                 for table in TABLES.values():
                     if name == f"prv{verb}{table.schema}" and config_user.may(op, table.logical):
                         has = True
+                        if not mail_security.organization_wide(config_user, op, table.logical):
+                            depth = "Basic"  # the user's own rows
         privileges = (
             [
                 {
-                    "Depth": "Global",
+                    "Depth": depth,
                     "PrivilegeId": privilege_id(name),
                     "BusinessUnitId": self.business_unit_id,
                     "PrivilegeName": name,
