@@ -199,11 +199,23 @@ def test_users_see_and_change_only_their_own_mailbox_and_settings(dv: Dv, devsta
         refused = dv.call(method, path, body)
         assert (403, "0x80040220") == (refused.status_code, refused.json()["error"]["code"]), (method, path)
     assert 1 == len(dv.json("usersettingscollection")["value"])
+    # a row she may not read is absent from an $expand of an email she may read
+    bob_box = mailbox_id(bob)
+    admin = Dv(devstack, MEGAN)
+    email = _new_email(admin)
+    admin.call("PUT", f"emails({email})/sendermailboxid/$ref", {"@odata.id": f"{dv.api}mailboxes({bob_box})"})
+    expanded = dv.json(f"emails({email})?$select=subject&$expand=sendermailboxid($select=emailaddress)")
+    assert expanded["sendermailboxid"] is None
+    assert (
+        BOB
+        == admin.json(f"emails({email})?$expand=sendermailboxid($select=emailaddress)")["sendermailboxid"][
+            "emailaddress"
+        ]
+    )
     # her own: Test & Enable is hers to schedule
     assert (
         204 == dv.call("PATCH", f"mailboxes({mailbox_id(me)})", {"testemailconfigurationscheduled": True}).status_code
     )
-    admin = Dv(devstack, MEGAN)
     assert len(admin.json("mailboxes")["value"]) > 5
 
 

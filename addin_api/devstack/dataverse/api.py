@@ -403,7 +403,7 @@ class Api:
             user_id=ops.user.systemuserid,
             business_unit_id=self.business_unit_id,
             now=datetime.now(UTC),
-            resolve=lambda logical, record_id: ops.fetch(TABLES[logical], record_id),
+            resolve=lambda logical, record_id: ops.readable(TABLES[logical], record_id),
         )
 
     def _query(self, table: Table, rows: list[Record] | None, req: ApiRequest) -> list[Record]:

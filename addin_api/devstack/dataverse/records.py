@@ -217,6 +217,11 @@ class Operations:
             return None
         return self.store.get(table.logical, record_id)
 
+    def readable(self, table: Table, record_id: str) -> Record | None:
+        """One record by id if the caller may read it (an expanded or joined row they may not read is absent)."""
+        record = self.fetch(table, record_id)
+        return record if record is not None and mail_security.visible(self.user, table, [record]) else None
+
     def get(self, table: Table, record_id: str) -> Record:
         """One record by id, or 404 `0x80040217`."""
         record = self.fetch(table, record_id)
