@@ -191,7 +191,9 @@ def usersettings() -> Table:
             # default; a new row here takes 1, as the admin text says.
             # https://learn.microsoft.com/en-us/power-platform/admin/set-personal-options
             Column("incomingemailfilteringmethod", PICKLIST, options=FILTERING, default=1),
-            # Whole number "Auto-create contact on client promote": 0 off, 1 on.
+            # Whole number "Auto-create contact on client promote": 0 off, 1 on (the values' meaning is not documented;
+            # the organization-wide AutoCreateContactOnPromote defaults to true, and "can also be disabled from each
+            # user's personal options": https://learn.microsoft.com/en-us/power-platform/admin/orgdborgsettings).
             Column("autocreatecontactonpromote", INT, default=1),
             # This user's number inside tracking tokens.
             Column("trackingtokenid", INT, create=False, update=False),
