@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -42,12 +41,17 @@ def dev_environment(config: dict[str, Any], public_url: str) -> dict[str, str]:
 
 def cmd_devstack(args: argparse.Namespace) -> int:
     """Run the emulated Dataverse and dev identity provider until interrupted."""
+    from addin_api.devstack.config import synthetic_users
     from addin_api.devstack.control import config_document
     from addin_api.devstack.server import DevstackServer
 
-    server = DevstackServer(Path(args.data_dir), host=args.host, port=args.port).start()
+    extra = synthetic_users(args.users)
+    server = DevstackServer(Path(args.data_dir), host=args.host, port=args.port, extra_users=extra)
     config = config_document(server.state)
     print(f"devstack: tenant {config['tenantId']}, app {config['clientId']}, CA {config['caFile']}")
+    if extra:
+        print(f"devstack: {len(extra)} synthetic users {extra[0].upn} … {extra[-1].upn}")
+    server.start()
     print(f"ready: {server.url}", flush=True)
     _wait_for_signal()
     server.stop()
@@ -56,13 +60,11 @@ def cmd_devstack(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Run the devstack and the service together, and print what to open."""
-    from werkzeug.serving import make_server
-
     from addin_api import create_app, logs
     from addin_api.api import devharness
     from addin_api.devstack.control import config_document
     from addin_api.devstack.identity import mint_access_token
-    from addin_api.devstack.server import DevstackServer
+    from addin_api.devstack.server import DevstackServer, HttpsServer
     from addin_api.settings import Settings, parse_log_level
 
     data_dir = Path(args.data_dir)
@@ -72,12 +74,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = Settings.from_env(dev_environment(config, public_url))
     # The same redacted JSON events as under gunicorn, on stderr (the instructions below go to stdout).
     logs.configure(parse_log_level(os.environ)[0])
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(data_dir / "server.pem", data_dir / "server-key.pem")
     app = create_app(settings)
     devharness.init_app(app, devstack.url)
-    service = make_server(args.host, args.port, app, threaded=True, ssl_context=context)
-    threading.Thread(target=service.serve_forever, name="service", daemon=True).start()
+    # Persistent HTTP/1.1 connections, as gunicorn (`addin-api serve`) keeps them.
+    cert, key = data_dir / "server.pem", data_dir / "server-key.pem"
+    service = HttpsServer(app, args.host, args.port, cert, key, threads=32, name="service")
+    service.start()
 
     alice = devstack.state.config.user_by_upn("alice@contoso.example")
     assert alice is not None
@@ -102,7 +104,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         flush=True,
     )
     _wait_for_signal()
-    service.shutdown()
+    service.stop()
     devstack.stop()
     return 0
 
@@ -184,6 +186,17 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def _count(text: str) -> int:
+    """A user count for `--users`: 0 to 999."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 999:
+        raise argparse.ArgumentTypeError("must be between 0 and 999")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="addin-api", description=__doc__)
@@ -193,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     devstack.add_argument("--host", default="127.0.0.1")
     devstack.add_argument("--port", type=int, default=5001)
     devstack.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    devstack.add_argument(
+        "--users",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="add N synthetic full-rights users bench-user-NN@contoso.example (for load tests)",
+    )
     devstack.set_defaults(func=cmd_devstack)
 
     dev = commands.add_parser("dev", help="run the devstack and the service together")

@@ -15,7 +15,7 @@
     ├── NotFound                  404     not_found
     ├── Conflict                  409     conflict
     ├── PayloadTooLarge           413     payload_too_large
-    ├── ValidationFailed          422     validation_failed      (+ errors: {field: [messages]})
+    ├── ValidationFailed          422     validation_failed      (+ errors: {field: [messages]}, the first 20)
     ├── Throttled                 429     throttled              (+ Retry-After)
     ├── DataverseUnavailable      503     dataverse_unavailable  (+ Retry-After)
     ├── IdentityUnavailable       503     identity_unavailable   (+ Retry-After)
@@ -185,7 +185,7 @@ class PayloadTooLarge(ApiError):
 
 
 class ValidationFailed(ApiError):
-    """The request does not match the schema; `errors` names each field."""
+    """The request does not match the schema; `errors` names each field (the first MAX_ERRORS messages)."""
 
     status = 422
     code = "validation_failed"
@@ -196,8 +196,60 @@ class ValidationFailed(ApiError):
         self.errors = errors
 
     def extra(self) -> dict[str, Any]:
-        """Field-level messages."""
-        return {"errors": self.errors}
+        """Field-level messages, capped so that a body with a million mistakes answers a few kilobytes."""
+        shown, omitted = capped_errors(self.errors)
+        return {"errors": shown, "errorsOmitted": omitted} if omitted else {"errors": shown}
+
+
+# Messages shown in one problem document, and the length a field name (which the client chose) is cut to.
+MAX_ERRORS = 20
+MAX_NAME = 64
+
+
+def capped_errors(errors: dict[str, Any], limit: int = MAX_ERRORS) -> tuple[dict[str, Any], int]:
+    """The first `limit` messages of a `{field: [messages] | {…}}` tree, in its order, and how many were left out."""
+    shown, _, omitted = _cap(errors, limit)
+    assert isinstance(shown, dict)
+    return shown, omitted
+
+
+def _cap(node: Any, room: int) -> tuple[dict[str, Any] | list[str], int, int]:
+    """What to show of `node` with room for `room` messages: (shown, messages shown, messages left out)."""
+    if isinstance(node, dict):
+        shown: dict[str, Any] = {}
+        kept = omitted = 0
+        for key, value in node.items():
+            if kept >= room:
+                omitted += _count(value)
+                continue
+            part, part_kept, part_omitted = _cap(value, room - kept)
+            if part_kept:
+                shown.setdefault(_name(key), part)
+            kept += part_kept
+            omitted += part_omitted
+        return shown, kept, omitted
+    messages = node if isinstance(node, list | tuple) else [node]
+    kept_messages = [str(m) for m in messages[:room]]
+    return kept_messages, len(kept_messages), len(messages) - len(kept_messages)
+
+
+def _count(node: Any) -> int:
+    """How many messages a `{field: [messages] | {…}}` tree holds."""
+    total = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        else:
+            total += len(item) if isinstance(item, list | tuple) else 1
+    return total
+
+
+def _name(key: Any) -> str:
+    """A field name as shown: the client chose it, so it is cut to MAX_NAME characters."""
+    name = str(key)
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME] + "…"
 
 
 class Throttled(ApiError):

@@ -1,9 +1,10 @@
 """gunicorn settings shipped with the service: `addin-api serve`, or `gunicorn -c <this file> 'addin_api:create_app()'`.
 
-Threaded workers: a request mostly waits on Dataverse and Entra, so threads overlap that waiting.
-https://docs.gunicorn.org/en/stable/design.html — settings: https://docs.gunicorn.org/en/stable/settings.html
+gevent workers (`addin_api.server.ProblemGeventWorker`): a request mostly waits on Dataverse and Entra, and a slow
+client holds a greenlet rather than one of a few threads, so a few hundred slow connections cannot stop a worker from
+answering. https://docs.gunicorn.org/en/stable/design.html — settings: https://docs.gunicorn.org/en/stable/settings.html
 
-Environment: `ADDIN_API_BIND` (127.0.0.1:8000), `ADDIN_API_WORKERS` (2), `ADDIN_API_THREADS` (32),
+Environment: `ADDIN_API_BIND` (127.0.0.1:8000), `ADDIN_API_WORKERS` (2), `ADDIN_API_WORKER_CONNECTIONS` (1000),
 `ADDIN_API_KEEPALIVE` (5 s; set it above the load balancer's idle timeout), `ADDIN_API_FORWARDED_ALLOW_IPS`,
 `ADDIN_API_LOG_LEVEL`, `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary directory when unset).
 """
@@ -35,21 +36,27 @@ def _positive_int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("ADDIN_API_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+# gevent's worker (one greenlet per connection; gevent patches sockets and `threading` in each worker before the app
+# is imported), answering what gunicorn refuses as problem+json. The master must not import requests or urllib3.
+worker_class = "addin_api.server.ProblemGeventWorker"
 workers = _positive_int("ADDIN_API_WORKERS", 2)
-# A request mostly waits on Dataverse: threads, not cores, bound how many users a worker serves at once, and
-# connections do not spread evenly over workers. 32 per worker kept 64 users at L = 400 ms near the network floor.
-threads = _positive_int("ADDIN_API_THREADS", 32)
+# Open connections per worker, slow or not; past it a worker stops accepting until one closes.
+worker_connections = _positive_int("ADDIN_API_WORKER_CONNECTIONS", 1000)
 # Every outbound call ends within the 20 s request budget (connect 3.05 s, read ≤ 15 s, never past the budget), so
 # a request finishes well before the 30 s after which gunicorn kills a silent worker mid-write.
 timeout = max(30, int(Settings.request_budget_seconds) + 10)
 # On SIGTERM (a deploy) workers stop accepting and get as long as the longest request to finish in-flight tracks.
 graceful_timeout = timeout
+# Also the deadline for a request's line and headers: gevent's worker drops a connection whose next request has not
+# arrived whole within `keepalive` seconds (the first one too), so a header a second cannot hold a greenlet for long.
 keepalive = _positive_int("ADDIN_API_KEEPALIVE", 5)
-# Request smuggling / resource guards: the token travels in one header (Entra tokens stay well under 8 KB).
+# Request smuggling / resource guards. The token travels in one header: a token the app accepts
+# (`addin_api.auth.tokens.MAX_TOKEN_BYTES`, 16 KiB — group claims make Entra tokens grow) must fit in one header
+# line with its name, so the app, not gunicorn, decides about tokens up to that size (the ops tests check this).
+MAX_TOKEN_BYTES = 16 * 1024
 limit_request_line = 4094
 limit_request_fields = 50
-limit_request_field_size = 8190
+limit_request_field_size = MAX_TOKEN_BYTES + 1024
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids all restarting at once.
 # Users' Retry-After windows survive a recycle (see ADDIN_API_SHARED_STATE_DIR below); their OBO tokens do not,
 # so recycle rarely.

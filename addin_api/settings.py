@@ -141,9 +141,15 @@ class Settings:
         if naa_client_id is not None and not _is_guid(naa_client_id):
             problems.append(f"{PREFIX}NAA_CLIENT_ID must be a GUID (the SPA registration used for NAA)")
 
+        # The deployment's identity (the SSO resource `api://<host>/<client id>`, the manifest's URLs): configured,
+        # never taken from a request's Host header. `addin-api dev` sets it to where it listens.
         public_url = get("PUBLIC_URL").rstrip("/") or None
-        if public_url is not None and urlsplit(public_url).scheme not in ("http", "https"):
-            problems.append(f"{PREFIX}PUBLIC_URL must be an http(s):// URL")
+        if public_url is None:
+            problems.append(
+                f"{PREFIX}PUBLIC_URL is required (where the pane and API are served, e.g. https://addin.contoso.com)"
+            )
+        elif not _is_public_url(public_url):
+            problems.append(f"{PREFIX}PUBLIC_URL must be an http(s)://host[:port] URL without a query or fragment")
 
         max_attachment = _int(get("MAX_ATTACHMENT_BYTES"), DEFAULT_MAX_ATTACHMENT_BYTES, "MAX_ATTACHMENT_BYTES")
         max_request = _int(get("MAX_REQUEST_BYTES"), 64 * 1024 * 1024, "MAX_REQUEST_BYTES")
@@ -273,6 +279,11 @@ def _is_guid(value: str) -> bool:
         return str(uuid.UUID(value)) == value.lower()
     except ValueError:
         return False
+
+
+def _is_public_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
 
 
 def _is_https_url(value: str) -> bool:

@@ -16,7 +16,7 @@ from addin_api.auth.decorators import require_user
 from addin_api.dataverse.activities import ActivityKind
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import ValidationFailed
-from addin_api.schemas import RegardingSchema, check_base64, decoded_size
+from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, check_base64, decoded_size
 from addin_api.services import regarding as regarding_service
 from addin_api.services import tracking
 from addin_api.services.tracking import Attachment, RegardingRef, TrackItem
@@ -56,7 +56,8 @@ def attachments(data: dict[str, Any]) -> list[Attachment]:
     return found
 
 
-ETAG = re.compile(r'^(\*|(W/)?"[^"\x00-\x1f]{1,100}")$')
+# RFC 9110 §8.8.3: an entity tag is visible ASCII (other than the quote) or obs-text; Dataverse's are W/"<digits>".
+ETAG = re.compile(r'^(\*|(W/)?"[\x21\x23-\x7e]{1,100}")$')
 
 
 def if_match() -> str:
@@ -108,7 +109,7 @@ def activity_blueprint(
         """Set or change the regarding record."""
         record_id = activity_id(raw_id)
         condition = if_match()
-        ref = regarding_ref(parse(REGARDING, json_body()))
+        ref = regarding_ref(parse(REGARDING, json_body(MAX_REGARDING_BODY_BYTES)))
         assert ref is not None
         dv, environment_url = dataverse()
         me(dv).require_add_in()

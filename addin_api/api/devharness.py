@@ -7,17 +7,18 @@ at a configured URL, like any other client, through the app's one `requests.Sess
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from addin_api.api.taskpane import PANE_DIR
+from addin_api.api.taskpane import PANE_DIR, STATIC
 from addin_api.wiring import collaborators
 
-HARNESS_DIR = PANE_DIR / "dev"
+# Its own static root, outside the pane's: production routes cannot reach these files by any spelling of a path.
+HARNESS_DIR = STATIC / "dev"
+HARNESS_ASSETS = {path.name: path for path in HARNESS_DIR.iterdir() if path.suffix in (".js", ".css")}
 OFFICE_JS_URL = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
 STANDIN_URL = "/dev/office-standin.js"
 EXTENSION = "addin_api_devharness"
@@ -98,9 +99,10 @@ def pane() -> Response:
 @bp.get("/<name>")
 def harness_asset(name: str) -> Response:
     """The harness's scripts and styles and the Office.js stand-in."""
-    if not (HARNESS_DIR / name).is_file() or Path(name).suffix not in (".js", ".css"):
+    found = HARNESS_ASSETS.get(name)
+    if found is None:
         raise NotFound()
-    return send_from_directory(HARNESS_DIR, name, max_age=0)
+    return send_file(found, max_age=0)
 
 
 @bp.get("/api/users")

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from addin_api.api.common import dataverse, json_body, me, parse
 from addin_api.auth.decorators import require_user
-from addin_api.schemas import CreateRecordSchema
+from addin_api.schemas import MAX_RECORD_BODY_BYTES, CreateRecordSchema
 from addin_api.services.records import create_record, validated_body
 
 BODY = CreateRecordSchema()
@@ -17,7 +17,7 @@ bp = Blueprint("records", __name__, url_prefix="/api/v1")
 @require_user
 def create() -> tuple[Response, int]:
     """Create a record as the caller."""
-    data = parse(BODY, json_body())
+    data = parse(BODY, json_body(MAX_RECORD_BODY_BYTES))
     body = validated_body(data["table"], data["fields_"])
     dv, environment_url = dataverse()
     me(dv).require_add_in()

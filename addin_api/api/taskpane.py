@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify, request, send_from_directory
+from flask import Blueprint, Response, jsonify, send_file, send_from_directory
 from werkzeug.exceptions import NotFound
 
+from addin_api.errors import ConfigurationError
 from addin_api.manifest import render_manifest, sso_resource
 from addin_api.wiring import collaborators
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
+# Production files only: the dev harness and the Office.js stand-in live in their own root (static/dev), which only
+# the dev harness serves.
 PANE_DIR = STATIC / "taskpane"
 ASSETS_DIR = STATIC / "assets"
+ASSET_SUFFIXES = (".js", ".css")
+
+
+def _pane_assets(root: Path) -> dict[str, Path]:
+    """The pane's scripts and styles under `root`, by their URL path (`taskpane.js`, `vendor/msal-browser.min.js`)."""
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.suffix in ASSET_SUFFIXES
+    }
+
+
+# What `/taskpane/<name>` serves: looked up by the exact name, so no other spelling of a path (dot segments,
+# encoded slashes, backslashes) can reach a file outside this list.
+PANE_ASSETS = _pane_assets(PANE_DIR)
 OFFICE_JS_ORIGIN = "https://appsforoffice.microsoft.com"
 
 # Outlook shows the pane in an iframe (web) or a webview (desktop), so no frame-ancestors 'none' here. Office.js
@@ -34,6 +52,14 @@ PANE_CSP = "; ".join(
 )
 
 bp = Blueprint("taskpane", __name__)
+
+
+def _public_url() -> str:
+    """`ADDIN_API_PUBLIC_URL`: the deployment's identity (SSO resource, manifest URLs), never a request's Host."""
+    public_url = collaborators().settings.public_url
+    if public_url is None:
+        raise ConfigurationError("ADDIN_API_PUBLIC_URL is not set")
+    return public_url
 
 
 def pane_response(response: Response) -> Response:
@@ -58,8 +84,8 @@ def commands() -> Response:
 @bp.get("/taskpane/config.json")
 def pane_config() -> Response:
     """What the pane needs for MSAL nested app authentication: the API's client id and scope, the SPA client id."""
+    base_url = _public_url()
     settings = collaborators().settings
-    base_url = settings.public_url or request.host_url.rstrip("/")
     response = jsonify(
         {
             "clientId": settings.client_id,
@@ -73,10 +99,11 @@ def pane_config() -> Response:
 
 @bp.get("/taskpane/<path:name>")
 def pane_asset(name: str) -> Response:
-    """The pane's scripts and styles (the dev stand-in for Office.js is not served here)."""
-    if name.startswith("dev/") or name.endswith(".html"):
+    """The pane's scripts and styles, from the allowlist (the dev stand-in for Office.js is not among them)."""
+    found = PANE_ASSETS.get(name)
+    if found is None:
         raise NotFound()
-    response = send_from_directory(PANE_DIR, name, max_age=300)
+    response = send_file(found, max_age=300)
     response.headers["Content-Security-Policy"] = PANE_CSP
     return response
 
@@ -90,9 +117,8 @@ def asset(name: str) -> Response:
 @bp.get("/manifest.xml")
 def manifest() -> Response:
     """The add-in manifest for this deployment (`ADDIN_API_PUBLIC_URL`, `ADDIN_API_CLIENT_ID`)."""
-    settings = collaborators().settings
-    base_url = settings.public_url or request.host_url.rstrip("/")
-    body = render_manifest(base_url, settings.client_id)
+    base_url = _public_url()
+    body = render_manifest(base_url, collaborators().settings.client_id)
     response = Response(body, mimetype="application/xml")
     response.headers["Content-Disposition"] = 'inline; filename="manifest.xml"'
     response.headers["Cache-Control"] = "no-cache"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,13 +54,29 @@ READ_ONLY = frozenset(f"read:{table}" for table in DATAVERSE_TABLES)
 APPROVE_EMAIL_ADDRESSES = "prvApproveRejectEmailAddress"
 MAILBOX_TABLES = ("mailbox", "usersettings", "mailboxtrackingfolder")
 # What mailbox synchronization itself needs on every user's rows: read them all, write mailboxes (statuses, lease).
-MAILBOX_SYNC_RIGHTS = frozenset({f"read:{table}:global" for table in MAILBOX_TABLES} | {"write:mailbox:global"})
+MAILBOX_SYNC_RIGHTS = frozenset(
+    {f"read:{table}{depth}" for table in MAILBOX_TABLES for depth in ("", ":global")}
+    | {"write:mailbox", "write:mailbox:global"}
+)
 # A system administrator: every privilege at Organization depth, and writing the organization row (which every
 # role reads: see dataverse/mail_security.py).
 ADMIN_RIGHTS = (
     FULL_RIGHTS | {f"{op}:{table}:global" for op in ALL_OPERATIONS for table in MAILBOX_TABLES} | {"write:organization"}
 )
 USE_OFFICE_APPS = "prvUseOfficeApps"
+# Lets a caller impersonate another user (CallerObjectId / MSCRMCallerID headers).
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/impersonate-another-user
+ACT_ON_BEHALF_OF_ANOTHER_USER = "prvActOnBehalfOfAnotherUser"
+ACTIVITY_TABLES = ("email", "appointment", "activityparty", "activitymimeattachment")
+# What a mailbox-sync worker needs: read everything; write activities, their parties and attachments; link them to
+# the records they are regarding (append to those); create the contacts and leads it may add automatically.
+SYNC_WORKER_RIGHTS = frozenset(
+    {f"read:{table}" for table in DATAVERSE_TABLES}
+    | {f"{op}:{table}" for op in ALL_OPERATIONS for table in ACTIVITY_TABLES}
+    | {f"appendto:{table}" for table in ("account", "contact", "lead", "opportunity", "incident", "systemuser")}
+    | {"create:contact", "create:lead", "append:contact", "append:lead"}
+    | MAILBOX_SYNC_RIGHTS  # every user's mailbox, personal options and folder rules; the mailbox's sync columns
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +91,17 @@ class DevUser:
     scenario: str
     privileges: frozenset[str]
     named_privileges: frozenset[str] = frozenset({USE_OFFICE_APPS})
+    # Set for an application user: the app registration's client id (`applicationid`); `oid` is then the object id
+    # of the app's service principal in the tenant, what app-only tokens carry.
+    application_id: str | None = None
 
     def may(self, operation: str, table: str) -> bool:
         """Tell whether this user's security roles grant `operation` on `table`."""
         return f"{operation}:{table}" in self.privileges
+
+    def has(self, privilege: str) -> bool:
+        """Tell whether this user's security roles grant a named privilege (e.g. prvActOnBehalfOfAnotherUser)."""
+        return privilege in self.named_privileges
 
 
 DEMO_USERS: tuple[DevUser, ...] = (
@@ -149,6 +173,42 @@ DEMO_USERS: tuple[DevUser, ...] = (
 )
 
 
+def service_principal_id(tenant_id: str, client_id: str) -> str:
+    """The object id of an app's service principal in a tenant (stable per tenant and app)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{client_id}"))
+
+
+def application_user(
+    client_id: str,
+    name: str,
+    systemuserid: str,
+    privileges: frozenset[str] = SYNC_WORKER_RIGHTS,
+    named_privileges: frozenset[str] = frozenset({ACT_ON_BEHALF_OF_ANOTHER_USER}),
+    tenant_id: str = CONTOSO_TENANT_ID,
+) -> DevUser:
+    """A Dataverse application user: the systemuser an app registration acts as with app-only tokens.
+
+    https://learn.microsoft.com/en-us/power-platform/admin/manage-application-users
+    """
+    return DevUser(
+        upn=f"{client_id}@{tenant_id}.application.example",  # never signs in; Dataverse generates such an address
+        name=f"# {name}",
+        oid=service_principal_id(tenant_id, client_id),
+        systemuserid=systemuserid,
+        tenant_id=tenant_id,
+        scenario="application_user",
+        privileges=privileges,
+        named_privileges=named_privileges,
+        application_id=client_id,
+    )
+
+
+# The add-in's registration as an application user (the mailbox-sync worker uses it with client credentials).
+DEMO_APPLICATION_USERS: tuple[DevUser, ...] = (
+    application_user(ADDIN_CLIENT_ID, "Contoso Dataverse Add-in", "5e7a0a99-0000-4000-8000-0000000a0001"),
+)
+
+
 def synthetic_users(count: int) -> tuple[DevUser, ...]:
     """`count` extra full-rights users `bench-user-NN@contoso.example` (stable ids), for load tests.
 
@@ -176,6 +236,7 @@ class DevConfig:
     tenant_id: str = CONTOSO_TENANT_ID
     client_id: str = ADDIN_CLIENT_ID
     users: tuple[DevUser, ...] = field(default=DEMO_USERS)
+    application_users: tuple[DevUser, ...] = field(default=DEMO_APPLICATION_USERS)
     # (the users it was built from, (tenant, oid) -> first such user); rebuilt if `users` is replaced
     _by_oid: tuple[tuple[DevUser, ...], dict[tuple[str, str], DevUser]] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -209,3 +270,20 @@ class DevConfig:
                 by_oid.setdefault((u.tenant_id, u.oid), u)
             index = self._by_oid = (self.users, by_oid)
         return index[1].get((tenant_id, oid))
+
+    def application_user(self, tenant_id: str, application_id: str) -> DevUser | None:
+        """The application user of an app registration in a tenant, if one was created."""
+        wanted = application_id.casefold()
+        return next(
+            (
+                u
+                for u in self.application_users
+                if u.tenant_id == tenant_id and (u.application_id or "").casefold() == wanted
+            ),
+            None,
+        )
+
+    def systemuser(self, systemuserid: str) -> DevUser | None:
+        """A user or application user by systemuserid."""
+        wanted = systemuserid.casefold()
+        return next((u for u in (*self.users, *self.application_users) if u.systemuserid == wanted), None)

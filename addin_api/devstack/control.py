@@ -305,6 +305,11 @@ def config_document(state: DevstackState) -> dict[str, Any]:
             {"upn": u.upn, "oid": u.oid, "tenantId": u.tenant_id, "scenario": u.scenario, "name": u.name}
             for u in cfg.users
         ],
+        # Dataverse application users: the systemusers app registrations act as with app-only tokens.
+        "applicationUsers": [
+            {"applicationId": u.application_id, "systemuserid": u.systemuserid, "oid": u.oid, "name": u.name}
+            for u in cfg.application_users
+        ],
     }
 
 

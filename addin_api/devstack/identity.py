@@ -237,11 +237,27 @@ def _v1_issuer_of(token: str) -> str:
     return v1_issuer(str(unverified.get("tid", "")))
 
 
+class NotAMember(TokenRejected):
+    """A valid token whose principal has no systemuser: an app without an application user."""
+
+
 def verify_dataverse_token(state: DevstackState, token: str) -> DevUser:
-    """Verify a bearer token presented to the emulated Dataverse and return the calling user."""
+    """Verify a bearer token presented to the emulated Dataverse and return the calling user.
+
+    A delegated token (`scp`) names a user by (`tid`, `oid`); an app-only token (no `scp`: client credentials)
+    acts as the application user whose `applicationid` is the token's `appid`, and raises NotAMember when the
+    environment has none.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/use-single-tenant-server-server-authentication
+    """
     # The expected issuer follows from the token's own `tid`, so the token text alone keys the cache.
     claims = _verify_cached(state, token, state.environment_url, "dataverse", lambda: _v1_issuer_of(token))
-    user = state.config.user_by_oid(str(claims["tid"]), str(claims["oid"]))
+    tenant_id = str(claims["tid"])
+    if "scp" not in claims:
+        app_user = state.config.application_user(tenant_id, str(claims.get("appid", "")))
+        if app_user is None:
+            raise NotAMember("no application user for this app")
+        return app_user
+    user = state.config.user_by_oid(tenant_id, str(claims["oid"]))
     if user is None:
         raise TokenRejected("no systemuser for this principal")
     return user

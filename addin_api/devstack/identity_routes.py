@@ -1,8 +1,10 @@
-"""Dev identity provider routes shaped like Entra ID: OIDC discovery, JWKS and the v2 token endpoint.
+"""Dev identity provider routes shaped like Entra ID: OIDC discovery, JWKS and the v2 and v1 token endpoints.
 
-The token endpoint serves the grants the service and its tests use: on-behalf-of (jwt-bearer), refresh_token and
-client_credentials, with Entra's success and error bodies so that MSAL Python drives it unchanged.
+The token endpoints serve the grants the service and its tests use: on-behalf-of (jwt-bearer), refresh_token and
+client_credentials, with Entra's success and error bodies so that MSAL Python drives them unchanged. The v2 endpoint
+takes `scope=`, the v1 endpoint (which v1 discovery advertises, and older clients use) `resource=`.
 https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of-flow
+https://learn.microsoft.com/en-us/previous-versions/azure/active-directory/azuread-dev/v1-oauth2-on-behalf-of-flow
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
@@ -21,10 +24,11 @@ import jwt
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from addin_api.devstack.config import DevUser
+from addin_api.devstack.config import DevUser, service_principal_id
 from addin_api.devstack.control import entra_error
 from addin_api.devstack.identity import (
     ACCESS_TOKEN_LIFETIME,
+    DATAVERSE_SCOPE,
     TokenRejected,
     dataverse_claims,
     pairwise_sub,
@@ -44,9 +48,12 @@ GRANT_REFRESH_TOKEN = "refresh_token"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 
-# Entra refresh tokens live 90 days (24 h for single-page apps).
+# Entra refresh tokens live 90 days (24 h for single-page apps); redeeming one returns a new one, and the old one
+# stays valid until it expires or is revoked (Entra does not revoke it on use).
 # https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens
 REFRESH_TOKEN_LIFETIME = 90 * 24 * 3600
+# The devstack keeps this many refresh tokens, forgetting the oldest beyond (each redemption issues one more).
+MAX_REFRESH_TOKENS = 100_000
 
 # Discovery documents and keys are cacheable for a day, and readable cross-origin, as Entra serves them.
 METADATA_CACHE_CONTROL = "max-age=86400, private"
@@ -65,15 +72,15 @@ class RefreshGrant:
     oid: str
     amr: tuple[str, ...]
     expires_at: float
-    used: bool = False
 
 
 class RefreshTokenStore:
-    """Refresh tokens issued by one devstack app; each is rotated (made unusable) once redeemed."""
+    """Refresh tokens issued by one devstack app, each valid until it expires: redeeming one does not revoke it."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = MAX_REFRESH_TOKENS) -> None:
         self._lock = threading.Lock()
-        self._grants: dict[str, RefreshGrant] = {}
+        self._size = size
+        self._grants: OrderedDict[str, RefreshGrant] = OrderedDict()
 
     def issue(self, client_id: str, user: DevUser, amr: tuple[str, ...]) -> str:
         """Issue an opaque refresh token for `user` and `client_id`."""
@@ -81,17 +88,19 @@ class RefreshTokenStore:
         grant = RefreshGrant(client_id, user.tenant_id, user.oid, amr, time.time() + REFRESH_TOKEN_LIFETIME)
         with self._lock:
             self._grants[token] = grant
+            while len(self._grants) > self._size:
+                self._grants.popitem(last=False)
         return token
 
     def redeem(self, token: str) -> RefreshGrant | None | str:
-        """Use up a refresh token: its grant, None if unknown, or "expired" if expired or already redeemed."""
+        """Look a refresh token up: its grant, None if unknown, or "expired"; it stays usable after this."""
         with self._lock:
             grant = self._grants.get(token)
             if grant is None:
                 return None
-            if grant.used or grant.expires_at < time.time():
+            if grant.expires_at < time.time():
+                self._grants.pop(token, None)
                 return "expired"
-            grant.used = True
             return grant
 
 
@@ -323,17 +332,38 @@ def _authenticate_client(state: DevstackState, tenant: str) -> str:
 
 
 def _delegated_scope(state: DevstackState, raw: str | None) -> tuple[str, set[str]]:
-    """Validate a delegated Dataverse scope request; return (granted resource scope, requested OIDC scopes)."""
+    """Validate a delegated Dataverse scope request; return (granted scopes, requested OIDC scopes)."""
     if not raw:
         raise _missing("scope")
     requested = raw.split()
     oidc = {s for s in requested if s in OIDC_SCOPES}
     resource = [s for s in requested if s not in OIDC_SCOPES]
-    allowed = {f"{state.environment_url}/user_impersonation", f"{state.environment_url}/.default"}
-    if len(resource) != 1 or resource[0] not in allowed:
+    granted = f"{state.environment_url}/user_impersonation"
+    default = f"{state.environment_url}/.default"
+    if len(resource) != 1 or resource[0] not in (granted, default):
         raise _invalid_scope(raw)
-    # Entra answers `.default` with the permissions actually granted: here, user_impersonation.
-    return f"{state.environment_url}/user_impersonation", oidc
+    if resource[0] == default:
+        # Entra answers `.default` with the permissions actually granted and echoes `.default` beside them, so that
+        # a client caching by the answer's scopes (MSAL: a cached token serves a request whose scopes are a subset
+        # of the token's) finds the token again when it asks for `.default` once more.
+        # https://learn.microsoft.com/en-us/entra/identity-platform/scopes-oidc#the-default-scope
+        return f"{granted} {default}", oidc
+    return granted, oidc
+
+
+def _v1_resource(state: DevstackState, tenant: str, raw: str | None) -> str:
+    """Validate a v1 `resource=` (the environment URL, with or without a trailing slash); return it as sent."""
+    if not raw:
+        raise _missing("resource")
+    if raw.rstrip("/") != state.environment_url:
+        raise TokenError(
+            "invalid_resource",
+            500011,
+            f"The resource principal named {raw} was not found in the tenant named {tenant}. This can happen if "
+            "the application has not been installed by the administrator of the tenant or consented to by any "
+            "user in the tenant. You might have sent your authentication request to the wrong tenant.",
+        )
+    return raw
 
 
 def _invalid_scope(raw: str) -> TokenError:
@@ -371,9 +401,19 @@ def _id_token(state: DevstackState, user: DevUser, client_id: str) -> str:
 
 
 def _user_tokens(
-    state: DevstackState, user: DevUser, client_id: str, scope: str, oidc: set[str], amr: tuple[str, ...]
+    state: DevstackState,
+    user: DevUser,
+    client_id: str,
+    scope: str,
+    oidc: set[str],
+    amr: tuple[str, ...],
+    resource: str | None = None,
 ) -> Response:
-    """The success body of a delegated grant, with id_token/refresh_token/client_info only when asked for."""
+    """The success body of a delegated grant, with id_token/refresh_token/client_info only when asked for.
+
+    With `resource` (the v1 endpoint), the v1 body: a refresh token always, `scope` without the resource, and the
+    numbers as strings beside `expires_on`, `not_before` and `resource`.
+    """
     claims = dataverse_claims(state, user, appid=client_id)
     claims["amr"] = list(amr)
     body: dict[str, Any] = {
@@ -383,14 +423,43 @@ def _user_tokens(
         "ext_expires_in": ACCESS_TOKEN_LIFETIME,
         "access_token": state.keys.sign(claims),
     }
-    if "offline_access" in oidc:
+    if "offline_access" in oidc or resource is not None:
         body["refresh_token"] = _refresh_tokens().issue(client_id, user, amr)
     if "openid" in oidc:
         body["id_token"] = _id_token(state, user, client_id)
     if request.form.get("client_info") == "1":
         # MSAL asks for client_info=1 and keys its account cache on uid.utid.
         body["client_info"] = _b64url_json({"uid": user.oid, "utid": user.tenant_id})
-    response = jsonify(body)
+    if resource is not None:
+        body = _v1_body(body, claims, resource)
+    return _no_store(jsonify(body))
+
+
+def _v1_body(body: dict[str, Any], claims: dict[str, Any], resource: str) -> dict[str, Any]:
+    """A v2 success body in the v1 endpoint's shape (its numbers are strings).
+
+    https://learn.microsoft.com/en-us/previous-versions/azure/active-directory/azuread-dev/v1-oauth2-on-behalf-of-flow#service-to-service-access-token-response
+    """
+    out: dict[str, Any] = {"token_type": body["token_type"]}
+    if "scope" in body:
+        out["scope"] = " ".join(s.rsplit("/", 1)[-1] for s in body["scope"].split() if not s.endswith("/.default"))
+    out.update(
+        {
+            "expires_in": str(body["expires_in"]),
+            "ext_expires_in": str(body["ext_expires_in"]),
+            "expires_on": str(claims["exp"]),
+            "not_before": str(claims["nbf"]),
+            "resource": resource,
+            "access_token": body["access_token"],
+        }
+    )
+    for name in ("refresh_token", "id_token", "client_info"):
+        if name in body:
+            out[name] = body[name]
+    return out
+
+
+def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store, no-cache"
     response.headers["Pragma"] = "no-cache"
     return response
@@ -457,7 +526,7 @@ def _amr(claims: dict[str, Any]) -> tuple[str, ...]:
     return ("pwd",)
 
 
-def _obo(state: DevstackState, tenant: str, client_id: str) -> Response:
+def _obo(state: DevstackState, tenant: str, client_id: str, v1: bool = False) -> Response:
     form = request.form
     if form.get("requested_token_use") != "on_behalf_of":
         raise _missing("requested_token_use")
@@ -474,7 +543,8 @@ def _obo(state: DevstackState, tenant: str, client_id: str) -> Response:
             "application, the account must be added to the directory.",
         )
     g.devstack_user = user.upn
-    scope, oidc = _delegated_scope(state, form.get("scope"))
+    resource = _v1_resource(state, tenant, form.get("resource")) if v1 else None
+    scope, oidc = _v1_scope(form) if v1 else _delegated_scope(state, form.get("scope"))
     amr = _amr(claims)
     if user.scenario == "mfa_claims_challenge" and "mfa" not in amr:
         # A conditional-access policy requires MFA for Dataverse; the middle tier relays `claims` to the client,
@@ -496,15 +566,20 @@ def _obo(state: DevstackState, tenant: str, client_id: str) -> Response:
             "'Contoso Dataverse Add-in'. Send an interactive authorization request for this user and resource.",
             extra={"suberror": "consent_required"},
         )
-    return _user_tokens(state, user, client_id, scope, oidc, amr)
+    return _user_tokens(state, user, client_id, scope, oidc, amr, resource)
 
 
-def _refresh(state: DevstackState, tenant: str, client_id: str) -> Response:
+def _v1_scope(form: Any) -> tuple[str, set[str]]:
+    """The v1 endpoint grants the resource's delegated permission; `scope=` only adds OIDC scopes (e.g. openid)."""
+    return DATAVERSE_SCOPE, {s for s in (form.get("scope") or "").split() if s in OIDC_SCOPES}
+
+
+def _refresh(state: DevstackState, tenant: str, client_id: str, v1: bool = False) -> Response:
     token = request.form.get("refresh_token")
     if not token:
         raise _missing("refresh_token")
-    # Validate the request before redeeming, so a malformed request does not burn the refresh token.
-    scope, oidc = _delegated_scope(state, request.form.get("scope"))
+    resource = _v1_resource(state, tenant, request.form.get("resource")) if v1 else None
+    scope, oidc = _v1_scope(request.form) if v1 else _delegated_scope(state, request.form.get("scope"))
     grant = _refresh_tokens().redeem(token)
     if grant is None:
         raise TokenError("invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
@@ -524,15 +599,10 @@ def _refresh(state: DevstackState, tenant: str, client_id: str) -> Response:
     ):
         raise TokenError("invalid_grant", 70000, "Provided grant is invalid or malformed.")
     g.devstack_user = user.upn
-    return _user_tokens(state, user, client_id, scope, oidc, grant.amr)
+    return _user_tokens(state, user, client_id, scope, oidc, grant.amr, resource)
 
 
-def service_principal_id(tenant_id: str, client_id: str) -> str:
-    """The object id of the app's service principal in a tenant (stable per tenant and app)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{client_id}"))
-
-
-def _client_credentials(state: DevstackState, tenant: str, client_id: str) -> Response:
+def _client_credentials(state: DevstackState, tenant: str, client_id: str, v1: bool = False) -> Response:
     if tenant.lower() in MULTI_TENANT:
         # Our choice: app-only tokens need a concrete tenant, so the multi-tenant aliases are refused.
         raise TokenError(
@@ -540,7 +610,8 @@ def _client_credentials(state: DevstackState, tenant: str, client_id: str) -> Re
             900023,
             f"Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain.",
         )
-    raw = request.form.get("scope")
+    resource = _v1_resource(state, tenant, request.form.get("resource")) if v1 else None
+    raw = f"{state.environment_url}/.default" if v1 else request.form.get("scope")
     if not raw:
         raise _missing("scope")
     if raw.strip() != f"{state.environment_url}/.default":
@@ -575,21 +646,33 @@ def _client_credentials(state: DevstackState, tenant: str, client_id: str) -> Re
         "uti": uuid.uuid4().hex[:22],
         "ver": "1.0",
     }
-    response = jsonify(
-        {
-            "token_type": "Bearer",
-            "expires_in": ACCESS_TOKEN_LIFETIME,
-            "ext_expires_in": ACCESS_TOKEN_LIFETIME,
-            "access_token": state.keys.sign(claims),
-        }
-    )
-    response.headers["Cache-Control"] = "no-store, no-cache"
-    return response
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "ext_expires_in": ACCESS_TOKEN_LIFETIME,
+        "access_token": state.keys.sign(claims),
+    }
+    if resource is not None:
+        body = _v1_body(body, claims, resource)
+    return _no_store(jsonify(body))
 
 
 @bp.post("/<tenant>/oauth2/v2.0/token")
 def token(tenant: str) -> Response:
     """Issue tokens for the OBO, refresh_token and client_credentials grants, or answer an Entra error."""
+    return _token(tenant, v1=False)
+
+
+@bp.post("/<tenant>/oauth2/token")
+def token_v1(tenant: str) -> Response:
+    """The v1 token endpoint: the same grants with `resource=` instead of `scope=`, answered in v1's shape.
+
+    https://learn.microsoft.com/en-us/previous-versions/azure/active-directory/azuread-dev/v1-oauth2-client-creds-grant-flow
+    """
+    return _token(tenant, v1=True)
+
+
+def _token(tenant: str, v1: bool) -> Response:
     state = current_state()
     _check_tenant(state, tenant)
     grant_type = request.form.get("grant_type")
@@ -606,4 +689,4 @@ def token(tenant: str) -> Response:
             "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant_type}'."
         )
     client_id = _authenticate_client(state, tenant)
-    return handler(state, tenant, client_id)
+    return handler(state, tenant, client_id, v1)

@@ -183,6 +183,18 @@ def seed_records(config: DevConfig) -> list[Seeded]:
             "jobtitle": "Sales Representative",
         }
         seeder.add("systemuser", user.systemuserid, record)
+    for app_user in config.application_users:
+        # https://learn.microsoft.com/en-us/power-platform/admin/manage-application-users
+        first, _, last = app_user.name.partition(" ")
+        record = {
+            "firstname": first,
+            "lastname": last,
+            "internalemailaddress": app_user.upn,
+            "domainname": app_user.upn,
+            "azureactivedirectoryobjectid": app_user.oid,
+            "applicationid": app_user.application_id,
+        }
+        seeder.add("systemuser", app_user.systemuserid, record)
     for (first, last, upn, title), user_id in zip(COLLEAGUES, COLLEAGUE_IDS, strict=True):
         record = {
             "firstname": first,

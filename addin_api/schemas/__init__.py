@@ -17,9 +17,48 @@ LINE_BREAK = re.compile(r"[\r\n]")
 # holds 320.
 ADDRESS = re.compile(r"^[^@\s<>\"',;()\[\]\\\x00-\x1f\x7f]{1,64}@[^@\s<>\"',;()\[\]\\\x00-\x1f\x7f]{1,255}$")
 BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+# Exchange Online takes at most 500 recipients in To, Cc and Bcc of one message (an administrator can raise it to
+# 1 000 for the whole message): https://learn.microsoft.com/en-us/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits-1
 MAX_PARTIES = 500
 MAX_ATTACHMENTS = 50
 MAX_BODY_CHARS = 4 * 1024 * 1024
+MAX_RECORD_FIELDS = 32
+# Request bodies smaller than the app-wide limit (which a track request with attachments needs): a regarding
+# reference is under 100 bytes, a created record's fields under 5 000 characters (each at most 6 bytes escaped).
+MAX_REGARDING_BODY_BYTES = 16 * 1024
+MAX_RECORD_BODY_BYTES = 64 * 1024
+
+
+class BoundedList(fields.List):  # type: ignore[type-arg]
+    """A list whose length is checked before any element is loaded, so a long list costs its length, not its errors.
+
+    marshmallow runs a field's validators after it has loaded (and collected the errors of) every element; the same
+    `Length` is also declared as a validator, so the OpenAPI document shows it as `maxItems`.
+    """
+
+    def __init__(self, inner: fields.Field, *, max_length: int, **kwargs: Any) -> None:  # type: ignore[type-arg]
+        self.max_length = validate.Length(max=max_length)
+        super().__init__(inner, validate=self.max_length, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if isinstance(value, list):
+            self.max_length(value)
+        result: list[Any] = super()._deserialize(value, attr, data, **kwargs)
+        return result
+
+
+class BoundedDict(fields.Dict):
+    """A mapping whose number of keys is checked before any key or value is loaded (`maxProperties` in OpenAPI)."""
+
+    def __init__(self, *, max_keys: int, **kwargs: Any) -> None:
+        self.max_keys = validate.Length(max=max_keys)
+        super().__init__(metadata={"maxProperties": max_keys}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[Any, Any]:
+        if isinstance(value, dict):
+            self.max_keys(value)
+        result: dict[Any, Any] = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
+        return result
 
 
 class Strict(Schema):
@@ -90,9 +129,7 @@ class TrackCommon(Strict):
     body = fields.String(load_default="", validate=validate.Length(max=MAX_BODY_CHARS))
     bodyType = fields.String(load_default="html", validate=validate.OneOf(("html", "text")))
     regarding = fields.Nested(RegardingSchema, load_default=None, allow_none=True)
-    attachments = fields.List(
-        fields.Nested(AttachmentSchema), load_default=list, validate=validate.Length(max=MAX_ATTACHMENTS)
-    )
+    attachments = BoundedList(fields.Nested(AttachmentSchema), max_length=MAX_ATTACHMENTS, load_default=list)
     createMissing = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("contact", "lead")))
 
 
@@ -102,9 +139,9 @@ class TrackEmailSchema(TrackCommon):
     internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control, KEY])
     subject = fields.String(required=True, validate=[validate.Length(max=800), no_control])
     sender = fields.Nested(AddressSchema, required=True, data_key="from")
-    to = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
-    cc = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
-    bcc = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES))
+    to = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
+    cc = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
+    bcc = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
     sentAt = fields.AwareDateTime(required=True)
     direction = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("incoming", "outgoing")))
 
@@ -119,12 +156,8 @@ class TrackAppointmentSchema(TrackCommon):
     isAllDay = fields.Boolean(load_default=False)
     location = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), no_control])
     organizer = fields.Nested(AddressSchema, load_default=None, allow_none=True)
-    requiredAttendees = fields.List(
-        fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES)
-    )
-    optionalAttendees = fields.List(
-        fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=MAX_PARTIES)
-    )
+    requiredAttendees = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
+    optionalAttendees = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
 
     @validates_schema
     def _times(self, data: dict[str, Any], **_: Any) -> None:
@@ -155,7 +188,7 @@ class SearchArgs(Strict):
     """`GET /api/v1/regarding?search=…&tables=…&top=…`."""
 
     search = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control])
-    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=_tables)
+    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=[validate.Length(max=200), _tables])
     top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
 
 
@@ -163,7 +196,13 @@ class CreateRecordSchema(Strict):
     """`POST /api/v1/records`."""
 
     table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
-    fields_ = fields.Dict(required=True, data_key="fields", keys=fields.String(), values=fields.Raw(allow_none=False))
+    fields_ = BoundedDict(
+        max_keys=MAX_RECORD_FIELDS,
+        required=True,
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.Raw(allow_none=False),
+    )
 
 
 class PeopleArgs(Strict):

@@ -45,7 +45,10 @@ class ProblemSchema(Schema):
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(),
-        metadata={"description": "validation_failed: the messages per field"},
+        metadata={"description": "validation_failed: the messages per field (the first 20 messages)"},
+    )
+    errorsOmitted = fields.Integer(
+        metadata={"description": "validation_failed: how many messages were left out of `errors` (when any were)"}
     )
     claims = fields.String(metadata={"description": "claims_challenge: pass to getAccessToken({authChallenge})"})
 

@@ -393,6 +393,7 @@ def test_activity_id_secret_setting_is_parsed_and_checked(service_settings: Sett
         "ADDIN_API_CLIENT_SECRET": "s3cret",
         "ADDIN_API_TENANTS": tenant,
         "ADDIN_API_DATAVERSE_URLS": f"{tenant}=https://contoso.crm.dynamics.com",
+        "ADDIN_API_PUBLIC_URL": "https://addin.contoso.example",
     }
     assert Settings.from_env(env).activity_id_secret is None
     secret = "k" * 40

@@ -307,6 +307,29 @@ def test_new_user_gets_a_pending_mailbox_and_settings(devstack: Any) -> None:
     assert isinstance(settings["trackingtokenid"], int)
 
 
+def test_sync_application_user_reads_every_mailbox_and_impersonates_at_the_owners_depth(devstack: Any) -> None:
+    """The worker's application user lists every mailbox and writes statuses; impersonating alice it sees only hers."""
+    from test_application_users import as_app
+
+    alice = Dv(devstack).me()
+    everyone = devstack.http.get(f"{devstack.api}mailboxes?$select=emailaddress", headers=as_app(devstack), timeout=10)
+    assert 200 == everyone.status_code, everyone.text
+    addresses = {b["emailaddress"] for b in everyone.json()["value"]}
+    assert {ALICE, BOB, CAROL, DAVE} <= addresses
+    written = devstack.http.patch(
+        f"{devstack.api}mailboxes({mailbox_id(alice)})",
+        json={"incomingemailstatus": 1, "testemailconfigurationscheduled": False},
+        headers=as_app(devstack),
+        timeout=10,
+    )
+    assert 204 == written.status_code, written.text
+    oid = devstack.config["users"][0]["oid"]
+    as_alice = devstack.http.get(
+        f"{devstack.api}mailboxes?$select=emailaddress", headers=as_app(devstack, CallerObjectId=oid), timeout=10
+    )
+    assert [ALICE] == [b["emailaddress"] for b in as_alice.json()["value"]]
+
+
 # ---- messages ---------------------------------------------------------------------------------------------
 
 

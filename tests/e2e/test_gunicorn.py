@@ -1,4 +1,4 @@
-"""The service under gunicorn (the shipped config, two gthread workers) over real HTTP against the devstack."""
+"""The service under gunicorn (the shipped config, two workers) over real HTTP against the devstack."""
 
 from __future__ import annotations
 

@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import pytest
-from conftest import Devstack
+from conftest import Devstack, make_settings
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
+from addin_api import create_app
 from addin_api.api import devharness, taskpane
-from addin_api.api.devharness import OFFICE_JS_URL, STANDIN_URL
+from addin_api.api.devharness import HARNESS_DIR, OFFICE_JS_URL, STANDIN_URL
+
+# A line of the stand-in's opening comment: a response carrying it served the dev-only file.
+STANDIN_MARK = b"A small stand-in for Office.js, used ONLY by the dev harness"
+# Spellings of the stand-in's path under the pane's asset route: dot segments, percent-encoded dots and slashes,
+# backslashes (raw and encoded), double encoding, empty segments, case, NUL, an absolute-form request target.
+STANDIN_SPELLINGS = [
+    "/taskpane/dev/office-standin.js",
+    "/taskpane/./dev/office-standin.js",
+    "/taskpane/dev/./office-standin.js",
+    "/taskpane//dev/office-standin.js",
+    "/taskpane/vendor/../dev/office-standin.js",
+    "/taskpane/vendor/./../dev/office-standin.js",
+    "/taskpane/../dev/office-standin.js",
+    "/taskpane/../static/dev/office-standin.js",
+    "/taskpane/%2e/dev/office-standin.js",
+    "/taskpane/%2E/dev/office-standin.js",
+    "/taskpane/vendor/%2e%2e/dev/office-standin.js",
+    "/taskpane/vendor/%2E%2E/dev/office-standin.js",
+    "/taskpane/%2e%2e/dev/office-standin.js",
+    "/taskpane/dev%2foffice-standin.js",
+    "/taskpane/dev%2Foffice-standin.js",
+    "/taskpane/.%2fdev%2foffice-standin.js",
+    "/taskpane/vendor%2f..%2fdev%2foffice-standin.js",
+    "/taskpane/..%2fdev%2foffice-standin.js",
+    "/taskpane/vendor/..%2f..%2fdev%2foffice-standin.js",
+    "/taskpane/dev\\office-standin.js",
+    "/taskpane/.\\dev\\office-standin.js",
+    "/taskpane/vendor\\..\\dev\\office-standin.js",
+    "/taskpane/dev%5coffice-standin.js",
+    "/taskpane/vendor%5c..%5cdev%5coffice-standin.js",
+    "/taskpane/..%5cdev%5coffice-standin.js",
+    "/taskpane/%252e/dev/office-standin.js",
+    "/taskpane/vendor/%252e%252e/dev/office-standin.js",
+    "/taskpane/dev%252foffice-standin.js",
+    "/taskpane/%c0%ae/dev/office-standin.js",
+    "/taskpane/DEV/office-standin.js",
+    "/taskpane/dev/office-standin.js%00",
+    "/taskpane/dev/office-standin.js?x=1",
+    "/taskpane/dev/office-standin.js%3f",
+    "http://127.0.0.1/taskpane/./dev/office-standin.js",
+]
 
 
 @pytest.fixture()
@@ -49,13 +95,93 @@ def test_the_pane_may_be_framed_and_loads_office_js_from_microsoft(pane_client: 
 
 
 def test_pane_assets_are_served_but_not_the_dev_stand_in(pane_client: FlaskClient) -> None:
-    """The pane's script and styles are public; the Office.js stand-in is only under /dev."""
-    assert 200 == fetch(pane_client, "/taskpane/taskpane.js")[0]
+    """The pane's modules and styles are public; the Office.js stand-in is only under /dev."""
+    status, _, headers = fetch(pane_client, "/taskpane/js/main.js")
+    # Browsers run a module script only when it is served with a JavaScript MIME type.
+    assert (200, "text/javascript") == (status, headers["Content-Type"].split(";")[0])
     assert 200 == fetch(pane_client, "/taskpane/taskpane.css")[0]
+    assert 200 == fetch(pane_client, "/taskpane/vendor/msal-browser.min.js")[0]
     assert 404 == fetch(pane_client, "/taskpane/dev/office-standin.js")[0]
     assert 404 == fetch(pane_client, "/taskpane/../manifest.py")[0]
+    assert 404 == fetch(pane_client, "/taskpane/vendor/README.md")[0]
+    assert 404 == fetch(pane_client, "/taskpane/taskpane.html")[0]
     status, body, _ = fetch(pane_client, "/assets/icon-80.png")
     assert (200, b"\x89PNG") == (status, body[:4])
+
+
+def test_the_pane_serves_only_its_allowlist_and_no_dev_file() -> None:
+    """`/taskpane/<name>` serves exactly the pane's scripts and styles; the dev files live in another root."""
+    modules = ["api", "auth", "config", "main", "office", "people", "query", "quickcreate", "recent", "render"]
+    modules += ["search", "state", "text"]
+    expected = {"commands.js", "taskpane.css", "vendor/msal-browser.min.js", *(f"js/{m}.js" for m in modules)}
+    assert expected == set(taskpane.PANE_ASSETS)
+    assert not any(HARNESS_DIR in path.parents for path in taskpane.PANE_ASSETS.values())
+    assert not (taskpane.PANE_DIR / "dev").exists()
+    assert STANDIN_MARK in (HARNESS_DIR / "office-standin.js").read_bytes()
+
+
+def raw_get(port: int, target: str, follow: bool = True) -> tuple[int, bytes]:
+    """Send `GET <target>` byte for byte (no client-side normalization), following one redirect: status, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    location = next((line[9:].strip() for line in head.split(b"\r\n") if line.lower().startswith(b"location:")), None)
+    if follow and 300 <= status < 400 and location:
+        return raw_get(port, location.decode("latin-1"), follow=False)
+    return status, body
+
+
+@pytest.fixture()
+def dev_server(app: Flask) -> Iterator[int]:
+    """The app with the pane and the dev harness (as `addin-api dev` runs it) on a loopback port; yields the port."""
+    if "taskpane" not in app.blueprints:
+        app.register_blueprint(taskpane.bp)
+    if "devharness" not in app.blueprints:
+        devharness.init_app(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dev-server", daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+def test_no_spelling_of_a_pane_path_reaches_the_dev_stand_in_over_http(dev_server: int) -> None:
+    """Even with the dev harness mounted, every spelling under /taskpane/ is refused; only /dev serves the stand-in."""
+    status, body = raw_get(dev_server, STANDIN_URL)
+    assert (200, True) == (status, STANDIN_MARK in body)
+    assert 200 == raw_get(dev_server, "/taskpane/js/main.js")[0]
+    served = {}
+    for target in STANDIN_SPELLINGS:
+        status, body = raw_get(dev_server, target)
+        if status < 400 or STANDIN_MARK in body:
+            served[target] = status
+    assert {} == served
+
+
+def test_manifest_and_pane_config_ignore_the_host_header(pane_client: FlaskClient) -> None:
+    """A forged Host changes neither the manifest's URLs nor the pane's SSO scope: both come from the settings."""
+    headers = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    manifest = pane_client.get("/manifest.xml", headers=headers)
+    config = pane_client.get("/taskpane/config.json", headers=headers)
+    assert (200, 200) == (manifest.status_code, config.status_code)
+    assert b"evil.example" not in manifest.data and b"https://127.0.0.1:5000/taskpane.html" in manifest.data
+    assert config.get_json()["apiScope"].startswith("api://127.0.0.1:5000/")
+
+
+def test_without_a_public_url_the_manifest_is_refused_not_built_from_the_request(devstack: Devstack) -> None:
+    """Settings without a public URL (built in code; the environment parse requires it) answer 503, never Host."""
+    app = create_app(make_settings(devstack))
+    with app.test_client() as client:
+        for path in ("/manifest.xml", "/taskpane/config.json"):
+            response = client.get(path, headers={"Host": "evil.example"})
+            assert (503, "configuration_error") == (response.status_code, response.get_json()["code"])
+            assert b"evil.example" not in response.data
 
 
 def test_the_harness_pane_swaps_office_js_for_the_stand_in(pane_client: FlaskClient) -> None:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 ROOT = Path(__file__).parents[2]
@@ -52,7 +53,7 @@ class Service:
             **os.environ,
             **env,
             "ADDIN_API_WORKERS": str(workers),
-            "ADDIN_API_THREADS": "4",
+            "ADDIN_API_WORKER_CONNECTIONS": "1000",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
         self._stdout = self.stdout_path.open("wb")
@@ -111,6 +112,9 @@ class RedisServer:
     """A throwaway `redis-server` on a free port, without persistence."""
 
     def __init__(self, work_dir: Path) -> None:
+        if shutil.which("redis-server") is None:
+            # Never skipped: `make test` installs it (apt-get install -y redis-server).
+            pytest.fail("redis-server is not installed: run `make test` or `apt-get install -y redis-server`")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(

@@ -78,7 +78,8 @@ def test_runtime_stage_is_slim_unprivileged_and_runs_the_shipped_server(runtime:
     assert user.split(":")[0] not in ("root", "0") and keywords.index("USER") < keywords.index("CMD")
     assert ["addin-api", "serve"] == argv(next(a for k, a in runtime if k == "CMD"))
     assert env["ADDIN_API_BIND"].endswith(":" + exposed)
-    assert {"ADDIN_API_WORKERS", "ADDIN_API_THREADS", "PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED"} <= set(env)
+    expected = {"ADDIN_API_WORKERS", "ADDIN_API_WORKER_CONNECTIONS", "PROMETHEUS_MULTIPROC_DIR", "PYTHONUNBUFFERED"}
+    assert expected <= set(env)
     # No secret gets a default in the image.
     assert not {k for k in env if "SECRET" in k or "CLIENT_ID" in k}
 

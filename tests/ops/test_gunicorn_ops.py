@@ -19,6 +19,7 @@ import requests
 from conftest import ALICE, Devstack, log_leaks
 from opsutil import CONFIG, Service, metric, wait_until
 
+from addin_api.auth import tokens
 from addin_api.cli import dev_environment
 from addin_api.devstack import seed
 from addin_api.devstack.control import config_document
@@ -46,23 +47,30 @@ def load_config(env: dict[str, str]) -> dict[str, Any]:
 
 
 def test_config_is_coherent_with_the_request_budget_and_hardened() -> None:
-    """gthread workers; the worker timeout outlasts the 20 s budget; limits and forwarded IPs as documented."""
+    """gevent workers; the worker timeout outlasts the 20 s budget; limits and forwarded IPs as documented."""
     config = load_config({"ADDIN_API_FORWARDED_ALLOW_IPS": "10.0.0.0/8, 192.168.0.10"})
 
     assert {
-        "worker_class": "gthread",
+        "worker_class": "addin_api.server.ProblemGeventWorker",
+        "worker_connections": 1000,
         "limit_request_line": 4094,
         "limit_request_fields": 50,
-        "limit_request_field_size": 8190,
         "max_requests": 10000,
         "forwarded_allow_ips": "10.0.0.0/8,192.168.0.10",
         "accesslog": "-",
-    } == {k: config[k] for k in ("worker_class", "limit_request_line", "limit_request_fields")} | {
-        k: config[k] for k in ("limit_request_field_size", "max_requests", "forwarded_allow_ips", "accesslog")
-    }
+    } == {
+        k: config[k] for k in ("worker_class", "worker_connections", "limit_request_line", "limit_request_fields")
+    } | {k: config[k] for k in ("max_requests", "forwarded_allow_ips", "accesslog")}
     assert config["timeout"] > Settings.request_budget_seconds
     assert config["graceful_timeout"] >= config["timeout"]
-    assert 32 == config["threads"]
+    assert "threads" not in config
+
+
+def test_a_header_line_holds_any_token_the_app_accepts() -> None:
+    """gunicorn's header limit fits `Authorization: Bearer <the largest token the app accepts>`."""
+    config = load_config({})
+    assert tokens.MAX_TOKEN_BYTES == config["MAX_TOKEN_BYTES"]
+    assert config["limit_request_field_size"] >= len("Authorization: Bearer ") + tokens.MAX_TOKEN_BYTES
 
 
 def test_invalid_forwarded_allow_ips_stop_gunicorn_naming_the_variable() -> None:

@@ -11,6 +11,7 @@ BASE = {
     "ADDIN_API_CLIENT_SECRET": "a-secret-value",
     "ADDIN_API_TENANTS": "7a3c9e1d-2b4f-4c8a-9d6e-1f0a2b3c4d5e",
     "ADDIN_API_DATAVERSE_URLS": "7a3c9e1d-2b4f-4c8a-9d6e-1f0a2b3c4d5e=https://org.crm.dynamics.com",
+    "ADDIN_API_PUBLIC_URL": "https://addin.contoso.example",
 }
 
 

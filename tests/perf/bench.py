@@ -1,8 +1,9 @@
 """`make bench`: how much the service costs over the Dataverse and Entra calls it cannot avoid.
 
-Starts the devstack (in this process) and the service under gunicorn with the shipped config (a subprocess, plain
-HTTP on 127.0.0.1), drives it with a load generator in another process (this file run with `--load`), prints a
-table and writes the figures as JSON (`bench-results.json` by default):
+Starts the devstack as `addin-api devstack --users 64` starts it (a subprocess: HTTPS with persistent connections)
+and the service under gunicorn with the shipped config (a subprocess, plain HTTP on 127.0.0.1), drives it with a
+load generator in another process (this file run with `--load`), prints a table and writes the figures as JSON
+(`bench-results.json` by default):
 
 1. round trips per action, from the devstack request log, and identity calls per 100 requests of one warm user;
 2. latency efficiency under load: every Dataverse request delayed by L ms (`/_devstack/faults` `delayMs`),
@@ -404,7 +405,7 @@ class Bench:
             server.stop()
 
     def load(self, service: Gunicorn | None, tokens: list[str], **spec: Any) -> dict[str, Any]:
-        """Run the load generator process; sample CPU of gunicorn, the devstack (us) and the generator.
+        """Run the load generator process; sample CPU of gunicorn, the devstack and the generator.
 
         Without a service, `spec` names the port (and CA file) of what the generator calls directly.
         """
@@ -1054,64 +1055,38 @@ def evaluate(results: dict[str, Any]) -> dict[str, tuple[Any, Any, bool]]:
     return targets
 
 
-def devstack_app() -> Any:
-    """The devstack app for gunicorn (`bench:devstack_app()`), configured by BENCH_DEVSTACK_* variables."""
-    from addin_api.devstack.config import synthetic_users
-    from addin_api.devstack.server import create_devstack_app
-
-    data_dir = Path(os.environ["BENCH_DEVSTACK_DIR"])
-    users = synthetic_users(int(os.environ["BENCH_DEVSTACK_USERS"]))
-    return create_devstack_app(data_dir, os.environ["BENCH_DEVSTACK_URL"], extra_users=users)
-
-
 @contextmanager
-def devstack(kind: str, data_dir: Path) -> Iterator[tuple[str, Path, Callable[[], float]]]:
-    """Run the devstack; yield its URL, CA file and a CPU-seconds reading of the process(es) serving it.
-
-    "keepalive" (default): the devstack app under gunicorn (one process, many threads), which keeps HTTP/1.1
-    connections open as Dataverse and Entra do. "werkzeug": `DevstackServer` in this process, as `make dev` and
-    the tests run it — werkzeug's server closes every connection, so each Dataverse call opens a new TLS connection.
+def devstack(data_dir: Path) -> Iterator[tuple[str, Path, Callable[[], float]]]:
+    """Run `addin-api devstack` (a subprocess, started exactly as the command starts it, with `--users`); yield its
+    URL, CA file and a CPU-seconds reading of its process.
     """
-    from addin_api.devstack.certs import ensure_certificates
-    from addin_api.devstack.config import synthetic_users
-    from addin_api.devstack.server import DevstackServer
-
-    if kind == "werkzeug":
-        server = DevstackServer(data_dir, port=0, extra_users=synthetic_users(MAX_USERS)).start()
-        try:
-            yield server.url, server.ca_file, lambda: proc_cpu_seconds("self")
-        finally:
-            server.stop()
-        return
-    ca, cert, key = ensure_certificates(data_dir)
     port = free_port()
-    url = f"https://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "BENCH_DEVSTACK_DIR": str(data_dir),
-        "BENCH_DEVSTACK_URL": url,
-        "BENCH_DEVSTACK_USERS": str(MAX_USERS),
-    }
-    options = [
-        *("--worker-class", "gthread", "--workers", "1", "--threads", "160", "--keep-alive", "75"),
-        *("--certfile", str(cert), "--keyfile", str(key), "--pythonpath", str(Path(__file__).parent)),
-        *("--chdir", str(ROOT), "--timeout", "120"),
+    command = [
+        *(sys.executable, "-m", "addin_api.cli", "devstack"),
+        *("--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--users", str(MAX_USERS)),
     ]
-    server_process = Gunicorn(
-        "bench:devstack_app()",
-        options,
-        env,
-        data_dir,
-        scheme="https",
-        probe="/_devstack/config",
-        workers=1,
-        verify=str(ca),
-        port=port,
-    )
+    log = (data_dir / "devstack.log").open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log)
+    assert process.stdout is not None
     try:
-        yield url, ca, server_process.cpu_seconds
+        deadline = time.monotonic() + 60
+        url = ""
+        while not url:
+            line = process.stdout.readline().decode()
+            if not line or time.monotonic() > deadline:
+                raise RuntimeError(f"addin-api devstack did not start; see {log.name}")
+            if line.startswith("ready: "):
+                url = line.split(" ", 1)[1].strip()
+        yield url, data_dir / "ca.pem", lambda: proc_cpu_seconds(process.pid)
     finally:
-        server_process.stop()
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        log.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1125,12 +1100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--slow-latency-ms", type=int, default=400, help="a second, CPU-light latency for 16/64 users (0: skip)"
     )
     parser.add_argument("--tuned-threads", type=int, default=32, help="threads per worker of the tuned run (0: skip)")
-    parser.add_argument(
-        "--devstack",
-        choices=("keepalive", "werkzeug"),
-        default="keepalive",
-        help="serve the devstack with keep-alive under gunicorn (default) or with werkzeug in this process",
-    )
     parser.add_argument(
         "--phases", default="roundtrips,load,memory,throttling", help="comma-separated subset of the phases to run"
     )
@@ -1153,10 +1122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loadavgBefore": loadavg(),
         "gunicornDefaults": {k: v for k, v in runpy.run_path(str(GUNICORN_CONF)).items() if k in GUNICORN_SHOWN},
     }
-    results["devstack"] = args.devstack
+    results["devstack"] = f"addin-api devstack --users {MAX_USERS}"
     with (
         tempfile.TemporaryDirectory(prefix="addin-bench-") as tmp,
-        devstack(args.devstack, Path(tmp)) as (url, ca_file, devstack_cpu),
+        devstack(Path(tmp)) as (url, ca_file, devstack_cpu),
         requests.Session() as control,
     ):
         control.trust_env = False

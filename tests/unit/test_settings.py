@@ -17,6 +17,7 @@ VALID = {
     "ADDIN_API_CLIENT_SECRET": "s3cret",
     "ADDIN_API_TENANTS": TENANT,
     "ADDIN_API_DATAVERSE_URLS": f"{TENANT}=https://contoso.crm.dynamics.com/",
+    "ADDIN_API_PUBLIC_URL": "https://addin.contoso.example/",
 }
 
 
@@ -46,13 +47,13 @@ def test_secret_is_not_in_repr() -> None:
 
 
 def test_every_problem_is_named_at_once() -> None:
-    """An empty environment names the id, the credential, the tenants in one error."""
+    """An empty environment names the id, the credential, the tenants and the public URL in one error."""
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({})
     text = "\n".join(raised.value.problems)
-    for name in ("ADDIN_API_CLIENT_ID", "ADDIN_API_CLIENT_SECRET", "ADDIN_API_TENANTS"):
+    for name in ("ADDIN_API_CLIENT_ID", "ADDIN_API_CLIENT_SECRET", "ADDIN_API_TENANTS", "ADDIN_API_PUBLIC_URL"):
         assert name in text
-    assert 3 == len(raised.value.problems)
+    assert 4 == len(raised.value.problems)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +72,9 @@ def test_every_problem_is_named_at_once() -> None:
         ({"ADDIN_API_CA_BUNDLE": "/nonexistent/ca.pem"}, "ADDIN_API_CA_BUNDLE"),
         ({"ADDIN_API_SHARED_STATE_DIR": "/nonexistent/state"}, "ADDIN_API_SHARED_STATE_DIR"),
         ({"ADDIN_API_CLIENT_SECRET": "", "ADDIN_API_CLIENT_CERT_PATH": "/nonexistent.pem"}, "CLIENT_CERT"),
+        ({"ADDIN_API_PUBLIC_URL": ""}, "ADDIN_API_PUBLIC_URL is required"),
+        ({"ADDIN_API_PUBLIC_URL": "addin.contoso.example"}, "ADDIN_API_PUBLIC_URL"),
+        ({"ADDIN_API_PUBLIC_URL": "https://addin.contoso.example/?x=1"}, "ADDIN_API_PUBLIC_URL"),
     ],
 )
 def test_invalid_values_are_named(override: dict[str, str], named: str) -> None:

@@ -20,9 +20,10 @@ from addin_api.devstack.control import dataverse_error
 from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response, no_resource
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
+from addin_api.devstack.dataverse.impersonation import CALLER_OBJECT_ID, MSCRM_CALLER_ID, Acting, resolve
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.dataverse.store import index_key
-from addin_api.devstack.identity import TokenRejected, verify_dataverse_token
+from addin_api.devstack.identity import NotAMember, TokenRejected, verify_dataverse_token
 from addin_api.devstack.state import DevstackState, current_state
 
 API_PREFIX = "/api/data/v9.2/"
@@ -64,6 +65,11 @@ def _admit() -> Response | None:
         return None
     try:
         user = verify_dataverse_token(state, token.strip())
+    except NotAMember:
+        # An app-only token of an app with no application user in the environment.
+        # https://learn.microsoft.com/en-us/power-platform/admin/manage-application-users
+        g.dataverse_not_member = True
+        return None
     except TokenRejected:
         return None
     g.devstack_user = user.upn
@@ -80,12 +86,27 @@ def _admit() -> Response | None:
 
 
 def _require_caller() -> Response | None:
-    """Refuse Web API requests without a valid bearer token (401) or from someone who is no systemuser (403)."""
-    if _prefix() is None or g.get("dataverse_user") is not None:
+    """Refuse Web API requests without a valid bearer token (401) or from someone who is no systemuser (403).
+
+    An admitted caller may impersonate another user (`impersonation.resolve`), refused with Dataverse's error.
+    """
+    if _prefix() is None:
+        return None
+    caller: DevUser | None = g.get("dataverse_user")
+    if caller is not None:
+        try:
+            g.dataverse_acting = resolve(current_state().config, caller, _impersonation_headers())
+        except DataverseError as error:
+            return dataverse_error(error.status, error.code, error.message)
         return None
     if g.get("dataverse_not_member"):
         return dataverse_error(403, "0x80072560", "The user is not a member of the organization.")
     return _unauthorized(current_state())
+
+
+def _impersonation_headers() -> dict[str, str]:
+    """The request's impersonation headers, by lower-case name (header names are case-insensitive)."""
+    return {name: value for name in (CALLER_OBJECT_ID, MSCRM_CALLER_ID) if (value := request.headers.get(name))}
 
 
 def _release(_exc: BaseException | None) -> None:
@@ -99,8 +120,10 @@ def _api() -> Api:
     from addin_api.devstack.seed import BUSINESS_UNIT_ID, ORGANIZATION_ID
 
     state = current_state()
-    user: DevUser = g.dataverse_user
-    ops = Operations(state.dataverse, user, f"{state.environment_url}{_prefix() or API_PREFIX}")
+    acting: Acting = g.dataverse_acting
+    ops = Operations(
+        state.dataverse, acting.user, f"{state.environment_url}{_prefix() or API_PREFIX}", delegate=acting.delegate
+    )
     return Api(ops, BUSINESS_UNIT_ID, ORGANIZATION_ID)
 
 

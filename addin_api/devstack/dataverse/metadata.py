@@ -212,6 +212,10 @@ def _common(owned: bool = True) -> list[Column]:
         Column("modifiedon", DATETIME, create=False, update=False),
         Column("createdby", LOOKUP, create=False, update=False, targets=("systemuser",)),
         Column("modifiedby", LOOKUP, create=False, update=False, targets=("systemuser",)),
+        # the impersonating caller, when a write was made on behalf of another user
+        # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api
+        Column("createdonbehalfby", LOOKUP, create=False, update=False, targets=("systemuser",)),
+        Column("modifiedonbehalfby", LOOKUP, create=False, update=False, targets=("systemuser",)),
         Column("versionnumber", INT, create=False, update=False),
     ]
     if owned:
@@ -507,6 +511,7 @@ def _build() -> dict[str, Table]:
                 _s("internalemailaddress", 100),
                 _s("domainname", 1024),
                 Column("azureactivedirectoryobjectid", GUID),
+                Column("applicationid", GUID),  # set on application users: the app registration's client id
                 _s("jobtitle", 100),
                 _s("title", 128),
                 Column("isdisabled", BOOL, default=False, labels=("Enabled", "Disabled")),

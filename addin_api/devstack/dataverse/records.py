@@ -173,6 +173,7 @@ class Operations:
     api_base: str  # https://host/api/data/v9.2/
     written: set[str] = field(default_factory=set)  # the columns the last `apply_body` wrote
     content_ids: dict[str, str] = field(default_factory=dict)  # "$1" -> "accounts(<id>)"
+    delegate: DevUser | None = None  # the impersonating caller, when `user` is impersonated (`impersonation`)
 
     # ---- security -------------------------------------------------------------------------------------------
 
@@ -423,6 +424,8 @@ class Operations:
                 now_iso(),
                 self.store.next_version(),
             )
+            self._on_behalf(table, record, "createdonbehalfby")
+            self._on_behalf(table, record, "modifiedonbehalfby")
             if parent is not None:
                 column, parent_table, parent_id, nav = parent
                 set_lookup(record, column, parent_table.logical, parent_id, nav)
@@ -462,6 +465,12 @@ class Operations:
                     self.create(child_table, child, parent=link)
         return new_id
 
+    def _on_behalf(self, table: Table, record: Record, column: str) -> None:
+        """Set `createdonbehalfby`/`modifiedonbehalfby` to the impersonating caller (null when none)."""
+        if column in table.columns:
+            delegate = self.delegate.systemuserid if self.delegate is not None else None
+            set_lookup(record, column, "systemuser", delegate, column)
+
     # ---- update ---------------------------------------------------------------------------------------------
 
     def update(self, table: Table, record_id: str, body: Any, existing: Record) -> None:
@@ -482,6 +491,7 @@ class Operations:
             if "modifiedby" in table.columns:
                 set_lookup(record, "modifiedby", "systemuser", self.user.systemuserid, "modifiedby")
             keys.check_unique(self.store, table, record)
+            self._on_behalf(table, record, "modifiedonbehalfby")
             self.store.replace(table.logical, record_id, record)
             mail_rows.after_write(self, table, record, False, written)
 

@@ -136,12 +136,20 @@
     }
   ];
 
+  function urlConfig() {
+    // `/dev/pane?user=…&sample=…` opened on its own (outside the harness) plays that user and item.
+    var params = new URLSearchParams(window.location.search);
+    if (!params.get("user") && !params.get("sample")) { return null; }
+    return { user: params.get("user") || "alice@contoso.example", sample: params.get("sample") || "dana-read" };
+  }
+
   function findConfig() {
     if (window.__OFFICE_STANDIN__) { return window.__OFFICE_STANDIN__; }
+    var fromUrl = urlConfig();
     try {
       if (window.parent !== window && window.parent.devHarness) { return window.parent.devHarness.config(); }
     } catch (crossOrigin) { /* not inside the harness */ }
-    return { user: "alice@contoso.example", sample: "dana-read" };
+    return fromUrl || { user: "alice@contoso.example", sample: "dana-read" };
   }
 
   function buildItem(config) {

@@ -5,14 +5,33 @@
 
   function $(id) { return document.getElementById(id); }
 
-  var current = { user: "alice@contoso.example", sample: "dana-read", userName: null, naa: false };
+  // `/dev?user=…&sample=…&naa=1` opens the harness on that user and item.
+  var params = new URLSearchParams(window.location.search);
+  var current = {
+    user: params.get("user") || "alice@contoso.example", sample: params.get("sample") || "dana-read",
+    userName: null, naa: params.get("naa") === "1"
+  };
   var names = {};
+  // What each demo user shows, in words (the devstack names the scenarios).
+  var SCENARIOS = {
+    full_rights: "Can do everything: track, set regarding, create records.",
+    no_office_apps_privilege: "Lacks the \"Use Dynamics 365 App for Outlook\" privilege: sees data, cannot track.",
+    read_only: "Read-only security role: sees data; tracking and creating records are refused.",
+    mfa_claims_challenge: "Conditional access asks for MFA: the pane answers one claims challenge.",
+    no_consent: "Has not consented to the add-in: the pane offers consent.",
+    tenant_not_allowed: "Belongs to a tenant this deployment does not serve."
+  };
+  // Faults match the pane's Dataverse calls ($batch: track, search, people, who-am-I), not the live view's reads,
+  // so the pane's next action is the one that meets them.
+  var PANE_CALLS = "\\$batch";
+  var POLL_MS = 10000;
 
   window.devHarness = {
     config: function () {
       return { user: current.user, sample: current.sample, userName: names[current.user] || null, naa: current.naa };
     },
     standinChanged: function (state) {
+      schedulePoll();
       var box = $("item-categories");
       box.textContent = "";
       state.itemCategories.forEach(function (c) {
@@ -52,6 +71,19 @@
     $("control-status").textContent = response.ok ? "Done." : "The devstack refused (" + response.status + ").";
   }
 
+  var pollTimer = null;
+
+  function schedulePoll() {
+    // Soon after the pane changed something (a category, a token), else every POLL_MS while the page is visible.
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(function () { poll(); }, 500);
+  }
+
+  function describeUser(option) {
+    var scenario = (option && option.dataset.scenario) || "";
+    return SCENARIOS[scenario] || scenario;
+  }
+
   async function loadUsers() {
     var response = await fetch("/dev/api/users");
     var users = response.ok ? (await response.json()).users : [{ upn: current.user, scenario: "" }];
@@ -60,12 +92,12 @@
       names[u.upn] = u.name || null;
       var option = document.createElement("option");
       option.value = u.upn;
-      option.textContent = u.upn;
+      option.textContent = (u.name ? u.name + " — " : "") + u.upn;
       option.dataset.scenario = u.scenario || "";
       select.appendChild(option);
     });
     select.value = current.user;
-    $("user-scenario").textContent = (select.selectedOptions[0] && select.selectedOptions[0].dataset.scenario) || "";
+    $("user-scenario").textContent = describeUser(select.selectedOptions[0]);
   }
 
   function loadSamples() {
@@ -109,19 +141,25 @@
     await loadUsers();
     $("pick-user").addEventListener("change", function (event) {
       current.user = event.target.value;
-      $("user-scenario").textContent = event.target.selectedOptions[0].dataset.scenario || "";
+      $("user-scenario").textContent = describeUser(event.target.selectedOptions[0]);
       reloadPane();
       poll();
     });
     $("pick-sample").addEventListener("change", function (event) { current.sample = event.target.value; reloadPane(); });
     $("pick-naa").addEventListener("change", function (event) { current.naa = event.target.checked; reloadPane(); });
     $("reload").addEventListener("click", reloadPane);
-    $("fault-throttle").addEventListener("click", function () { post("/dev/api/faults", { status: 429, retryAfter: 5, count: 1 }); });
-    $("fault-outage").addEventListener("click", function () { post("/dev/api/faults", { status: 503, retryAfter: 1, count: 3 }); });
+    $("fault-throttle").addEventListener("click", function () {
+      post("/dev/api/faults", { status: 429, retryAfter: 5, count: 1, path: PANE_CALLS });
+    });
+    $("fault-outage").addEventListener("click", function () {
+      // Four failures outlast the service's two retries of a read, so the pane sees the outage.
+      post("/dev/api/faults", { status: 503, retryAfter: 1, count: 4, path: PANE_CALLS });
+    });
     $("fault-clear").addEventListener("click", function () { post("/dev/api/faults", null, "DELETE"); });
     $("reset").addEventListener("click", async function () { await post("/dev/api/reset"); reloadPane(); poll(); });
+    $("pick-naa").checked = current.naa;
     reloadPane();
     poll();
-    setInterval(poll, 2000);
+    setInterval(function () { if (!document.hidden) { poll(); } }, POLL_MS);
   });
 })();
