@@ -40,10 +40,29 @@ DATAVERSE_TABLES = (
     "activityparty",
     "activitymimeattachment",
     "activitypointer",
+    # mailbox synchronization; on these a privilege covers the caller's own rows (Basic depth) unless
+    # "<operation>:<table>:global" adds Organization depth (see dataverse/mail_security.py)
+    "mailbox",
+    "usersettings",
+    "mailboxtrackingfolder",
 )
 ALL_OPERATIONS = ("create", "read", "write", "delete", "append", "appendto")
 FULL_RIGHTS = frozenset(f"{op}:{table}" for op in ALL_OPERATIONS for table in DATAVERSE_TABLES)
 READ_ONLY = frozenset(f"read:{table}" for table in DATAVERSE_TABLES)
+# "Approve Email Addresses for Users or Queues"
+# https://learn.microsoft.com/en-us/previous-versions/dynamicscrm-2015/developers-guide/gg334551(v=crm.7)
+APPROVE_EMAIL_ADDRESSES = "prvApproveRejectEmailAddress"
+MAILBOX_TABLES = ("mailbox", "usersettings", "mailboxtrackingfolder")
+# What mailbox synchronization itself needs on every user's rows: read them all, write mailboxes (statuses, lease).
+MAILBOX_SYNC_RIGHTS = frozenset(
+    {f"read:{table}{depth}" for table in MAILBOX_TABLES for depth in ("", ":global")}
+    | {"write:mailbox", "write:mailbox:global"}
+)
+# A system administrator: every privilege at Organization depth, and writing the organization row (which every
+# role reads: see dataverse/mail_security.py).
+ADMIN_RIGHTS = (
+    FULL_RIGHTS | {f"{op}:{table}:global" for op in ALL_OPERATIONS for table in MAILBOX_TABLES} | {"write:organization"}
+)
 USE_OFFICE_APPS = "prvUseOfficeApps"
 # Lets a caller impersonate another user (CallerObjectId / MSCRMCallerID headers).
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/impersonate-another-user
@@ -56,6 +75,7 @@ SYNC_WORKER_RIGHTS = frozenset(
     | {f"{op}:{table}" for op in ALL_OPERATIONS for table in ACTIVITY_TABLES}
     | {f"appendto:{table}" for table in ("account", "contact", "lead", "opportunity", "incident", "systemuser")}
     | {"create:contact", "create:lead", "append:contact", "append:lead"}
+    | MAILBOX_SYNC_RIGHTS  # every user's mailbox, personal options and folder rules; the mailbox's sync columns
 )
 
 
@@ -130,6 +150,16 @@ DEMO_USERS: tuple[DevUser, ...] = (
         tenant_id=CONTOSO_TENANT_ID,
         scenario="no_consent",
         privileges=FULL_RIGHTS,
+    ),
+    DevUser(
+        upn="megan@contoso.example",
+        name="Megan Bowen",
+        oid="3e6a0000-0000-4000-8000-000000000007",
+        systemuserid="5e7a0007-0000-4000-8000-000000003e6a",
+        tenant_id=CONTOSO_TENANT_ID,
+        scenario="mailbox_admin",
+        privileges=ADMIN_RIGHTS,
+        named_privileges=frozenset({USE_OFFICE_APPS, APPROVE_EMAIL_ADDRESSES}),
     ),
     DevUser(
         upn="mallory@fabrikam-tenant.example",

@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 from addin_api.devstack.config import DevConfig
+from addin_api.devstack.dataverse import mail_rows
 from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.records import apply_computed, blank_record, set_lookup
 
@@ -206,6 +207,8 @@ def seed_records(config: DevConfig) -> list[Seeded]:
         seeder.add("systemuser", user_id, record)
     for out in seeder.out:
         set_lookup(out[2], "businessunitid", "businessunit", BUSINESS_UNIT_ID, "businessunitid")
+    # each user's mailbox and personal options, and the organization row (mailbox synchronization)
+    mail_rows.seed([out[2] for out in seeder.out], ORGANIZATION_ID, seeder.add)
 
     account_ids: dict[str, str] = {}
     for i, (name, domain, city, phone) in enumerate(ACCOUNTS):

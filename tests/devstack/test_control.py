@@ -87,6 +87,7 @@ def test_config_describes_app_environment_ca_and_users(devstack: Devstack) -> No
         "mfa_claims_challenge",
         "no_consent",
         "tenant_not_allowed",
+        "mailbox_admin",
     } == {u["scenario"] for u in config["users"]}
     assert all({"upn", "oid", "tenantId", "scenario"} <= set(u) for u in config["users"])
 

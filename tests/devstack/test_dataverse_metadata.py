@@ -137,7 +137,9 @@ def test_unknown_table_is_a_json_404(dv: Dv) -> None:
 def test_filter_on_enum_and_boolean_properties(dv: Dv) -> None:
     """Enum literals (`Microsoft.Dynamics.CRM.OwnershipTypes'…'`) and booleans filter definitions."""
     owned = quote(f"OwnershipType eq {NS}.OwnershipTypes'BusinessOwned'")
-    assert ["systemuser"] == [e["LogicalName"] for e in dv.json(f"EntityDefinitions?$filter={owned}")["value"]]
+    assert ["systemuser", "usersettings"] == [
+        e["LogicalName"] for e in dv.json(f"EntityDefinitions?$filter={owned}")["value"]
+    ]
     activities = dv.json("EntityDefinitions?$select=LogicalName&$filter=" + quote("IsActivity eq true"))["value"]
     assert {"email", "appointment", "activitypointer"} == {e["LogicalName"] for e in activities}
 

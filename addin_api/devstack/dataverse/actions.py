@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from addin_api.devstack.dataverse import mail_security
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.metadata import TABLES, Table
 from addin_api.devstack.dataverse.records import Operations
@@ -90,8 +91,8 @@ def principal_access(ops: Operations, systemuserid: str, target: str) -> str:
     `@tid={'@odata.id':'accounts(<id>)'}`: the user's access rights to that row, as the AccessRights flags.
 
     https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/use-web-api-functions#pass-reference-to-a-table-to-a-function
-    Every privilege of the emulated roles has organization depth, so the rights are those the roles grant on the
-    row's table.
+    Privileges have organization depth, so the rights are those the roles grant on the row's table; on the
+    mailbox-sync tables a Basic-depth privilege covers only the principal's own rows (`mail_security`).
     """
     users = TABLES["systemuser"]
     ops.require("read", users)
@@ -104,5 +105,15 @@ def principal_access(ops: Operations, systemuserid: str, target: str) -> str:
         raise not_found(ref.table, ref.record_id)
     ops.require("read", ref.table)
     principal = next((u for u in ops.store.config.users if u.systemuserid == systemuserid), None)
-    granted = [flag for op, flag in _ACCESS if principal is not None and principal.may(op, ref.table.logical)]
+    row = ops.store.get(ref.table.logical, ref.record_id) or {}
+    granted = [
+        flag
+        for op, flag in _ACCESS
+        if principal is not None
+        and principal.may(op, ref.table.logical)
+        and (
+            mail_security.organization_wide(principal, op, ref.table.logical)
+            or mail_security.owner_of(ref.table, row) == principal.systemuserid
+        )
+    ]
     return ", ".join(granted) if granted else "None"

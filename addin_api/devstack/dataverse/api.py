@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from addin_api.devstack.dataverse import actions, keys
+from addin_api.devstack.dataverse import actions, keys, mail_messages, mail_security
 from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
@@ -60,6 +60,7 @@ _PRIVILEGE_FUNCTION = re.compile(
     r"^Microsoft\.Dynamics\.CRM\.RetrieveUserPrivilegeByPrivilegeName\(PrivilegeName=(?P<arg>[^)]*)\)$"
 )
 _ACCESS_FUNCTION = re.compile(r"^Microsoft\.Dynamics\.CRM\.RetrievePrincipalAccess\(Target=(?P<arg>.*)\)$")
+_CHECK_INCOMING = re.compile(r"^(?:Microsoft\.Dynamics\.CRM\.)?CheckIncomingEmail\((?P<args>.*)\)$", re.S)
 _BULK_ACTIONS = ("Microsoft.Dynamics.CRM.CreateMultiple", "Microsoft.Dynamics.CRM.UpdateMultiple")
 
 
@@ -180,6 +181,12 @@ class Api:
             return metadata
         if path in ("RetrieveVersion", "RetrieveVersion()"):
             return self._method(req, "GET", self.retrieve_version)
+        if path in ("GetTrackingTokenEmail", "Microsoft.Dynamics.CRM.GetTrackingTokenEmail"):
+            return self._method(req, "POST", lambda: self.mail_action("GetTrackingTokenEmail", None, req))
+        incoming = _CHECK_INCOMING.match(path)
+        if incoming is not None:
+            params = mail_messages.parse_parameters(incoming.group("args"), req.query)
+            return self._method(req, "GET", lambda: self.mail_function("CheckIncomingEmail", params))
         match = _PATH.match(path)
         if match is None:
             raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{path}'.")
@@ -228,6 +235,8 @@ class Api:
             if target.startswith("@"):
                 target = req.query.get(target, "")
             return self._method(req, "GET", lambda: self.principal_access(record_id, target))
+        if rest == "Microsoft.Dynamics.CRM.SendEmail" and table.logical == "email":
+            return self._method(req, "POST", lambda: self.mail_action("SendEmail", record_id, req))
         if rest.endswith("/$ref"):
             return self.reference(table, record_id, rest[: -len("/$ref")], req)
         if rest in table.collections and req.method == "GET":
@@ -308,6 +317,22 @@ class Api:
         context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"
         return json_response(200, {"@odata.context": context, "AccessRights": rights})
 
+    def mail_action(self, name: str, email_id: str | None, req: ApiRequest) -> ApiResponse:
+        """`POST emails(<id>)/Microsoft.Dynamics.CRM.SendEmail` and `POST GetTrackingTokenEmail` (`mail_messages`)."""
+        body = self._body(TABLES["email"], req)
+        if email_id is not None:
+            result = mail_messages.send_email(self.ops, email_id, body)
+        else:
+            result = mail_messages.tracking_token(self.ops, body)
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.{name}Response"
+        return json_response(200, {"@odata.context": context, **result})
+
+    def mail_function(self, name: str, params: dict[str, str | None]) -> ApiResponse:
+        """`GET CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t,Cc=@c,Bcc=@b)` (`mail_messages`)."""
+        result = mail_messages.check_incoming_email(self.ops, params)
+        context = f"{self.base}$metadata#Microsoft.Dynamics.CRM.{name}Response"
+        return json_response(200, {"@odata.context": context, **result})
+
     def bulk(self, table: Table, action: str, req: ApiRequest) -> ApiResponse:
         """`CreateMultiple` answers 200 with the new `Ids`; `UpdateMultiple` answers 204.
 
@@ -327,6 +352,7 @@ class Api:
         self.ops.get(TABLES["systemuser"], systemuserid)
         config_user = next((u for u in self.ops.store.config.users if u.systemuserid == systemuserid), None)
         has = False
+        depth = "Global"
         if config_user is None:
             has = name == "prvUseOfficeApps"  # colleagues who never sign in keep the default roles
         elif name in config_user.named_privileges:
@@ -336,10 +362,12 @@ class Api:
                 for table in TABLES.values():
                     if name == f"prv{verb}{table.schema}" and config_user.may(op, table.logical):
                         has = True
+                        if not mail_security.organization_wide(config_user, op, table.logical):
+                            depth = "Basic"  # the user's own rows
         privileges = (
             [
                 {
-                    "Depth": "Global",
+                    "Depth": depth,
                     "PrivilegeId": privilege_id(name),
                     "BusinessUnitId": self.business_unit_id,
                     "PrivilegeName": name,
@@ -375,7 +403,7 @@ class Api:
             user_id=ops.user.systemuserid,
             business_unit_id=self.business_unit_id,
             now=datetime.now(UTC),
-            resolve=lambda logical, record_id: ops.fetch(TABLES[logical], record_id),
+            resolve=lambda logical, record_id: ops.readable(TABLES[logical], record_id),
         )
 
     def _query(self, table: Table, rows: list[Record] | None, req: ApiRequest) -> list[Record]:

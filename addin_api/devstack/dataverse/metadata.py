@@ -516,6 +516,15 @@ def _build() -> dict[str, Table]:
                 _s("title", 128),
                 Column("isdisabled", BOOL, default=False, labels=("Enabled", "Disabled")),
                 Column("businessunitid", LOOKUP, targets=("businessunit",)),
+                # mailbox sync: the address's approval (0 Empty, 1 Approved, 2 Pending Approval, 3 Rejected) and
+                # the user's mailbox. https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/systemuser
+                Column(
+                    "emailrouteraccessapproval",
+                    PICKLIST,
+                    options={0: "Empty", 1: "Approved", 2: "Pending Approval", 3: "Rejected"},
+                    default=0,
+                ),
+                Column("defaultmailbox", LOOKUP, targets=("mailbox",), create=False, update=False),
                 *_common(owned=False),
             ],
         ),
@@ -537,6 +546,9 @@ def _build() -> dict[str, Table]:
                 _s("torecipients", 500),
                 _s("trackingtoken", 50),
                 Column("senton", DATETIME, create=False, update=False),
+                # the mailboxes that send / received it (server-side synchronization)
+                Column("sendermailboxid", LOOKUP, targets=("mailbox",)),
+                Column("receivingmailboxid", LOOKUP, targets=("mailbox",)),
                 *_activity_columns("email"),
                 Column("statecode", PICKLIST, options=EMAIL_STATE, default=0),
                 Column("statuscode", PICKLIST, options=EMAIL_STATUS, default=1),
@@ -652,6 +664,9 @@ def _build() -> dict[str, Table]:
             read_only=True,
         ),
     ]
+    from addin_api.devstack.dataverse import mail_tables
+
+    tables.extend(mail_tables.tables())
     for table in tables:
         table.display, table.schema_name, table.ownership = _DEFINITION.get(
             table.logical, (table.display, table.schema, table.ownership)

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from addin_api.devstack.config import DevUser
-from addin_api.devstack.dataverse import keys
+from addin_api.devstack.dataverse import keys, mail_rows, mail_security
 from addin_api.devstack.dataverse.errors import (
     INVALID_ARGUMENT,
     QUERY,
@@ -88,13 +88,17 @@ def set_lookup(record: Record, column: str, target: str | None, target_id: str |
 
 
 def apply_computed(table: Table, record: Record) -> None:
-    """Fill the columns Dataverse computes: fullname, ticketnumber, filesize."""
+    """Fill the columns Dataverse computes: fullname, ticketnumber, filesize, regardingobjecttypecode, senton."""
     if "fullname" in table.columns and table.logical in ("contact", "lead", "systemuser"):
         parts = [record.get("firstname"), record.get("lastname")]
         record["fullname"] = " ".join(p for p in parts if p) or None
     if table.logical == "activitymimeattachment":
         body = record.get("body")
         record["filesize"] = len(base64.b64decode(body, validate=False)) if body else 0
+    if table.logical == "mailboxtrackingfolder":
+        record["regardingobjecttypecode"] = record.get("_regardingobjectid_value@lookuplogicalname")
+    if table.logical == "email" and record.get("statuscode") == 3 and not record.get("senton"):
+        record["senton"] = now_iso()  # the platform stamps when an email became Sent
 
 
 def blank_record(table: Table, record_id: str, user_id: str, when: str, version: int) -> Record:
@@ -167,6 +171,7 @@ class Operations:
     store: DataverseStore
     user: DevUser
     api_base: str  # https://host/api/data/v9.2/
+    written: set[str] = field(default_factory=set)  # the columns the last `apply_body` wrote
     content_ids: dict[str, str] = field(default_factory=dict)  # "$1" -> "accounts(<id>)"
     delegate: DevUser | None = None  # the impersonating caller, when `user` is impersonated (`impersonation`)
 
@@ -175,7 +180,7 @@ class Operations:
     def require(self, operation: str, table: Table) -> None:
         """Raise 403 `0x80040220` unless the caller's roles grant `operation` on `table`."""
         logical = table.logical
-        if not self.user.may(operation, logical):
+        if not self.user.may(operation, logical) and not mail_security.granted_to_all(operation, logical):
             raise privilege_denied(self.user.systemuserid, len(self.user.privileges), operation, table)
 
     # ---- reading --------------------------------------------------------------------------------------------
@@ -187,13 +192,13 @@ class Operations:
             for logical in ACTIVITY_TABLES:
                 out.extend(as_activitypointer(r) for r in self.store.all(logical))
             return out
-        return self.store.all(table.logical)
+        return mail_security.visible(self.user, table, self.store.all(table.logical))
 
     def candidates(self, table: Table, keys: frozenset[tuple[str, str]] | None) -> list[Record]:
         """The rows a filter with these `keys` (`query.Filter.keys`) can match: an index lookup, or every row."""
         if keys is None or table.logical == "activitypointer":
             return self.rows(table)
-        return self.store.find(table.logical, keys)
+        return mail_security.visible(self.user, table, self.store.find(table.logical, keys))
 
     def related_rows(self, child: Table, column: str, parent_id: Any) -> list[Record]:
         """The rows of `child` whose lookup `column` points at `parent_id`."""
@@ -201,7 +206,7 @@ class Operations:
         if not isinstance(parent_id, str) or child.logical == "activitypointer":
             return [r for r in self.rows(child) if r.get(prop) == parent_id]
         rows = self.store.find(child.logical, [(prop, index_key(parent_id) or "")])
-        return [r for r in rows if r.get(prop) == parent_id]
+        return mail_security.visible(self.user, child, [r for r in rows if r.get(prop) == parent_id])
 
     def fetch(self, table: Table, record_id: str) -> Record | None:
         """One record by id, or None."""
@@ -213,11 +218,17 @@ class Operations:
             return None
         return self.store.get(table.logical, record_id)
 
+    def readable(self, table: Table, record_id: str) -> Record | None:
+        """One record by id if the caller may read it (an expanded or joined row they may not read is absent)."""
+        record = self.fetch(table, record_id)
+        return record if record is not None and mail_security.visible(self.user, table, [record]) else None
+
     def get(self, table: Table, record_id: str) -> Record:
         """One record by id, or 404 `0x80040217`."""
         record = self.fetch(table, record_id)
         if record is None:
             raise not_found(table, record_id)
+        mail_security.check_row(self.user, "read", table, record)
         return record
 
     # ---- binds ----------------------------------------------------------------------------------------------
@@ -364,7 +375,9 @@ class Operations:
                 )
             record[column.name] = self.convert(table, column, value)
             written.add(column.name)
+        mail_security.check_columns(self.user, table, written)
         self._state_status(table, record, written)
+        self.written = written
         return deep
 
     def _state_status(self, table: Table, record: Record, written: set[str]) -> None:
@@ -399,6 +412,7 @@ class Operations:
         """
         if table.read_only:
             raise DataverseError(405, "0x80060888", f"The '{table.entity_set}' entity set is read-only.")
+        mail_security.check_method("create", table)
         self.require("create", table)
         if not isinstance(body, dict):
             raise payload_error(table, "An object was expected as the request body.")
@@ -416,6 +430,8 @@ class Operations:
                 column, parent_table, parent_id, nav = parent
                 set_lookup(record, column, parent_table.logical, parent_id, nav)
             deep = self.apply_body(table, record, body, creating=True)
+            written = self.written
+            mail_security.check_row(self.user, "create", table, record)
             apply_computed(table, record)
             if table.logical == "incident":
                 record["ticketnumber"] = ticket_number(record[table.key])
@@ -440,6 +456,7 @@ class Operations:
                 self.store.insert(table.logical, new_id, record)
             except DuplicateKey as exc:
                 raise duplicate() from exc
+            mail_rows.after_write(self, table, record, True, written)
             for nav_name, children in deep:
                 collection = table.collections[nav_name]
                 child_table = TABLES[collection.child]
@@ -461,11 +478,13 @@ class Operations:
         if table.read_only:
             raise DataverseError(405, "0x80060888", f"The '{table.entity_set}' entity set is read-only.")
         self.require("write", table)
+        mail_security.check_row(self.user, "write", table, existing)
         if not isinstance(body, dict):
             raise payload_error(table, "An object was expected as the request body.")
         with self.store.transaction():
             record = dict(existing)
             self.apply_body(table, record, body, creating=False)
+            written = self.written
             apply_computed(table, record)
             record["modifiedon"] = now_iso()
             record["versionnumber"] = self.store.next_version()
@@ -474,6 +493,7 @@ class Operations:
             keys.check_unique(self.store, table, record)
             self._on_behalf(table, record, "modifiedonbehalfby")
             self.store.replace(table.logical, record_id, record)
+            mail_rows.after_write(self, table, record, False, written)
 
     def set_reference(self, table: Table, record_id: str, nav_name: str, value: Any) -> None:
         """Associate (`PUT …/<nav>/$ref`) or disassociate (`value=None`) a single-valued navigation property."""
@@ -492,8 +512,12 @@ class Operations:
         """Delete a record; activities take their parties and attachments with them (cascade)."""
         if table.read_only:
             raise DataverseError(405, "0x80060888", f"The '{table.entity_set}' entity set is read-only.")
+        mail_security.check_method("delete", table)
         self.require("delete", table)
         with self.store.transaction():
+            existing = self.store.get(table.logical, record_id)
+            if existing is not None:
+                mail_security.check_row(self.user, "delete", table, existing)
             if not self.store.delete(table.logical, record_id):
                 raise not_found(table, record_id)
             if table.logical in ACTIVITY_TABLES:

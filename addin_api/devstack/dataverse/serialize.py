@@ -164,7 +164,7 @@ class Serializer:
                 return None
             if nav.target != "activitypointer" and linked_table != nav.target:
                 return None
-            linked = self.ops.fetch(target, str(linked_id))
+            linked = self.ops.readable(target, str(linked_id))
             return None if linked is None else self.record(target, linked, select, nested)
         if expand.nav in table.collections:
             return self.collection(table, record, expand)[0]
