@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound
 
-from addin_api.api.taskpane import PANE_DIR, STATIC
+from addin_api.api.taskpane import PANE_DIR, STATIC, send_static
 from addin_api.wiring import collaborators
 
 # Its own static root, outside the pane's: production routes cannot reach these files by any spelling of a path.
@@ -86,7 +86,7 @@ def _no_store(response: Response) -> Response:
 @bp.get("")
 def harness() -> Response:
     """The harness page."""
-    return send_from_directory(HARNESS_DIR, "harness.html", max_age=0)
+    return send_static(HARNESS_DIR / "harness.html", max_age=0)
 
 
 @bp.get("/pane")
@@ -102,7 +102,7 @@ def harness_asset(name: str) -> Response:
     found = HARNESS_ASSETS.get(name)
     if found is None:
         raise NotFound()
-    return send_file(found, max_age=0)
+    return send_static(found, max_age=0)
 
 
 @bp.get("/api/users")

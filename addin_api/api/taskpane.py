@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify, send_file, send_from_directory
+from flask import Blueprint, Response, jsonify, send_file
 from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
 
 from addin_api.errors import ConfigurationError
 from addin_api.manifest import render_manifest, sso_resource
@@ -26,6 +28,22 @@ def _pane_assets(root: Path) -> dict[str, Path]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and path.suffix in ASSET_SUFFIXES
     }
+
+
+def send_static(path: Path, max_age: int) -> Response:
+    """A small static file from memory, with its ETag and Last-Modified (conditional requests answer 304).
+
+    The bytes are read before the response starts, so a client that goes away mid-answer leaves no open file behind.
+    """
+    stat = path.stat()
+    return send_file(
+        io.BytesIO(path.read_bytes()),
+        download_name=path.name,
+        etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+        last_modified=stat.st_mtime,
+        max_age=max_age,
+        conditional=True,
+    )
 
 
 # What `/taskpane/<name>` serves: looked up by the exact name, so no other spelling of a path (dot segments,
@@ -72,13 +90,13 @@ def pane_response(response: Response) -> Response:
 @bp.get("/taskpane.html")
 def taskpane() -> Response:
     """The task pane."""
-    return pane_response(send_from_directory(PANE_DIR, "taskpane.html", max_age=0))
+    return pane_response(send_static(PANE_DIR / "taskpane.html", max_age=0))
 
 
 @bp.get("/commands.html")
 def commands() -> Response:
     """The manifest's FunctionFile: loads Office.js, needed only because the schema requires one."""
-    return pane_response(send_from_directory(PANE_DIR, "commands.html", max_age=0))
+    return pane_response(send_static(PANE_DIR / "commands.html", max_age=0))
 
 
 @bp.get("/taskpane/config.json")
@@ -103,7 +121,7 @@ def pane_asset(name: str) -> Response:
     found = PANE_ASSETS.get(name)
     if found is None:
         raise NotFound()
-    response = send_file(found, max_age=300)
+    response = send_static(found, max_age=300)
     response.headers["Content-Security-Policy"] = PANE_CSP
     return response
 
@@ -111,7 +129,10 @@ def pane_asset(name: str) -> Response:
 @bp.get("/assets/<name>")
 def asset(name: str) -> Response:
     """Icons the manifest points at."""
-    return send_from_directory(ASSETS_DIR, name, max_age=86400)
+    found = safe_join(str(ASSETS_DIR), name)
+    if found is None or not Path(found).is_file():
+        raise NotFound()
+    return send_static(Path(found), max_age=86400)
 
 
 @bp.get("/manifest.xml")
