@@ -185,11 +185,26 @@ def _tables(value: str) -> None:
 
 
 class SearchArgs(Strict):
-    """`GET /api/v1/regarding?search=…&tables=…&top=…`."""
+    """`GET /api/v1/regarding?search=…&tables=…&top=…` or `GET /api/v1/regarding?account=<id>`.
 
-    search = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control])
+    `search` matches the start of a name, number or email; a leading `*` matches the text anywhere, as Dynamics'
+    lookups do. `account` lists that customer's open opportunities and active cases instead.
+    """
+
+    search = fields.String(
+        validate=[validate.Length(min=1, max=100), no_control],
+        metadata={"description": "begins-with text; a leading * finds it anywhere"},
+    )
+    account = fields.UUID(metadata={"description": "an account id: its open opportunities and active cases"})
     tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=[validate.Length(max=200), _tables])
     top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+    @validates_schema
+    def _one_mode(self, data: dict[str, Any], **_: Any) -> None:
+        if ("search" in data) == ("account" in data):
+            raise ValidationError("give either search or account", "search")
+        if "search" in data and not data["search"].strip().strip("*").strip():
+            raise ValidationError("must contain text besides *", "search")
 
 
 class CreateRecordSchema(Strict):
