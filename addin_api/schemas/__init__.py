@@ -23,6 +23,11 @@ MAX_PARTIES = 500
 MAX_ATTACHMENTS = 50
 MAX_BODY_CHARS = 4 * 1024 * 1024
 MAX_RECORD_FIELDS = 32
+# The longest subjects Dataverse stores: email.subject 800, appointment.subject 200 characters.
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/email#BKMK_Subject
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/appointment#BKMK_Subject
+MAX_SUBJECT_LENGTH = 800
+MAX_APPOINTMENT_SUBJECT_LENGTH = 200
 # Request bodies smaller than the app-wide limit (which a track request with attachments needs): a regarding
 # reference is under 100 bytes, a created record's fields under 5 000 characters (each at most 6 bytes escaped).
 MAX_REGARDING_BODY_BYTES = 16 * 1024
@@ -137,7 +142,7 @@ class TrackEmailSchema(TrackCommon):
     """`POST /api/v1/emails`."""
 
     internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control, KEY])
-    subject = fields.String(required=True, validate=[validate.Length(max=800), no_control])
+    subject = fields.String(required=True, validate=[validate.Length(max=MAX_SUBJECT_LENGTH), no_control])
     sender = fields.Nested(AddressSchema, required=True, data_key="from")
     to = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
     cc = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
@@ -150,7 +155,7 @@ class TrackAppointmentSchema(TrackCommon):
     """`POST /api/v1/appointments`."""
 
     globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control, KEY])
-    subject = fields.String(required=True, validate=[validate.Length(max=200), no_control])
+    subject = fields.String(required=True, validate=[validate.Length(max=MAX_APPOINTMENT_SUBJECT_LENGTH), no_control])
     start = fields.AwareDateTime(required=True)
     end = fields.AwareDateTime(required=True)
     isAllDay = fields.Boolean(load_default=False)

@@ -14,6 +14,12 @@ from addin_api.errors import AddInNotAllowed, DataverseError
 # "Use Dynamics 365 App for Outlook", the privilege the Dynamics 365 App for Outlook User role grants.
 # https://learn.microsoft.com/en-us/troubleshoot/power-platform/dataverse/d365-app-outlook/privilege-error-occurs-when-using-dynamics-365-app-for-outlook
 USE_OFFICE_APPS = "prvUseOfficeApps"
+# Dynamics 365 App for Outlook's own words for a user without prvUseOfficeApps.
+# https://learn.microsoft.com/en-us/troubleshoot/power-platform/dataverse/d365-app-outlook/experience-without-server-side-synchronization
+ADD_IN_NOT_ALLOWED = (
+    "Track and Set Regarding are currently disabled. To use these features, please contact your admin. You can "
+    "still view and interact with your Dynamics 365 data."
+)
 # Email and appointment share the privileges of all activity tables: creating either needs prvCreateActivity.
 # https://learn.microsoft.com/en-us/previous-versions/dynamicscrm-2015/developers-guide/gg334198(v=crm.7)
 CREATE_ACTIVITY = "prvCreateActivity"
@@ -39,10 +45,7 @@ class MeInfo:
     def require_add_in(self) -> None:
         """Refuse writes for users without `prvUseOfficeApps`, as Dynamics 365 App for Outlook does."""
         if not self.can_use_add_in:
-            raise AddInNotAllowed(
-                "Track and Set Regarding are currently disabled. To use these features, please contact your "
-                "admin. You can still view and interact with your Dynamics 365 data."
-            )
+            raise AddInNotAllowed(ADD_IN_NOT_ALLOWED)
 
 
 class MeCache:

@@ -62,11 +62,11 @@ def lookup(dv: DataverseClient, address: str, environment_url: str) -> dict[str,
     for response in responses[:-1]:
         dv.raise_for(response)
     matches = collect_matches(queries, responses[:-1]).get(address, [])
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     for (table, _), response in zip(queries, responses[:-1], strict=True):
         for row in (response.body or {}).get("value", []):
-            rows[(table.logical_name, str(row.get(table.primary_id)))] = row
-    cards = [_card(m, rows.get((m.table.logical_name, m.id), {}), address, environment_url) for m in matches]
+            found[(table.logical_name, str(row.get(table.primary_id)))] = row
+    cards = [_card(m, found.get((m.table.logical_name, m.id), {}), address, environment_url) for m in matches]
     recent: dict[str, dict[str, Any]] = {}
     try:
         dv.raise_for(responses[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -222,3 +223,24 @@ def test_the_harness_injects_and_clears_dataverse_faults(pane_client: FlaskClien
     assert 204 == pane_client.delete("/dev/api/faults").status_code
     answered = devstack.http.get(f"{devstack.api}WhoAmI", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert 200 == answered.status_code
+
+
+def test_pane_config_gives_the_limits_and_every_text_the_pane_shows(devstack: Devstack) -> None:
+    """config.json carries the configured attachment limit, the subject lengths and each of the pane's texts."""
+    settings = make_settings(devstack, public_url="https://127.0.0.1:5000", max_attachment_bytes=1234)
+    app = create_app(settings)
+    if "taskpane" not in app.blueprints:
+        app.register_blueprint(taskpane.bp)
+    with app.test_client() as client:
+        config = client.get("/taskpane/config.json").get_json()
+    assert (1234, 800, 200) == (
+        config["maxAttachmentBytes"],
+        config["maxSubjectLength"],
+        config["maxAppointmentSubjectLength"],
+    )
+    text_js = (taskpane.PANE_DIR / "js" / "text.js").read_text(encoding="utf-8")
+    defaults = text_js.split("export const DEFAULT_TEXTS = Object.freeze({", 1)[1].split("});", 1)[0]
+    names = set(re.findall(r"^\s{2}(\w+):", defaults, flags=re.MULTILINE))
+    assert {"addInNotAllowed", "readOnly", "untrackConfirm"} <= names
+    assert names == set(config["texts"])
+    assert all(isinstance(v, str) and v.strip() for v in config["texts"].values())
