@@ -27,7 +27,7 @@ export default [
   },
   {
     // Classic scripts (no modules): the manifest's function file and the dev harness with its Office.js stand-in.
-    files: ["addin_api/static/taskpane/commands.js", "addin_api/static/taskpane/dev/**/*.js"],
+    files: ["addin_api/static/taskpane/commands.js", "addin_api/static/dev/**/*.js"],
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: "script",

@@ -640,8 +640,10 @@ def test_untrack_asks_before_deleting_the_activity(open_pane: Any, api: Api) -> 
 
 
 def test_read_only_role_refused_once_disables_writes_without_undeliverable(open_pane: Any) -> None:
-    """Carol may read only: the refused track turns writes off, says why, and does not mark the item Undeliverable."""
-    pane = open_pane(user="carol@contoso.example")
+    """A role that changed since `me` (track still offered): the refused track turns writes off, says why, and
+    does not mark the item Undeliverable."""
+    stale = patch_json("**/api/v1/me", lambda me: {**me, "features": {**me["features"], "track": True}})
+    pane = open_pane(user="carol@contoso.example", before=stale)
     pane.wait_loaded()
     pane.page.get_by_role("button", name="Track without regarding").click()
     assert "Your security role lets you view Dynamics 365 data but not track items" in pane.message()
@@ -654,10 +656,10 @@ def test_read_only_role_refused_once_disables_writes_without_undeliverable(open_
 
 
 def test_writes_are_disabled_up_front_when_me_says_no_tracking(open_pane: Any) -> None:
-    """When /api/v1/me says the user cannot track, the buttons are disabled before any click."""
-    no_track = patch_json("**/api/v1/me", lambda me: {**me, "features": {**me["features"], "track": False}})
-    pane = open_pane(user="carol@contoso.example", before=no_track)
+    """Carol's role cannot create activities: `me` says so and the buttons are disabled before any click."""
+    pane = open_pane(user="carol@contoso.example")
     pane.wait_loaded()
+    expect(pane.page.locator("#readonly-note")).to_be_visible()
     expect(pane.page.get_by_role("button", name="Track", exact=True)).to_be_disabled()
     expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
     expect(pane.page.locator("#readonly-note")).to_contain_text("not track items or create records")
@@ -754,8 +756,8 @@ def test_limits_and_texts_come_from_the_pane_config(open_pane: Any) -> None:
 
     carol = open_pane(user="carol@contoso.example", sample="unknown-sender", before=config)
     carol.wait_loaded()
-    carol.page.get_by_role("button", name="Track without regarding").click()
-    assert "Read-only here, ask Contoso IT." == carol.message()
+    expect(carol.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(carol.page.locator("#readonly-note")).to_have_text("Read-only here, ask Contoso IT.")
 
 
 def test_the_attachment_is_sent_under_the_default_limit(open_pane: Any) -> None:
@@ -798,8 +800,13 @@ def test_lookup_suggests_the_senders_records_before_typing(open_pane: Any, api: 
         "Fabrikam, Inc. (account)",
         "Fabrikam laptop refresh (opportunity)",
         "Fabrikam printer fleet (opportunity)",
+        "Laptop battery swelling (incident)",
+        "Printer jams on floor 3 (incident)",
     ] == lookup_rows(pane)
     assert [] == typed_searches(pane), "nothing was typed"
+    assert [f"regarding?account={FABRIKAM_ACCOUNT_ID}&tables=opportunity%2Cincident&top=20"] == [
+        p for _, p in pane.api_requests if p.startswith("regarding?")
+    ], "the account's open opportunities and cases come from one call"
     pane.shot("30-lookup-suggestions")
 
     pane.page.locator("#regarding-results button", has_text="Fabrikam laptop refresh").click()
@@ -833,9 +840,9 @@ def test_lookup_contains_search_and_table_filter(open_pane: Any) -> None:
     rows = lookup_rows(pane)
     assert {"Fabrikam printer fleet (opportunity)", "Printer jams on floor 3 (incident)"} <= set(rows)
     assert "Fabrikam laptop refresh (opportunity)" not in rows
-    assert ["regarding?search=printer&tables=account%2Ccontact%2Clead%2Copportunity%2Cincident&top=10"] == (
+    assert ["regarding?search=*printer&tables=account%2Ccontact%2Clead%2Copportunity%2Cincident&top=10"] == (
         typed_searches(pane)
-    ), "the wildcard is the pane's; the service gets the word"
+    ), "the service gets Dynamics' wildcard and searches anywhere in the columns"
     pane.shot("33-lookup-contains")
 
     pane.page.locator("#regarding-filters button[data-filter=incident]").click()
@@ -844,7 +851,7 @@ def test_lookup_contains_search_and_table_filter(open_pane: Any) -> None:
     )
     expect(pane.page.locator("#regarding-results button[data-table=opportunity]")).to_have_count(0)
     expect(pane.page.locator("#regarding-results button[data-table=incident]").first).to_be_visible()
-    assert any(p.endswith("search=printer&tables=incident&top=10") for _, p in pane.api_requests)
+    assert any(p.endswith("search=*printer&tables=incident&top=10") for _, p in pane.api_requests)
     pane.shot("34-lookup-filter-cases")
 
 
