@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -10,7 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import Devstack, make_settings
+from conftest import Devstack, capture_logs, make_settings
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
@@ -244,3 +245,14 @@ def test_pane_config_gives_the_limits_and_every_text_the_pane_shows(devstack: De
     assert {"addInNotAllowed", "readOnly", "untrackConfirm"} <= names
     assert names == set(config["texts"])
     assert all(isinstance(v, str) and v.strip() for v in config["texts"].values())
+
+
+def test_the_harness_polling_is_logged_at_debug_and_the_panes_calls_at_info(pane_client: FlaskClient) -> None:
+    """The harness's own requests (its live view's poll) are DEBUG `request` events; the pane's API calls stay INFO."""
+    with capture_logs() as stream:
+        assert 200 == pane_client.get("/dev/api/users").status_code
+        assert 200 == pane_client.get("/dev/api/activity?user=alice%40contoso.example").status_code
+        assert 401 == pane_client.get("/api/v1/me").status_code
+    found = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    levels = {(e["path"], e["level"]) for e in found if e["event"] == "request"}
+    assert {("/dev/api/users", "debug"), ("/dev/api/activity", "debug"), ("/api/v1/me", "info")} == levels
