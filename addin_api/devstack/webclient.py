@@ -57,7 +57,7 @@ def record_form() -> Response:
     rows = "".join(
         f"<tr><th>{escape(column)}</th><td>{escape(str(value))}</td></tr>"
         for column, value in sorted(record.items())
-        if isinstance(value, str | int | float | bool) and not column.startswith("@")
+        if isinstance(value, str | int | float | bool) and "@" not in column
     )
     body = (
         f'<p class="table">{escape(label)}</p><h1 id="record-name">{escape(name)}</h1>'

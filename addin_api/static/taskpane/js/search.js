@@ -31,7 +31,10 @@ export function createLookup(ctx) {
     const groups = [];
     if (!sender || !sender.card) { return groups; }
     const own = (sender.card.matches || []).filter(function (m) { return REGARDING_TABLES.indexOf(m.table) >= 0; })
-      .map(function (m) { return { table: m.table, id: m.id, name: m.name, detail: m.detail || null }; });
+      .map(function (m) {
+        const detail = [m.company, m.jobTitle].filter(Boolean).join(" · ") || m.detail || null;
+        return { table: m.table, id: m.id, name: m.name, detail: detail };
+      });
     if (own.length) { groups.push({ title: "From " + (sender.name || sender.address), records: own }); }
     // The sender's account (or their contact's parent account), then its open opportunities and active cases:
     // one call per account, which the service answers with one $batch.
