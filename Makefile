@@ -11,14 +11,27 @@ STAMP := $(VENV)/.installed
 # the command to run. Each entry is <command>:<package>.
 SYSTEM_DEPS := chromium:chromium redis-server:redis-server
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+# Two stamps: `make dev` installs only what running needs ($(RUN_STAMP)); `make test` and the other targets add the
+# test extras ($(STAMP), which implies the first).
+RUN_STAMP := $(VENV)/.installed-run
 
-dev: $(STAMP)
+define make_venv
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+endef
+
+$(RUN_STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(RUN_STAMP) $(STAMP)
+
+dev: $(RUN_STAMP)
 	$(BIN)/addin-api dev
 
 lint: $(STAMP)

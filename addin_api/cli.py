@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -39,6 +40,23 @@ def dev_environment(config: dict[str, Any], public_url: str) -> dict[str, str]:
     }
 
 
+def _port_busy(command: str, host: str, port: int, flag: str, exc: OSError) -> int:
+    """Say which port could not be bound and which flag picks another one; the exit status for it.
+
+    Other OS errors (a data directory that cannot be written…) are raised as they are.
+    """
+    # cheroot wraps the bind error in its own OSError, whose text keeps the original reason.
+    if exc.errno not in (errno.EADDRINUSE, errno.EACCES) and "in use" not in str(exc):
+        raise exc
+    print(
+        f"addin-api {command}: cannot listen on {host}:{port} ({exc}); another process (an earlier "
+        f"`addin-api {command}`?) may hold it. Stop it, or choose another port with {flag} <port>.",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 1
+
+
 def cmd_devstack(args: argparse.Namespace) -> int:
     """Run the emulated Dataverse and dev identity provider until interrupted."""
     from addin_api.devstack.config import synthetic_users
@@ -46,7 +64,10 @@ def cmd_devstack(args: argparse.Namespace) -> int:
     from addin_api.devstack.server import DevstackServer
 
     extra = synthetic_users(args.users)
-    server = DevstackServer(Path(args.data_dir), host=args.host, port=args.port, extra_users=extra)
+    try:
+        server = DevstackServer(Path(args.data_dir), host=args.host, port=args.port, extra_users=extra)
+    except OSError as exc:
+        return _port_busy("devstack", args.host, args.port, "--port", exc)
     config = config_document(server.state)
     print(f"devstack: tenant {config['tenantId']}, app {config['clientId']}, CA {config['caFile']}")
     if extra:
@@ -68,7 +89,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from addin_api.settings import Settings, parse_log_level
 
     data_dir = Path(args.data_dir)
-    devstack = DevstackServer(data_dir, host=args.host, port=args.devstack_port).start()
+    try:
+        devstack = DevstackServer(data_dir, host=args.host, port=args.devstack_port).start()
+    except OSError as exc:
+        return _port_busy("dev", args.host, args.devstack_port, "--devstack-port", exc)
     public_url = f"https://{args.host}:{args.port}"
     config = config_document(devstack.state)
     settings = Settings.from_env(dev_environment(config, public_url))
@@ -78,7 +102,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
     devharness.init_app(app, devstack.url)
     # Persistent HTTP/1.1 connections, as gunicorn (`addin-api serve`) keeps them.
     cert, key = data_dir / "server.pem", data_dir / "server-key.pem"
-    service = HttpsServer(app, args.host, args.port, cert, key, threads=32, name="service")
+    try:
+        service = HttpsServer(app, args.host, args.port, cert, key, threads=32, name="service")
+    except OSError as exc:
+        devstack.stop()
+        return _port_busy("dev", args.host, args.port, "--port", exc)
     service.start()
 
     alice = devstack.state.config.user_by_upn("alice@contoso.example")

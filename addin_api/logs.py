@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 
 REDACTED = "[redacted]"
 # Header and field names whose values are never logged (the Dataverse Python SDK's header list, plus ours).
@@ -226,6 +226,9 @@ def note_outbound(target: str, status: int, seconds: float, service_request_id: 
 
 
 log = logging.getLogger("addin_api.request")
+# `app.extensions[QUIET_PATHS]`: path prefixes whose successful requests are logged at DEBUG, not INFO (the dev
+# harness's own polling, which would otherwise bury everything else in the console).
+QUIET_PATHS = "addin_api_quiet_request_paths"
 
 
 def _start() -> None:
@@ -260,7 +263,8 @@ def _log_request(response: Response) -> Response:
         body = response.get_json(silent=True)
         if isinstance(body, dict) and isinstance(body.get("code"), str):
             event["code"] = body["code"]
-    log.info("request", extra=event)
+    quiet = any(request.path.startswith(p) for p in current_app.extensions.get(QUIET_PATHS, ()))
+    log.log(logging.DEBUG if quiet and response.status_code < 500 else logging.INFO, "request", extra=event)
     return response
 
 

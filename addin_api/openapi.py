@@ -148,10 +148,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     **_activity_operations(),
     ("/api/v1/regarding", "get"): Operation(
-        "Regarding candidates across tables (one $batch)",
+        "Regarding candidates across tables, or an account's open opportunities and cases (one $batch)",
         200,
         responses.SearchResultsSchema,
         query=schemas.SearchArgs,
+        errors=(*AUTHENTICATED, 404),
         tag="records",
     ),
     ("/api/v1/records", "post"): Operation(

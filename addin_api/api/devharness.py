@@ -13,6 +13,7 @@ import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import NotFound
 
+from addin_api import logs
 from addin_api.api.taskpane import PANE_DIR, STATIC, send_static
 from addin_api.wiring import collaborators
 
@@ -40,6 +41,8 @@ def init_app(app: Flask, devstack_url: str | None = None) -> None:
     """Register the harness; `devstack_url` defaults to the configured authority host (the devstack in dev)."""
     url = devstack_url or collaborators_settings_url(app)
     app.extensions[EXTENSION] = HarnessConfig(url.rstrip("/"))
+    # The harness polls its live view every few seconds: its own requests are logged at DEBUG, the pane's at INFO.
+    app.extensions[logs.QUIET_PATHS] = (*app.extensions.get(logs.QUIET_PATHS, ()), "/dev")
     app.register_blueprint(bp)
 
 

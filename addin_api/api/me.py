@@ -27,6 +27,6 @@ def get_me() -> Response:
             "organizationId": info.organization_id,
             "environmentUrl": environment_url,
             "canUseAddIn": info.can_use_add_in,
-            "features": {"track": info.can_use_add_in, "setRegarding": info.can_use_add_in},
+            "features": {"track": info.can_track, "setRegarding": info.can_track},
         }
     )

@@ -18,5 +18,5 @@ bp = Blueprint("people", __name__, url_prefix="/api/v1")
 def people() -> Response:
     """Who an address is in Dataverse and the latest activities with it."""
     args = parse(ARGS, query_args())
-    dv, _ = dataverse()
-    return jsonify(lookup(dv, args["email"].lower()))
+    dv, environment_url = dataverse()
+    return jsonify(lookup(dv, args["email"].lower(), environment_url))

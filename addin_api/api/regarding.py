@@ -8,7 +8,7 @@ from addin_api.api.common import dataverse, parse, query_args
 from addin_api.auth.decorators import require_user
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.schemas import SearchArgs
-from addin_api.services.regarding import search
+from addin_api.services.regarding import for_account, search
 
 ARGS = SearchArgs()
 bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
@@ -17,9 +17,14 @@ bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 @bp.get("/regarding")
 @require_user
 def search_regarding() -> Response:
-    """Search accounts, contacts, leads, opportunities and cases by name, number or email."""
+    """Search accounts, contacts, leads, opportunities and cases by name, number or email, or list an account's
+    open opportunities and active cases."""
     args = parse(ARGS, query_args())
     names = list(dict.fromkeys(t.strip() for t in args["tables"].split(",") if t.strip()))
     dv, _ = dataverse()
-    results = search(dv, args["search"].strip(), [REGARDING_TABLES[n] for n in names], args["top"])
+    tables = [REGARDING_TABLES[n] for n in names]
+    if "account" in args:
+        results = for_account(dv, str(args["account"]), tables, args["top"])
+    else:
+        results = search(dv, args["search"], tables, args["top"])
     return jsonify({"results": results})

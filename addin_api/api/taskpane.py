@@ -11,6 +11,8 @@ from werkzeug.security import safe_join
 
 from addin_api.errors import ConfigurationError
 from addin_api.manifest import render_manifest, sso_resource
+from addin_api.schemas import MAX_APPOINTMENT_SUBJECT_LENGTH, MAX_SUBJECT_LENGTH
+from addin_api.services.me import ADD_IN_NOT_ALLOWED
 from addin_api.wiring import collaborators
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -71,6 +73,19 @@ PANE_CSP = "; ".join(
 
 bp = Blueprint("taskpane", __name__)
 
+# The sentences the pane shows for states the service decides (the pane keeps the same words as its fallback).
+PANE_TEXTS = {
+    "addInNotAllowed": ADD_IN_NOT_ALLOWED,
+    "readOnly": "Your security role lets you view Dynamics 365 data but not track items or create records.",
+    "consentRequired": "Dynamics 365 needs your consent (or your admin's) before this add-in can work for you.",
+    "officeMissing": "Office.js could not load, so this pane cannot read the item. Open it from an email or a "
+    "meeting in Outlook.",
+    "noItem": "Open this pane from an email or a meeting in Outlook.",
+    "steppedUp": "Your organization asked for an extra sign-in step (multifactor authentication); it was completed.",
+    "untrackConfirm": "Untrack deletes the activity from Dynamics 365 (with its attachments). The email stays in "
+    "Outlook.",
+}
+
 
 def _public_url() -> str:
     """`ADDIN_API_PUBLIC_URL`: the deployment's identity (SSO resource, manifest URLs), never a request's Host."""
@@ -101,7 +116,8 @@ def commands() -> Response:
 
 @bp.get("/taskpane/config.json")
 def pane_config() -> Response:
-    """What the pane needs for MSAL nested app authentication: the API's client id and scope, the SPA client id."""
+    """What the pane needs: for MSAL nested app authentication the API's client id and scope and the SPA client id;
+    the service's limits (attachment size, subject lengths) and the texts it shows."""
     base_url = _public_url()
     settings = collaborators().settings
     response = jsonify(
@@ -109,6 +125,10 @@ def pane_config() -> Response:
             "clientId": settings.client_id,
             "apiScope": f"{sso_resource(base_url, settings.client_id)}/access_as_user",
             "naaClientId": settings.nested_app_client_id,
+            "maxAttachmentBytes": settings.max_attachment_bytes,
+            "maxSubjectLength": MAX_SUBJECT_LENGTH,
+            "maxAppointmentSubjectLength": MAX_APPOINTMENT_SUBJECT_LENGTH,
+            "texts": PANE_TEXTS,
         }
     )
     response.headers["Cache-Control"] = "no-cache"

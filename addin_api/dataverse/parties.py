@@ -8,7 +8,7 @@ https://learn.microsoft.com/en-us/power-platform/admin/associate-email-address
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,17 +65,26 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
-def resolution_queries(addresses: Sequence[str]) -> list[tuple[Table, BatchRequest]]:
-    """GET requests (for one `$batch`) that find the records owning any of `addresses`, table by table."""
+def resolution_queries(
+    addresses: Sequence[str],
+    extra_columns: Mapping[str, Sequence[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> list[tuple[Table, BatchRequest]]:
+    """GET requests (for one `$batch`) that find the records owning any of `addresses`, table by table.
+
+    `extra_columns` adds columns to read per table (by logical name); `headers` go on every request.
+    """
     queries: list[tuple[Table, BatchRequest]] = []
     for table in RESOLUTION_ORDER:
         select = [table.primary_id, table.primary_name, *table.email_columns]
         if table.logical_name != "systemuser":
             select.append("_ownerid_value")
+        select.extend((extra_columns or {}).get(table.logical_name, ()))
         for chunk in _chunks(addresses, MAX_ADDRESSES_PER_QUERY):
             clauses = " or ".join(f"{column} eq {odata.literal(a)}" for a in chunk for column in table.email_columns)
             params = {"$select": ",".join(select), "$filter": f"({clauses}) and {table.active_filter}"}
-            queries.append((table, BatchRequest("GET", f"{table.entity_set}?{odata.query_string(params)}")))
+            path = f"{table.entity_set}?{odata.query_string(params)}"
+            queries.append((table, BatchRequest("GET", path, headers=dict(headers or {}))))
     return queries
 
 

@@ -38,8 +38,9 @@ THROTTLE_MESSAGES = {
 
 
 def request_target(path: str) -> str | None:
-    """Classify a request path: the emulated Dataverse, the identity provider, or the control surface (None)."""
-    if path.startswith("/_devstack"):
+    """Classify a request path: the emulated Dataverse, the identity provider, or the control surface and the
+    web client's form stand-in (None)."""
+    if path.startswith("/_devstack") or path == "/main.aspx":
         return None
     if path.startswith(DATAVERSE_PREFIX):
         return "dataverse"

@@ -19,7 +19,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
-from addin_api.devstack import control, identity
+from addin_api.devstack import control, identity, webclient
 from addin_api.devstack.certs import ensure_certificates
 from addin_api.devstack.config import DevConfig, DevUser
 from addin_api.devstack.dataverse import init_app as init_dataverse
@@ -62,6 +62,7 @@ def create_devstack_app(
     identity.init_app(app)
     init_dataverse(app)
     init_graph(app)
+    webclient.init_app(app)
     return app
 
 

@@ -23,6 +23,11 @@ MAX_PARTIES = 500
 MAX_ATTACHMENTS = 50
 MAX_BODY_CHARS = 4 * 1024 * 1024
 MAX_RECORD_FIELDS = 32
+# The longest subjects Dataverse stores: email.subject 800, appointment.subject 200 characters.
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/email#BKMK_Subject
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/appointment#BKMK_Subject
+MAX_SUBJECT_LENGTH = 800
+MAX_APPOINTMENT_SUBJECT_LENGTH = 200
 # Request bodies smaller than the app-wide limit (which a track request with attachments needs): a regarding
 # reference is under 100 bytes, a created record's fields under 5 000 characters (each at most 6 bytes escaped).
 MAX_REGARDING_BODY_BYTES = 16 * 1024
@@ -137,7 +142,7 @@ class TrackEmailSchema(TrackCommon):
     """`POST /api/v1/emails`."""
 
     internetMessageId = fields.String(required=True, validate=[validate.Length(min=1, max=320), no_control, KEY])
-    subject = fields.String(required=True, validate=[validate.Length(max=800), no_control])
+    subject = fields.String(required=True, validate=[validate.Length(max=MAX_SUBJECT_LENGTH), no_control])
     sender = fields.Nested(AddressSchema, required=True, data_key="from")
     to = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
     cc = BoundedList(fields.Nested(AddressSchema), max_length=MAX_PARTIES, load_default=list)
@@ -150,7 +155,7 @@ class TrackAppointmentSchema(TrackCommon):
     """`POST /api/v1/appointments`."""
 
     globalObjectId = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_control, KEY])
-    subject = fields.String(required=True, validate=[validate.Length(max=200), no_control])
+    subject = fields.String(required=True, validate=[validate.Length(max=MAX_APPOINTMENT_SUBJECT_LENGTH), no_control])
     start = fields.AwareDateTime(required=True)
     end = fields.AwareDateTime(required=True)
     isAllDay = fields.Boolean(load_default=False)
@@ -185,11 +190,26 @@ def _tables(value: str) -> None:
 
 
 class SearchArgs(Strict):
-    """`GET /api/v1/regarding?search=…&tables=…&top=…`."""
+    """`GET /api/v1/regarding?search=…&tables=…&top=…` or `GET /api/v1/regarding?account=<id>`.
 
-    search = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_control])
+    `search` matches the start of a name, number or email; a leading `*` matches the text anywhere, as Dynamics'
+    lookups do. `account` lists that customer's open opportunities and active cases instead.
+    """
+
+    search = fields.String(
+        validate=[validate.Length(min=1, max=100), no_control],
+        metadata={"description": "begins-with text; a leading * finds it anywhere"},
+    )
+    account = fields.UUID(metadata={"description": "an account id: its open opportunities and active cases"})
     tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=[validate.Length(max=200), _tables])
     top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+    @validates_schema
+    def _one_mode(self, data: dict[str, Any], **_: Any) -> None:
+        if ("search" in data) == ("account" in data):
+            raise ValidationError("give either search or account", "search")
+        if "search" in data and not data["search"].strip().strip("*").strip():
+            raise ValidationError("must contain text besides *", "search")
 
 
 class CreateRecordSchema(Strict):

@@ -124,7 +124,10 @@ class RegardingChangedSchema(Schema):
 class FeaturesSchema(Schema):
     """What the pane may offer the caller."""
 
-    track = fields.Boolean(required=True)
+    track = fields.Boolean(
+        required=True,
+        metadata={"description": "Holds prvUseOfficeApps and may create activities (prvCreateActivity)"},
+    )
     setRegarding = fields.Boolean(required=True)
 
 
@@ -174,6 +177,12 @@ class PersonMatchSchema(Schema):
     name = fields.String(required=True, allow_none=True)
     email = fields.String(required=True)
     detail = fields.String(required=True, allow_none=True)
+    company = fields.String(
+        required=True, allow_none=True, metadata={"description": "A contact's parent customer, a lead's company"}
+    )
+    companyId = fields.String(required=True, allow_none=True, metadata={"description": "That parent account's id"})
+    jobTitle = fields.String(required=True, allow_none=True)
+    url = fields.String(required=True, metadata={"description": "The record's form in Dynamics 365"})
 
 
 class RecentActivitySchema(Schema):

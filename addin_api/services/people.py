@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from addin_api.dataverse import odata
-from addin_api.dataverse.activities import FORMATTED, INCLUDE_ANNOTATIONS
+from addin_api.dataverse.activities import FORMATTED, INCLUDE_ANNOTATIONS, LOGICAL_NAME
 from addin_api.dataverse.batch import BatchRequest
 from addin_api.dataverse.client import DataverseClient
-from addin_api.dataverse.parties import collect_matches, resolution_queries
+from addin_api.dataverse.parties import Match, collect_matches, resolution_queries
 from addin_api.errors import DataverseForbidden
 
 RECENT_ACTIVITIES = 5
@@ -25,17 +25,48 @@ def activities_query(address: str) -> BatchRequest:
     return BatchRequest("GET", f"activityparties?{odata.query_string(params)}", headers=dict(INCLUDE_ANNOTATIONS))
 
 
-def lookup(dv: DataverseClient, address: str) -> dict[str, Any]:
+# What the card shows of each match beside its name: the company and the job title.
+CARD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "systemuser": ("jobtitle",),
+    "contact": ("jobtitle", "_parentcustomerid_value"),
+    "lead": ("jobtitle", "companyname"),
+}
+
+
+def _card(match: Match, row: dict[str, Any], address: str, environment_url: str) -> dict[str, Any]:
+    """One match as the card shows it: who, where they work, and the record's form in Dynamics 365."""
+    table = match.table.logical_name
+    company = company_id = None
+    if table == "contact" and row.get("_parentcustomerid_value"):
+        # A contact's company is its parent customer, an account (or, rarely, another contact).
+        company = row.get("_parentcustomerid_value" + FORMATTED)
+        if row.get("_parentcustomerid_value" + LOGICAL_NAME) == "account":
+            company_id = row["_parentcustomerid_value"]
+    elif table == "lead":
+        company = row.get("companyname")
+    return {
+        **match.view(),
+        "email": address,
+        "detail": "User" if table == "systemuser" else None,
+        "company": company or None,
+        "companyId": company_id,
+        "jobTitle": row.get("jobtitle") or None,
+        "url": f"{environment_url}/main.aspx?etn={table}&pagetype=entityrecord&id={match.id}",
+    }
+
+
+def lookup(dv: DataverseClient, address: str, environment_url: str) -> dict[str, Any]:
     """Records owning `address` (systemuser, contact, account, lead) and the latest activities it took part in."""
-    queries = resolution_queries([address])
+    queries = resolution_queries([address], CARD_COLUMNS, INCLUDE_ANNOTATIONS)
     responses = dv.batch([q for _, q in queries] + [activities_query(address)], continue_on_error=True)
     for response in responses[:-1]:
         dv.raise_for(response)
     matches = collect_matches(queries, responses[:-1]).get(address, [])
-    cards = [
-        {**m.view(), "email": address, "detail": None if m.table.logical_name != "systemuser" else "User"}
-        for m in matches
-    ]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for (table, _), response in zip(queries, responses[:-1], strict=True):
+        for row in (response.body or {}).get("value", []):
+            found[(table.logical_name, str(row.get(table.primary_id)))] = row
+    cards = [_card(m, found.get((m.table.logical_name, m.id), {}), address, environment_url) for m in matches]
     recent: dict[str, dict[str, Any]] = {}
     try:
         dv.raise_for(responses[-1])

@@ -7,7 +7,7 @@ from typing import Any
 
 from addin_api.dataverse import odata
 from addin_api.dataverse.activities import INCLUDE_ANNOTATIONS, LOGICAL_NAME, ActivityKind, regarding_view
-from addin_api.dataverse.batch import BatchRequest
+from addin_api.dataverse.batch import BatchRequest, BatchResponse
 from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.tables import REGARDING_TABLES, Table
 from addin_api.errors import DataverseForbidden
@@ -77,10 +77,11 @@ def _detail(table: Table, row: dict[str, Any]) -> str | None:
     return " · ".join(values[:2]) or None
 
 
-def search_query(table: Table, text: str, top: int) -> BatchRequest:
-    """The GET that finds active records of `table` whose searchable columns start with `text`."""
+def search_query(table: Table, text: str, top: int, *, contains: bool = False) -> BatchRequest:
+    """The GET that finds active records of `table` whose searchable columns start with (or contain) `text`."""
     like = odata.like_literal(text, max_length=100)
-    clauses = " or ".join(f"startswith({column},{like})" for column in table.search_columns)
+    function = "contains" if contains else "startswith"
+    clauses = " or ".join(f"{function}({column},{like})" for column in table.search_columns)
     params = {
         "$select": ",".join(table.select),
         "$filter": f"({clauses}) and {table.active_filter}",
@@ -90,9 +91,64 @@ def search_query(table: Table, text: str, top: int) -> BatchRequest:
     return BatchRequest("GET", f"{table.entity_set}?{odata.query_string(params)}", headers=dict(INCLUDE_ANNOTATIONS))
 
 
-def search(dv: DataverseClient, text: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
+def parse_search(raw: str) -> tuple[str, bool]:
+    """The text to look for and whether it may sit anywhere: a leading `*` is Dynamics' wildcard for "contains".
+
+    A trailing `*` adds nothing to a begins-with search, so it is dropped too.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/quick-find
+    """
+    text = raw.strip()
+    contains = text.startswith("*")
+    return text.strip("*").strip(), contains
+
+
+def search(dv: DataverseClient, raw: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
     """Regarding candidates across `tables` in one `$batch`; tables the user cannot read are left out."""
-    responses = dv.batch([search_query(t, text, top) for t in tables], continue_on_error=True)
+    text, contains = parse_search(raw)
+    responses = dv.batch([search_query(t, text, top, contains=contains) for t in tables], continue_on_error=True)
+    return _results(dv, tables, responses)
+
+
+def related_query(table: Table, account_id: str, top: int) -> BatchRequest:
+    """The GET of `table`'s active rows whose customer is the account (open opportunities, active cases)."""
+    params = {
+        "$select": ",".join(table.select),
+        "$filter": f"_customerid_value eq {odata.guid(account_id)} and {table.active_filter}",
+        "$orderby": f"{table.primary_name} asc",
+        "$top": str(top),
+    }
+    return BatchRequest("GET", f"{table.entity_set}?{odata.query_string(params)}", headers=dict(INCLUDE_ANNOTATIONS))
+
+
+def for_account(dv: DataverseClient, account_id: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
+    """The account itself, then its open opportunities and active cases (of `tables`), in one `$batch`.
+
+    Open opportunities have statecode 0 (Open) and active cases statecode 0 (Active).
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/opportunity#BKMK_StateCode
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/incident#BKMK_StateCode
+    404 when the account does not exist or the caller cannot see it.
+    """
+    account = REGARDING_TABLES["account"]
+    wanted = [t for t in tables if t.logical_name in ("opportunity", "incident")]
+    params = {"$select": ",".join(account.select)}
+    own = BatchRequest(
+        "GET",
+        f"{account.entity_set}({odata.guid(account_id)})?{odata.query_string(params)}",
+        headers=dict(INCLUDE_ANNOTATIONS),
+    )
+    responses = dv.batch([own, *(related_query(t, account_id, top) for t in wanted)], continue_on_error=True)
+    dv.raise_for(responses[0])
+    row = responses[0].body or {}
+    first = {
+        "table": "account",
+        "id": row.get(account.primary_id, account_id),
+        "name": row.get(account.primary_name),
+        "detail": _detail(account, row),
+    }
+    return [first, *_results(dv, wanted, responses[1:])]
+
+
+def _results(dv: DataverseClient, tables: Sequence[Table], responses: Sequence[BatchResponse]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for table, response in zip(tables, responses, strict=True):
         try:

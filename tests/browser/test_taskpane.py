@@ -168,7 +168,8 @@ def open_pane(browser: Any, live_service: str) -> Iterator[OpenPane]:
         standin: dict[str, Any] | None = None,
         before: Callable[[Any], None] | None = None,
     ) -> Pane:
-        context = browser.new_context(viewport={"width": PANE_WIDTH, "height": 900})
+        # The devstack (the environment behind "View in Dynamics 365") speaks HTTPS with its own CA.
+        context = browser.new_context(viewport={"width": PANE_WIDTH, "height": 900}, ignore_https_errors=True)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
@@ -464,11 +465,12 @@ def test_pane_config_names_the_api_scope_and_the_naa_client(live_service: str, s
     response = requests.get(f"{live_service}/taskpane/config.json", timeout=10)
     assert (200, "no-cache") == (response.status_code, response.headers["Cache-Control"])
     client_id = service_settings.client_id
+    config = response.json()
     assert {
         "clientId": client_id,
         "apiScope": f"api://127.0.0.1:5000/{client_id}/access_as_user",
         "naaClientId": client_id,
-    } == response.json()
+    } == {k: config[k] for k in ("clientId", "apiScope", "naaClientId")}
     assert client_id in service_settings.allowed_client_apps, "NAA tokens (azp = the pane's id) are accepted"
     vendor = requests.get(f"{live_service}/taskpane/vendor/msal-browser.min.js", timeout=10)
     assert 200 == vendor.status_code
@@ -639,8 +641,10 @@ def test_untrack_asks_before_deleting_the_activity(open_pane: Any, api: Api) -> 
 
 
 def test_read_only_role_refused_once_disables_writes_without_undeliverable(open_pane: Any) -> None:
-    """Carol may read only: the refused track turns writes off, says why, and does not mark the item Undeliverable."""
-    pane = open_pane(user="carol@contoso.example")
+    """A role that changed since `me` (track still offered): the refused track turns writes off, says why, and
+    does not mark the item Undeliverable."""
+    stale = patch_json("**/api/v1/me", lambda me: {**me, "features": {**me["features"], "track": True}})
+    pane = open_pane(user="carol@contoso.example", before=stale)
     pane.wait_loaded()
     pane.page.get_by_role("button", name="Track without regarding").click()
     assert "Your security role lets you view Dynamics 365 data but not track items" in pane.message()
@@ -653,10 +657,10 @@ def test_read_only_role_refused_once_disables_writes_without_undeliverable(open_
 
 
 def test_writes_are_disabled_up_front_when_me_says_no_tracking(open_pane: Any) -> None:
-    """When /api/v1/me says the user cannot track, the buttons are disabled before any click."""
-    no_track = patch_json("**/api/v1/me", lambda me: {**me, "features": {**me["features"], "track": False}})
-    pane = open_pane(user="carol@contoso.example", before=no_track)
+    """Carol's role cannot create activities: `me` says so and the buttons are disabled before any click."""
+    pane = open_pane(user="carol@contoso.example")
     pane.wait_loaded()
+    expect(pane.page.locator("#readonly-note")).to_be_visible()
     expect(pane.page.get_by_role("button", name="Track", exact=True)).to_be_disabled()
     expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
     expect(pane.page.locator("#readonly-note")).to_contain_text("not track items or create records")
@@ -753,8 +757,8 @@ def test_limits_and_texts_come_from_the_pane_config(open_pane: Any) -> None:
 
     carol = open_pane(user="carol@contoso.example", sample="unknown-sender", before=config)
     carol.wait_loaded()
-    carol.page.get_by_role("button", name="Track without regarding").click()
-    assert "Read-only here, ask Contoso IT." == carol.message()
+    expect(carol.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(carol.page.locator("#readonly-note")).to_have_text("Read-only here, ask Contoso IT.")
 
 
 def test_the_attachment_is_sent_under_the_default_limit(open_pane: Any) -> None:
@@ -797,8 +801,13 @@ def test_lookup_suggests_the_senders_records_before_typing(open_pane: Any, api: 
         "Fabrikam, Inc. (account)",
         "Fabrikam laptop refresh (opportunity)",
         "Fabrikam printer fleet (opportunity)",
+        "Laptop battery swelling (incident)",
+        "Printer jams on floor 3 (incident)",
     ] == lookup_rows(pane)
     assert [] == typed_searches(pane), "nothing was typed"
+    assert [f"regarding?account={FABRIKAM_ACCOUNT_ID}&tables=opportunity%2Cincident&top=20"] == [
+        p for _, p in pane.api_requests if p.startswith("regarding?")
+    ], "the account's open opportunities and cases come from one call"
     pane.shot("30-lookup-suggestions")
 
     pane.page.locator("#regarding-results button", has_text="Fabrikam laptop refresh").click()
@@ -832,9 +841,9 @@ def test_lookup_contains_search_and_table_filter(open_pane: Any) -> None:
     rows = lookup_rows(pane)
     assert {"Fabrikam printer fleet (opportunity)", "Printer jams on floor 3 (incident)"} <= set(rows)
     assert "Fabrikam laptop refresh (opportunity)" not in rows
-    assert ["regarding?search=printer&tables=account%2Ccontact%2Clead%2Copportunity%2Cincident&top=10"] == (
+    assert ["regarding?search=*printer&tables=account%2Ccontact%2Clead%2Copportunity%2Cincident&top=10"] == (
         typed_searches(pane)
-    ), "the wildcard is the pane's; the service gets the word"
+    ), "the service gets Dynamics' wildcard and searches anywhere in the columns"
     pane.shot("33-lookup-contains")
 
     pane.page.locator("#regarding-filters button[data-filter=incident]").click()
@@ -843,7 +852,7 @@ def test_lookup_contains_search_and_table_filter(open_pane: Any) -> None:
     )
     expect(pane.page.locator("#regarding-results button[data-table=opportunity]")).to_have_count(0)
     expect(pane.page.locator("#regarding-results button[data-table=incident]").first).to_be_visible()
-    assert any(p.endswith("search=printer&tables=incident&top=10") for _, p in pane.api_requests)
+    assert any(p.endswith("search=*printer&tables=incident&top=10") for _, p in pane.api_requests)
     pane.shot("34-lookup-filter-cases")
 
 
@@ -932,6 +941,37 @@ def test_people_lists_every_participant_and_each_match_is_actionable(open_pane: 
     pane.page.get_by_role("button", name="Track", exact=True).click()
     expect(pane.page.locator("#tracked-regarding")).to_have_text("Ravi Kumar · Contact")
     expect(pane.page.locator("#tracked-resolved")).to_have_text("Sender linked to Dana Smith · Contact")
+
+
+def test_the_card_shows_company_and_job_title_and_its_links_open_the_record_in_dev(open_pane: Any, api: Api) -> None:
+    """Each match names its company and job title; its name and "View in Dynamics 365" open the dev record page."""
+    pane = open_pane(sample="dana-read")
+    pane.wait_loaded()
+    sender = pane.page.locator(".person[data-role=from]")
+    expect(sender.locator("li.match[data-table=contact] .match-meta")).to_have_text(
+        " Contact · Fabrikam, Inc. · Purchasing Manager"
+    )
+    expect(sender.locator("li.match[data-table=lead] .match-meta")).to_contain_text("Lead · Fabrikam, Inc.")
+    pane.shot("44-people-company-and-title")
+
+    with pane.page.context.expect_page() as opened:
+        sender.locator("li.match[data-table=contact] .match-name").click()
+    record = opened.value
+    record.wait_for_load_state()
+    expect(record.locator("#record-name")).to_have_text("Dana Smith")
+    assert record.url.startswith(api.devstack.config["environmentUrl"] + "/main.aspx?etn=contact")
+    record.screenshot(path=str(SCREENSHOTS / "45-dev-record-page.png"), full_page=True)
+    record.close()
+
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    with pane.page.context.expect_page() as opened:
+        pane.page.get_by_role("button", name="View in Dynamics 365").click()
+    email = opened.value
+    email.wait_for_load_state()
+    activity_id = email_status(api, DANA_MESSAGE_ID)["activityId"]
+    expect(email.locator("#record-id")).to_have_text(activity_id)
+    expect(email.locator("#record-name")).to_contain_text("Laptop")
 
 
 def test_an_attendee_list_shows_the_organizer_and_every_other_attendee(open_pane: Any) -> None:

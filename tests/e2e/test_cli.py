@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,3 +61,24 @@ def test_manifest_command_renders_for_a_deployment() -> None:
     assert root.tag.endswith("OfficeApp")
     assert "https://addin.contoso.example/taskpane.html" in done.stdout
     assert f"api://addin.contoso.example/{client_id}" in done.stdout
+
+
+@pytest.mark.parametrize("busy", ["--port", "--devstack-port"])
+def test_dev_on_a_busy_port_names_the_flag_that_moves_it(tmp_path: Path, busy: str) -> None:
+    """A port already taken: `addin-api dev` exits 1 naming the port and the flag to choose another, no traceback."""
+    ports = {"--port": free_port(), "--devstack-port": free_port()}
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", ports[busy]))
+    holder.listen()
+    try:
+        command = [sys.executable, "-m", "addin_api.cli", "dev", "--data-dir", str(tmp_path)]
+        for flag, port in ports.items():
+            command += [flag, str(port)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    finally:
+        holder.close()
+    assert 1 == done.returncode
+    assert f"127.0.0.1:{ports[busy]}" in done.stderr
+    assert f"choose another port with {busy} <port>" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "ready:" not in done.stdout

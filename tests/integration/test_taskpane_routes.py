@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -9,7 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import Devstack, make_settings
+from conftest import Devstack, capture_logs, make_settings
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
@@ -222,3 +224,35 @@ def test_the_harness_injects_and_clears_dataverse_faults(pane_client: FlaskClien
     assert 204 == pane_client.delete("/dev/api/faults").status_code
     answered = devstack.http.get(f"{devstack.api}WhoAmI", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert 200 == answered.status_code
+
+
+def test_pane_config_gives_the_limits_and_every_text_the_pane_shows(devstack: Devstack) -> None:
+    """config.json carries the configured attachment limit, the subject lengths and each of the pane's texts."""
+    settings = make_settings(devstack, public_url="https://127.0.0.1:5000", max_attachment_bytes=1234)
+    app = create_app(settings)
+    if "taskpane" not in app.blueprints:
+        app.register_blueprint(taskpane.bp)
+    with app.test_client() as client:
+        config = client.get("/taskpane/config.json").get_json()
+    assert (1234, 800, 200) == (
+        config["maxAttachmentBytes"],
+        config["maxSubjectLength"],
+        config["maxAppointmentSubjectLength"],
+    )
+    text_js = (taskpane.PANE_DIR / "js" / "text.js").read_text(encoding="utf-8")
+    defaults = text_js.split("export const DEFAULT_TEXTS = Object.freeze({", 1)[1].split("});", 1)[0]
+    names = set(re.findall(r"^\s{2}(\w+):", defaults, flags=re.MULTILINE))
+    assert {"addInNotAllowed", "readOnly", "untrackConfirm"} <= names
+    assert names == set(config["texts"])
+    assert all(isinstance(v, str) and v.strip() for v in config["texts"].values())
+
+
+def test_the_harness_polling_is_logged_at_debug_and_the_panes_calls_at_info(pane_client: FlaskClient) -> None:
+    """The harness's own requests (its live view's poll) are DEBUG `request` events; the pane's API calls stay INFO."""
+    with capture_logs() as stream:
+        assert 200 == pane_client.get("/dev/api/users").status_code
+        assert 200 == pane_client.get("/dev/api/activity?user=alice%40contoso.example").status_code
+        assert 401 == pane_client.get("/api/v1/me").status_code
+    found = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    levels = {(e["path"], e["level"]) for e in found if e["event"] == "request"}
+    assert {("/dev/api/users", "debug"), ("/dev/api/activity", "debug"), ("/api/v1/me", "info")} == levels

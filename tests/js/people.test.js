@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  belongsTo, enrichMatches, namePrefix, parentNameFromDetail, participants, prefill, resolvedFromView, resolvesTo
+  participants, prefill, relatedAccounts, resolvedFromView, resolvesTo
 } from "../../addin_api/static/taskpane/js/people.js";
 import { load, remember, save, storageKey } from "../../addin_api/static/taskpane/js/recent.js";
 import { fieldsFrom } from "../../addin_api/static/taskpane/js/quickcreate.js";
@@ -45,14 +45,16 @@ test("after tracking, the service's resolution of a role is used", () => {
   assert.equal(resolvedFromView({ parties: [{ role: "from", resolved: [] }] }, "from"), null);
 });
 
-test("a contact's parent account is read from its search detail, never an address", () => {
-  assert.equal(parentNameFromDetail("Fabrikam, Inc. · dana@fabrikam.example", "dana@fabrikam.example"),
-    "Fabrikam, Inc.");
-  assert.equal(parentNameFromDetail("dana@fabrikam.example · Buyer", "dana@fabrikam.example"), null);
-  assert.equal(parentNameFromDetail(null, "x@y.example"), null);
-  assert.equal(namePrefix("Fabrikam, Inc."), "Fabrikam");
-  assert.equal(belongsTo({ detail: "Fabrikam, Inc. · 125000" }, "Fabrikam, Inc."), true);
-  assert.equal(belongsTo({ detail: "Fabrikam Ltd" }, "Fabrikam, Inc."), false);
+test("suggested accounts: the matched account itself and each contact's parent account, once", () => {
+  const matches = [
+    { table: "contact", id: "c1", name: "Dana", company: "Fabrikam, Inc.", companyId: "A1" },
+    { table: "lead", id: "l1", name: "Dana", company: "Fabrikam, Inc.", companyId: null },
+    { table: "account", id: "a1", name: "Fabrikam, Inc." },
+    { table: "contact", id: "c2", name: "Ravi", company: "Somebody", companyId: null },
+    { table: "account", id: "B2", name: "Northwind" }
+  ];
+  assert.deepEqual(relatedAccounts(matches), [{ id: "A1", name: "Fabrikam, Inc." }, { id: "B2", name: "Northwind" }]);
+  assert.deepEqual(relatedAccounts(null), []);
 });
 
 test("recent records: newest first, each once, bounded, per user, garbage ignored", () => {
@@ -83,13 +85,4 @@ test("quick create starts from the person and the subject, and sends only what w
     { fields: { firstname: "Sam", emailaddress1: "s@x.example" }, missing: ["lastname"] });
   assert.deepEqual(fieldsFrom("opportunity", { name: "Deal", estimatedvalue: "1200" }).fields,
     { name: "Deal", estimatedvalue: 1200 });
-});
-
-test("people matches take the search's second line, without the address already shown", () => {
-  const matches = [{ table: "contact", id: "c", name: "Dana" }, { table: "lead", id: "l", name: "Dana", detail: "x" }];
-  const found = [{ table: "contact", id: "c", detail: "Fabrikam, Inc. · dana@fabrikam.example" },
-    { table: "lead", id: "l", detail: "DANA@fabrikam.example" }, { table: "account", id: "c", detail: "other" }];
-  assert.deepEqual(enrichMatches(matches, found, "dana@fabrikam.example").map((m) => m.detail),
-    ["Fabrikam, Inc.", "x"]);
-  assert.deepEqual(enrichMatches(matches, null, "a@b.example"), matches);
 });

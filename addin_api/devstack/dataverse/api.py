@@ -360,7 +360,11 @@ class Api:
         else:
             for verb, op in (("Create", "create"), ("Read", "read"), ("Write", "write"), ("Delete", "delete")):
                 for table in TABLES.values():
-                    if name == f"prv{verb}{table.schema}" and config_user.may(op, table.logical):
+                    # Every activity table shares the Activity privileges (prvCreateActivity…); the emulator's
+                    # roles grant them per table, so the email table's grant stands for them.
+                    # https://learn.microsoft.com/en-us/previous-versions/dynamicscrm-2015/developers-guide/gg334198(v=crm.7)
+                    logical = "email" if table.logical == "activitypointer" else table.logical
+                    if name == f"prv{verb}{table.schema}" and config_user.may(op, logical):
                         has = True
                         if not mail_security.organization_wide(config_user, op, table.logical):
                             depth = "Basic"  # the user's own rows

@@ -4,7 +4,7 @@ import { ApiError, createApi } from "./api.js";
 import { createAuth } from "./auth.js";
 import { loadConfig } from "./config.js";
 import * as office from "./office.js";
-import { enrichMatches, participants, prefill } from "./people.js";
+import { participants, prefill } from "./people.js";
 import { createQuickCreate } from "./quickcreate.js";
 import * as recent from "./recent.js";
 import { $, countdown, render } from "./render.js";
@@ -97,20 +97,11 @@ function waitOut(seconds) {
     .then(clearMessage);
 }
 
-// The service's search takes at most 100 characters; longer addresses keep the people card's own lines.
-const SEARCHABLE_ADDRESS = 100;
-
 async function loadPerson(person) {
   store.dispatch({ type: "person-loading", address: person.address });
-  const address = encodeURIComponent(person.address);
-  const [card, found] = await Promise.all([
-    api.get("/api/v1/people?email=" + address),
-    person.address.length <= SEARCHABLE_ADDRESS
-      ? api.get("/api/v1/regarding?search=" + address + "&tables=contact%2Clead%2Caccount&top=10")
-      : Promise.resolve(null)
-  ]);
-  const matches = enrichMatches((card && card.matches) || [], found && found.results, person.address);
-  store.dispatch({ type: "person-card", address: person.address, card: Object.assign({}, card, { matches }) });
+  // The card's matches carry their company, job title and form URL.
+  const card = await api.get("/api/v1/people?email=" + encodeURIComponent(person.address));
+  store.dispatch({ type: "person-card", address: person.address, card: card || { matches: [] } });
 }
 
 function loadPeople() {

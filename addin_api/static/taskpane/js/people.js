@@ -52,22 +52,20 @@ export function resolvedFromView(view, role) {
   return party && party.resolved && party.resolved.length ? party.resolved[0] : null;
 }
 
-/** The parent account name in a contact search result's detail ("Fabrikam, Inc. · dana@…"), if it has one. */
-export function parentNameFromDetail(detail, address) {
-  const first = String(detail || "").split(" · ")[0].trim();
-  if (!first || first.toLowerCase() === String(address || "").toLowerCase() || first.indexOf("@") >= 0) { return null; }
-  return first;
-}
-
-/** The first word of an account name, the prefix opportunities and cases are usually named with. */
-export function namePrefix(name) {
-  const word = String(name || "").split(/[\s,]+/)[0] || "";
-  return word.length >= 2 ? word : String(name || "");
-}
-
-/** Whether a search result's detail names `account` as its customer. */
-export function belongsTo(record, accountName) {
-  return String(record.detail || "").split(" · ").some(function (part) { return part.trim() === accountName; });
+/** The accounts whose open opportunities and cases to suggest: each account the address resolves to, and each
+    matched contact's parent account (the card's `companyId`), once, in the card's order. */
+export function relatedAccounts(matches) {
+  const seen = new Set();
+  const out = [];
+  (matches || []).forEach(function (match) {
+    const account = match.table === "account" ? { id: match.id, name: match.name }
+      : match.table === "contact" && match.companyId ? { id: match.companyId, name: match.company } : null;
+    if (account && !seen.has(String(account.id).toLowerCase())) {
+      seen.add(String(account.id).toLowerCase());
+      out.push(account);
+    }
+  });
+  return out;
 }
 
 /** A form's starting values for a new record from an Outlook person and the item's subject. */
@@ -85,17 +83,4 @@ export function prefill(table, person, subject, splitName) {
     values.subject = subject || ("Email from " + address);
   }
   return values;
-}
-
-/** Matches with the second line the regarding search gives them (parent account, company, job title), without the
-    address the card already shows. */
-export function enrichMatches(matches, results, address) {
-  const lower = String(address || "").toLowerCase();
-  return (matches || []).map(function (match) {
-    const found = (results || []).filter(function (r) { return r.table === match.table && r.id === match.id; })[0];
-    if (!found || !found.detail) { return match; }
-    const detail = found.detail.split(" · ").filter(function (part) { return part.toLowerCase() !== lower; })
-      .join(" · ");
-    return Object.assign({}, match, { detail: detail || match.detail || null });
-  });
 }

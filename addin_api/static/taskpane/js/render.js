@@ -148,7 +148,7 @@ function matchItem(state, person, match, resolution, actions) {
   const avatar = el("span", "avatar", initials(match.name));
   avatar.setAttribute("aria-hidden", "true");
   const text = el("div", "match-text");
-  const url = state.me ? recordUrl(state.me.environmentUrl, match.table, match.id) : null;
+  const url = match.url || (state.me ? recordUrl(state.me.environmentUrl, match.table, match.id) : null);
   const name = el("button", "match-name link-strong", match.name || match.email);
   name.type = "button";
   name.title = "Open in Dynamics 365";

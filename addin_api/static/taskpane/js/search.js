@@ -1,6 +1,6 @@
 /* The regarding lookup: suggestions before any typing (the sender's records, their account and its open
    opportunities, recently used records), a table filter, begins-with and `*` contains search, "New". */
-import { belongsTo, namePrefix, parentNameFromDetail } from "./people.js";
+import { relatedAccounts } from "./people.js";
 import { inFilter, matchesQuery, parseQuery, tablesParam, uniqueRecords } from "./query.js";
 import { $, el, icon } from "./render.js";
 import { REGARDING_TABLES, pluralLabel, tableLabel } from "./text.js";
@@ -31,21 +31,20 @@ export function createLookup(ctx) {
     const groups = [];
     if (!sender || !sender.card) { return groups; }
     const own = (sender.card.matches || []).filter(function (m) { return REGARDING_TABLES.indexOf(m.table) >= 0; })
-      .map(function (m) { return { table: m.table, id: m.id, name: m.name, detail: m.detail || null }; });
-    // A contact's card line starts with its parent account (the people card was enriched by the regarding search).
-    const parents = Array.from(new Set(own.filter(function (m) { return m.table === "contact"; }).map(function (c) {
-      return parentNameFromDetail(c.detail, sender.address);
-    }).filter(Boolean)));
+      .map(function (m) {
+        const detail = [m.company, m.jobTitle].filter(Boolean).join(" · ") || m.detail || null;
+        return { table: m.table, id: m.id, name: m.name, detail: detail };
+      });
     if (own.length) { groups.push({ title: "From " + (sender.name || sender.address), records: own }); }
-    for (const parent of parents.slice(0, 2)) {
-      const accounts = await ctx.api.get(regardingPath(parent, "account", 5));
-      const account = ((accounts && accounts.results) || []).filter(function (a) { return a.name === parent; })[0];
-      if (!account) { continue; }
-      // The service searches opportunities by name and cases by title or number; those named after the account
-      // are found by its first word and kept when their customer is this account.
-      const related = await ctx.api.get(regardingPath(namePrefix(parent), "opportunity,incident", 20));
-      const open = ((related && related.results) || []).filter(function (r) { return belongsTo(r, parent); });
-      groups.push({ title: parent + " and its open opportunities and cases", records: [account].concat(open) });
+    // The sender's account (or their contact's parent account), then its open opportunities and active cases:
+    // one call per account, which the service answers with one $batch.
+    for (const account of relatedAccounts(sender.card.matches).slice(0, 2)) {
+      const related = await ctx.api.get("/api/v1/regarding?account=" + encodeURIComponent(account.id) +
+        "&tables=opportunity%2Cincident&top=20");
+      const records = (related && related.results) || [];
+      if (!records.length) { continue; }
+      groups.push({ title: (records[0].name || account.name) + " and its open opportunities and cases",
+        records: records });
     }
     return groups;
   }
@@ -98,11 +97,15 @@ export function createLookup(ctx) {
     }
     set({ loading: true });
     try {
-      const found = await ctx.api.get(regardingPath(query.text, tablesParam(filter, REGARDING_TABLES),
-        ctx.config.searchTop));
+      // The service takes Dynamics' wildcard itself: "*text" finds the text anywhere in the searched columns.
+      const found = await ctx.api.get(regardingPath((query.contains ? "*" : "") + query.text,
+        tablesParam(filter, REGARDING_TABLES), ctx.config.searchTop));
       const local = filtered(await suggestionGroups(), filter, query).flatMap(function (g) { return g.records; });
       if (mine !== seq) { return; }
-      const remote = ((found && found.results) || []).filter(function (r) { return matchesQuery(r, query); });
+      // A contains search may match a column the pane does not show (a number, an email): keep what was found.
+      const remote = ((found && found.results) || []).filter(function (r) {
+        return query.contains || matchesQuery(r, query);
+      });
       // Dynamics' search begins with the text; with a leading * the records already in the pane that contain it
       // anywhere come first, then what the service found.
       const records = query.contains ? uniqueRecords([local, remote]) : uniqueRecords([remote, local]);
