@@ -138,7 +138,42 @@ def test_mailbox_needs_a_bearer(api: Api) -> None:
 
 
 def test_users_see_only_their_own_mailbox(api: Api) -> None:
-    """Changing bob's mailbox leaves alice's answer as it was."""
+    """Bob's failed test shows in his answer and leaves alice's as it was."""
     before = mailbox(api)
     admin_patch_mailbox(api, BOB, {"incomingemailstatus": 2})
     assert before == mailbox(api)
+    assert "failure" == mailbox(api, BOB)["incoming"]
+
+
+def test_a_user_without_a_mailbox_is_no_mailbox(api: Api) -> None:
+    """When the administrator deleted alice's mailbox row: not approved, every direction disabled, no_mailbox."""
+    token = api.devstack.token(MEGAN, audience="dataverse")
+    deleted = api.devstack.http.delete(
+        f"{api.devstack.api}mailboxes({mailbox_id(systemuserid(ALICE))})",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert 204 == deleted.status_code, deleted.text
+    body = mailbox(api)
+    assert (False, "disabled", "disabled", "disabled", ["no_mailbox"], False) == (
+        body["approved"],
+        body["incoming"],
+        body["outgoing"],
+        body["appointments"],
+        body["reasons"],
+        body["trackingEnabled"],
+    )
+
+
+def test_a_dataverse_outage_is_503_with_retry_after(api: Api) -> None:
+    """Dataverse answering 503 to the batch (after bounded retries) gives 503 dataverse_unavailable, problem+json,
+    with Retry-After."""
+    assert 200 == api.get("/api/v1/me").status_code
+    api.devstack.fault(target="dataverse", path=r"\$batch", status=503)
+    response = api.get("/api/v1/mailbox")
+    assert (503, "dataverse_unavailable", "application/problem+json") == (
+        response.status_code,
+        response.get_json()["code"],
+        response.mimetype,
+    )
+    assert "Retry-After" in response.headers
