@@ -96,11 +96,13 @@ def _reasons(row: MailboxRow | None, info: MeInfo) -> tuple[str, ...]:
         found.add(INCOMING_DISABLED)
     elif row.incoming_status == dvmailbox.FAILURE:
         found.add(TEST_FAILED)
-        # One mailbox synchronizes with one environment: the environment that holds it carries the "synchronize
-        # with this organization only" mark (orgmarkedasprimaryforexchangesync), and another environment's test
-        # of the same mailbox fails. A failed incoming test without the mark here is therefore read as "bound to
-        # another environment"; a first test that failed for another reason looks the same in Dataverse, so both
-        # codes are given. https://learn.microsoft.com/en-us/power-platform/admin/connect-exchange-online
+        # An Exchange mailbox synchronizes with one environment only: Test & Enable links it to the environment
+        # that ran it, and the other environments' mailbox rows stop synchronizing (their tests fail).
+        # https://learn.microsoft.com/en-us/power-platform/admin/best-practices-server-side-synchronization
+        # The environment holding the mailbox carries the "synchronize with this organization only" mark
+        # (orgmarkedasprimaryforexchangesync), so a failed incoming test without the mark here is read as "bound
+        # to another environment"; a first test that failed for another reason looks the same in Dataverse, so
+        # both codes are given.
         if not row.marked_primary_here:
             found.add(OTHER_ENVIRONMENT)
     elif row.incoming_status != dvmailbox.SUCCESS:
