@@ -19,6 +19,7 @@ from marshmallow import Schema
 from addin_api import schemas
 from addin_api.errors import NotFound
 from addin_api.schemas import responses
+from addin_api.schemas.mailbox import MailboxSchema
 
 EXTENSION = "addin_api.openapi"
 API_VERSION = "1.0.0"
@@ -145,6 +146,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/api/v1/me", "get"): Operation(
         "The caller in Dataverse and whether they may use the add-in", 200, responses.MeSchema, tag="people"
+    ),
+    ("/api/v1/mailbox", "get"): Operation(
+        "The caller's mailbox synchronization and why tracking is impossible (one Dataverse round trip)",
+        200,
+        MailboxSchema,
+        tag="people",
     ),
     **_activity_operations(),
     ("/api/v1/regarding", "get"): Operation(

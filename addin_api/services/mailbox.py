@@ -1,0 +1,110 @@
+"""The caller's mailbox as the pane shows it: how each direction is synchronized and, when tracking is impossible,
+why (stable reason codes).
+
+Dynamics 365 App for Outlook needs the user's mailbox approved and enabled for server-side synchronization, and the
+user to hold `prvUseOfficeApps`:
+https://learn.microsoft.com/en-us/dynamics365/outlook-app/deploy-dynamics-365-app-for-outlook
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from addin_api.dataverse import mailbox as dvmailbox
+from addin_api.dataverse.client import DataverseClient
+from addin_api.dataverse.mailbox import MailboxRow
+from addin_api.services.me import MeInfo
+
+NOT_APPROVED = "not_approved"
+INCOMING_DISABLED = "incoming_disabled"
+TEST_FAILED = "test_failed"
+TEST_NOT_RUN = "test_not_run"
+OTHER_ENVIRONMENT = "other_environment"
+ADD_IN_NOT_ALLOWED = "add_in_not_allowed"
+NO_MAILBOX = "no_mailbox"
+# The order the pane lists them in: what an administrator must fix first comes first.
+REASONS = (
+    NO_MAILBOX,
+    NOT_APPROVED,
+    INCOMING_DISABLED,
+    TEST_FAILED,
+    TEST_NOT_RUN,
+    OTHER_ENVIRONMENT,
+    ADD_IN_NOT_ALLOWED,
+)
+
+SUCCESS, FAILURE, NOT_RUN, DISABLED = "success", "failure", "notRun", "disabled"
+_STATUS = {dvmailbox.SUCCESS: SUCCESS, dvmailbox.FAILURE: FAILURE, dvmailbox.NOT_RUN: NOT_RUN}
+
+
+@dataclass(frozen=True)
+class MailboxState:
+    """What `GET /api/v1/mailbox` answers."""
+
+    approved: bool
+    incoming: str
+    outgoing: str
+    appointments: str
+    reasons: tuple[str, ...]
+    organization_id: str
+    organization_name: str | None
+    last_sync: str | None
+
+    @property
+    def tracking_enabled(self) -> bool:
+        """Tracking works only when nothing stands in its way."""
+        return not self.reasons
+
+
+def mailbox_state(dv: DataverseClient, info: MeInfo) -> MailboxState:
+    """Read the caller's mailbox and organization (one Dataverse round trip) and say what stops tracking."""
+    row, environment = dvmailbox.read_mailbox(dv, info.user_id, info.organization_id)
+    reasons = _reasons(row, info)
+    if row is None:
+        return MailboxState(
+            False, DISABLED, DISABLED, DISABLED, reasons, environment.organization_id, environment.name, None
+        )
+    return MailboxState(
+        approved=row.approval == dvmailbox.APPROVED,
+        incoming=_direction(row.incoming_method, dvmailbox.EMAIL_SERVER_SIDE_SYNC, row.incoming_status),
+        outgoing=_direction(row.outgoing_method, dvmailbox.EMAIL_SERVER_SIDE_SYNC, row.outgoing_status),
+        appointments=_direction(row.act_method, dvmailbox.ACT_SERVER_SIDE_SYNC, row.act_status),
+        reasons=reasons,
+        organization_id=environment.organization_id,
+        organization_name=environment.name,
+        last_sync=row.last_sync,
+    )
+
+
+def _direction(method: int | None, server_side_sync: int, status: int | None) -> str:
+    """A direction not delivered by server-side synchronization is disabled; otherwise its last test's result."""
+    if method != server_side_sync:
+        return DISABLED
+    return _STATUS.get(status if status is not None else dvmailbox.NOT_RUN, NOT_RUN)
+
+
+def _reasons(row: MailboxRow | None, info: MeInfo) -> tuple[str, ...]:
+    found: set[str] = set()
+    if not info.can_use_add_in:
+        found.add(ADD_IN_NOT_ALLOWED)
+    if row is None:
+        found.add(NO_MAILBOX)
+        return tuple(r for r in REASONS if r in found)
+    if row.approval != dvmailbox.APPROVED:
+        found.add(NOT_APPROVED)
+    if row.incoming_method != dvmailbox.EMAIL_SERVER_SIDE_SYNC:
+        found.add(INCOMING_DISABLED)
+    elif row.incoming_status == dvmailbox.FAILURE:
+        found.add(TEST_FAILED)
+        # An Exchange mailbox synchronizes with one environment only: Test & Enable links it to the environment
+        # that ran it, and the other environments' mailbox rows stop synchronizing (their tests fail).
+        # https://learn.microsoft.com/en-us/power-platform/admin/best-practices-server-side-synchronization
+        # The environment holding the mailbox carries the "synchronize with this organization only" mark
+        # (orgmarkedasprimaryforexchangesync), so a failed incoming test without the mark here is read as "bound
+        # to another environment"; a first test that failed for another reason looks the same in Dataverse, so
+        # both codes are given.
+        if not row.marked_primary_here:
+            found.add(OTHER_ENVIRONMENT)
+    elif row.incoming_status != dvmailbox.SUCCESS:
+        found.add(TEST_NOT_RUN)
+    return tuple(r for r in REASONS if r in found)
