@@ -1099,7 +1099,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--slow-latency-ms", type=int, default=400, help="a second, CPU-light latency for 16/64 users (0: skip)"
     )
-    parser.add_argument("--tuned-threads", type=int, default=32, help="threads per worker of the tuned run (0: skip)")
+    parser.add_argument(
+        "--tuned-workers", type=int, default=4, help="gunicorn workers of the tuned run (ADDIN_API_WORKERS; 0: skip)"
+    )
     parser.add_argument(
         "--phases", default="roundtrips,load,memory,throttling", help="comma-separated subset of the phases to run"
     )
@@ -1149,22 +1151,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("load", file=sys.stderr, flush=True)
             results["loadConfig"] = "gunicorn_conf.py defaults"
             results["load"] = load_levels(bench, tokens, args.latency_ms, users) + load_levels(bench, tokens, 0, users)
-            if args.tuned_threads:
-                results["loadTunedConfig"] = f"ADDIN_API_THREADS={args.tuned_threads}"
+            if args.tuned_workers:
+                results["loadTunedConfig"] = f"ADDIN_API_WORKERS={args.tuned_workers}"
                 results["loadTuned"] = load_levels(
-                    bench, tokens, args.latency_ms, [max(users)], ADDIN_API_THREADS=str(args.tuned_threads)
+                    bench, tokens, args.latency_ms, [max(users)], ADDIN_API_WORKERS=str(args.tuned_workers)
                 )
             if args.slow_latency_ms:
                 # A latency long enough that the whole rig needs well under one core: what is left is queueing.
                 slow = [u for u in users if u > 1]
                 results["loadSlowConfig"] = f"gunicorn_conf.py defaults, L={args.slow_latency_ms} ms"
                 results["loadSlow"] = load_levels(bench, tokens, args.slow_latency_ms, slow)
-                if args.tuned_threads:
+                if args.tuned_workers:
                     results["loadSlowTunedConfig"] = (
-                        f"ADDIN_API_THREADS={args.tuned_threads}, L={args.slow_latency_ms} ms"
+                        f"ADDIN_API_WORKERS={args.tuned_workers}, L={args.slow_latency_ms} ms"
                     )
                     results["loadSlowTuned"] = load_levels(
-                        bench, tokens, args.slow_latency_ms, [max(users)], ADDIN_API_THREADS=str(args.tuned_threads)
+                        bench, tokens, args.slow_latency_ms, [max(users)], ADDIN_API_WORKERS=str(args.tuned_workers)
                     )
         if "load" in phases or "floor" in phases:
             print("emulator alone", file=sys.stderr, flush=True)
