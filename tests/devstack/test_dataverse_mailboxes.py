@@ -6,37 +6,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import requests
+from dataverse_support import ALICE, WebApi
 
 from addin_api.devstack.dataverse.mail_rows import mailbox_id
 
-ALICE = "alice@contoso.example"
 BOB = "bob@contoso.example"
 CAROL = "carol@contoso.example"
 DAVE = "dave@contoso.example"
 MEGAN = "megan@contoso.example"
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 NS = "Microsoft.Dynamics.CRM"
 
 
-class Dv:
+class Dv(WebApi):
     """A tiny Web API client for one user."""
-
-    def __init__(self, stack: Any, user: str = ALICE) -> None:
-        self.stack = stack
-        self.api = stack.api
-        self.headers = {**ODATA, "Authorization": f"Bearer {stack.token(user, audience='dataverse')}"}
-
-    def call(self, method: str, path: str, body: Any = None, **headers: str) -> requests.Response:
-        """Send one request."""
-        merged = {**self.headers, **{k.replace("_", "-"): v for k, v in headers.items()}}
-        return self.stack.http.request(method, self.api + path, json=body, headers=merged, timeout=10)
-
-    def json(self, path: str) -> Any:
-        """GET a path and answer its JSON body (asserting 200)."""
-        response = self.call("GET", path)
-        assert 200 == response.status_code, response.text
-        return response.json()
 
     def me(self) -> str:
         """The caller's systemuserid."""

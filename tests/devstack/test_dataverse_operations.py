@@ -9,32 +9,21 @@ from typing import Any
 
 import pytest
 import requests
+from dataverse_support import WebApi
 
 from addin_api.devstack.seed import ADVENTURE_WORKS_ACCOUNT_ID, DANA_CONTACT_ID, FABRIKAM_ACCOUNT_ID
 
-ALICE = "alice@contoso.example"
 CAROL = "carol@contoso.example"
 ALICE_ID = "5e7a0001-0000-4000-8000-00000000a11c"
 CAROL_ID = "5e7a0003-0000-4000-8000-0000000ca201"
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 CREATE_MULTIPLE = "accounts/Microsoft.Dynamics.CRM.CreateMultiple"
 UPDATE_MULTIPLE = "accounts/Microsoft.Dynamics.CRM.UpdateMultiple"
 ACCOUNT = "Microsoft.Dynamics.CRM.account"
 EVERY_RIGHT = "ReadAccess, WriteAccess, AppendAccess, AppendToAccess, CreateAccess, DeleteAccess"
 
 
-class Dv:
+class Dv(WebApi):
     """A tiny Web API client for one user."""
-
-    def __init__(self, stack: Any, user: str = ALICE) -> None:
-        self.stack = stack
-        self.api = stack.api
-        self.headers = {**ODATA, "Authorization": f"Bearer {stack.token(user, audience='dataverse')}"}
-
-    def call(self, method: str, path: str, body: Any = None, **headers: str) -> requests.Response:
-        """Send one request."""
-        merged = {**self.headers, **{k.replace("_", "-"): v for k, v in headers.items()}}
-        return self.stack.http.request(method, self.api + path, json=body, headers=merged, timeout=10)
 
     def names(self) -> list[str]:
         """Every account name."""

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from dataverse_support import WebApi
 
 from addin_api.devstack.seed import (
     ADVENTURE_WORKS_ACCOUNT_ID,
@@ -19,23 +20,12 @@ from addin_api.devstack.seed import (
     seed_id,
 )
 
-ALICE = "alice@contoso.example"
 ALICE_ID = "5e7a0001-0000-4000-8000-00000000a11c"
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 CRM = "Microsoft.Dynamics.CRM."
 
 
-class Dv:
+class Dv(WebApi):
     """A tiny Web API client for Alice."""
-
-    def __init__(self, stack: Any) -> None:
-        self.stack = stack
-        self.api = stack.api
-        self.headers = {**ODATA, "Authorization": f"Bearer {stack.token(ALICE, audience='dataverse')}"}
-
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        """Send one request."""
-        return self.stack.http.request(method, self.api + path, json=body, headers=self.headers, timeout=10)
 
     def query(self, entity_set: str, expression: str, extra: str = "") -> requests.Response:
         """GET `entity_set` with `$filter=expression` (URL-encoded) and more query text."""

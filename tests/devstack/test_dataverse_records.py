@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-import requests
+from dataverse_support import ALICE, WebApi
 
 from addin_api.devstack.seed import (
     ADVENTURE_WORKS_ACCOUNT_ID,
@@ -16,25 +16,12 @@ from addin_api.devstack.seed import (
     TRACKED_EMAIL_ID,
 )
 
-ALICE = "alice@contoso.example"
 BOB = "bob@contoso.example"
 CAROL = "carol@contoso.example"
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 RETURN = {"Prefer": "return=representation"}
 
 
-class Dv:
-    """A tiny Web API client for one user."""
-
-    def __init__(self, stack: Any, user: str = ALICE) -> None:
-        self.stack = stack
-        self.api = stack.api
-        self.headers = {**ODATA, "Authorization": f"Bearer {stack.token(user, audience='dataverse')}"}
-
-    def call(self, method: str, path: str, body: Any = None, **headers: str) -> requests.Response:
-        """Send one request."""
-        merged = {**self.headers, **{k.replace("_", "-"): v for k, v in headers.items()}}
-        return self.stack.http.request(method, self.api + path, json=body, headers=merged, timeout=10)
+Dv = WebApi
 
 
 @pytest.fixture()

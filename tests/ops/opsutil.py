@@ -9,11 +9,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from addin_api.cli import dev_environment
+from addin_api.devstack.control import config_document
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "addin_api" / "gunicorn_conf.py"
@@ -88,6 +93,16 @@ class Service:
             self._stderr.close()
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return code
+
+
+@contextmanager
+def serving(devstack: Any, tmp_path: Path, workers: int, public_url: str = "http://127.0.0.1") -> Iterator[Service]:
+    """`addin-api serve` with the shipped config against the devstack, stopped after the block."""
+    started = Service(dev_environment(config_document(devstack.server.state), public_url), tmp_path, workers).start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def metric(text: str, name: str, **labels: str) -> float:

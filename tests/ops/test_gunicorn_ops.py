@@ -17,12 +17,10 @@ from typing import Any
 import pytest
 import requests
 from conftest import ALICE, Devstack, log_leaks
-from opsutil import CONFIG, Service, metric, wait_until
+from opsutil import CONFIG, Service, metric, serving, wait_until
 
 from addin_api.auth import tokens
-from addin_api.cli import dev_environment
 from addin_api.devstack import seed
-from addin_api.devstack.control import config_document
 from addin_api.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -89,12 +87,8 @@ def test_invalid_forwarded_allow_ips_stop_gunicorn_naming_the_variable() -> None
 @pytest.fixture()
 def service(devstack: Devstack, tmp_path: Path) -> Iterator[Service]:
     """`addin-api serve` with two workers against the devstack."""
-    env = dev_environment(config_document(devstack.server.state), "http://127.0.0.1")
-    started = Service(env, tmp_path, workers=2).start()
-    try:
+    with serving(devstack, tmp_path, workers=2) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

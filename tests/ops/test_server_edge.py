@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ALICE, Devstack
-from opsutil import Service
+from opsutil import Service, serving
 
 from addin_api.auth.tokens import MAX_TOKEN_BYTES
-from addin_api.cli import dev_environment
-from addin_api.devstack.control import config_document
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from test_taskpane_routes import STANDIN_MARK, STANDIN_SPELLINGS, raw_get  # noqa: E402
@@ -29,12 +27,8 @@ PUBLIC_URL = "https://addin.contoso.example"
 @pytest.fixture()
 def service(devstack: Devstack, tmp_path: Path) -> Iterator[Service]:
     """`addin-api serve` (one worker) against the devstack, with a public URL unlike the address it listens on."""
-    env = dev_environment(config_document(devstack.server.state), PUBLIC_URL)
-    started = Service(env, tmp_path, workers=1).start()
-    try:
+    with serving(devstack, tmp_path, workers=1, public_url=PUBLIC_URL) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def raw(port: int, payload: bytes) -> tuple[int, dict[str, str], bytes]:

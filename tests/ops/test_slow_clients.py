@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import ALICE, Devstack
-from opsutil import Service
+from opsutil import Service, serving
 
 from addin_api.cli import dev_environment
 from addin_api.devstack.control import config_document
@@ -35,12 +35,8 @@ PROBE_EVERY = 0.5
 @pytest.fixture()
 def service(devstack: Devstack, tmp_path: Path) -> Iterator[Service]:
     """`addin-api serve` with the shipped config (two workers) against the devstack."""
-    env = dev_environment(config_document(devstack.server.state), "http://127.0.0.1")
-    started = Service(env, tmp_path, workers=2).start()
-    try:
+    with serving(devstack, tmp_path, workers=2) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @dataclass
