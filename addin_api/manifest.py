@@ -16,7 +16,7 @@ DEFAULT_VERSION = "1.0.0.0"
 
 
 def template_text() -> str:
-    """The manifest template shipped with the package (also at `manifest/manifest.xml` in the repository)."""
+    """Read the manifest template shipped with the package, the one source of every rendered manifest."""
     return resources.files("addin_api").joinpath("static/manifest/manifest.xml").read_text(encoding="utf-8")
 
 

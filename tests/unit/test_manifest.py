@@ -143,9 +143,13 @@ def test_manifest_values_are_escaped_and_validated() -> None:
         render_manifest(BASE_URL, "not-a-guid")
 
 
-def test_the_repository_manifest_is_the_shipped_template() -> None:
-    """`manifest/manifest.xml` in the repository is the template the package renders."""
-    assert template_text() == (ROOT / "manifest" / "manifest.xml").read_text(encoding="utf-8")
+def test_the_package_holds_the_only_manifest_template() -> None:
+    """The template the package renders is the repository's one copy; `manifest/` documents it and holds no other."""
+    shipped = ROOT / "addin_api" / "static" / "manifest" / "manifest.xml"
+    copies = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("manifest/**/*.xml"))
+    assert template_text() == shipped.read_text(encoding="utf-8")
+    assert [] == copies
+    assert "addin_api/static/manifest/manifest.xml" in (ROOT / "manifest" / "README.md").read_text(encoding="utf-8")
 
 
 def manifest_urls(xml: str) -> set[str]:
