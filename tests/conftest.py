@@ -59,7 +59,7 @@ class Devstack:
         self.http.delete(f"{self.url}/_devstack/requests", timeout=10).raise_for_status()
 
     def fault(self, **fault: Any) -> None:
-        """Inject a fault (see DESIGN §7 for the fields)."""
+        """Inject a fault (the fields: docs/devstack.md, "Faults")."""
         self.http.post(f"{self.url}/_devstack/faults", json=fault, timeout=10).raise_for_status()
 
     def reset(self) -> None:
@@ -217,7 +217,7 @@ def api(client: FlaskClient, devstack: Devstack) -> Api:
     return Api(client, devstack)
 
 
-# What the service's logs must never contain (reference §6.2 T15): JWTs, bearer tokens, email addresses.
+# What the service's logs must never contain: JWTs, bearer tokens, email addresses.
 LEAKS = re.compile(r"eyJ[A-Za-z0-9_-]{10,}|(?i:bearer\s+(?!\[redacted\]))|[\w.+-]+(?:@|%40)[\w-]+\.[\w.-]+")
 
 

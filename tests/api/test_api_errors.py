@@ -1,4 +1,4 @@
-"""Every status and code of DESIGN §4, provoked for real against the devstack, and the problem+json shape."""
+"""Every status and code of docs/api.md, provoked for real against the devstack, and the problem+json shape."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """On-behalf-of exchange with real MSAL against the devstack's token endpoint, and the OBO token cache.
 
-Matrix IDs (T5, T6) follow reference/identity-and-reliability.md §6.2.
+Groups: T5 OBO outcomes, T6 the OBO token cache. The exchange and its error answers:
+https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of-flow
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Bearer-token validation against the devstack's identity provider: real keys, real signatures, real HTTPS.
 
-Matrix IDs (T1–T4) follow reference/identity-and-reliability.md §6.2.
+Groups: T1 forged and malformed tokens, T2 valid but not allowed, T3 boundaries that must be accepted, T4 JWKS chaos.
+The rules are Microsoft's: https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens and, for T4,
+https://learn.microsoft.com/en-us/entra/identity-platform/signing-key-rollover
 """
 
 from __future__ import annotations
