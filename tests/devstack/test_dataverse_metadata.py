@@ -12,7 +12,8 @@ from xml.etree import ElementTree
 import pytest
 import requests
 
-from addin_api.devstack.dataverse.metadata import LOOKUP, TABLES
+from addin_api.devstack.dataverse.metadata import TABLES
+from addin_api.devstack.dataverse.schema import LOOKUP
 
 ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"

@@ -11,8 +11,9 @@ from typing import Any
 
 from addin_api.devstack.dataverse import mail_security
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
-from addin_api.devstack.dataverse.metadata import TABLES, Table
+from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.dataverse.schema import Table
 
 # The version a current Dataverse environment reports (9.2.<yymm><build>.<revision>).
 VERSION = "9.2.25111.176"

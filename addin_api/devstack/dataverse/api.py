@@ -23,7 +23,7 @@ from addin_api.devstack.dataverse.fetchxml import parse_fetch
 from addin_api.devstack.dataverse.fetchxml import render as render_fetch
 from addin_api.devstack.dataverse.fetchxml import run as run_fetch
 from addin_api.devstack.dataverse.functions import FilterContext
-from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, LOOKUP, TABLES, Table, partner_of
+from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET, TABLES, partner_of
 from addin_api.devstack.dataverse.query import (
     RELATED,
     parse_expand,
@@ -35,6 +35,7 @@ from addin_api.devstack.dataverse.query import (
     sort_records,
 )
 from addin_api.devstack.dataverse.records import Operations, Record
+from addin_api.devstack.dataverse.schema import LOOKUP, Table
 from addin_api.devstack.dataverse.serialize import Annotations, Serializer, context_fragment, validate_expands
 
 JSON_TYPE = "application/json; odata.metadata=minimal"

@@ -23,7 +23,9 @@ from typing import Any
 from xml.etree import ElementTree
 
 from addin_api.devstack.dataverse.errors import DataverseError, privilege_denied, syntax_error
-from addin_api.devstack.dataverse.metadata import (
+from addin_api.devstack.dataverse.metadata import TABLES, partner_of
+from addin_api.devstack.dataverse.query import parse_filter, parse_select, sort_records
+from addin_api.devstack.dataverse.schema import (
     BOOL,
     DATEONLY,
     DATETIME,
@@ -35,12 +37,9 @@ from addin_api.devstack.dataverse.metadata import (
     MONEY,
     PICKLIST,
     STRING,
-    TABLES,
     Column,
     Table,
-    partner_of,
 )
-from addin_api.devstack.dataverse.query import parse_filter, parse_select, sort_records
 
 Json = dict[str, Any]
 NS = "Microsoft.Dynamics.CRM"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from addin_api.devstack.dataverse.metadata import Table
+from addin_api.devstack.dataverse.schema import Table
 
 # Web API payload / query errors
 PAYLOAD = "0x80048d19"

@@ -32,7 +32,9 @@ import defusedxml.ElementTree as SafeXml
 from defusedxml import DefusedXmlException
 
 from addin_api.devstack.dataverse.errors import INVALID_ARGUMENT, DataverseError
-from addin_api.devstack.dataverse.metadata import (
+from addin_api.devstack.dataverse.metadata import TABLES
+from addin_api.devstack.dataverse.query import _comparable, _comparison, like_regex, sort_records
+from addin_api.devstack.dataverse.schema import (
     BOOL,
     DATEONLY,
     DATETIME,
@@ -41,11 +43,9 @@ from addin_api.devstack.dataverse.metadata import (
     LOOKUP,
     MONEY,
     PICKLIST,
-    TABLES,
     Column,
     Table,
 )
-from addin_api.devstack.dataverse.query import _comparable, _comparison, like_regex, sort_records
 from addin_api.devstack.dataverse.serialize import FORMATTED, Annotations, formatted
 
 Record = dict[str, Any]

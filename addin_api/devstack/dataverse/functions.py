@@ -18,7 +18,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error
-from addin_api.devstack.dataverse.metadata import DATEONLY, DATETIME, GUID, LOOKUP, Column, Table
+from addin_api.devstack.dataverse.schema import DATEONLY, DATETIME, GUID, LOOKUP, Column, Table
 
 PREFIX = "Microsoft.Dynamics.CRM."
 NEGATED_NAMED_CONDITION = "Not operator along with the Custom Named Condition operators is not allowed"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from addin_api.devstack.dataverse.errors import NOT_FOUND, QUERY, DataverseError
-from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, MEMO, STRING, Table
+from addin_api.devstack.dataverse.schema import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, MEMO, STRING, Table
 from addin_api.devstack.dataverse.store import DataverseStore, index_key
 
 Record = dict[str, Any]

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from addin_api.devstack.dataverse.mail_tables import NOT_RUN, PENDING_APPROVAL
-from addin_api.devstack.dataverse.metadata import TABLES, Table
+from addin_api.devstack.dataverse.metadata import TABLES
+from addin_api.devstack.dataverse.schema import Table
 
 if TYPE_CHECKING:
     from addin_api.devstack.dataverse.records import Operations

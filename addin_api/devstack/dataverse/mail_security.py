@@ -19,7 +19,7 @@ from typing import Any
 from addin_api.devstack.config import APPROVE_EMAIL_ADDRESSES, DevUser
 from addin_api.devstack.dataverse.errors import PRIVILEGE, QUERY, DataverseError
 from addin_api.devstack.dataverse.mail_tables import APPROVAL_COLUMNS, SYNC_COLUMNS
-from addin_api.devstack.dataverse.metadata import Table
+from addin_api.devstack.dataverse.schema import Table
 
 Record = dict[str, Any]
 

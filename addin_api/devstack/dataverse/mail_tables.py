@@ -10,7 +10,7 @@ Only the columns a mailbox-sync worker and the add-in read or write are modelled
 
 from __future__ import annotations
 
-from addin_api.devstack.dataverse.metadata import (
+from addin_api.devstack.dataverse.schema import (
     BOOL,
     DATETIME,
     GUID,
@@ -19,13 +19,13 @@ from addin_api.devstack.dataverse.metadata import (
     MEMO,
     PICKLIST,
     REGARDING_TARGETS,
-    STRING,
     CollectionNav,
     Column,
     NavProperty,
     Table,
-    _common,
-    _table,
+    common_columns,
+    make_table,
+    string_column,
 )
 
 # emailrouteraccessapproval, on mailbox, systemuser and queue
@@ -103,13 +103,9 @@ SYNC_COLUMNS = frozenset(
 APPROVAL_COLUMNS = frozenset({"emailrouteraccessapproval"})
 
 
-def _s(name: str, max_length: int, **kw: object) -> Column:
-    return Column(name, STRING, max_length, **kw)  # type: ignore[arg-type]
-
-
 def mailbox() -> Table:
     """`mailboxes`: one per user (and queue); the row is also server-side synchronization's own work queue."""
-    return _table(
+    return make_table(
         "mailbox",
         "mailboxes",
         "mailboxid",
@@ -117,8 +113,8 @@ def mailbox() -> Table:
         9606,
         "Mailbox",
         [
-            _s("name", 200, required=True),
-            _s("emailaddress", 100),
+            string_column("name", 200, required=True),
+            string_column("emailaddress", 100),
             # The owning user or queue; set by the platform when it creates the mailbox.
             Column("regardingobjectid", LOOKUP, targets=("systemuser",), update=False),
             Column("emailrouteraccessapproval", PICKLIST, options=APPROVAL, default=0, required=True),
@@ -146,7 +142,7 @@ def mailbox() -> Table:
             Column("enabledforoutgoingemail", BOOL, default=False, create=False, update=False),
             Column("enabledforact", BOOL, default=False, create=False, update=False),
             # The lease and schedule of the synchronization job.
-            _s("hostid", 100),
+            string_column("hostid", 100),
             Column("postponemailboxprocessinguntil", DATETIME),
             Column("processinglastattemptedon", DATETIME),
             Column("forcedunlockcount", INT, default=0),
@@ -161,11 +157,11 @@ def mailbox() -> Table:
             Column("transientfailurecount", INT, default=0),
             Column("nextscheduledactsyncinseconds", INT),
             Column("processemailreceivedafter", DATETIME),
-            _s("lasttaggedmessageid", 320),
+            string_column("lasttaggedmessageid", 320),
             Column("lasttagcompletedon", DATETIME),
             Column("statecode", PICKLIST, options=STATE, default=0),
             Column("statuscode", PICKLIST, options=STATUS, default=1),
-            *_common(),
+            *common_columns(),
         ],
         collections=[
             CollectionNav("Mailbox_MailboxTrackingFolder", "mailboxtrackingfolder", "mailboxid", "mailboxid"),
@@ -179,7 +175,7 @@ def mailbox() -> Table:
 
 def usersettings() -> Table:
     """`usersettingscollection(<systemuserid>)`: a user's personal options; GET and PATCH only."""
-    return _table(
+    return make_table(
         "usersettings",
         "usersettingscollection",
         "systemuserid",
@@ -199,8 +195,8 @@ def usersettings() -> Table:
             Column("trackingtokenid", INT, create=False, update=False),
             Column("businessunitid", GUID, create=False, update=False),
             Column("timezonecode", INT, default=85),
-            _s("uilanguageid", 10, create=False, update=False),
-            *_common(owned=False),
+            string_column("uilanguageid", 10, create=False, update=False),
+            *common_columns(owned=False),
         ],
         display=("User Settings", "User Settings"),
         schema_name="UserSettings",
@@ -210,7 +206,7 @@ def usersettings() -> Table:
 
 def mailboxtrackingfolder() -> Table:
     """`mailboxtrackingfolders`: folder-tracking rules (an Exchange folder → a regarding record)."""
-    return _table(
+    return make_table(
         "mailboxtrackingfolder",
         "mailboxtrackingfolders",
         "mailboxtrackingfolderid",
@@ -218,13 +214,13 @@ def mailboxtrackingfolder() -> Table:
         9608,
         "MailboxTrackingFolder",
         [
-            _s("exchangefolderid", 120),
-            _s("exchangefoldername", 256),
+            string_column("exchangefolderid", 120),
+            string_column("exchangefoldername", 256),
             Column("folderonboardingstatus", INT, default=0, required=True),
             Column("mailboxid", LOOKUP, targets=("mailbox",), required=True),
             Column("regardingobjectid", LOOKUP, targets=REGARDING_TARGETS),
-            _s("regardingobjecttypecode", 64, create=False, update=False),
-            *_common(),
+            string_column("regardingobjecttypecode", 64, create=False, update=False),
+            *common_columns(),
         ],
         display=("Mailbox Auto Tracking Folder", "Mailbox Auto Tracking Folders"),
         schema_name="MailboxTrackingFolder",
@@ -234,7 +230,7 @@ def mailboxtrackingfolder() -> Table:
 
 def organization() -> Table:
     """`organizations`: the one row of environment settings; it cannot be created or deleted."""
-    return _table(
+    return make_table(
         "organization",
         "organizations",
         "organizationid",
@@ -242,7 +238,7 @@ def organization() -> Table:
         1019,
         "Organization",
         [
-            _s("name", 160, create=False, update=False),
+            string_column("name", 160, create=False, update=False),
             # 0 Server-Side Synchronization, 1 Microsoft Dynamics 365 Email Router
             Column(
                 "emailconnectionchannel",
@@ -257,7 +253,7 @@ def organization() -> Table:
             Column("ignoreinternalemail", BOOL, default=False),
             Column("emailcorrelationenabled", BOOL, default=True),
             Column("enablesmartmatching", BOOL, default=False),
-            _s("trackingprefix", 256, default="CRM:"),
+            string_column("trackingprefix", 256, default="CRM:"),
             Column("trackingtokenidbase", INT, default=0),
             Column("trackingtokeniddigits", INT, default=3),
             Column("maximumtrackingnumber", INT, default=999),
@@ -265,7 +261,7 @@ def organization() -> Table:
             Column("ismailboxinactivebackoffenabled", BOOL, default=True),
             Column("tagpollingperiod", INT),
             Column("maxuploadfilesize", INT, default=5242880),
-            *_common(owned=False),
+            *common_columns(owned=False),
         ],
         display=("Organization", "Organizations"),
         schema_name="Organization",

@@ -2,150 +2,44 @@
 
 Column names, max lengths and option-set values follow the Dataverse table reference pages, e.g.
 https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/email
-(see /work/shared/reference/dynamics-outlook-and-dataverse.md §2 for the collected facts).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-# Column types (the Edm type each maps to is in EDM_TYPES).
-STRING = "string"
-MEMO = "memo"
-INT = "int"
-BOOL = "bool"
-DATETIME = "datetime"
-DATEONLY = "dateonly"
-PICKLIST = "picklist"
-MONEY = "money"
-GUID = "guid"
-LOOKUP = "lookup"
-
-EDM_TYPES = {
-    STRING: "Edm.String",
-    MEMO: "Edm.String",
-    INT: "Edm.Int32",
-    BOOL: "Edm.Boolean",
-    DATETIME: "Edm.DateTimeOffset",
-    DATEONLY: "Edm.Date",
-    PICKLIST: "Edm.Int32",
-    MONEY: "Edm.Decimal",
-    GUID: "Edm.Guid",
-    LOOKUP: "Edm.Guid",
-}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column (attribute) of a table."""
-
-    name: str
-    type: str
-    max_length: int | None = None
-    required: bool = False  # SystemRequired: the platform refuses a create without it
-    create: bool = True  # IsValidForCreate
-    update: bool = True  # IsValidForUpdate
-    options: dict[int, str] = field(default_factory=dict)
-    targets: tuple[str, ...] = ()  # lookups: the tables it may point to
-    labels: tuple[str, str] = ("No", "Yes")  # booleans: (false, true) labels
-    default: object = None
-
-    @property
-    def attribute(self) -> str:
-        """The Web API property name: `_x_value` for lookups, the logical name otherwise."""
-        return f"_{self.name}_value" if self.type == LOOKUP else self.name
-
-
-@dataclass(frozen=True)
-class NavProperty:
-    """A single-valued navigation property: binds `column` (a lookup) to one `target` table."""
-
-    name: str
-    column: str
-    target: str
-
-
-@dataclass(frozen=True)
-class CollectionNav:
-    """A collection-valued navigation property: rows of `child` whose lookup `column` points here.
-
-    `partner` is the single-valued navigation property of the child that points back (`parentcustomerid_account`
-    for `contact_customer_accounts`); empty: `<column>_<this table>`. The pair is one one-to-many relationship,
-    whose SchemaName is the collection's name, as in Dataverse.
-    """
-
-    name: str
-    child: str
-    column: str
-    partner: str = ""
-
-
-@dataclass(frozen=True)
-class AlternateKey:
-    """An alternate key (EntityKeyMetadata): the columns whose values identify one record."""
-
-    name: str
-    columns: tuple[str, ...]
-    display: str
-
-
-@dataclass
-class Table:
-    """A Dataverse table as the Web API exposes it."""
-
-    logical: str
-    entity_set: str
-    key: str
-    primary_name: str
-    otc: int  # object type code (privilege-denied messages quote it)
-    schema: str  # privilege suffix: prvCreate<schema>
-    columns: dict[str, Column] = field(default_factory=dict)
-    navs: dict[str, NavProperty] = field(default_factory=dict)
-    collections: dict[str, CollectionNav] = field(default_factory=dict)
-    read_only: bool = False  # activitypointer is a read view here
-    keys: tuple[AlternateKey, ...] = ()
-    display: tuple[str, str] = ("", "")  # DisplayName, DisplayCollectionName
-    schema_name: str = ""  # SchemaName when it differs from `schema` (the privilege suffix)
-    ownership: str = "UserOwned"  # OwnershipType
-    is_activity: bool = False
-
-    @property
-    def alternate_keys(self) -> dict[str, tuple[str, ...]]:
-        """Alternate keys by name, their columns in order.
-
-        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/define-alternate-keys-entity
-        """
-        return {key.name: key.columns for key in self.keys}
-
-    def column_for_attribute(self, attribute: str) -> Column | None:
-        """Find a column by its Web API property name (`_x_value` for lookups)."""
-        if attribute.startswith("_") and attribute.endswith("_value"):
-            col = self.columns.get(attribute[1:-6])
-            return col if col is not None and col.type == LOOKUP else None
-        col = self.columns.get(attribute)
-        return col if col is not None and col.type != LOOKUP else None
-
-    @property
-    def attributes(self) -> list[str]:
-        """Every Web API property name, in definition order."""
-        return [c.attribute for c in self.columns.values()]
-
-
-def _s(name: str, max_length: int, **kw: object) -> Column:
-    return Column(name, STRING, max_length, **kw)  # type: ignore[arg-type]
+from addin_api.devstack.dataverse import mail_tables
+from addin_api.devstack.dataverse.schema import (
+    BOOL,
+    DATEONLY,
+    DATETIME,
+    GUID,
+    INT,
+    LOOKUP,
+    MEMO,
+    MONEY,
+    PICKLIST,
+    REGARDING_TARGETS,
+    AlternateKey,
+    CollectionNav,
+    Column,
+    NavProperty,
+    Table,
+    common_columns,
+    make_table,
+    string_column,
+)
 
 
 def _address1() -> list[Column]:
     """The address1_* columns of account, contact and lead (MaxLengths from their table reference pages)."""
     return [
-        _s("address1_line1", 250),
-        _s("address1_line2", 250),
-        _s("address1_line3", 250),
-        _s("address1_city", 80),
-        _s("address1_stateorprovince", 50),
-        _s("address1_postalcode", 20),
-        _s("address1_country", 80),
-        _s("address1_telephone1", 50),
+        string_column("address1_line1", 250),
+        string_column("address1_line2", 250),
+        string_column("address1_line3", 250),
+        string_column("address1_city", 80),
+        string_column("address1_stateorprovince", 50),
+        string_column("address1_postalcode", 20),
+        string_column("address1_country", 80),
+        string_column("address1_telephone1", 50),
     ]
 
 
@@ -206,26 +100,8 @@ def _activities(entity: str, schema: str) -> list[CollectionNav]:
     ]
 
 
-def _common(owned: bool = True) -> list[Column]:
-    cols = [
-        Column("createdon", DATETIME, create=False, update=False),
-        Column("modifiedon", DATETIME, create=False, update=False),
-        Column("createdby", LOOKUP, create=False, update=False, targets=("systemuser",)),
-        Column("modifiedby", LOOKUP, create=False, update=False, targets=("systemuser",)),
-        # the impersonating caller, when a write was made on behalf of another user
-        # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api
-        Column("createdonbehalfby", LOOKUP, create=False, update=False, targets=("systemuser",)),
-        Column("modifiedonbehalfby", LOOKUP, create=False, update=False, targets=("systemuser",)),
-        Column("versionnumber", INT, create=False, update=False),
-    ]
-    if owned:
-        cols.append(Column("ownerid", LOOKUP, targets=("systemuser",)))
-    return cols
-
-
 ACTIVE_STATE = {0: "Active", 1: "Inactive"}
 ACTIVE_STATUS = {1: "Active", 2: "Inactive"}
-REGARDING_TARGETS = ("account", "contact", "lead", "opportunity", "incident")
 PARTY_TARGETS = ("account", "contact", "lead", "systemuser")
 
 EMAIL_STATE = {0: "Open", 1: "Completed", 2: "Canceled"}
@@ -259,30 +135,6 @@ PARTICIPATION = {
 PRIORITY = {0: "Low", 1: "Normal", 2: "High"}
 
 
-def _table(
-    logical: str,
-    entity_set: str,
-    key: str,
-    primary: str,
-    otc: int,
-    schema: str,
-    columns: list[Column],
-    navs: list[NavProperty] | None = None,
-    collections: list[CollectionNav] | None = None,
-    read_only: bool = False,
-    **extra: object,
-) -> Table:
-    table = Table(logical, entity_set, key, primary, otc, schema, read_only=read_only, **extra)  # type: ignore[arg-type]
-    table.columns = {c.name: c for c in [Column(key, GUID, update=False), *columns]}
-    table.navs = {n.name: n for n in navs or []}
-    for col in table.columns.values():
-        # the owner/createdby/modifiedby lookups are navigable under their own names
-        if col.type == LOOKUP and len(col.targets) == 1 and col.name not in table.navs:
-            table.navs.setdefault(col.name, NavProperty(col.name, col.name, col.targets[0]))
-    table.collections = {c.name: c for c in collections or []}
-    return table
-
-
 def _activity_columns(kind: str) -> list[Column]:
     return [
         Column("regardingobjectid", LOOKUP, targets=REGARDING_TARGETS),
@@ -291,7 +143,7 @@ def _activity_columns(kind: str) -> list[Column]:
         Column("scheduledstart", DATETIME),
         Column("scheduledend", DATETIME),
         Column("prioritycode", PICKLIST, options=PRIORITY, default=1),
-        _s("activitytypecode", 64, create=False, update=False, default=kind),
+        string_column("activitytypecode", 64, create=False, update=False, default=kind),
     ]
 
 
@@ -301,7 +153,7 @@ def _activity_navs(kind: str) -> list[NavProperty]:
 
 def _build() -> dict[str, Table]:
     tables = [
-        _table(
+        make_table(
             "account",
             "accounts",
             "accountid",
@@ -309,16 +161,16 @@ def _build() -> dict[str, Table]:
             1,
             "Account",
             [
-                _s("name", 160),
-                _s("accountnumber", 20),
-                _s("emailaddress1", 100),
-                _s("emailaddress2", 100),
-                _s("emailaddress3", 100),
-                _s("telephone1", 50),
-                _s("telephone2", 50),
-                _s("telephone3", 50),
-                _s("fax", 50),
-                _s("websiteurl", 200),
+                string_column("name", 160),
+                string_column("accountnumber", 20),
+                string_column("emailaddress1", 100),
+                string_column("emailaddress2", 100),
+                string_column("emailaddress3", 100),
+                string_column("telephone1", 50),
+                string_column("telephone2", 50),
+                string_column("telephone3", 50),
+                string_column("fax", 50),
+                string_column("websiteurl", 200),
                 *_address1(),
                 _description(),
                 Column("numberofemployees", INT),
@@ -328,7 +180,7 @@ def _build() -> dict[str, Table]:
                 Column("revenue", MONEY),
                 Column("statecode", PICKLIST, options=ACTIVE_STATE, default=0),
                 Column("statuscode", PICKLIST, options=ACTIVE_STATUS, default=1),
-                *_common(),
+                *common_columns(),
             ],
             collections=[
                 CollectionNav("contact_customer_accounts", "contact", "parentcustomerid", "parentcustomerid_account"),
@@ -343,7 +195,7 @@ def _build() -> dict[str, Table]:
             # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/define-alternate-keys-entity
             keys=(AlternateKey("accountnumber_key", ("accountnumber",), "Account Number"),),
         ),
-        _table(
+        make_table(
             "contact",
             "contacts",
             "contactid",
@@ -351,16 +203,16 @@ def _build() -> dict[str, Table]:
             2,
             "Contact",
             [
-                _s("firstname", 50),
-                _s("lastname", 50),
-                _s("fullname", 160, create=False, update=False),
-                _s("emailaddress1", 100),
-                _s("emailaddress2", 100),
-                _s("emailaddress3", 100),
-                _s("telephone1", 50),
-                _s("telephone2", 50),
-                _s("mobilephone", 50),
-                _s("jobtitle", 100),
+                string_column("firstname", 50),
+                string_column("lastname", 50),
+                string_column("fullname", 160, create=False, update=False),
+                string_column("emailaddress1", 100),
+                string_column("emailaddress2", 100),
+                string_column("emailaddress3", 100),
+                string_column("telephone1", 50),
+                string_column("telephone2", 50),
+                string_column("mobilephone", 50),
+                string_column("jobtitle", 100),
                 *_address1(),
                 _description(),
                 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/contact#BKMK_BirthDate
@@ -369,7 +221,7 @@ def _build() -> dict[str, Table]:
                 Column("parentcustomerid", LOOKUP, targets=("account", "contact")),
                 Column("statecode", PICKLIST, options=ACTIVE_STATE, default=0),
                 Column("statuscode", PICKLIST, options=ACTIVE_STATUS, default=1),
-                *_common(),
+                *common_columns(),
             ],
             navs=[
                 NavProperty("parentcustomerid_account", "parentcustomerid", "account"),
@@ -383,7 +235,7 @@ def _build() -> dict[str, Table]:
                 *_activities("contact", "Contact"),
             ],
         ),
-        _table(
+        make_table(
             "lead",
             "leads",
             "leadid",
@@ -391,18 +243,18 @@ def _build() -> dict[str, Table]:
             4,
             "Lead",
             [
-                _s("subject", 300),
-                _s("firstname", 50),
-                _s("lastname", 50),
-                _s("fullname", 160, create=False, update=False),
-                _s("companyname", 100),
-                _s("emailaddress1", 100),
-                _s("emailaddress2", 100),
-                _s("emailaddress3", 100),
-                _s("telephone1", 50),
-                _s("telephone2", 50),
-                _s("mobilephone", 20),
-                _s("jobtitle", 100),
+                string_column("subject", 300),
+                string_column("firstname", 50),
+                string_column("lastname", 50),
+                string_column("fullname", 160, create=False, update=False),
+                string_column("companyname", 100),
+                string_column("emailaddress1", 100),
+                string_column("emailaddress2", 100),
+                string_column("emailaddress3", 100),
+                string_column("telephone1", 50),
+                string_column("telephone2", 50),
+                string_column("mobilephone", 20),
+                string_column("jobtitle", 100),
                 *_address1(),
                 _description(),
                 Column("numberofemployees", INT),
@@ -424,11 +276,11 @@ def _build() -> dict[str, Table]:
                     },
                     default=1,
                 ),
-                *_common(),
+                *common_columns(),
             ],
             collections=_activities("lead", "Lead"),
         ),
-        _table(
+        make_table(
             "opportunity",
             "opportunities",
             "opportunityid",
@@ -436,7 +288,7 @@ def _build() -> dict[str, Table]:
             3,
             "Opportunity",
             [
-                _s("name", 300),
+                string_column("name", 300),
                 _description(),
                 Column("customerid", LOOKUP, targets=("account", "contact")),
                 Column("parentaccountid", LOOKUP, targets=("account",)),
@@ -450,7 +302,7 @@ def _build() -> dict[str, Table]:
                     options={1: "In Progress", 2: "On Hold", 3: "Won", 4: "Canceled", 5: "Out-Sold"},
                     default=1,
                 ),
-                *_common(),
+                *common_columns(),
             ],
             navs=[
                 NavProperty("customerid_account", "customerid", "account"),
@@ -458,7 +310,7 @@ def _build() -> dict[str, Table]:
             ],
             collections=_activities("opportunity", "Opportunity"),
         ),
-        _table(
+        make_table(
             "incident",
             "incidents",
             "incidentid",
@@ -466,9 +318,9 @@ def _build() -> dict[str, Table]:
             112,
             "Incident",
             [
-                _s("title", 200),
-                _s("ticketnumber", 100, update=False),
-                _s("description", 2000),
+                string_column("title", 200),
+                string_column("ticketnumber", 100, update=False),
+                string_column("description", 2000),
                 # "You should specify a parent contact or account." — customerid is SystemRequired on cases.
                 Column("customerid", LOOKUP, targets=("account", "contact"), required=True),
                 Column("prioritycode", PICKLIST, options={1: "High", 2: "Normal", 3: "Low"}, default=2),
@@ -489,7 +341,7 @@ def _build() -> dict[str, Table]:
                     },
                     default=1,
                 ),
-                *_common(),
+                *common_columns(),
             ],
             navs=[
                 NavProperty("customerid_account", "customerid", "account"),
@@ -497,7 +349,7 @@ def _build() -> dict[str, Table]:
             ],
             collections=_activities("incident", "Incident"),
         ),
-        _table(
+        make_table(
             "systemuser",
             "systemusers",
             "systemuserid",
@@ -505,15 +357,15 @@ def _build() -> dict[str, Table]:
             8,
             "User",
             [
-                _s("firstname", 64),
-                _s("lastname", 64),
-                _s("fullname", 200, create=False, update=False),
-                _s("internalemailaddress", 100),
-                _s("domainname", 1024),
+                string_column("firstname", 64),
+                string_column("lastname", 64),
+                string_column("fullname", 200, create=False, update=False),
+                string_column("internalemailaddress", 100),
+                string_column("domainname", 1024),
                 Column("azureactivedirectoryobjectid", GUID),
                 Column("applicationid", GUID),  # set on application users: the app registration's client id
-                _s("jobtitle", 100),
-                _s("title", 128),
+                string_column("jobtitle", 100),
+                string_column("title", 128),
                 Column("isdisabled", BOOL, default=False, labels=("Enabled", "Disabled")),
                 Column("businessunitid", LOOKUP, targets=("businessunit",)),
                 # mailbox sync: the address's approval (0 Empty, 1 Approved, 2 Pending Approval, 3 Rejected) and
@@ -525,10 +377,10 @@ def _build() -> dict[str, Table]:
                     default=0,
                 ),
                 Column("defaultmailbox", LOOKUP, targets=("mailbox",), create=False, update=False),
-                *_common(owned=False),
+                *common_columns(owned=False),
             ],
         ),
-        _table(
+        make_table(
             "email",
             "emails",
             "activityid",
@@ -536,15 +388,15 @@ def _build() -> dict[str, Table]:
             4202,
             "Email",
             [
-                _s("subject", 800),
+                string_column("subject", 800),
                 Column("description", MEMO, 1073741823),
                 Column("directioncode", BOOL, default=True, labels=("Incoming", "Outgoing")),
-                _s("messageid", 320),
-                _s("conversationindex", 2048, create=False, update=False),
-                _s("inreplyto", 320, create=False, update=False),
-                _s("sender", 250),
-                _s("torecipients", 500),
-                _s("trackingtoken", 50),
+                string_column("messageid", 320),
+                string_column("conversationindex", 2048, create=False, update=False),
+                string_column("inreplyto", 320, create=False, update=False),
+                string_column("sender", 250),
+                string_column("torecipients", 500),
+                string_column("trackingtoken", 50),
                 Column("senton", DATETIME, create=False, update=False),
                 # the mailboxes that send / received it (server-side synchronization)
                 Column("sendermailboxid", LOOKUP, targets=("mailbox",)),
@@ -552,7 +404,7 @@ def _build() -> dict[str, Table]:
                 *_activity_columns("email"),
                 Column("statecode", PICKLIST, options=EMAIL_STATE, default=0),
                 Column("statuscode", PICKLIST, options=EMAIL_STATUS, default=1),
-                *_common(),
+                *common_columns(),
             ],
             navs=_activity_navs("email"),
             collections=[
@@ -560,7 +412,7 @@ def _build() -> dict[str, Table]:
                 CollectionNav("email_activity_mime_attachment", "activitymimeattachment", "objectid"),
             ],
         ),
-        _table(
+        make_table(
             "appointment",
             "appointments",
             "activityid",
@@ -568,11 +420,11 @@ def _build() -> dict[str, Table]:
             4201,
             "Appointment",
             [
-                _s("subject", 200),
-                _s("location", 200),
+                string_column("subject", 200),
+                string_column("location", 200),
                 Column("description", MEMO, 1048576),
                 Column("isalldayevent", BOOL, default=False),
-                _s("globalobjectid", 300),
+                string_column("globalobjectid", 300),
                 Column("outlookownerapptid", INT),
                 Column(
                     "instancetypecode",
@@ -593,7 +445,7 @@ def _build() -> dict[str, Table]:
                 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/appointment
                 Column("statecode", PICKLIST, options=APPOINTMENT_STATE, default=3, create=False),
                 Column("statuscode", PICKLIST, options=APPOINTMENT_STATUS, default=5),
-                *_common(),
+                *common_columns(),
             ],
             navs=_activity_navs("appointment"),
             collections=[
@@ -601,7 +453,7 @@ def _build() -> dict[str, Table]:
                 CollectionNav("appointment_activity_mime_attachment", "activitymimeattachment", "objectid"),
             ],
         ),
-        _table(
+        make_table(
             "activityparty",
             "activityparties",
             "activitypartyid",
@@ -612,8 +464,8 @@ def _build() -> dict[str, Table]:
                 Column("activityid", LOOKUP, targets=("email", "appointment")),
                 Column("partyid", LOOKUP, targets=PARTY_TARGETS),
                 Column("participationtypemask", PICKLIST, options=PARTICIPATION, required=True),
-                _s("addressused", 320),
-                *_common(owned=False),
+                string_column("addressused", 320),
+                *common_columns(owned=False),
             ],
             navs=[
                 *(NavProperty(f"partyid_{t}", "partyid", t) for t in PARTY_TARGETS),
@@ -622,7 +474,7 @@ def _build() -> dict[str, Table]:
                 NavProperty("activityid_activitypointer", "activityid", "activitypointer"),
             ],
         ),
-        _table(
+        make_table(
             "activitymimeattachment",
             "activitymimeattachments",
             "activitymimeattachmentid",
@@ -631,13 +483,13 @@ def _build() -> dict[str, Table]:
             "ActivityMimeAttachment",
             [
                 Column("objectid", LOOKUP, targets=("email", "appointment"), required=True),
-                _s("objecttypecode", 64, required=True),
+                string_column("objecttypecode", 64, required=True),
                 Column("body", MEMO, 1073741823),
-                _s("filename", 255),
-                _s("mimetype", 256),
-                _s("subject", 2000),
+                string_column("filename", 255),
+                string_column("mimetype", 256),
+                string_column("subject", 2000),
                 Column("filesize", INT, create=False, update=False),
-                *_common(owned=False),
+                *common_columns(owned=False),
             ],
             navs=[
                 NavProperty("objectid_activitypointer", "objectid", "activitypointer"),
@@ -645,7 +497,7 @@ def _build() -> dict[str, Table]:
                 NavProperty("objectid_appointment", "objectid", "appointment"),
             ],
         ),
-        _table(
+        make_table(
             "activitypointer",
             "activitypointers",
             "activityid",
@@ -653,19 +505,17 @@ def _build() -> dict[str, Table]:
             4200,
             "Activity",
             [
-                _s("subject", 800),
+                string_column("subject", 800),
                 Column("description", MEMO, 1073741823),
                 *_activity_columns("activitypointer"),
                 Column("statecode", PICKLIST, options=ACTIVITY_STATE),
                 Column("statuscode", PICKLIST),
-                *_common(),
+                *common_columns(),
             ],
             navs=[NavProperty(f"regardingobjectid_{t}", "regardingobjectid", t) for t in REGARDING_TARGETS],
             read_only=True,
         ),
     ]
-    from addin_api.devstack.dataverse import mail_tables
-
     tables.extend(mail_tables.tables())
     for table in tables:
         table.display, table.schema_name, table.ownership = _DEFINITION.get(

@@ -20,18 +20,8 @@ from typing import Any
 
 from addin_api.devstack.dataverse import functions
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error, unknown_query_property
-from addin_api.devstack.dataverse.metadata import (
-    BOOL,
-    DATEONLY,
-    DATETIME,
-    GUID,
-    LOOKUP,
-    MEMO,
-    STRING,
-    TABLES,
-    Column,
-    Table,
-)
+from addin_api.devstack.dataverse.metadata import TABLES
+from addin_api.devstack.dataverse.schema import BOOL, DATEONLY, DATETIME, GUID, LOOKUP, MEMO, STRING, Column, Table
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]

@@ -36,11 +36,15 @@ from addin_api.devstack.dataverse.errors import (
 from addin_api.devstack.dataverse.metadata import (
     ACTIVITY_TABLES,
     APPOINTMENT_STATUS_STATE,
-    BOOL,
     BY_ENTITY_SET,
+    EMAIL_STATUS_STATE,
+    TABLES,
+    partner_of,
+)
+from addin_api.devstack.dataverse.schema import (
+    BOOL,
     DATEONLY,
     DATETIME,
-    EMAIL_STATUS_STATE,
     GUID,
     INT,
     LOOKUP,
@@ -48,10 +52,8 @@ from addin_api.devstack.dataverse.metadata import (
     MONEY,
     PICKLIST,
     STRING,
-    TABLES,
     Column,
     Table,
-    partner_of,
 )
 from addin_api.devstack.dataverse.store import DataverseStore, DuplicateKey, index_key
 

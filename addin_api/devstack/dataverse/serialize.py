@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from addin_api.devstack.dataverse.errors import syntax_error, unknown_query_property
 from addin_api.devstack.dataverse.functions import FilterContext
-from addin_api.devstack.dataverse.metadata import BOOL, DATEONLY, DATETIME, INT, LOOKUP, MONEY, PICKLIST, TABLES, Table
+from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.query import (
     Expand,
     parse_expand,
@@ -24,6 +24,7 @@ from addin_api.devstack.dataverse.query import (
     sort_records,
 )
 from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.dataverse.schema import BOOL, DATEONLY, DATETIME, INT, LOOKUP, MONEY, PICKLIST, Table
 
 Record = dict[str, Any]
 
