@@ -43,7 +43,7 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    """The service's configuration (DESIGN §3)."""
+    """The service's configuration (docs/configuration.md)."""
 
     client_id: str
     tenants: tuple[str, ...]

@@ -1,6 +1,6 @@
 """A circuit breaker per Dataverse environment: stop calling an environment that keeps failing, for a while.
 
-Policy (reference identity-and-reliability §3.3, our design): 5 consecutive failures (a 5xx answer, a refused or
+Policy (our design; docs/dataverse.md): 5 consecutive failures (a 5xx answer, a refused or
 dropped connection, a timeout) within 30 s open the circuit for 30 s. While open, calls fail at once with
 `DataverseUnavailable` and `Retry-After` set to the seconds left — nobody's request waits out timeouts against an
 environment that is down, and the environment gets room to recover. Then one call goes through (half-open): its

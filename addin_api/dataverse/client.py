@@ -1,6 +1,6 @@
 """The one Dataverse Web API client: HTTP, OData headers, retries, throttling and error mapping live only here.
 
-Retry policy (reference identity-and-reliability §3.3; ours, for an interactive add-in with a 20 s budget):
+Retry policy (ours, for an interactive add-in with a 20 s budget; docs/dataverse.md):
 - Only idempotent operations are retried: GET, PATCH with If-Match / If-None-Match, DELETE, creates whose body
   carries a client-generated key (`idempotent=True`) and `$batch` of GETs only (or `idempotent=True`).
 - 429: Dataverse's `Retry-After` is recorded for the user in the shared `UserGate`. An idempotent call retries
@@ -514,7 +514,7 @@ class DataverseClient:
         """Send one request through the connection pool of the session's adapter for `url`, never redirecting.
 
         `Session.request` prepares every call from scratch (merging settings, cookies, proxies, hooks and redirect
-        bookkeeping): measured at about a quarter of a worker's CPU under load (README, Performance). Dataverse calls
+        bookkeeping): measured at about a quarter of a worker's CPU under load (docs/performance.md). Dataverse calls
         need none of it, so they use the adapter's pool directly: the same connections, TLS context and CA trust.
         """
         own = url.startswith(self.api_base)
