@@ -23,9 +23,9 @@ from addin_api.dataverse.tables import REGARDING_TABLES, Table, regarding_proper
 ACTIVITY_NAMESPACE = uuid.UUID("0f5e8b8e-5c3a-4d55-9a44-2d6f0e3c9a71")
 
 # Ask for formatted values and lookup table names on every record read for a view.
-INCLUDE_ANNOTATIONS = {"Prefer": 'odata.include-annotations="*"'}
-FORMATTED = "@OData.Community.Display.V1.FormattedValue"
-LOGICAL_NAME = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+INCLUDE_ANNOTATIONS = {"Prefer": odata.INCLUDE_ANNOTATIONS}
+FORMATTED = odata.FORMATTED
+LOGICAL_NAME = odata.LOGICAL_NAME
 
 
 @dataclass(frozen=True)

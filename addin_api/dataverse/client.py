@@ -679,7 +679,7 @@ def _prefer(*, representation: bool = False, annotations: bool = False, max_page
     if representation:
         prefer.append("return=representation")
     if annotations:
-        prefer.append('odata.include-annotations="*"')
+        prefer.append(odata.INCLUDE_ANNOTATIONS)
     if max_page_size is not None:
         prefer.append(f"odata.maxpagesize={int(max_page_size)}")
     return ",".join(prefer)

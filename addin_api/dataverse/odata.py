@@ -16,6 +16,13 @@ from urllib.parse import quote
 # a second header or statement past a logger or parser.
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
+# `Prefer: odata.include-annotations="*"` asks for formatted values and lookup table names on every row read; a
+# column's display text then arrives as `<column>@OData.Community.Display.V1.FormattedValue`.
+# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query/select-columns#formatted-values
+INCLUDE_ANNOTATIONS = 'odata.include-annotations="*"'
+FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+LOGICAL_NAME = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+
 
 def literal(value: str, *, max_length: int = 4000) -> str:
     """Return `value` as an OData string literal: single quotes doubled, wrapped in single quotes."""

@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from addin_api.dataverse import odata
-from addin_api.dataverse.activities import INCLUDE_ANNOTATIONS, LOGICAL_NAME, ActivityKind, regarding_view
+from addin_api.dataverse.activities import FORMATTED, INCLUDE_ANNOTATIONS, LOGICAL_NAME, ActivityKind, regarding_view
 from addin_api.dataverse.batch import BatchRequest, BatchResponse
 from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.tables import REGARDING_TABLES, Table
 from addin_api.errors import DataverseForbidden
 from addin_api.services.tracking import RegardingRef
-
-FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 
 
 def set_regarding(
