@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 import jwt
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
 from addin_api.devstack.config import DevUser, service_principal_id
-from addin_api.devstack.control import entra_error
+from addin_api.devstack.errors import TokenError, entra_error
 from addin_api.devstack.graph.tokens import (
     GRAPH_APP_ID,
     GRAPH_RESOURCE,
@@ -122,20 +122,6 @@ def _refresh_tokens() -> RefreshTokenStore:
     store = current_app.extensions[EXTENSION_KEY]
     assert isinstance(store, RefreshTokenStore)
     return store
-
-
-class TokenError(Exception):
-    """An Entra token-endpoint error: HTTP status, OAuth error, AADSTS number, description and extra fields."""
-
-    def __init__(
-        self, error: str, aadsts: int, description: str, status: int = 400, extra: dict[str, Any] | None = None
-    ) -> None:
-        super().__init__(description)
-        self.error = error
-        self.aadsts = aadsts
-        self.description = description
-        self.status = status
-        self.extra = extra or {}
 
 
 @bp.errorhandler(TokenError)
@@ -712,3 +698,8 @@ def _token(tenant: str, v1: bool) -> Response:
         )
     client_id = _authenticate_client(state, tenant)
     return handler(state, tenant, client_id, v1)
+
+
+def init_app(app: Flask) -> None:
+    """Register the identity-provider routes (discovery, JWKS, token endpoints)."""
+    app.register_blueprint(bp)

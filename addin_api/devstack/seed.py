@@ -23,19 +23,11 @@ from typing import Any
 from addin_api.devstack.config import DevConfig
 from addin_api.devstack.dataverse import mail_rows
 from addin_api.devstack.dataverse.metadata import TABLES
-from addin_api.devstack.dataverse.records import apply_computed, blank_record, set_lookup
+from addin_api.devstack.dataverse.rows import apply_computed, blank_record, set_lookup
+from addin_api.devstack.dataverse.store import Seeded
+from addin_api.devstack.seed_ids import BUSINESS_UNIT_ID, ORGANIZATION_ID, SEED_NAMESPACE, seed_id
 
-SEED_NAMESPACE = uuid.UUID("3f6c2a0e-9d1b-4e7a-8c5f-2b1d0e9a7c64")
 SEED_TIME = "2025-01-06T09:00:00Z"
-
-
-def seed_id(kind: str, name: str) -> str:
-    """The deterministic id of a seeded record."""
-    return str(uuid.uuid5(SEED_NAMESPACE, f"{kind}:{name}"))
-
-
-BUSINESS_UNIT_ID = seed_id("businessunit", "contoso")
-ORGANIZATION_ID = seed_id("organization", "contoso")
 
 FABRIKAM_ACCOUNT_ID = seed_id("account", "Fabrikam, Inc.")
 ADVENTURE_WORKS_ACCOUNT_ID = seed_id("account", "Adventure Works Cycles")
@@ -137,8 +129,6 @@ CASES = (
     ("Tablet screen cracked", "Contoso Pharmaceuticals", 2),
     ("Projector flickers", "Litware, Inc.", 3),
 )
-
-Seeded = tuple[str, str, dict[str, Any]]
 
 
 class _Seeder:
