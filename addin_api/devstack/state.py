@@ -18,6 +18,7 @@ from addin_api.devstack.dataverse.throttle import ServiceProtectionLimits
 from addin_api.devstack.faults import FaultTable
 from addin_api.devstack.identity import VerifiedTokens
 from addin_api.devstack.keys import KeyRing
+from addin_api.devstack.refresh_tokens import RefreshTokenStore
 from addin_api.devstack.request_log import RequestLog
 
 
@@ -34,6 +35,7 @@ class DevstackState:
     faults: FaultTable = field(default_factory=FaultTable)
     limits: ServiceProtectionLimits = field(default_factory=ServiceProtectionLimits)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    refresh_tokens: RefreshTokenStore = field(default_factory=RefreshTokenStore)  # not forgotten on reset
     # what `POST /_devstack/reset` also runs (the Graph emulator registers its own)
     reset_hooks: list[Callable[[], None]] = field(default_factory=list)
 
