@@ -173,7 +173,7 @@ def test_devstack_leaves_import_no_other_devstack_module() -> None:
 def test_the_devstack_store_records_and_identity_never_reach_up() -> None:
     """The store does not seed itself and identity takes an issuer: neither they nor records know the running
     devstack (its state, seed, routes or server)."""
-    middle = [DEVSTACK / "identity.py", DEVSTACK / "graph" / "tokens.py"] + [
+    middle = [DEVSTACK / f"{name}.py" for name in ("identity", "discovery", "refresh_tokens", "graph/tokens")] + [
         DEVSTACK / "dataverse" / f"{name}.py" for name in ("store", "keys", "rows", "values", "records", "mail_rows")
     ]
 

@@ -3,9 +3,11 @@ and `$batch`.
 
 Module map: `metadata` (tables), `definitions` (service document, `$metadata`, EntityDefinitions — all derived
 from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `functions` (query functions in
-$filter), `keys` (key segments, alternate keys), `fetchxml` (`?fetchXml=`), `records` (create/update/delete rules),
-`actions` (bulk actions and other functions), `serialize` (JSON + annotations), `api` (routing), `batch`
-(multipart), `throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
+$filter), `keys` (key segments, alternate keys), `fetchxml` (`?fetchXml=`), `rows` (a row's system and computed
+columns), `values` (body values against column types), `records` (create/update/delete rules), `mail_rows` (the
+rows mailbox synchronization keeps in step after each write), `actions` (bulk actions and other functions),
+`serialize` (JSON + annotations), `api` (routing), `batch` (multipart), `throttle` (service-protection
+accounting), `errors` (Dataverse error codes and messages).
 """
 
 from __future__ import annotations
