@@ -1,4 +1,4 @@
-"""Dev identity provider shaped like Entra ID v2: OIDC discovery, JWKS and the token endpoint.
+"""The dev identity provider's tokens, shaped like Entra ID's: their claims, signing and verification.
 
 Token shapes follow Entra: add-in (bootstrap) tokens are v2 access tokens for the add-in's app id, as Office's
 `getAccessToken` returns them; Dataverse tokens are v1 tokens whose audience is the environment URL.
