@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from addin_api.errors import AddInNotAllowed
+
 # Logical names of the tables a tracked item may be regarding, in the order search results are shown (the
 # dataverse/tables.py allowlist holds the same names; a unit test keeps them equal).
 REGARDING_TABLE_NAMES = ("account", "contact", "lead", "opportunity", "incident")
@@ -20,6 +22,37 @@ Activity = Literal["email", "appointment"]
 BodyType = Literal["html", "text"]
 CreateMissing = Literal["contact", "lead"]
 Direction = Literal["incoming", "outgoing"]
+
+
+# Dynamics 365 App for Outlook's own words for a user without prvUseOfficeApps.
+# https://learn.microsoft.com/en-us/troubleshoot/power-platform/dataverse/d365-app-outlook/experience-without-server-side-synchronization
+ADD_IN_NOT_ALLOWED_MESSAGE = (
+    "Track and Set Regarding are currently disabled. To use these features, please contact your admin. You can "
+    "still view and interact with your Dynamics 365 data."
+)
+
+
+@dataclass(frozen=True)
+class MeInfo:
+    """The caller as Dataverse knows them (the `caller` every service acting for them takes)."""
+
+    user_id: str
+    business_unit_id: str
+    organization_id: str
+    name: str | None
+    email: str | None
+    can_use_add_in: bool
+    can_create_activities: bool = True
+
+    @property
+    def can_track(self) -> bool:
+        """Whether tracking can succeed: the add-in is allowed and the user's roles let them create activities."""
+        return self.can_use_add_in and self.can_create_activities
+
+    def require_add_in(self) -> None:
+        """Refuse writes for users without `prvUseOfficeApps`, as Dynamics 365 App for Outlook does."""
+        if not self.can_use_add_in:
+            raise AddInNotAllowed(ADD_IN_NOT_ALLOWED_MESSAGE)
 
 
 # -- commands -----------------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from typing import Any
 from addin_api.dataverse import odata
 from addin_api.dataverse.activities import FORMATTED, INCLUDE_ANNOTATIONS, LOGICAL_NAME
 from addin_api.dataverse.batch import BatchRequest
-from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.parties import Match, collect_matches, resolution_queries
 from addin_api.errors import DataverseForbidden
+from addin_api.services.ports import Dataverse
 
 RECENT_ACTIVITIES = 5
 
@@ -55,7 +55,7 @@ def _card(match: Match, row: dict[str, Any], address: str, environment_url: str)
     }
 
 
-def lookup(dv: DataverseClient, address: str, environment_url: str) -> dict[str, Any]:
+def lookup(dv: Dataverse, address: str, environment_url: str) -> dict[str, Any]:
     """Records owning `address` (systemuser, contact, account, lead) and the latest activities it took part in."""
     queries = resolution_queries([address], CARD_COLUMNS, INCLUDE_ANNOTATIONS)
     responses = dv.batch([q for _, q in queries] + [activities_query(address)], continue_on_error=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.records import create_body
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import ValidationFailed
+from addin_api.services.ports import Dataverse
 
 
 def validated_body(table_name: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def validated_body(table_name: str, fields: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def create_record(dv: DataverseClient, environment_url: str, table_name: str, body: dict[str, Any]) -> dict[str, Any]:
+def create_record(dv: Dataverse, environment_url: str, table_name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Create the record; return its table, id, name and URL."""
     table = REGARDING_TABLES[table_name]
     created = dv.create(table.entity_set, body, select=[table.primary_id, table.primary_name])

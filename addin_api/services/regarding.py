@@ -8,14 +8,14 @@ from typing import Any
 from addin_api.dataverse import odata
 from addin_api.dataverse.activities import FORMATTED, INCLUDE_ANNOTATIONS, LOGICAL_NAME, ActivityKind, regarding_view
 from addin_api.dataverse.batch import BatchRequest, BatchResponse
-from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.tables import REGARDING_TABLES, Table
 from addin_api.errors import DataverseForbidden
+from addin_api.services.ports import Dataverse
 from addin_api.services.tracking import RegardingRef
 
 
 def set_regarding(
-    dv: DataverseClient,
+    dv: Dataverse,
     environment_url: str,
     kind: ActivityKind,
     activity_id: str,
@@ -39,7 +39,7 @@ def set_regarding(
     return {**_view(kind, environment_url, activity_id, regarding), "etag": (record or {}).get("@odata.etag")}
 
 
-def clear_regarding(dv: DataverseClient, environment_url: str, kind: ActivityKind, activity_id: str) -> dict[str, Any]:
+def clear_regarding(dv: Dataverse, environment_url: str, kind: ActivityKind, activity_id: str) -> dict[str, Any]:
     """Remove the activity's regarding (read which table it points to, then disassociate)."""
     record = dv.get(f"{kind.entity_set}({activity_id})?$select=activityid,_regardingobjectid_value", annotations=True)
     table_name = record.get("_regardingobjectid_value" + LOGICAL_NAME)
@@ -48,7 +48,7 @@ def clear_regarding(dv: DataverseClient, environment_url: str, kind: ActivityKin
     return _view(kind, environment_url, activity_id, None)
 
 
-def untrack(dv: DataverseClient, kind: ActivityKind, activity_id: str) -> None:
+def untrack(dv: Dataverse, kind: ActivityKind, activity_id: str) -> None:
     """Delete the activity (its parties and attachments go with it)."""
     dv.delete(kind.entity_set, activity_id)
 
@@ -100,7 +100,7 @@ def parse_search(raw: str) -> tuple[str, bool]:
     return text.strip("*").strip(), contains
 
 
-def search(dv: DataverseClient, raw: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
+def search(dv: Dataverse, raw: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
     """Regarding candidates across `tables` in one `$batch`; tables the user cannot read are left out."""
     text, contains = parse_search(raw)
     responses = dv.batch([search_query(t, text, top, contains=contains) for t in tables], continue_on_error=True)
@@ -118,7 +118,7 @@ def related_query(table: Table, account_id: str, top: int) -> BatchRequest:
     return BatchRequest("GET", f"{table.entity_set}?{odata.query_string(params)}", headers=dict(INCLUDE_ANNOTATIONS))
 
 
-def for_account(dv: DataverseClient, account_id: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
+def for_account(dv: Dataverse, account_id: str, tables: Sequence[Table], top: int) -> list[dict[str, Any]]:
     """The account itself, then its open opportunities and active cases (of `tables`), in one `$batch`.
 
     Open opportunities have statecode 0 (Open) and active cases statecode 0 (Active).
@@ -146,7 +146,7 @@ def for_account(dv: DataverseClient, account_id: str, tables: Sequence[Table], t
     return [first, *_results(dv, wanted, responses[1:])]
 
 
-def _results(dv: DataverseClient, tables: Sequence[Table], responses: Sequence[BatchResponse]) -> list[dict[str, Any]]:
+def _results(dv: Dataverse, tables: Sequence[Table], responses: Sequence[BatchResponse]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for table, response in zip(tables, responses, strict=True):
         try:

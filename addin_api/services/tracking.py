@@ -19,11 +19,12 @@ from typing import Any
 
 from addin_api.dataverse.activities import EMAIL, INCLUDE_ANNOTATIONS, ActivityKind, tracked_view
 from addin_api.dataverse.batch import BatchRequest, ChangeSet
-from addin_api.dataverse.client import DataverseClient, DuplicateRecord
+from addin_api.dataverse.client import DuplicateRecord
 from addin_api.dataverse.parties import Party, collect_matches, party_rows, resolution_queries, sender_match
 from addin_api.dataverse.tables import CONTACT, LEAD, Table
 from addin_api.errors import DataverseError, DataverseForbidden, NotFound
 from addin_api.services.me import MeInfo
+from addin_api.services.ports import Dataverse
 
 # Email state on create: received = Completed/Received, sent = Completed/Sent.
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/email
@@ -76,7 +77,7 @@ class TrackItem:
     direction: str | None = None
 
 
-def status(dv: DataverseClient, environment_url: str, kind: ActivityKind, key: str) -> dict[str, Any]:
+def status(dv: Dataverse, environment_url: str, kind: ActivityKind, key: str) -> dict[str, Any]:
     """Whether an item is tracked, and if so the tracked view (one round trip)."""
     found = dv.get(kind.lookup_query(key), annotations=True)
     rows = found.get("value") or []
@@ -109,7 +110,7 @@ def _missing_record(item: TrackItem) -> tuple[Table, dict[str, Any]] | None:
 
 
 def track(
-    dv: DataverseClient,
+    dv: Dataverse,
     environment_url: str,
     me: MeInfo,
     item: TrackItem,
@@ -227,7 +228,7 @@ def _candidate_ids(kind: ActivityKind, id_key: bytes, environment_url: str, item
 
 
 def _create(
-    dv: DataverseClient,
+    dv: Dataverse,
     environment_url: str,
     item: TrackItem,
     body: dict[str, Any],
@@ -267,7 +268,7 @@ def _create(
     raise DuplicateRecord()
 
 
-def _activity_at(dv: DataverseClient, kind: ActivityKind, activity_id: str) -> dict[str, Any] | None:
+def _activity_at(dv: Dataverse, kind: ActivityKind, activity_id: str) -> dict[str, Any] | None:
     """The activity at `activity_id` as the caller reads it, or None when there is none they can see."""
     try:
         return dv.get(kind.by_id_query(activity_id), annotations=True)
@@ -276,7 +277,7 @@ def _activity_at(dv: DataverseClient, kind: ActivityKind, activity_id: str) -> d
 
 
 def _create_once(
-    dv: DataverseClient,
+    dv: Dataverse,
     item: TrackItem,
     base: dict[str, Any],
     activity_id: str,
