@@ -249,7 +249,7 @@ class Tracked:
     """A tracked email or appointment; `attachments` and `created` only when this track created it."""
 
     activity_id: str
-    kind: Activity
+    kind: str
     subject: str | None
     etag: str | None
     regarding: RecordRef | None
