@@ -83,6 +83,12 @@ def if_match() -> str:
     return value
 
 
+def policy() -> TrackPolicy:
+    """The deployment's tracking policy: the attachment size limit and the activity-id key."""
+    wired = collaborators()
+    return TrackPolicy(wired.settings.max_attachment_bytes, wired.activity_id_key)
+
+
 def activity_blueprint(
     name: str, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str, build: ItemBuilder
 ) -> Blueprint:
@@ -105,9 +111,7 @@ def activity_blueprint(
         dv, environment_url = dataverse()
         info = me(dv)
         info.require_add_in()
-        found = collaborators()
-        policy = TrackPolicy(found.settings.max_attachment_bytes, found.activity_id_key)
-        result = tracking.track(dv, environment_url, info, item, policy)
+        result = tracking.track(dv, environment_url, info, item, policy())
         return jsonify(TRACKED.dump(result)), 201 if result.created_now else 200
 
     @bp.put("/<raw_id>/regarding")
