@@ -114,11 +114,6 @@ class AttachmentSchema(Strict):
             raise ValidationError("must be base64")
 
 
-def decoded_size(content_base64: str) -> int:
-    """The size in bytes of base64 content without decoding it."""
-    return len(content_base64) * 3 // 4 - content_base64[-2:].count("=")
-
-
 def check_base64(content_base64: str) -> None:
     """Decode a small prefix to catch content that only looks like base64."""
     try:
