@@ -60,7 +60,7 @@ def address(data: dict[str, Any]) -> Address:
 
 
 def attachments(data: dict[str, Any]) -> tuple[Attachment, ...]:
-    """Loaded attachments with their decoded sizes (content stays base64)."""
+    """Loaded attachments, each checked to decode as base64 (content stays base64)."""
     found = []
     for index, item in enumerate(data["attachments"]):
         try:
