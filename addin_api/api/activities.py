@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 import uuid
 from collections.abc import Callable
@@ -13,18 +12,31 @@ from marshmallow import Schema, ValidationError
 
 from addin_api.api.common import dataverse, json_body, me, parse, query_args
 from addin_api.auth.decorators import require_user
-from addin_api.dataverse.activities import ActivityKind
-from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import ValidationFailed
-from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, check_base64, decoded_size
+from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, check_base64
+from addin_api.schemas.responses import RegardingChangedSchema, TrackedSchema, TrackingStatusSchema
 from addin_api.services import regarding as regarding_service
 from addin_api.services import tracking
-from addin_api.services.tracking import Attachment, RegardingRef, TrackItem
+from addin_api.services.model import (
+    Activity,
+    Address,
+    Attachment,
+    ClearRegarding,
+    RegardingRef,
+    SetRegarding,
+    TrackCommand,
+    TrackingStatusQuery,
+    TrackPolicy,
+    Untrack,
+)
 from addin_api.wiring import collaborators
 
-ItemBuilder = Callable[[dict[str, Any]], TrackItem]
+ItemBuilder = Callable[[dict[str, Any]], TrackCommand]
 # Schemas are built once: they hold no per-request state.
 REGARDING = RegardingSchema()
+TRACKED = TrackedSchema()
+STATUS = TrackingStatusSchema()
+REGARDING_CHANGED = RegardingChangedSchema()
 
 
 def activity_id(raw: str) -> str:
@@ -39,21 +51,24 @@ def regarding_ref(data: dict[str, Any] | None) -> RegardingRef | None:
     """The loaded `regarding` object as a reference to a table we allow."""
     if data is None:
         return None
-    return RegardingRef(REGARDING_TABLES[data["table"]], str(data["id"]))
+    return RegardingRef(data["table"], str(data["id"]))
 
 
-def attachments(data: dict[str, Any]) -> list[Attachment]:
-    """Loaded attachments with their decoded sizes (content stays base64)."""
+def address(data: dict[str, Any]) -> Address:
+    """A loaded address, lower-cased as Dataverse compares it."""
+    return Address(data["address"].lower(), data.get("name"))
+
+
+def attachments(data: dict[str, Any]) -> tuple[Attachment, ...]:
+    """Loaded attachments, each checked to decode as base64 (content stays base64)."""
     found = []
     for index, item in enumerate(data["attachments"]):
         try:
             check_base64(item["contentBase64"])
         except ValidationError as exc:
             raise ValidationFailed({"attachments": {str(index): {"contentBase64": ["must be base64"]}}}) from exc
-        found.append(
-            Attachment(item["name"], item["contentType"], item["contentBase64"], decoded_size(item["contentBase64"]))
-        )
-    return found
+        found.append(Attachment(item["name"], item["contentType"], item["contentBase64"]))
+    return tuple(found)
 
 
 # RFC 9110 §8.8.3: an entity tag is visible ASCII (other than the quote) or obs-text; Dataverse's are W/"<digits>".
@@ -68,16 +83,14 @@ def if_match() -> str:
     return value
 
 
-def description(data: dict[str, Any]) -> str:
-    """The activity's HTML description from the item body (plain text is escaped)."""
-    body = str(data.get("body") or "")
-    if data.get("bodyType") == "text":
-        return html.escape(body).replace("\r\n", "\n").replace("\n", "<br>\n")
-    return body
+def policy() -> TrackPolicy:
+    """The deployment's tracking policy: the attachment size limit and the activity-id key."""
+    wired = collaborators()
+    return TrackPolicy(wired.settings.max_attachment_bytes, wired.activity_id_key)
 
 
 def activity_blueprint(
-    name: str, kind: ActivityKind, track_schema: Schema, status_schema: Schema, key_arg: str, build: ItemBuilder
+    name: str, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str, build: ItemBuilder
 ) -> Blueprint:
     """The blueprint of one activity type under `/api/v1/<name>`."""
     bp = Blueprint(name, __name__, url_prefix=f"/api/v1/{name}")
@@ -88,7 +101,7 @@ def activity_blueprint(
         """Tracking status of one item."""
         args = parse(status_schema, query_args())
         dv, environment_url = dataverse()
-        return jsonify(tracking.status(dv, environment_url, kind, args[key_arg]))
+        return jsonify(STATUS.dump(tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))))
 
     @bp.post("")
     @require_user
@@ -98,10 +111,8 @@ def activity_blueprint(
         dv, environment_url = dataverse()
         info = me(dv)
         info.require_add_in()
-        found = collaborators()
-        limit = found.settings.max_attachment_bytes
-        view, created = tracking.track(dv, environment_url, info, item, limit, found.activity_id_key)
-        return jsonify(view), 201 if created else 200
+        result = tracking.track(dv, environment_url, info, item, policy())
+        return jsonify(TRACKED.dump(result)), 201 if result.created_now else 200
 
     @bp.put("/<raw_id>/regarding")
     @require_user
@@ -113,7 +124,8 @@ def activity_blueprint(
         assert ref is not None
         dv, environment_url = dataverse()
         me(dv).require_add_in()
-        return jsonify(regarding_service.set_regarding(dv, environment_url, kind, record_id, ref, condition))
+        command = SetRegarding(activity, record_id, ref, condition)
+        return jsonify(REGARDING_CHANGED.dump(regarding_service.set_regarding(dv, environment_url, command)))
 
     @bp.delete("/<raw_id>/regarding")
     @require_user
@@ -122,7 +134,8 @@ def activity_blueprint(
         record_id = activity_id(raw_id)
         dv, environment_url = dataverse()
         me(dv).require_add_in()
-        return jsonify(regarding_service.clear_regarding(dv, environment_url, kind, record_id))
+        command = ClearRegarding(activity, record_id)
+        return jsonify(REGARDING_CHANGED.dump(regarding_service.clear_regarding(dv, environment_url, command)))
 
     @bp.delete("/<raw_id>")
     @require_user
@@ -131,7 +144,7 @@ def activity_blueprint(
         record_id = activity_id(raw_id)
         dv, _ = dataverse()
         me(dv).require_add_in()
-        regarding_service.untrack(dv, kind, record_id)
+        regarding_service.untrack(dv, Untrack(activity, record_id))
         return Response(status=204)
 
     return bp

@@ -4,39 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from addin_api.api.activities import activity_blueprint, attachments, description, regarding_ref
-from addin_api.dataverse.activities import APPOINTMENT
-from addin_api.dataverse.parties import OPTIONAL, ORGANIZER, REQUIRED, Party
+from addin_api.api.activities import activity_blueprint, address, attachments, regarding_ref
 from addin_api.schemas import AppointmentStatusArgs, TrackAppointmentSchema
-from addin_api.services.tracking import TrackItem, utc
+from addin_api.services.model import TrackAppointment
 
 
-def appointment_item(data: dict[str, Any]) -> TrackItem:
-    """A validated `POST /appointments` body as an item to track."""
-    organizer = (
-        Party(ORGANIZER, data["organizer"]["address"].lower(), data["organizer"].get("name"))
-        if data["organizer"]
-        else None
-    )
-    parties = [organizer] if organizer else []
-    for mask, key in ((REQUIRED, "requiredAttendees"), (OPTIONAL, "optionalAttendees")):
-        parties += [Party(mask, p["address"].lower(), p.get("name")) for p in data[key]]
-    columns: dict[str, Any] = {
-        "subject": data["subject"],
-        "description": description(data),
-        "globalobjectid": data["globalObjectId"],
-        "scheduledstart": utc(data["start"]),
-        "scheduledend": utc(data["end"]),
-        "isalldayevent": data["isAllDay"],
-    }
-    if data["location"]:
-        columns["location"] = data["location"]
-    return TrackItem(
-        kind=APPOINTMENT,
-        key=data["globalObjectId"],
-        columns=columns,
-        parties=parties,
-        sender=organizer,
+def appointment_item(data: dict[str, Any]) -> TrackAppointment:
+    """A validated `POST /appointments` body as the command to track it."""
+    return TrackAppointment(
+        global_object_id=data["globalObjectId"],
+        subject=data["subject"],
+        start=data["start"],
+        end=data["end"],
+        is_all_day=data["isAllDay"],
+        location=data["location"],
+        organizer=address(data["organizer"]) if data["organizer"] else None,
+        required_attendees=tuple(address(p) for p in data["requiredAttendees"]),
+        optional_attendees=tuple(address(p) for p in data["optionalAttendees"]),
+        body=str(data.get("body") or ""),
+        body_type=data.get("bodyType") or "html",
         regarding=regarding_ref(data["regarding"]),
         attachments=attachments(data),
         create_missing=data["createMissing"],
@@ -44,5 +30,5 @@ def appointment_item(data: dict[str, Any]) -> TrackItem:
 
 
 bp = activity_blueprint(
-    "appointments", APPOINTMENT, TrackAppointmentSchema(), AppointmentStatusArgs(), "globalObjectId", appointment_item
+    "appointments", "appointment", TrackAppointmentSchema(), AppointmentStatusArgs(), "globalObjectId", appointment_item
 )

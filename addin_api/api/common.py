@@ -12,9 +12,9 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from addin_api.auth.decorators import current_principal
-from addin_api.dataverse.client import DataverseClient
 from addin_api.errors import ValidationFailed
 from addin_api.services.me import MeInfo, current_me
+from addin_api.services.ports import Dataverse
 from addin_api.wiring import collaborators
 
 READ_SLICE = 256 * 1024
@@ -177,14 +177,14 @@ def query_args() -> dict[str, str]:
     return args
 
 
-def dataverse() -> tuple[DataverseClient, str]:
+def dataverse() -> tuple[Dataverse, str]:
     """A Dataverse client acting as the caller, and their environment URL."""
     principal = current_principal()
     wired = collaborators()
     return wired.dataverse(principal), wired.environment_url(principal)
 
 
-def me(dv: DataverseClient) -> MeInfo:
+def me(dv: Dataverse) -> MeInfo:
     """The caller's Dataverse identity and add-in privilege (cached per user)."""
     principal = current_principal()
     wired = collaborators()

@@ -6,11 +6,13 @@ from flask import Blueprint, Response, jsonify
 
 from addin_api.api.common import dataverse, parse, query_args
 from addin_api.auth.decorators import require_user
-from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.schemas import SearchArgs
-from addin_api.services.regarding import for_account, search
+from addin_api.schemas.responses import SearchResultsSchema
+from addin_api.services.model import SearchRegarding
+from addin_api.services.regarding import search
 
 ARGS = SearchArgs()
+RESULTS = SearchResultsSchema()
 bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 
 
@@ -20,11 +22,8 @@ def search_regarding() -> Response:
     """Search accounts, contacts, leads, opportunities and cases by name, number or email, or list an account's
     open opportunities and active cases."""
     args = parse(ARGS, query_args())
-    names = list(dict.fromkeys(t.strip() for t in args["tables"].split(",") if t.strip()))
+    tables = tuple(t.strip() for t in args["tables"].split(",") if t.strip())
+    account = str(args["account"]) if "account" in args else None
+    command = SearchRegarding(tables, args["top"], args.get("search"), account)
     dv, _ = dataverse()
-    tables = [REGARDING_TABLES[n] for n in names]
-    if "account" in args:
-        results = for_account(dv, str(args["account"]), tables, args["top"])
-    else:
-        results = search(dv, args["search"], tables, args["top"])
-    return jsonify({"results": results})
+    return jsonify(RESULTS.dump(search(dv, command)))

@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
-from addin_api.dataverse.tables import REGARDING_TABLES
+from addin_api.services.model import REGARDING_TABLE_NAMES
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAK = re.compile(r"[\r\n]")
@@ -95,7 +95,7 @@ class AddressSchema(Strict):
 class RegardingSchema(Strict):
     """A regarding record: one of the regarding tables and a GUID."""
 
-    table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
+    table = fields.String(required=True, validate=validate.OneOf(REGARDING_TABLE_NAMES))
     id = fields.UUID(required=True)
 
 
@@ -112,11 +112,6 @@ class AttachmentSchema(Strict):
     def _content(self, value: str, **_: Any) -> None:
         if len(value) % 4 or not BASE64.match(value):
             raise ValidationError("must be base64")
-
-
-def decoded_size(content_base64: str) -> int:
-    """The size in bytes of base64 content without decoding it."""
-    return len(content_base64) * 3 // 4 - content_base64[-2:].count("=")
 
 
 def check_base64(content_base64: str) -> None:
@@ -184,9 +179,9 @@ class AppointmentStatusArgs(Strict):
 
 def _tables(value: str) -> None:
     names = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [n for n in names if n not in REGARDING_TABLES]
+    unknown = [n for n in names if n not in REGARDING_TABLE_NAMES]
     if not names or unknown:
-        raise ValidationError("must be a comma-separated list of " + ", ".join(REGARDING_TABLES))
+        raise ValidationError("must be a comma-separated list of " + ", ".join(REGARDING_TABLE_NAMES))
 
 
 class SearchArgs(Strict):
@@ -201,7 +196,7 @@ class SearchArgs(Strict):
         metadata={"description": "begins-with text; a leading * finds it anywhere"},
     )
     account = fields.UUID(metadata={"description": "an account id: its open opportunities and active cases"})
-    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=[validate.Length(max=200), _tables])
+    tables = fields.String(load_default=",".join(REGARDING_TABLE_NAMES), validate=[validate.Length(max=200), _tables])
     top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
 
     @validates_schema
@@ -215,7 +210,7 @@ class SearchArgs(Strict):
 class CreateRecordSchema(Strict):
     """`POST /api/v1/records`."""
 
-    table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
+    table = fields.String(required=True, validate=validate.OneOf(REGARDING_TABLE_NAMES))
     fields_ = BoundedDict(
         max_keys=MAX_RECORD_FIELDS,
         required=True,
