@@ -53,7 +53,8 @@ import requests
 from msal.exceptions import MsalError
 
 from addin_api.auth.cache import InMemoryTokenCache, TokenCache
-from addin_api.auth.tokens import Principal, parse_retry_after
+from addin_api.auth.retry_after import identity_retry_after
+from addin_api.auth.tokens import Principal
 from addin_api.errors import (
     AccessBlockedByPolicy,
     ApiError,
@@ -185,7 +186,7 @@ class _MsalHttpClient:
 
     def _note(self, response: requests.Response) -> requests.Response:
         self._seen.status = response.status_code
-        self._seen.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        self._seen.retry_after = identity_retry_after(response.headers.get("Retry-After"))
         return response
 
 

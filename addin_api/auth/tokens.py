@@ -56,6 +56,7 @@ from typing import Any
 import jwt
 import requests
 
+from addin_api.auth.retry_after import identity_retry_after
 from addin_api.errors import (
     ClientAppNotAllowed,
     IdentityUnavailable,
@@ -283,7 +284,9 @@ class TokenValidator:
         except requests.RequestException as exc:
             raise _FetchFailed(type(exc).__name__) from None
         if response.status_code != 200:
-            raise _FetchFailed(f"http_{response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
+            raise _FetchFailed(
+                f"http_{response.status_code}", identity_retry_after(response.headers.get("Retry-After"))
+            )
         try:
             document = response.json()
         except ValueError:
@@ -495,17 +498,6 @@ def _reason(exc: jwt.PyJWTError) -> str:
         jwt.InvalidAlgorithmError: "alg",
     }
     return reasons.get(type(exc), "invalid")
-
-
-def parse_retry_after(value: str | None) -> int | None:
-    """Read a Retry-After header given in seconds (Entra and Dataverse use seconds), clamped to 1 s..1 h."""
-    if value is None:
-        return None
-    try:
-        seconds = int(value.strip())
-    except ValueError:
-        return None
-    return min(max(seconds, 1), 3600)
 
 
 def _is_guid(value: str) -> bool:
