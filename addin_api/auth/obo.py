@@ -46,7 +46,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import msal
 import requests
@@ -55,6 +55,7 @@ from msal.exceptions import MsalError
 from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.retry_after import identity_retry_after
 from addin_api.auth.tokens import Principal
+from addin_api.dataverse.limits import ThrottleWindows
 from addin_api.errors import (
     AccessBlockedByPolicy,
     ApiError,
@@ -245,22 +246,10 @@ class _PerUserHttpCache(MutableMapping[str, Any]):
         return len(self._partition())
 
 
-class RetryWindows(Protocol):
-    """Per-user Retry-After windows shared between instances (the Redis or SQLite store of the Dataverse gate)."""
-
-    def remaining(self, user_key: Hashable) -> float:
-        """Seconds left in the user's window (0.0 when none)."""
-        ...
-
-    def block(self, user_key: Hashable, seconds: float) -> None:
-        """Open or lengthen the user's window."""
-        ...
-
-
 class _UserWindows:
     """When each user may next be sent to the token endpoint, after Entra answered them 429 or 5xx."""
 
-    def __init__(self, clock: Callable[[], float], shared: RetryWindows | None, max_users: int) -> None:
+    def __init__(self, clock: Callable[[], float], shared: ThrottleWindows | None, max_users: int) -> None:
         self._clock = clock
         self._shared = shared
         self._max_users = max_users
@@ -333,7 +322,7 @@ class OboProvider:
         session: requests.Session,
         cache: TokenCache | None = None,
         *,
-        windows: RetryWindows | None = None,
+        windows: ThrottleWindows | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
