@@ -22,7 +22,8 @@ import pytest
 from conftest import Devstack, ManualClock, make_session, make_settings, wait_for_delayed
 
 from addin_api.auth.cache import InMemoryTokenCache
-from addin_api.auth.obo import OboProvider, map_msal_error
+from addin_api.auth.msal_errors import map_msal_error
+from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
 from addin_api.dataverse.limits import SqliteThrottleWindows
 from addin_api.errors import (
