@@ -48,7 +48,7 @@ class Reply:
 
 
 # Puts one request on the wire: (method, absolute URL, body, headers, timeout) -> the answer.
-Transmit = Callable[[str, str, "bytes | JsonPayload | None", dict[str, str], urllib3.Timeout], Reply]
+Transmit = Callable[[str, str, bytes | JsonPayload | None, dict[str, str], urllib3.Timeout], Reply]
 
 
 class WindowOpenedWhileQueued(Exception):
