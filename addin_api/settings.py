@@ -76,111 +76,21 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Parse `ADDIN_API_*` variables; raise SettingsError naming every missing or invalid one."""
-        env = os.environ if environ is None else environ
-        problems: list[str] = []
-
-        def get(name: str) -> str:
-            return env.get(PREFIX + name, "").strip()
-
-        client_id = get("CLIENT_ID")
-        if not client_id:
-            problems.append(f"{PREFIX}CLIENT_ID is required (the add-in's Entra application id)")
-        elif not _is_guid(client_id):
-            problems.append(f"{PREFIX}CLIENT_ID must be a GUID")
-
-        secret = get("CLIENT_SECRET") or None
-        cert_path = Path(get("CLIENT_CERT_PATH")) if get("CLIENT_CERT_PATH") else None
-        thumbprint = get("CLIENT_CERT_THUMBPRINT") or None
-        if secret is None and cert_path is None:
-            problems.append(f"{PREFIX}CLIENT_SECRET or {PREFIX}CLIENT_CERT_PATH is required (the OBO credential)")
-        if cert_path is not None:
-            if not cert_path.is_file():
-                problems.append(f"{PREFIX}CLIENT_CERT_PATH does not name a readable file")
-            if not thumbprint:
-                problems.append(f"{PREFIX}CLIENT_CERT_THUMBPRINT is required with {PREFIX}CLIENT_CERT_PATH")
-
-        activity_id_secret = get("ACTIVITY_ID_SECRET") or None
-        if activity_id_secret is not None and len(activity_id_secret) < MIN_ACTIVITY_ID_SECRET:
-            problems.append(f"{PREFIX}ACTIVITY_ID_SECRET must be at least {MIN_ACTIVITY_ID_SECRET} characters")
-
-        tenants = tuple(t.strip().lower() for t in get("TENANTS").split(",") if t.strip())
-        if not tenants:
-            problems.append(f"{PREFIX}TENANTS is required (comma-separated tenant GUIDs)")
-        for tenant in tenants:
-            if not _is_guid(tenant):
-                problems.append(f"{PREFIX}TENANTS: {tenant!r} is not a GUID")
-            elif tenant == CONSUMERS_TENANT:
-                problems.append(f"{PREFIX}TENANTS: the personal-accounts tenant cannot use Dataverse")
-
-        urls: dict[str, str] = {}
-        for item in (i.strip() for i in get("DATAVERSE_URLS").split(",") if i.strip()):
-            tenant, sep, url = item.partition("=")
-            tenant, url = tenant.strip().lower(), url.strip().rstrip("/")
-            if not sep or not _is_guid(tenant):
-                problems.append(f"{PREFIX}DATAVERSE_URLS: entries are tid=https://org.crm.dynamics.com")
-            elif not _is_https_url(url):
-                problems.append(f"{PREFIX}DATAVERSE_URLS: the URL for {tenant} must be https://host[:port]")
-            else:
-                urls[tenant] = url
-        for tenant in tenants:
-            if _is_guid(tenant) and tenant not in urls:
-                problems.append(f"{PREFIX}DATAVERSE_URLS has no environment for tenant {tenant}")
-        for tenant in urls:
-            if tenant not in tenants:
-                problems.append(f"{PREFIX}DATAVERSE_URLS names tenant {tenant}, which is not in {PREFIX}TENANTS")
-
-        authority_host = (get("AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST).rstrip("/")
-        if not _is_https_url(authority_host):
-            problems.append(f"{PREFIX}AUTHORITY_HOST must be an https:// URL")
-
-        apps = tuple(a.strip().lower() for a in get("ALLOWED_CLIENT_APPS").split(",") if a.strip())
-        for app in apps:
-            if not _is_guid(app):
-                problems.append(f"{PREFIX}ALLOWED_CLIENT_APPS: {app!r} is not a GUID")
-        naa_client_id = get("NAA_CLIENT_ID").lower() or None
-        if naa_client_id is not None and not _is_guid(naa_client_id):
-            problems.append(f"{PREFIX}NAA_CLIENT_ID must be a GUID (the SPA registration used for NAA)")
-
-        # The deployment's identity (the SSO resource `api://<host>/<client id>`, the manifest's URLs): configured,
-        # never taken from a request's Host header. `addin-api dev` sets it to where it listens.
-        public_url = get("PUBLIC_URL").rstrip("/") or None
-        if public_url is None:
-            problems.append(
-                f"{PREFIX}PUBLIC_URL is required (where the pane and API are served, e.g. https://addin.contoso.com)"
-            )
-        elif not _is_public_url(public_url):
-            problems.append(f"{PREFIX}PUBLIC_URL must be an http(s)://host[:port] URL without a query or fragment")
-
-        max_attachment = _int(get("MAX_ATTACHMENT_BYTES"), DEFAULT_MAX_ATTACHMENT_BYTES, "MAX_ATTACHMENT_BYTES")
-        max_request = _int(get("MAX_REQUEST_BYTES"), 64 * 1024 * 1024, "MAX_REQUEST_BYTES")
-        concurrency = _int(get("PER_USER_CONCURRENCY"), 4, "PER_USER_CONCURRENCY")
-        for _value, problem in (max_attachment, max_request, concurrency):
-            if problem:
-                problems.append(problem)
-        if not max_attachment[1] and max_attachment[0] > 128 * 1024 * 1024:
-            problems.append(f"{PREFIX}MAX_ATTACHMENT_BYTES cannot exceed Dataverse's 128 MB maximum")
-
-        ca_bundle = Path(get("CA_BUNDLE")) if get("CA_BUNDLE") else None
-        if ca_bundle is not None and not ca_bundle.is_file():
-            problems.append(f"{PREFIX}CA_BUNDLE does not name a readable file")
-
-        redis_url = get("REDIS_URL") or None
-        if redis_url is not None and not _is_redis_url(redis_url):
-            problems.append(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
-
-        shared_state_dir = Path(get("SHARED_STATE_DIR")) if get("SHARED_STATE_DIR") else None
-        if shared_state_dir is not None and not shared_state_dir.is_dir():
-            problems.append(f"{PREFIX}SHARED_STATE_DIR does not name a directory")
-
-        forwarded, problem = parse_forwarded_allow_ips(env)
-        if problem:
-            problems.append(problem)
-        log_level, problem = parse_log_level(env)
-        if problem:
-            problems.append(problem)
-
-        if problems:
-            raise SettingsError(problems)
+        env = _Env(os.environ if environ is None else environ)
+        client_id = _client_id(env)
+        secret, cert_path, thumbprint = _credential(env)
+        activity_id_secret = _activity_id_secret(env)
+        tenants = _tenants(env)
+        urls = _dataverse_urls(env, tenants)
+        authority_host = _authority_host(env)
+        apps, naa_client_id = _client_apps(env)
+        public_url = _public_url(env)
+        max_attachment, max_request, concurrency = _sizes(env)
+        ca_bundle, redis_url, shared_state_dir = _shared_resources(env)
+        forwarded = env.checked(parse_forwarded_allow_ips(env.raw))
+        log_level = env.checked(parse_log_level(env.raw))
+        if env.problems:
+            raise SettingsError(env.problems)
         return cls(
             client_id=client_id.lower(),
             client_secret=secret,
@@ -196,10 +106,10 @@ class Settings:
             ),
             naa_client_id=naa_client_id,
             public_url=public_url,
-            max_attachment_bytes=max_attachment[0],
-            max_request_bytes=max_request[0],
+            max_attachment_bytes=max_attachment,
+            max_request_bytes=max_request,
             ca_bundle=ca_bundle,
-            per_user_concurrency=concurrency[0],
+            per_user_concurrency=concurrency,
             redis_url=redis_url,
             shared_state_dir=shared_state_dir,
             forwarded_allow_ips=forwarded,
@@ -243,6 +153,151 @@ class Settings:
     def timeout(self) -> tuple[float, float]:
         """The (connect, read) timeout of every outbound call."""
         return (self.connect_timeout, self.read_timeout)
+
+
+class _Env:
+    """The `ADDIN_API_*` variables being read, and the problems found so far (in the order they are found)."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self.raw = raw
+        self.problems: list[str] = []
+
+    def __call__(self, name: str) -> str:
+        return self.raw.get(PREFIX + name, "").strip()
+
+    def problem(self, text: str) -> None:
+        """Note a problem with one variable."""
+        self.problems.append(text)
+
+    def checked(self, parsed: tuple[str, str | None]) -> str:
+        """The value of a (value, problem) parse, noting the problem if there is one."""
+        value, problem = parsed
+        if problem:
+            self.problem(problem)
+        return value
+
+
+def _client_id(env: _Env) -> str:
+    client_id = env("CLIENT_ID")
+    if not client_id:
+        env.problem(f"{PREFIX}CLIENT_ID is required (the add-in's Entra application id)")
+    elif not _is_guid(client_id):
+        env.problem(f"{PREFIX}CLIENT_ID must be a GUID")
+    return client_id
+
+
+def _credential(env: _Env) -> tuple[str | None, Path | None, str | None]:
+    """The OBO credential: a client secret, or a certificate file with its thumbprint."""
+    secret = env("CLIENT_SECRET") or None
+    cert_path = Path(env("CLIENT_CERT_PATH")) if env("CLIENT_CERT_PATH") else None
+    thumbprint = env("CLIENT_CERT_THUMBPRINT") or None
+    if secret is None and cert_path is None:
+        env.problem(f"{PREFIX}CLIENT_SECRET or {PREFIX}CLIENT_CERT_PATH is required (the OBO credential)")
+    if cert_path is not None:
+        if not cert_path.is_file():
+            env.problem(f"{PREFIX}CLIENT_CERT_PATH does not name a readable file")
+        if not thumbprint:
+            env.problem(f"{PREFIX}CLIENT_CERT_THUMBPRINT is required with {PREFIX}CLIENT_CERT_PATH")
+    return secret, cert_path, thumbprint
+
+
+def _activity_id_secret(env: _Env) -> str | None:
+    secret = env("ACTIVITY_ID_SECRET") or None
+    if secret is not None and len(secret) < MIN_ACTIVITY_ID_SECRET:
+        env.problem(f"{PREFIX}ACTIVITY_ID_SECRET must be at least {MIN_ACTIVITY_ID_SECRET} characters")
+    return secret
+
+
+def _tenants(env: _Env) -> tuple[str, ...]:
+    tenants = tuple(t.strip().lower() for t in env("TENANTS").split(",") if t.strip())
+    if not tenants:
+        env.problem(f"{PREFIX}TENANTS is required (comma-separated tenant GUIDs)")
+    for tenant in tenants:
+        if not _is_guid(tenant):
+            env.problem(f"{PREFIX}TENANTS: {tenant!r} is not a GUID")
+        elif tenant == CONSUMERS_TENANT:
+            env.problem(f"{PREFIX}TENANTS: the personal-accounts tenant cannot use Dataverse")
+    return tenants
+
+
+def _dataverse_urls(env: _Env, tenants: tuple[str, ...]) -> dict[str, str]:
+    """One environment per onboarded tenant, and none for any other."""
+    urls: dict[str, str] = {}
+    for item in (i.strip() for i in env("DATAVERSE_URLS").split(",") if i.strip()):
+        tenant, sep, url = item.partition("=")
+        tenant, url = tenant.strip().lower(), url.strip().rstrip("/")
+        if not sep or not _is_guid(tenant):
+            env.problem(f"{PREFIX}DATAVERSE_URLS: entries are tid=https://org.crm.dynamics.com")
+        elif not _is_https_url(url):
+            env.problem(f"{PREFIX}DATAVERSE_URLS: the URL for {tenant} must be https://host[:port]")
+        else:
+            urls[tenant] = url
+    for tenant in tenants:
+        if _is_guid(tenant) and tenant not in urls:
+            env.problem(f"{PREFIX}DATAVERSE_URLS has no environment for tenant {tenant}")
+    for tenant in urls:
+        if tenant not in tenants:
+            env.problem(f"{PREFIX}DATAVERSE_URLS names tenant {tenant}, which is not in {PREFIX}TENANTS")
+    return urls
+
+
+def _authority_host(env: _Env) -> str:
+    authority_host = (env("AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST).rstrip("/")
+    if not _is_https_url(authority_host):
+        env.problem(f"{PREFIX}AUTHORITY_HOST must be an https:// URL")
+    return authority_host
+
+
+def _client_apps(env: _Env) -> tuple[tuple[str, ...], str | None]:
+    """The allowed client apps as configured (may be empty) and the pane's NAA registration."""
+    apps = tuple(a.strip().lower() for a in env("ALLOWED_CLIENT_APPS").split(",") if a.strip())
+    for app in apps:
+        if not _is_guid(app):
+            env.problem(f"{PREFIX}ALLOWED_CLIENT_APPS: {app!r} is not a GUID")
+    naa_client_id = env("NAA_CLIENT_ID").lower() or None
+    if naa_client_id is not None and not _is_guid(naa_client_id):
+        env.problem(f"{PREFIX}NAA_CLIENT_ID must be a GUID (the SPA registration used for NAA)")
+    return apps, naa_client_id
+
+
+def _public_url(env: _Env) -> str | None:
+    # The deployment's identity (the SSO resource `api://<host>/<client id>`, the manifest's URLs): configured,
+    # never taken from a request's Host header. `addin-api dev` sets it to where it listens.
+    public_url = env("PUBLIC_URL").rstrip("/") or None
+    if public_url is None:
+        env.problem(
+            f"{PREFIX}PUBLIC_URL is required (where the pane and API are served, e.g. https://addin.contoso.com)"
+        )
+    elif not _is_public_url(public_url):
+        env.problem(f"{PREFIX}PUBLIC_URL must be an http(s)://host[:port] URL without a query or fragment")
+    return public_url
+
+
+def _sizes(env: _Env) -> tuple[int, int, int]:
+    """The attachment and request size limits and the per-user concurrency."""
+    max_attachment = _int(env("MAX_ATTACHMENT_BYTES"), DEFAULT_MAX_ATTACHMENT_BYTES, "MAX_ATTACHMENT_BYTES")
+    max_request = _int(env("MAX_REQUEST_BYTES"), 64 * 1024 * 1024, "MAX_REQUEST_BYTES")
+    concurrency = _int(env("PER_USER_CONCURRENCY"), 4, "PER_USER_CONCURRENCY")
+    for _value, problem in (max_attachment, max_request, concurrency):
+        if problem:
+            env.problem(problem)
+    if not max_attachment[1] and max_attachment[0] > 128 * 1024 * 1024:
+        env.problem(f"{PREFIX}MAX_ATTACHMENT_BYTES cannot exceed Dataverse's 128 MB maximum")
+    return max_attachment[0], max_request[0], concurrency[0]
+
+
+def _shared_resources(env: _Env) -> tuple[Path | None, str | None, Path | None]:
+    """The CA bundle, the Redis URL and the shared-state directory, each optional."""
+    ca_bundle = Path(env("CA_BUNDLE")) if env("CA_BUNDLE") else None
+    if ca_bundle is not None and not ca_bundle.is_file():
+        env.problem(f"{PREFIX}CA_BUNDLE does not name a readable file")
+    redis_url = env("REDIS_URL") or None
+    if redis_url is not None and not _is_redis_url(redis_url):
+        env.problem(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    shared_state_dir = Path(env("SHARED_STATE_DIR")) if env("SHARED_STATE_DIR") else None
+    if shared_state_dir is not None and not shared_state_dir.is_dir():
+        env.problem(f"{PREFIX}SHARED_STATE_DIR does not name a directory")
+    return ca_bundle, redis_url, shared_state_dir
 
 
 def parse_forwarded_allow_ips(env: Mapping[str, str]) -> tuple[str, str | None]:

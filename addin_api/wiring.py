@@ -21,8 +21,9 @@ from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
 from addin_api.dataverse.breaker import Breakers
-from addin_api.dataverse.client import DataverseClient, Observer, UserGate
-from addin_api.dataverse.limits import SqliteThrottleWindows, ThrottleWindows
+from addin_api.dataverse.client import DataverseClient
+from addin_api.dataverse.limits import SqliteThrottleWindows, ThrottleWindows, UserGate
+from addin_api.dataverse.transport import Observer
 from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
 

@@ -9,8 +9,9 @@ https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of
 - MSAL gets the app's `requests.Session` through a small adapter that adds the (connect, read) timeout to every call
   (MSAL applies its own `timeout=` only to a session it creates itself) and remembers the last HTTP status and
   `Retry-After` so a throttled or failing token endpoint becomes 503 + Retry-After.
-- Every MSAL error dict is translated by `map_msal_error`, on `error`, `error_codes` and `suberror` only — never on
-  the description, which is never shown to clients (codes: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes).
+- Every MSAL error dict is translated by `msal_errors.map_msal_error`, on `error`, `error_codes` and `suberror`
+  only — never on the description, which is never shown to clients
+  (codes: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes).
 
 Users never share an identity-provider answer:
 - MSAL wraps every `http_client` in its `ThrottledHttpClient` (msal/application.py, `ClientApplication.__init__`),
@@ -20,8 +21,8 @@ Users never share an identity-provider answer:
   user of the tenant: one user's 429 would be replayed to all of them, and a success that carried Retry-After
   would hand one user's token to another. MSAL's documented `http_cache` option ("accepts any dict-like object",
   https://learn.microsoft.com/en-us/python/api/msal/msal.application.clientapplication) is where those replays
-  live, so we give it `_PerUserHttpCache`: one partition per caller, chosen around each exchange. MSAL's throttling
-  and its 60 s replay of a 400 for the same assertion then hold per user, as they should.
+  live, so we give it `msal_http.PerUserHttpCache`: one partition per caller, chosen around each exchange. MSAL's
+  throttling and its 60 s replay of a 400 for the same assertion then hold per user, as they should.
 - We keep our own per-user Retry-After window for the token endpoint (shared between instances when a shared store
   is configured): a throttled user is answered 503 with the time that is left and nothing is sent, while everyone
   else's exchange goes out.
@@ -37,290 +38,37 @@ Users never share an identity-provider answer:
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import math
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import msal
 import requests
 from msal.exceptions import MsalError
 
 from addin_api.auth.cache import InMemoryTokenCache, TokenCache
-from addin_api.auth.tokens import Principal, parse_retry_after
-from addin_api.errors import (
-    AccessBlockedByPolicy,
-    ApiError,
-    ClaimsChallenge,
-    ConfigurationError,
-    ConsentRequired,
-    IdentityUnavailable,
-    InvalidToken,
-    TenantNotAllowed,
-    TokenExpired,
-)
+from addin_api.auth.holdback import SingleFlight, UserWindows
+from addin_api.auth.issued_to import not_issued_to
+from addin_api.auth.msal_errors import DEFAULT_RETRY_AFTER, map_msal_error
+from addin_api.auth.msal_http import DiscardingTokenCache, MsalHttpClient, PerUserHttpCache
+from addin_api.auth.tokens import Principal
+from addin_api.dataverse.limits import ThrottleWindows
+from addin_api.errors import ApiError, ConfigurationError, IdentityUnavailable, TenantNotAllowed
 from addin_api.logs import hashed_user
 from addin_api.settings import Settings
+
+__all__ = ["DATAVERSE_SCOPE", "OboProvider"]
 
 logger = logging.getLogger(__name__)
 
 DATAVERSE_SCOPE = "user_impersonation"
 # Reuse a cached Dataverse token until this long before it expires.
 EXPIRY_MARGIN_SECONDS = 300
-# When Entra says to come back later without saying when (MSAL's own default throttle is 5 s).
-DEFAULT_RETRY_AFTER = 5
 # Users whose MSAL http-cache partition and Retry-After window are kept (least recently used go first).
 MAX_TRACKED_USERS = 10_000
-
-# Conditional access blocks the user outright (no claims the client could satisfy): 53000 device not compliant,
-# 53001 device not domain joined, 53002 app not approved, 53003 blocked by conditional access.
-_BLOCKED_BY_POLICY = frozenset({53000, 53001, 53002, 53003})
-_CONSENT = frozenset({65001})
-_ASSERTION_EXPIRED = frozenset({500133})
-_ASSERTION_INVALID = frozenset({50013, 50027})
-# The app registration or our request is wrong: invalid scope, resource not in the app's permissions, resource not
-# found, bad/expired secret or certificate, app not found in the tenant, tenant not found.
-_MISCONFIGURED = frozenset(
-    {70011, 650057, 65005, 1002012, 70002, 7000215, 7000222, 7000218, 700016, 700027, 90002, 90014, 900144}
-)
-_MISCONFIGURED_ERRORS = frozenset({"invalid_scope", "invalid_client", "unauthorized_client", "invalid_request"})
-# Transient on Entra's side: 90024 request budget exceeded, 50196 loop detected (back off).
-_TRANSIENT = frozenset({90024, 50196})
-
-
-def map_msal_error(result: Mapping[str, Any], *, status: int | None = None, retry_after: int | None = None) -> ApiError:
-    """Translate an MSAL error dict (and the HTTP status / Retry-After seen, if known) into our exception."""
-    error = str(result.get("error") or "")
-    codes = _codes(result.get("error_codes"))
-    claims = result.get("claims")
-    suberror = result.get("suberror")
-
-    if isinstance(claims, str) and claims:
-        # MFA / conditional access step-up: relay the claims so the client calls getAccessToken({authChallenge}).
-        # https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of-flow#error-response-example
-        return ClaimsChallenge(claims)
-    if codes & _BLOCKED_BY_POLICY:
-        return AccessBlockedByPolicy()
-    if codes & _CONSENT or suberror == "consent_required":
-        return ConsentRequired()
-    if error == "interaction_required":
-        # Step-up without a claims value (e.g. 50079 MFA enrollment): the client must sign in interactively.
-        return ClaimsChallenge("")
-    if codes & _ASSERTION_EXPIRED:
-        return TokenExpired()
-    if codes & _ASSERTION_INVALID:
-        return InvalidToken()
-    if (
-        codes & _TRANSIENT
-        or error in ("temporarily_unavailable", "server_error")
-        or (status is not None and (status == 429 or status >= 500))
-    ):
-        return IdentityUnavailable(retry_after=retry_after or DEFAULT_RETRY_AFTER)
-    if codes & _MISCONFIGURED or error in _MISCONFIGURED_ERRORS:
-        return ConfigurationError()
-    if error == "invalid_grant":
-        # Any other refusal of the assertion (user gone, grant revoked): the client needs a new token.
-        return InvalidToken()
-    return IdentityUnavailable(retry_after=retry_after or DEFAULT_RETRY_AFTER)
-
-
-def _codes(raw: object) -> frozenset[int]:
-    if not isinstance(raw, list):
-        return frozenset()
-    return frozenset(c for c in raw if isinstance(c, int) and not isinstance(c, bool))
-
-
-class _MsalHttpClient:
-    """MSAL's `http_client`: the app's session, a timeout on every call, and the last status / Retry-After seen."""
-
-    def __init__(self, session: requests.Session, timeout: tuple[float, float]) -> None:
-        self._session = session
-        self._timeout = timeout
-        self._seen = threading.local()
-
-    def begin(self) -> None:
-        """Forget what the previous call on this thread saw."""
-        self._seen.status = None
-        self._seen.retry_after = None
-
-    @property
-    def status(self) -> int | None:
-        """The HTTP status of the last response on this thread (None if MSAL answered from its throttle cache)."""
-        status: int | None = getattr(self._seen, "status", None)
-        return status
-
-    @property
-    def retry_after(self) -> int | None:
-        """The Retry-After (seconds) of the last response on this thread, if any."""
-        retry_after: int | None = getattr(self._seen, "retry_after", None)
-        return retry_after
-
-    def post(
-        self,
-        url: str,
-        params: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        """POST with our timeout (MSAL's HttpClient interface)."""
-        kwargs.setdefault("timeout", self._timeout)
-        return self._note(self._session.post(url, params=params, data=data, headers=headers, **kwargs))
-
-    def get(
-        self, url: str, params: Any = None, headers: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> requests.Response:
-        """GET with our timeout (MSAL's HttpClient interface)."""
-        kwargs.setdefault("timeout", self._timeout)
-        return self._note(self._session.get(url, params=params, headers=headers, **kwargs))
-
-    def close(self) -> None:
-        """Leave the session open: it belongs to the app."""
-
-    def _note(self, response: requests.Response) -> requests.Response:
-        self._seen.status = response.status_code
-        self._seen.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return response
-
-
-class _PerUserHttpCache(MutableMapping[str, Any]):
-    """MSAL's `http_cache`, partitioned by caller: what MSAL stores while serving one user only that user reads.
-
-    MSAL reads and writes the mapping from the thread that makes the request (msal/individual_cache.py), so the
-    partition is chosen per thread with `for_user`. Requests made outside `for_user` (the OpenID configuration
-    fetched when an application is built, the same for everyone) use a shared partition. The number of user
-    partitions is bounded (least recently used go first); losing one only forgets that user's replays.
-    """
-
-    _SHARED: tuple[str, ...] = ()
-
-    def __init__(self, max_users: int = MAX_TRACKED_USERS) -> None:
-        self._max_users = max_users
-        self._lock = threading.Lock()
-        self._partitions: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
-        self._current = threading.local()
-
-    @contextmanager
-    def for_user(self, user_key: Hashable) -> Iterator[None]:
-        """Make MSAL's reads and writes on this thread use `user_key`'s partition for the block."""
-        previous = getattr(self._current, "key", self._SHARED)
-        self._current.key = user_key
-        try:
-            yield
-        finally:
-            self._current.key = previous
-
-    def _partition(self) -> dict[str, Any]:
-        key = getattr(self._current, "key", self._SHARED)
-        with self._lock:
-            partition = self._partitions.get(key)
-            if partition is None:
-                partition = self._partitions[key] = {}
-                while len(self._partitions) > self._max_users + 1:  # + the shared partition
-                    oldest = next(k for k in self._partitions if k != self._SHARED)
-                    del self._partitions[oldest]
-            self._partitions.move_to_end(key)
-            return partition
-
-    def __getitem__(self, key: str) -> Any:
-        return self._partition()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._partition()[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._partition()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._partition()))
-
-    def __len__(self) -> int:
-        return len(self._partition())
-
-
-class RetryWindows(Protocol):
-    """Per-user Retry-After windows shared between instances (the Redis or SQLite store of the Dataverse gate)."""
-
-    def remaining(self, user_key: Hashable) -> float:
-        """Seconds left in the user's window (0.0 when none)."""
-        ...
-
-    def block(self, user_key: Hashable, seconds: float) -> None:
-        """Open or lengthen the user's window."""
-        ...
-
-
-class _UserWindows:
-    """When each user may next be sent to the token endpoint, after Entra answered them 429 or 5xx."""
-
-    def __init__(self, clock: Callable[[], float], shared: RetryWindows | None, max_users: int) -> None:
-        self._clock = clock
-        self._shared = shared
-        self._max_users = max_users
-        self._lock = threading.Lock()
-        self._until: dict[Hashable, float] = {}
-
-    def remaining(self, user_key: Hashable) -> float:
-        """Seconds left in the user's window here or, if none, in the shared store."""
-        with self._lock:
-            left = self._until.get(user_key, 0.0) - self._clock()
-            if left <= 0:
-                self._until.pop(user_key, None)
-        if left <= 0 and self._shared is not None:
-            left = self._shared.remaining(user_key)
-        return max(left, 0.0)
-
-    def block(self, user_key: Hashable, seconds: float) -> None:
-        """Send nothing for the user for `seconds` (a longer window already open wins)."""
-        now = self._clock()
-        with self._lock:
-            for key in [k for k, until in self._until.items() if until <= now]:
-                del self._until[key]
-            if len(self._until) >= self._max_users and user_key not in self._until:
-                del self._until[min(self._until, key=self._until.__getitem__)]
-            self._until[user_key] = max(now + seconds, self._until.get(user_key, 0.0))
-        if self._shared is not None:
-            self._shared.block(user_key, seconds)
-
-
-class _DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
-    """An MSAL token cache that keeps nothing.
-
-    Our own `TokenCache` holds the Dataverse tokens; MSAL's default in-memory cache would also keep every user's
-    access, ID and account entries for the life of the process, without bound.
-    """
-
-    def add(self, event: Any, now: Any = None) -> None:
-        """Drop the tokens MSAL obtained (they are returned to the caller and cached by OboProvider)."""
-
-
-class _SingleFlight:
-    """A lock per key, created while someone holds or waits for it and dropped after the last one leaves."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
-
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        """Hold `key`'s lock for the block (other keys are never waited for)."""
-        with self._lock:
-            lock, users = self._held.setdefault(key, (threading.Lock(), [0]))
-            users[0] += 1
-        try:
-            with lock:
-                yield
-        finally:
-            with self._lock:
-                users[0] -= 1
-                if users[0] == 0:
-                    del self._held[key]
 
 
 class OboProvider:
@@ -332,21 +80,21 @@ class OboProvider:
         session: requests.Session,
         cache: TokenCache | None = None,
         *,
-        windows: RetryWindows | None = None,
+        windows: ThrottleWindows | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._http = _MsalHttpClient(session, settings.timeout)
-        self._http_cache = _PerUserHttpCache()
+        self._http = MsalHttpClient(session, settings.timeout)
+        self._http_cache = PerUserHttpCache(MAX_TRACKED_USERS)
         self._cache: TokenCache = cache if cache is not None else InMemoryTokenCache()
-        self._windows = _UserWindows(clock, windows, MAX_TRACKED_USERS)
+        self._windows = UserWindows(clock, windows, MAX_TRACKED_USERS)
         self._clock = clock
         self._apps: dict[str, Any] = {}
         self._apps_lock = threading.Lock()
         # Tenants whose application could not be built: (retry no earlier than, the error), so that neither requests
         # nor readiness probes fetch the OpenID configuration again while Entra is failing.
         self._failed_builds: dict[str, tuple[float, ApiError]] = {}
-        self._flights = _SingleFlight()
+        self._flights = SingleFlight()
 
     def dataverse_token(self, principal: Principal, environment_url: str, *, force_refresh: bool = False) -> str:
         """Return a Dataverse access token for `principal` in `environment_url`; raise ApiError on failure."""
@@ -387,7 +135,7 @@ class OboProvider:
             )
             self._hold_back_if_throttled(window, error)
             raise error
-        mismatch = _not_issued_to(principal, token, result)
+        mismatch = not_issued_to(principal, token, result)
         if mismatch is not None:
             # Never hand a user a token the identity provider issued to someone else, nor keep it.
             logger.error(
@@ -493,7 +241,7 @@ class OboProvider:
                 http_client=self._http,
                 http_cache=self._http_cache,  # per user: see the module docstring
                 instance_discovery=None if settings.is_public_cloud else False,
-                token_cache=_DiscardingTokenCache(),
+                token_cache=DiscardingTokenCache(),
                 # We never redeem refresh tokens: every request brings a fresh assertion.
                 exclude_scopes=["offline_access"],
                 enable_pii_log=False,
@@ -528,36 +276,3 @@ class OboProvider:
 
 def _user(principal: Principal) -> str:
     return hashed_user(principal.tenant_id, principal.object_id)
-
-
-def _not_issued_to(principal: Principal, token: str, result: Mapping[str, Any]) -> str | None:
-    """None when the answer names the caller (tenant and object id) and nobody else (module docstring); else which
-    part of the answer names someone else ("id_token", "client_info", "access_token"), or "nothing"."""
-    named: list[tuple[str, object, object]] = []
-    id_claims = result.get("id_token_claims")
-    if isinstance(id_claims, dict):
-        named.append(("id_token", id_claims.get("tid"), id_claims.get("oid")))
-    client_info = _json_segment(result.get("client_info"))
-    if client_info is not None:
-        named.append(("client_info", client_info.get("utid"), client_info.get("uid")))
-    access = _json_segment(token.split(".")[1]) if token.count(".") == 2 else None  # a JWS; a JWE has five parts
-    if access is not None and ("tid" in access or "oid" in access):
-        named.append(("access_token", access.get("tid"), access.get("oid")))
-    if not named:
-        return "nothing"
-    expected = (principal.tenant_id, principal.object_id)
-    for source, tid, oid in named:
-        if not (isinstance(tid, str) and isinstance(oid, str) and (tid.lower(), oid.lower()) == expected):
-            return source
-    return None
-
-
-def _json_segment(segment: object) -> dict[str, Any] | None:
-    """A base64url-encoded JSON object (a JWT payload, MSAL's client_info), or None when it is not one."""
-    if not isinstance(segment, str) or not segment:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, RecursionError):  # binascii.Error and JSONDecodeError are ValueErrors
-        return None
-    return value if isinstance(value, dict) else None

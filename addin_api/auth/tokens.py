@@ -31,66 +31,39 @@ next request with the same token skips decoding and signature verification: a hi
 set, and past `exp` (plus the leeway) the token is refused with token_expired exactly as a fresh check would.
 Failures are never remembered.
 
-Keys come from the multi-tenant key set `{authority_host}/common/discovery/v2.0/keys`: one document serves every
-onboarded tenant, and each key names the issuer it may sign for (templated with `{tenantid}`).
-https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#validate-the-issuer
+The key set is cached by keys.py; the checks that need no key are in claims.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import logging
-import math
-import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import requests
 
-from addin_api.errors import (
-    ClientAppNotAllowed,
-    IdentityUnavailable,
-    InsufficientScope,
-    InvalidToken,
-    TenantNotAllowed,
-    TokenExpired,
-)
+from addin_api.auth import claims as checks
+from addin_api.auth.claims import MAX_TOKEN_BYTES
+from addin_api.auth.keys import ALGORITHM, Key, SigningKeys
+from addin_api.errors import TokenExpired
 from addin_api.settings import CONSUMERS_TENANT, Settings
+
+__all__ = ["MAX_TOKEN_BYTES", "Principal", "TokenValidator"]
 
 logger = logging.getLogger(__name__)
 
-MAX_TOKEN_BYTES = 16 * 1024
-REQUIRED_SCOPE = "access_as_user"
-ALGORITHM = "RS256"
 LEEWAY_SECONDS = 60
 # `scp` is required too, but checked after decoding (see the module docstring).
 REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "tid", "oid", "azp", "ver"]
-# RFC 7519 §2 NumericDate claims: https://www.rfc-editor.org/rfc/rfc7519#section-2
-NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 TENANT_TEMPLATE = "{tenantid}"
-
-# Key-cache timing, mirroring Microsoft.IdentityModel's ConfigurationManager: scheduled refresh after 12 h,
-# on-demand refresh (unknown `kid`) at most once per 5 minutes; Microsoft suggests checking keys daily.
-# https://learn.microsoft.com/en-us/entra/identity-platform/signing-key-rollover
-KEYS_REFRESH_AFTER_SECONDS = 12 * 3600
-KEYS_MIN_REFRESH_INTERVAL_SECONDS = 300
-# With no keys at all, retry the fetch at most this often (and tell clients to come back after it).
-KEYS_COLD_RETRY_SECONDS = 5
-MAX_KID_LENGTH = 256
 # Validated tokens remembered per process (a token is about 1.5 KB; a user's lives an hour).
 VALIDATED_CACHE_SIZE = 4096
-
-_JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_FORBIDDEN_HEADERS = ("jku", "x5u", "jwk")
 
 
 @dataclass(frozen=True)
@@ -112,16 +85,10 @@ class Principal:
 
 
 @dataclass(frozen=True)
-class _Key:
-    jwk: jwt.PyJWK
-    issuer: str | None
-
-
-@dataclass(frozen=True)
 class _Validated:
     principal: Principal
     kid: str
-    key: _Key  # the key that verified the signature: a hit needs the key set to still hold it
+    key: Key  # the key that verified the signature: a hit needs the key set to still hold it
 
 
 class _ValidatedTokens:
@@ -155,13 +122,6 @@ class _ValidatedTokens:
             self._entries.pop(digest, None)
 
 
-class _FetchFailed(Exception):
-    def __init__(self, reason: str, retry_after: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 class TokenValidator:
     """Validate bearer tokens against Entra's published keys; thread-safe, one per app."""
 
@@ -175,17 +135,11 @@ class TokenValidator:
         cache_size: int = VALIDATED_CACHE_SIZE,
     ) -> None:
         self._settings = settings
-        self._session = session
-        self._clock = clock
         self._wall_clock = wall_clock  # for `exp` of remembered tokens
         self._validated = _ValidatedTokens(cache_size)
-        self._jwks_url = f"{settings.authority_host}/common/discovery/v2.0/keys"
-        self._lock = threading.Lock()  # single flight for key fetches
-        self._keys: Mapping[str, _Key] = {}  # replaced wholesale, so readers need no lock
-        self._fetched_at: float | None = None  # last successful fetch
-        # When each refresh trigger last let a fetch through: "miss" (unknown kid), "scheduled" (old keys).
-        self._gates: dict[str, float] = {}
-        self._cold_failure: tuple[float, int] | None = None  # (when, retry after) of a failed fetch with no keys
+        self._keys = SigningKeys(
+            f"{settings.authority_host}/common/discovery/v2.0/keys", session, settings.timeout, clock
+        )
         self._tenants = frozenset(t.lower() for t in settings.tenants) - {CONSUMERS_TENANT}
         self._client_apps = frozenset(a.lower() for a in settings.allowed_client_apps)
 
@@ -194,7 +148,7 @@ class TokenValidator:
     @property
     def has_keys(self) -> bool:
         """Tell whether signing keys are loaded (fresh or last-known-good)."""
-        return bool(self._keys)
+        return self._keys.loaded
 
     def ensure_keys(self) -> None:
         """Load the key set if none is loaded, within the cold-start backoff the API path uses; else do nothing.
@@ -202,8 +156,7 @@ class TokenValidator:
         Readiness probes call this: with keys loaded (fresh or last-known-good) it makes no request, and with none
         it fetches at most once per backoff window however often it is asked (IdentityUnavailable meanwhile).
         """
-        if not self._keys:
-            self._load_cold()
+        self._keys.ensure()
 
     @property
     def remembered_tokens(self) -> int:
@@ -212,99 +165,13 @@ class TokenValidator:
 
     def refresh_keys(self) -> None:
         """Fetch the key set now; keep the last-known-good keys and raise IdentityUnavailable if that fails."""
-        with self._lock:
-            try:
-                self._install(self._fetch())
-            except _FetchFailed as exc:
-                logger.warning("jwks_refresh_failed", extra={"reason": exc.reason, "had_keys": bool(self._keys)})
-                raise IdentityUnavailable(
-                    "The sign-in keys could not be loaded", retry_after=exc.retry_after or KEYS_COLD_RETRY_SECONDS
-                ) from None
-
-    def _key(self, kid: str) -> _Key | None:
-        """Find a signing key, loading or refreshing the key set within the rate limits."""
-        if not self._keys:
-            self._load_cold()
-        key = self._keys.get(kid)
-        if key is None:
-            # An unknown kid is a rollover we have not seen yet or an attacker's invention: at most one refresh
-            # per interval, process-wide, whatever the number of distinct kids (PyJWKClient has no such limit).
-            self._refresh_gated("miss")
-            key = self._keys.get(kid)
-        elif self._fetched_at is not None and self._clock() - self._fetched_at > KEYS_REFRESH_AFTER_SECONDS:
-            # Scheduled refresh on the request path; a failure keeps the last-known-good keys.
-            self._refresh_gated("scheduled")
-        return key
-
-    def _load_cold(self) -> None:
-        with self._lock:
-            if self._keys:
-                return  # another thread loaded them while we waited
-            now = self._clock()
-            if self._cold_failure is not None:
-                # Wait as long as the IdP asked (its Retry-After), else KEYS_COLD_RETRY_SECONDS.
-                failed_at, wait = self._cold_failure
-                if now - failed_at < wait:
-                    retry_after = max(1, math.ceil(wait - (now - failed_at)))
-                    raise IdentityUnavailable("The sign-in keys could not be loaded", retry_after=retry_after)
-            try:
-                self._install(self._fetch())
-            except _FetchFailed as exc:
-                retry_after = exc.retry_after or KEYS_COLD_RETRY_SECONDS
-                self._cold_failure = (now, retry_after)
-                logger.warning("jwks_load_failed", extra={"reason": exc.reason})
-                # Without keys we cannot tell a good token from a forged one: 503, never 401.
-                raise IdentityUnavailable("The sign-in keys could not be loaded", retry_after=retry_after) from None
-
-    def _refresh_gated(self, gate: str) -> None:
-        """Refresh unless this gate let a refresh through less than the minimum interval ago (single flight)."""
-        with self._lock:
-            now = self._clock()
-            last = self._gates.get(gate)
-            if last is not None and now - last < KEYS_MIN_REFRESH_INTERVAL_SECONDS:
-                return
-            self._gates[gate] = now
-            try:
-                self._install(self._fetch())
-            except _FetchFailed as exc:
-                logger.warning("jwks_refresh_failed", extra={"reason": exc.reason, "had_keys": True})
-
-    def _install(self, keys: dict[str, _Key]) -> None:
-        self._keys = keys
-        self._fetched_at = self._clock()
-        self._cold_failure = None
-        logger.info("jwks_loaded", extra={"keys": len(keys)})
-
-    def _fetch(self) -> dict[str, _Key]:
-        try:
-            response = self._session.get(
-                self._jwks_url, timeout=self._settings.timeout, headers={"Accept": "application/json"}
-            )
-        except requests.RequestException as exc:
-            raise _FetchFailed(type(exc).__name__) from None
-        if response.status_code != 200:
-            raise _FetchFailed(f"http_{response.status_code}", parse_retry_after(response.headers.get("Retry-After")))
-        try:
-            document = response.json()
-        except ValueError:
-            raise _FetchFailed("not_json") from None
-        entries = document.get("keys") if isinstance(document, dict) else None
-        if not isinstance(entries, list):
-            raise _FetchFailed("no_keys")
-        keys: dict[str, _Key] = {}
-        for entry in entries:
-            parsed = _parse_jwk(entry)
-            if parsed is not None:
-                keys[parsed[0]] = parsed[1]
-        if not keys:
-            raise _FetchFailed("no_usable_keys")
-        return keys
+        self._keys.refresh()
 
     # -- validation ---------------------------------------------------------------------------------------------
 
     def validate(self, authorization: str | None) -> Principal:
         """Validate the raw `Authorization` header value and return the caller, or raise an ApiError."""
-        token = _bearer(authorization)
+        token = checks.bearer(authorization)
         digest = hashlib.sha256(token.encode()).digest()
         remembered = self._remembered(digest)
         if remembered is not None:
@@ -318,7 +185,7 @@ class TokenValidator:
         entry = self._validated.get(digest)
         if entry is None:
             return None
-        if self._key(entry.kid) is not entry.key:  # also runs the scheduled key refresh, as a full check would
+        if self._keys.find(entry.kid) is not entry.key:  # also runs the scheduled key refresh, as a full check would
             self._validated.discard(digest)
             return None
         principal = entry.principal
@@ -328,29 +195,45 @@ class TokenValidator:
             raise TokenExpired()
         return principal
 
-    def _validate(self, token: str) -> tuple[Principal, str, _Key]:
+    def _validate(self, token: str) -> tuple[Principal, str, Key]:
         """Every check of the module docstring; the principal, and the kid and key that verified the token."""
-        header = _unverified_header(token)
-        kid = header["kid"]
-        payload = _unverified_payload(token)
-        tid = _unverified_tid(payload)
-        _check_numeric_dates(payload, tid)
-        expected_issuer = self._settings.issuer(tid)
+        kid = checks.unverified_header(token)["kid"]
+        payload = checks.unverified_payload(token)
+        tid = checks.unverified_tid(payload)
+        checks.check_numeric_dates(payload, tid)
+        key = self._signing_key(kid, tid)
+        claims = self._decode(token, key, tid)
+        oid, azp = checks.authorized_caller(claims, tid, tenants=self._tenants, client_apps=self._client_apps)
+        principal = Principal(
+            tenant_id=tid,
+            object_id=oid,
+            client_app=azp,
+            name=checks.optional_str(claims.get("name")),
+            username=checks.optional_str(claims.get("preferred_username")),
+            assertion=token,
+            expires_at=int(claims["exp"]),
+        )
+        return principal, kid, key
 
-        key = self._key(kid)
+    def _signing_key(self, kid: str, tid: str) -> Key:
+        """The published key named `kid`, if it may sign for the tenant's issuer."""
+        key = self._keys.find(kid)
         if key is None:
-            raise _reject("unknown_kid", "The token was not signed by a known key", tid)
+            raise checks.reject("unknown_kid", "The token was not signed by a known key", tid)
         # Signing-key issuer rule: a key may only sign for the issuer it is published for.
-        if key.issuer is not None and key.issuer.replace(TENANT_TEMPLATE, tid) != expected_issuer:
-            raise _reject("key_issuer_mismatch", "The token was not signed by a key for its issuer", tid)
+        if key.issuer is not None and key.issuer.replace(TENANT_TEMPLATE, tid) != self._settings.issuer(tid):
+            raise checks.reject("key_issuer_mismatch", "The token was not signed by a key for its issuer", tid)
+        return key
 
+    def _decode(self, token: str, key: Key, tid: str) -> dict[str, Any]:
+        """Verify the signature, audience, issuer and lifetime (check 5); the claims."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key.jwk,
                 algorithms=[ALGORITHM],  # fixed, never taken from the token
                 audience=self._settings.client_id,
-                issuer=expected_issuer,
+                issuer=self._settings.issuer(tid),
                 leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS, "strict_aud": True},
             )
@@ -358,162 +241,5 @@ class TokenValidator:
             logger.info("token_rejected", extra={"reason": "expired", "tid": tid})
             raise TokenExpired() from None
         except jwt.PyJWTError as exc:
-            raise _reject(_reason(exc), "The access token is not valid", tid) from None
-
-        if claims.get("ver") != "2.0":
-            raise _reject("version", "The access token is not a v2.0 token", tid)
-        oid = claims.get("oid")
-        if not isinstance(oid, str) or not _is_guid(oid):
-            raise _reject("oid", "The access token does not name a user", tid)
-        if claims.get("tid") != tid or tid not in self._tenants:
-            logger.info("token_rejected", extra={"reason": "tenant", "tid": tid})
-            raise TenantNotAllowed()
-        scp = claims.get("scp")
-        if _is_app_only(claims, oid):
-            logger.info("token_rejected", extra={"reason": "app_only", "tid": tid})
-            raise InsufficientScope("Application tokens are not accepted; sign in as a user")
-        if not isinstance(scp, str) or REQUIRED_SCOPE not in scp.split(" "):
-            logger.info("token_rejected", extra={"reason": "scope", "tid": tid})
-            raise InsufficientScope()
-        azp = claims.get("azp")
-        if not isinstance(azp, str) or azp.lower() not in self._client_apps:
-            logger.info("token_rejected", extra={"reason": "client_app", "tid": tid})
-            raise ClientAppNotAllowed()
-
-        principal = Principal(
-            tenant_id=tid,
-            object_id=oid,
-            client_app=azp.lower(),
-            name=_optional_str(claims.get("name")),
-            username=_optional_str(claims.get("preferred_username")),
-            assertion=token,
-            expires_at=int(claims["exp"]),
-        )
-        return principal, kid, key
-
-
-# -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _reject(reason: str, detail: str, tid: str | None = None) -> InvalidToken:
-    logger.info("token_rejected", extra={"reason": reason, "tid": tid})
-    return InvalidToken(detail)
-
-
-def _bearer(authorization: str | None) -> str:
-    if not authorization:
-        raise _reject("missing", "An Authorization: Bearer token is required")
-    if len(authorization) > MAX_TOKEN_BYTES + len("Bearer "):
-        raise _reject("too_large", "The access token is too large")
-    scheme, sep, token = authorization.partition(" ")
-    # The scheme is case-insensitive (RFC 7235 §2.1); exactly one space, then the token (RFC 6750 §2.1).
-    if not sep or scheme.lower() != "bearer":
-        raise _reject("scheme", "An Authorization: Bearer token is required")
-    if not _JWT_SHAPE.fullmatch(token):
-        raise _reject("shape", "The access token is not a signed JWT")
-    return token
-
-
-def _unverified_header(token: str) -> dict[str, Any]:
-    try:
-        header = jwt.get_unverified_header(token)
-    except (jwt.PyJWTError, RecursionError):
-        raise _reject("header", "The access token is not a signed JWT") from None
-    if header.get("alg") != ALGORITHM:
-        raise _reject("alg", "The access token is not signed with RS256")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
-        raise _reject("kid", "The access token does not name its signing key")
-    # We always supply the key ourselves; a token pointing at its own key is never Entra's.
-    if any(name in header for name in _FORBIDDEN_HEADERS):
-        raise _reject("key_reference", "The access token is not valid")
-    return header
-
-
-def _unverified_payload(token: str) -> dict[str, Any]:
-    """Read the claims before verification, only to check their shape and choose the issuer."""
-    segment = token.split(".")[1]
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError, RecursionError):
-        raise _reject("payload", "The access token is not a signed JWT") from None
-    if not isinstance(payload, dict):
-        raise _reject("payload", "The access token is not a signed JWT")
-    return payload
-
-
-def _unverified_tid(payload: Mapping[str, Any]) -> str:
-    """The `tid` that picks the issuer; everything is verified afterwards."""
-    tid = payload.get("tid")
-    # Microsoft: "Validate that the tid claim is a GUID".
-    if not isinstance(tid, str) or not _is_guid(tid):
-        raise _reject("tid", "The access token does not name a tenant")
-    return tid
-
-
-def _check_numeric_dates(payload: Mapping[str, Any], tid: str) -> None:
-    """Refuse `exp`, `nbf` or `iat` that is not a finite JSON number (a string, a boolean, null, NaN)."""
-    for name in NUMERIC_DATE_CLAIMS:
-        if name not in payload:
-            continue  # a missing one is refused by `jwt.decode` (required claims)
-        value = payload[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise _reject(f"{name}_not_a_number", "The access token is not valid", tid)
-
-
-def _parse_jwk(entry: object) -> tuple[str, _Key] | None:
-    if not isinstance(entry, dict):
-        return None
-    kid = entry.get("kid")
-    if not isinstance(kid, str) or entry.get("kty") != "RSA" or entry.get("use", "sig") != "sig":
-        return None
-    try:
-        jwk = jwt.PyJWK(entry, algorithm=ALGORITHM)
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-        return None
-    issuer = entry.get("issuer")
-    return kid, _Key(jwk=jwk, issuer=issuer if isinstance(issuer, str) else None)
-
-
-def _is_app_only(claims: Mapping[str, Any], oid: str) -> bool:
-    # https://learn.microsoft.com/en-us/entra/identity-platform/scenario-protected-web-api-verification-scope-app-roles
-    if claims.get("idtyp") == "app":
-        return True
-    if "roles" in claims and "scp" not in claims:
-        return True
-    return claims.get("sub") == oid
-
-
-def _reason(exc: jwt.PyJWTError) -> str:
-    if isinstance(exc, jwt.MissingRequiredClaimError):
-        return f"missing_{exc.claim}"
-    reasons: dict[type[jwt.PyJWTError], str] = {
-        jwt.InvalidSignatureError: "signature",
-        jwt.InvalidAudienceError: "audience",
-        jwt.InvalidIssuerError: "issuer",
-        jwt.ImmatureSignatureError: "not_yet_valid",
-        jwt.InvalidAlgorithmError: "alg",
-    }
-    return reasons.get(type(exc), "invalid")
-
-
-def parse_retry_after(value: str | None) -> int | None:
-    """Read a Retry-After header given in seconds (Entra and Dataverse use seconds), clamped to 1 s..1 h."""
-    if value is None:
-        return None
-    try:
-        seconds = int(value.strip())
-    except ValueError:
-        return None
-    return min(max(seconds, 1), 3600)
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+            raise checks.reject(checks.reason(exc), "The access token is not valid", tid) from None
+        return claims

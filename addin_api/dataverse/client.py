@@ -1,6 +1,6 @@
-"""The one Dataverse Web API client: HTTP, OData headers, retries, throttling and error mapping live only here.
+"""The one Dataverse Web API client: operations, URLs and OData headers; what happens on the wire lives beside it.
 
-Retry policy (ours, for an interactive add-in with a 20 s budget; docs/dataverse.md):
+Retry policy (ours, for an interactive add-in with a 20 s budget; docs/dataverse.md), decided in `retry.py`:
 - Only idempotent operations are retried: GET, PATCH with If-Match / If-None-Match, DELETE, creates whose body
   carries a client-generated key (`idempotent=True`) and `$batch` of GETs only (or `idempotent=True`).
 - 429: Dataverse's `Retry-After` is recorded for the user in the shared `UserGate`. An idempotent call retries
@@ -12,50 +12,49 @@ Retry policy (ours, for an interactive add-in with a 20 s budget; docs/dataverse
 - 401: the Dataverse token is refreshed once (`token(True)`) and the call repeated; a second 401 is a
   `DataverseError` (502) — the caller's own token was valid, so asking the pane to sign in again would loop.
 https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits#how-to-re-try
+
+Errors are mapped in `errors.py`, requests are sent in `transport.py`, long JSON bodies streamed by `streaming.py`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import random
 import re
-import threading
 import time
-import uuid
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3 import exceptions as transport
+from urllib3 import exceptions as urllib3_errors
 
 from addin_api.dataverse import odata
 from addin_api.dataverse.batch import BatchRequest, BatchResponse, ChangeSet, decode_batch, encode_batch
 from addin_api.dataverse.breaker import CircuitBreaker
-from addin_api.dataverse.limits import UserGate
-from addin_api.errors import (
-    ApiError,
-    Conflict,
-    DataverseError,
-    DataverseForbidden,
-    DataverseUnavailable,
-    NotFound,
-    PayloadTooLarge,
-    Throttled,
-    ValidationFailed,
+from addin_api.dataverse.errors import (
+    DEFAULT_RETRY_AFTER_SECONDS,
+    REJECTED_VALUE,
+    UNAVAILABLE_RETRY_AFTER_SECONDS,
+    DuplicateRecord,
+    error_code,
+    error_for,
+    whole_seconds,
 )
+from addin_api.dataverse.limits import UserGate
+from addin_api.dataverse.retry import Attempts, Budget, RetryPolicy, parse_retry_after
+from addin_api.dataverse.streaming import JsonPayload, json_payload
+from addin_api.dataverse.transport import Observer, PoolTransmitter, Reply, Sender, WindowOpenedWhileQueued
+from addin_api.errors import DataverseError, DataverseUnavailable, Throttled
 from addin_api.settings import Settings
 
 __all__ = [
+    "REJECTED_VALUE",
     "BatchRequest",
     "BatchResponse",
     "ChangeSet",
     "DataverseClient",
     "DuplicateRecord",
+    "JsonPayload",
     "Observer",
     "Reply",
     "UserGate",
@@ -65,90 +64,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 API_PATH = "/api/data/v9.2/"
-# Dataverse error codes we act on (the `code` may be empty: then the HTTP status decides).
-# https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/web-service-error-codes
-DUPLICATE_RECORD = "0x80040237"
-NOT_FOUND = "0x80040217"
-PRIVILEGE_DENIED = frozenset({"0x80040220", "0x80040231"})
-SERVICE_PROTECTION = frozenset({"0x80072322", "0x80072321", "0x80072326"})
-
-RETRYABLE_STATUS = frozenset({502, 503, 504})
-MAX_TRANSIENT_RETRIES = 2
-MAX_THROTTLE_RETRIES = 2
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 4.0
-# When Dataverse omits or garbles Retry-After we still must not hammer it.
-DEFAULT_RETRY_AFTER_SECONDS = 5
-UNAVAILABLE_RETRY_AFTER_SECONDS = 5
-REJECTED_VALUE = "Dynamics 365 rejected a value"
+ODATA_HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\)\s*$")
-
-
-# Observes each Dataverse answer: (HTTP status, seconds until it arrived, x-ms-service-request-id).
-Observer = Callable[[int, float, str | None], None]
-
-
-class Reply:
-    """One Dataverse answer: status, headers (case-insensitive) and the whole body."""
-
-    __slots__ = ("content", "headers", "status_code")
-
-    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        self.content = content
-
-    def json(self) -> Any:
-        """The body parsed as JSON (raises ValueError when it is not)."""
-        return json.loads(self.content)
-
-
-class _WindowOpenedWhileQueued(Exception):
-    """A Retry-After window opened for the user while a call waited for a concurrency slot."""
-
-
-class DuplicateRecord(Conflict):
-    """A create hit an existing primary key (412 `0x80040237`), or an If-None-Match upsert found the record.
-
-    Callers creating with a deterministic id catch it to mean "already exists"; uncaught it is a 409.
-    """
-
-    title = "The record already exists"
-
-
-def error_for(
-    status: int,
-    code: str = "",
-    *,
-    retry_after: float | None = None,
-    precondition_means_duplicate: bool = False,
-) -> ApiError:
-    """Map a Dataverse error (HTTP status + hex code) to our exception; Dataverse's message is never used."""
-    code = code.strip().lower()
-    if status == 429 or code in SERVICE_PROTECTION:
-        return Throttled(retry_after=_whole_seconds(retry_after, DEFAULT_RETRY_AFTER_SECONDS))
-    if code == DUPLICATE_RECORD:
-        return DuplicateRecord()
-    if status == 403 or code in PRIVILEGE_DENIED:
-        return DataverseForbidden()
-    if status == 404 or code == NOT_FOUND:
-        return NotFound()
-    if status == 412:
-        # With If-None-Match: * a 412 means "a record with matching key values already exists"; otherwise it is
-        # an ETag (RowVersion) mismatch: someone changed the record first.
-        # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/perform-conditional-operations-using-web-api
-        return DuplicateRecord() if precondition_means_duplicate else Conflict()
-    if status == 409:
-        return Conflict()
-    if status == 413:
-        return PayloadTooLarge()
-    if status == 400:
-        return ValidationFailed({"dataverse": [REJECTED_VALUE]})
-    if status >= 500:
-        return DataverseUnavailable(retry_after=_whole_seconds(retry_after, UNAVAILABLE_RETRY_AFTER_SECONDS))
-    return DataverseError()
 
 
 class DataverseClient:
@@ -175,28 +94,37 @@ class DataverseClient:
     ) -> None:
         self.environment_url = environment_url.rstrip("/")
         self.api_base = f"{self.environment_url}{API_PATH}"
-        self.round_trips = 0
-        # Dataverse's request ids, for our structured logs and for support tickets with Microsoft.
-        self.service_request_ids: list[str] = []
-        self._session = session
         self._token_source = token
         self._token: str | None = None
-        self._refreshed = False
-        self._settings = settings
         self._gate = gate
         self._user_key = user_key
-        self._sleep = sleep
-        self._clock = clock
-        self._deadline = clock() + settings.request_budget_seconds
-        self._lock = threading.Lock()
-        self._observe = observe
-        self._breaker = breaker
-        self._pool: urllib3.HTTPConnectionPool | None = None
-        # The session's own headers (User-Agent, Accept-Encoding, keep-alive) go on every call, as requests would.
-        self._base_headers = {
-            name: value if isinstance(value, str) else value.decode("latin-1")
-            for name, value in session.headers.items()
-        }
+        budget = Budget(settings.request_budget_seconds, clock=clock, sleep=sleep)
+        self._policy = RetryPolicy(budget, settings.max_retry_after_wait)
+        self._wire = PoolTransmitter(session, self.api_base)
+        self._sender = Sender(
+            self._transmit,
+            gate=gate,
+            user_key=user_key,
+            budget=budget,
+            timeout=settings.timeout,
+            # The session's own headers (User-Agent, Accept-Encoding, keep-alive) go on every call, as requests would.
+            base_headers={
+                name: value if isinstance(value, str) else value.decode("latin-1")
+                for name, value in session.headers.items()
+            },
+            observe=observe,
+            breaker=breaker,
+        )
+
+    @property
+    def round_trips(self) -> int:
+        """HTTP requests sent so far (retries included)."""
+        return self._sender.round_trips
+
+    @property
+    def service_request_ids(self) -> list[str]:
+        """Dataverse's request ids, for our structured logs and for support tickets with Microsoft."""
+        return self._sender.service_request_ids
 
     # -- operations -----------------------------------------------------------------------------------------------
 
@@ -338,10 +266,10 @@ class DataverseClient:
         """Raise our exception for a failed batch part, as for a top-level response; do nothing on 2xx."""
         if response.ok:
             return
-        retry_after = _parse_retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
         error = error_for(
             response.status,
-            _error_code(response.body),
+            error_code(response.body),
             retry_after=retry_after,
             precondition_means_duplicate=precondition_means_duplicate,
         )
@@ -364,144 +292,69 @@ class DataverseClient:
         multipart_ok: bool = False,
     ) -> Reply:
         """Send with the retry policy of the module docstring; return a 2xx response or raise our exception."""
-        request_headers = {
-            "Accept": "application/json",
-            "OData-MaxVersion": "4.0",
-            "OData-Version": "4.0",
-            **(headers or {}),
-        }
+        request_headers = {**ODATA_HEADERS, **(headers or {})}
         if body is not None:
             data = json_payload(body)
             request_headers["Content-Type"] = "application/json; charset=utf-8"
-        transient_retries = 0
-        throttle_retries = 0
+        attempts = Attempts(idempotent)
         while True:
-            self._wait_out_throttle()
-            try:
-                response = self._send(method, url, data, request_headers)
-            except _WindowOpenedWhileQueued:
-                continue
-            except (transport.TimeoutError, transport.ProtocolError, transport.SSLError) as exc:
-                # Refused or dropped connections and timeouts may pass; a certificate we do not trust will not.
-                transient = not isinstance(exc, transport.SSLError)
-                log.warning(
-                    "dataverse.unreachable",
-                    extra={"event": "dataverse.unreachable", "method": method, "error": type(exc).__name__},
-                )
-                if transient and idempotent and transient_retries < MAX_TRANSIENT_RETRIES:
-                    if self._back_off(transient_retries, None):
-                        transient_retries += 1
-                        continue
-                raise DataverseUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS) from None
-            except (transport.HTTPError, requests.RequestException):
-                raise DataverseError() from None
-
-            status = response.status_code
-            if 200 <= status < 300:
+            response = self._attempt(method, url, data, request_headers, attempts)
+            if response is None:
+                continue  # nothing was sent, or nothing came back, and the policy says to try again
+            if 200 <= response.status_code < 300:
                 return response
-            retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-            if status == 401 and not self._refreshed:
-                # The cached OBO token may have been revoked or expired early: get a fresh one, once.
-                self._refreshed = True
-                self._token = self._token_source(True)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if self._send_again(response.status_code, retry_after, attempts):
                 continue
-            if status == 429:
-                wait = retry_after if retry_after is not None else float(DEFAULT_RETRY_AFTER_SECONDS)
-                self._gate.block(self._user_key, wait)
-                if (
-                    idempotent
-                    and throttle_retries < MAX_THROTTLE_RETRIES
-                    and wait <= self._settings.max_retry_after_wait
-                    and wait < self._remaining()
-                ):
-                    throttle_retries += 1
-                    continue  # `_wait_out_throttle` sleeps until the window ends, then we resend.
-                raise Throttled(retry_after=_whole_seconds(wait, DEFAULT_RETRY_AFTER_SECONDS))
-            if status in RETRYABLE_STATUS and idempotent and transient_retries < MAX_TRANSIENT_RETRIES:
-                if retry_after is None or retry_after <= self._settings.max_retry_after_wait:
-                    if self._back_off(transient_retries, retry_after):
-                        transient_retries += 1
-                        continue
             if multipart_ok and response.headers.get("Content-Type", "").lower().startswith("multipart/mixed"):
                 # A $batch whose part failed (without continue-on-error) answers with the parts so far.
                 return response
-            code = _error_code(_safe_json(response))
+            code = error_code(_safe_json(response))
             log.info(
                 "dataverse.error",
-                extra={"event": "dataverse.error", "method": method, "status": status, "code": code},
+                extra={"event": "dataverse.error", "method": method, "status": response.status_code, "code": code},
             )
             raise error_for(
-                status, code, retry_after=retry_after, precondition_means_duplicate=precondition_means_duplicate
+                response.status_code,
+                code,
+                retry_after=retry_after,
+                precondition_means_duplicate=precondition_means_duplicate,
             )
 
-    def _send(self, method: str, url: str, data: bytes | JsonPayload | None, headers: Mapping[str, str]) -> Reply:
-        """Send one HTTP request inside one of the user's concurrency slots."""
+    def _attempt(
+        self, method: str, url: str, data: bytes | JsonPayload | None, headers: Mapping[str, str], attempts: Attempts
+    ) -> Reply | None:
+        """Send once, outside the user's Retry-After window: the answer, or None to try again; raise to give up."""
+        self._policy.wait_out_throttle(self._gate, self._user_key)
         if self._token is None:
             self._token = self._token_source(False)
-        remaining = self._remaining()
-        if remaining <= 0:
-            raise DataverseUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS)
-        with self._gate.slot(self._user_key, remaining):
-            checked_at = time.time()  # when we last looked at the user's window before sending
-            if self._gate.blocked_for(self._user_key) > 0:
-                # Another call got a 429 for this user while we queued for the slot: back to the window check.
-                raise _WindowOpenedWhileQueued()
-            # Refused at once while the environment's circuit is open (DataverseUnavailable with the seconds left).
-            probe = self._breaker.before_call() if self._breaker is not None else False
-            answered = False
-            try:
-                # The read timeout never outlives the request budget, so gunicorn never kills a worker mid-call.
-                remaining = max(self._remaining(), 0.05)
-                connect, read = self._settings.timeout
-                started = self._clock()
-                with self._lock:
-                    self.round_trips += 1
-                sent_at = time.time()
-                response = self._transmit(
-                    method,
-                    url,
-                    data,
-                    {**self._base_headers, **headers, "Authorization": f"Bearer {self._token}"},
-                    urllib3.Timeout(connect=min(connect, remaining), read=min(read, remaining)),
-                )
-                answered = response.status_code < 500
-            finally:
-                if self._breaker is not None:
-                    self._breaker.record(answered, probe)
-            answered_at = time.time()
-            window_opened_at: float | None = None
-            if response.status_code == 429:
-                # Open the window while still holding the slot, so no queued call slips in before it.
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-                self._gate.block(self._user_key, DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after)
-                window_opened_at = time.time()
-        seconds = self._clock() - started
-        request_id = response.headers.get("x-ms-service-request-id")
-        if request_id:
-            with self._lock:
-                self.service_request_ids.append(request_id)
-        if self._observe is not None:
-            self._observe(response.status_code, seconds, request_id)
-        if not log.isEnabledFor(logging.DEBUG):
-            return response
-        log.debug(
-            "dataverse.call",
-            extra={
-                "event": "dataverse.call",
-                "method": method,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 1),
-                "service_request_id": request_id,
-                # Wall-clock times (the last window check, sent, answered, and for a 429 when every worker could
-                # see the window): with Dataverse's request id they show whether anything was sent for a user on a
-                # decision taken inside a window we knew of (tests/perf/bench.py checks exactly that).
-                "checked_at": round(checked_at, 6),
-                "sent_at": round(sent_at, 6),
-                "answered_at": round(answered_at, 6),
-                "window_opened_at": None if window_opened_at is None else round(window_opened_at, 6),
-            },
-        )
-        return response
+        try:
+            return self._sender.send(method, url, data, headers, self._token)
+        except WindowOpenedWhileQueued:
+            return None
+        except (urllib3_errors.TimeoutError, urllib3_errors.ProtocolError, urllib3_errors.SSLError) as exc:
+            log.warning(
+                "dataverse.unreachable",
+                extra={"event": "dataverse.unreachable", "method": method, "error": type(exc).__name__},
+            )
+            if self._policy.retry_unreachable(attempts, exc):
+                return None
+            raise DataverseUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS) from None
+        except (urllib3_errors.HTTPError, requests.RequestException):
+            raise DataverseError() from None
+
+    def _send_again(self, status: int, retry_after: float | None, attempts: Attempts) -> bool:
+        """Whether a failed answer is worth another attempt (a fresh token, a short wait); a long 429 raises."""
+        if self._policy.refresh_token(status):
+            self._token = self._token_source(True)
+            return True
+        if status == 429:
+            wait = retry_after if retry_after is not None else float(DEFAULT_RETRY_AFTER_SECONDS)
+            self._gate.block(self._user_key, wait)
+            if self._policy.retry_throttled(attempts, wait):
+                return True  # `_attempt` waits until the window ends, then resends.
+            raise Throttled(retry_after=whole_seconds(wait, DEFAULT_RETRY_AFTER_SECONDS))
+        return self._policy.retry_unavailable(attempts, status, retry_after)
 
     def _transmit(
         self,
@@ -511,71 +364,8 @@ class DataverseClient:
         headers: dict[str, str],
         timeout: urllib3.Timeout,
     ) -> Reply:
-        """Send one request through the connection pool of the session's adapter for `url`, never redirecting.
-
-        `Session.request` prepares every call from scratch (merging settings, cookies, proxies, hooks and redirect
-        bookkeeping): measured at about a quarter of a worker's CPU under load (docs/performance.md). Dataverse calls
-        need none of it, so they use the adapter's pool directly: the same connections, TLS context and CA trust.
-        """
-        own = url.startswith(self.api_base)
-        pool = self._pool if own else None
-        if pool is None:
-            adapter = self._session.get_adapter(url)
-            if not isinstance(adapter, HTTPAdapter):
-                raise DataverseError()
-            target = requests.PreparedRequest()
-            target.url = url  # all the adapter reads to pick the pool
-            verify = self._session.verify
-            found = adapter.get_connection_with_tls_context(target, verify, None, self._session.cert)
-            if not isinstance(found, urllib3.HTTPConnectionPool):
-                raise DataverseError()
-            pool = found
-            adapter.cert_verify(pool, url, verify, self._session.cert)  # type: ignore[no-untyped-call]
-            if own:
-                self._pool = pool  # the environment's pool, for this client's (this request's) later calls
-        if data is None:
-            body: bytes | PayloadReader | None = None
-            if method in ("POST", "PUT", "PATCH"):
-                headers["Content-Length"] = "0"
-        else:
-            body = data.reader() if isinstance(data, JsonPayload) else data
-            headers["Content-Length"] = str(len(body))
-        raw = pool.urlopen(
-            method,
-            _request_target(url),
-            body=body,
-            headers=headers,
-            # Never follow a redirect with the user's token; retries are this client's policy, not urllib3's.
-            redirect=False,
-            retries=False,
-            assert_same_host=False,
-            timeout=timeout,
-            preload_content=True,
-            decode_content=True,
-        )
-        return Reply(raw.status, raw.headers, raw.data)
-
-    def _wait_out_throttle(self) -> None:
-        """Send nothing inside the user's Retry-After window: wait out a short one, refuse a long one."""
-        left = self._gate.blocked_for(self._user_key)
-        while left > 0:
-            if left > self._settings.max_retry_after_wait or left >= self._remaining():
-                raise Throttled(retry_after=max(1, math.ceil(left)))
-            self._sleep(left)
-            left = self._gate.blocked_for(self._user_key)
-
-    def _back_off(self, attempt: int, retry_after: float | None) -> bool:
-        """Sleep before retry `attempt` (full jitter), unless that would overrun the budget; tell if it slept."""
-        delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        if delay >= self._remaining():
-            return False
-        self._sleep(delay)
-        return True
-
-    def _remaining(self) -> float:
-        return self._deadline - self._clock()
+        """Put one request on the wire (tests/perf/bench.py overrides it to record what the service sends)."""
+        return self._wire(method, url, data, headers, timeout)
 
     # -- URLs -----------------------------------------------------------------------------------------------------
 
@@ -592,85 +382,6 @@ class DataverseClient:
 
     def _record_url(self, entity_set: str, record_id: str) -> str:
         return f"{self.api_base}{_entity_set(entity_set)}({odata.guid(record_id)})"
-
-
-# A JSON body holding a string this long (a base64 attachment) is sent from the caller's objects in slices rather
-# than serialised into one buffer: `json.dumps(body).encode()` would hold two more copies of every attachment.
-STREAM_STRINGS_FROM = 256 * 1024
-_READ_SIZE = 64 * 1024
-
-
-class JsonPayload:
-    """A JSON body as pieces: serialised bytes around long plain-ASCII strings kept as they are (reusable)."""
-
-    def __init__(self, pieces: Sequence[bytes | str]) -> None:
-        self.pieces = tuple(pieces)
-        # The strings are ASCII: one byte per character.
-        self.length = sum(len(piece) for piece in self.pieces)
-
-    def reader(self) -> PayloadReader:
-        """A fresh file-like reader over the body (one per attempt)."""
-        return PayloadReader(self.pieces, self.length)
-
-
-class PayloadReader:
-    """`read(n)` and `len()` for requests and urllib3: Content-Length is set and the body is sent in slices."""
-
-    def __init__(self, pieces: Sequence[bytes | str], length: int) -> None:
-        self._pieces = pieces
-        self._length = length
-        self._index = 0
-        self._offset = 0
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read(_READ_SIZE):
-            yield chunk
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (all that is left when negative); b"" at the end."""
-        want = self._length if size is None or size < 0 else size
-        out: list[bytes] = []
-        while want > 0 and self._index < len(self._pieces):
-            piece = self._pieces[self._index]
-            part = piece[self._offset : self._offset + want]
-            out.append(part.encode("ascii") if isinstance(part, str) else part)
-            self._offset += len(part)
-            want -= len(part)
-            if self._offset >= len(piece):
-                self._index, self._offset = self._index + 1, 0
-        return b"".join(out)
-
-
-def json_payload(body: Mapping[str, Any]) -> bytes | JsonPayload:
-    """The body as compact UTF-8 JSON: bytes, or a `JsonPayload` when it holds long strings (attachments)."""
-    long_strings: list[str] = []
-    tag = f"addin-api-long-string-{uuid.uuid4().hex}-"
-
-    def swap(value: Any) -> Any:
-        if isinstance(value, str) and len(value) >= STREAM_STRINGS_FROM and _plain_ascii(value):
-            long_strings.append(value)
-            return f"{tag}{len(long_strings) - 1}"
-        if isinstance(value, Mapping):
-            return {key: swap(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [swap(item) for item in value]
-        return value
-
-    text = json.dumps(swap(body), ensure_ascii=False, separators=(",", ":"))
-    if not long_strings:
-        return text.encode("utf-8")
-    pieces: list[bytes | str] = []
-    for index, part in enumerate(re.split(f"{re.escape(tag)}(\\d+)", text)):
-        pieces.append(long_strings[int(part)] if index % 2 else part.encode("utf-8"))
-    return JsonPayload(pieces)
-
-
-def _plain_ascii(value: str) -> bool:
-    """True when JSON writes the string unchanged (base64 is): printable ASCII without quote or backslash."""
-    return value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
 
 
 def _prefer(*, representation: bool = False, annotations: bool = False, max_page_size: int | None = None) -> str:
@@ -697,13 +408,6 @@ def _column(value: str) -> str:
     return value
 
 
-def _request_target(url: str) -> str:
-    """The origin-form request target of an absolute URL: its path and query."""
-    _, _, rest = url.partition("://")
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else "/"
-
-
 def _entity_id(response: Reply) -> str:
     """The id of a created record, from `OData-EntityId` (Dataverse answers 204 without a body)."""
     header = response.headers.get("OData-EntityId") or response.headers.get("Location") or ""
@@ -725,33 +429,3 @@ def _safe_json(response: Reply) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _error_code(body: Any) -> str:
-    """The hex code of a Dataverse error body `{"error": {"code": "0x…", "message": …}}`, or ""."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("code"), str):
-            return str(error["code"])
-    return ""
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(seconds, 0.0)
-
-
-def _whole_seconds(value: float | None, default: int) -> int:
-    return max(1, math.ceil(value)) if value is not None else default

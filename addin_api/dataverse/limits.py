@@ -26,7 +26,10 @@ from addin_api.errors import Throttled
 
 
 class ThrottleWindows(Protocol):
-    """Retry-After windows shared between instances."""
+    """Per-user Retry-After windows shared between instances (Redis, or SQLite on one host).
+
+    The port of `UserGate` (Dataverse's windows) and of `OboProvider` (the token endpoint's).
+    """
 
     def remaining(self, user_key: Hashable) -> float:
         """Seconds left in the user's window (0.0 when none)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import ManualClock
 
-from addin_api.dataverse.client import REJECTED_VALUE, DuplicateRecord, error_for
+from addin_api.dataverse.errors import REJECTED_VALUE, DuplicateRecord, error_code, error_for
 from addin_api.dataverse.limits import UserGate
 from addin_api.errors import (
     ApiError,
@@ -122,3 +122,31 @@ def test_cap_must_be_positive() -> None:
     """A gate needs at least one slot."""
     with pytest.raises(ValueError):
         UserGate(0)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"error": {"code": "0x80040237", "message": "A record already exists."}},
+            "0x80040237",
+        ),
+        ({"error": {"message": "no code"}}, ""),
+        ({"error": {"code": 42}}, ""),
+        ({"error": "0x80040237"}, ""),
+        (["0x80040237"], ""),
+        (None, ""),
+    ],
+)
+def test_error_code_reads_only_a_well_formed_error_body(body: object, expected: str) -> None:
+    """The hex code comes from `{"error": {"code": …}}` only; anything else has none (the status decides)."""
+    assert expected == error_code(body)
+
+
+def test_a_dataverse_message_never_reaches_our_error() -> None:
+    """Whatever Dataverse said, our exception carries our own words."""
+    body = {"error": {"code": "0x80040217", "message": "secret internal detail"}}
+
+    error = error_for(404, error_code(body))
+
+    assert "secret internal detail" not in f"{error.title} {error.detail}"

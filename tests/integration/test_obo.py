@@ -22,17 +22,15 @@ import pytest
 from conftest import Devstack, ManualClock, make_session, make_settings, wait_for_delayed
 
 from addin_api.auth.cache import InMemoryTokenCache
-from addin_api.auth.obo import OboProvider, map_msal_error
+from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
 from addin_api.dataverse.limits import SqliteThrottleWindows
 from addin_api.errors import (
-    AccessBlockedByPolicy,
     ApiError,
     ClaimsChallenge,
     ConfigurationError,
     ConsentRequired,
     IdentityUnavailable,
-    InvalidToken,
     TenantNotAllowed,
     TokenExpired,
 )
@@ -269,72 +267,6 @@ def test_t5_idp_unreachable_is_identity_unavailable(devstack: Devstack) -> None:
     expect(lambda: stack.obo.warm(devstack.config["tenantId"]), IdentityUnavailable)
 
 
-MSAL_ERRORS: list[tuple[str, dict[str, Any], dict[str, Any], type[ApiError]]] = [
-    (
-        "50076 with claims",
-        {"error": "interaction_required", "error_codes": [50076], "claims": '{"access_token":{}}'},
-        {},
-        ClaimsChallenge,
-    ),
-    (
-        "50079 with claims",
-        {"error": "interaction_required", "error_codes": [50079], "claims": '{"access_token":{}}'},
-        {},
-        ClaimsChallenge,
-    ),
-    (
-        "interaction_required without claims",
-        {"error": "interaction_required", "error_codes": [50079]},
-        {},
-        ClaimsChallenge,
-    ),
-    ("53003 without claims", {"error": "interaction_required", "error_codes": [53003]}, {}, AccessBlockedByPolicy),
-    ("53000 without claims", {"error": "invalid_grant", "error_codes": [53000]}, {}, AccessBlockedByPolicy),
-    ("65001", {"error": "invalid_grant", "error_codes": [65001]}, {}, ConsentRequired),
-    ("suberror consent_required", {"error": "invalid_grant", "suberror": "consent_required"}, {}, ConsentRequired),
-    ("500133", {"error": "invalid_grant", "error_codes": [500133]}, {}, TokenExpired),
-    ("50013", {"error": "invalid_grant", "error_codes": [50013]}, {}, InvalidToken),
-    ("other invalid_grant", {"error": "invalid_grant", "error_codes": [50034]}, {}, InvalidToken),
-    ("70011", {"error": "invalid_scope", "error_codes": [70011]}, {}, ConfigurationError),
-    ("invalid_scope", {"error": "invalid_scope"}, {}, ConfigurationError),
-    ("650057", {"error": "invalid_request", "error_codes": [650057]}, {}, ConfigurationError),
-    ("65005", {"error": "invalid_grant", "error_codes": [65005]}, {}, ConfigurationError),
-    ("70002", {"error": "invalid_client", "error_codes": [70002]}, {}, ConfigurationError),
-    ("7000215", {"error": "invalid_client", "error_codes": [7000215]}, {}, ConfigurationError),
-    ("700016", {"error": "unauthorized_client", "error_codes": [700016]}, {}, ConfigurationError),
-    ("temporarily_unavailable", {"error": "temporarily_unavailable", "error_codes": [90024]}, {}, IdentityUnavailable),
-    ("429", {"error": "invalid_request"}, {"status": 429, "retry_after": 9}, IdentityUnavailable),
-    ("server_error", {"error": "server_error"}, {}, IdentityUnavailable),
-    ("unknown", {"error": "something_new"}, {}, IdentityUnavailable),
-    ("not even an error", {}, {}, IdentityUnavailable),
-]
-
-
-@pytest.mark.parametrize(
-    ("result", "seen", "expected"), [case[1:] for case in MSAL_ERRORS], ids=[case[0] for case in MSAL_ERRORS]
-)
-def test_t5_msal_error_mapping(result: dict[str, Any], seen: dict[str, Any], expected: type[ApiError]) -> None:
-    """Every MSAL error dict maps, on error / error_codes / suberror only, to one of our errors."""
-    described = dict(result, error_description="AADSTS12345: secret text from Entra")
-
-    error = map_msal_error(described, **seen)
-
-    assert expected is type(error)
-    assert "AADSTS" not in error.detail
-    if isinstance(error, IdentityUnavailable):
-        assert seen.get("retry_after", 5) == error.retry_after
-
-
-def test_t5_claims_are_relayed_verbatim() -> None:
-    """The claims value Entra sent is passed through unchanged."""
-    claims = '{"access_token":{"capolids":{"essential":true,"values":["c0a1"]}}}'
-
-    error = map_msal_error({"error": "interaction_required", "error_codes": [50076], "claims": claims})
-
-    assert isinstance(error, ClaimsChallenge)
-    assert claims == error.claims
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # T6 — the OBO token cache
 
@@ -431,43 +363,6 @@ def test_t6_provider_uses_an_injected_cache(devstack: Devstack) -> None:
     obo.dataverse_token(principal, devstack.config["environmentUrl"])
 
     assert 1 == len(cache)
-
-
-def test_t6_cache_entries_expire() -> None:
-    """A cached token is served until its time to live runs out, then forgotten."""
-    clock = ManualClock(0.0)
-    cache = InMemoryTokenCache(clock=clock)
-    cache.set("k", "token", 3300)
-
-    clock.now = 3299.0
-    assert "token" == cache.get("k")
-    clock.now = 3300.0
-    assert cache.get("k") is None
-    assert 0 == len(cache)
-
-
-def test_t6_cache_does_not_store_short_lived_tokens() -> None:
-    """A token that would expire within the margin is not stored at all."""
-    cache = InMemoryTokenCache()
-
-    cache.set("k", "token", 0)
-
-    assert cache.get("k") is None
-
-
-def test_t6_cache_is_bounded() -> None:
-    """When full, expired entries go first, then those closest to expiry."""
-    clock = ManualClock(0.0)
-    cache = InMemoryTokenCache(max_entries=3, clock=clock)
-    cache.set("expired", "a", 1)
-    cache.set("soon", "b", 100)
-    cache.set("late", "c", 1000)
-    clock.now = 10.0
-
-    cache.set("new", "d", 500)
-    cache.set("newer", "e", 500)
-
-    assert [None, None, "c", "d", "e"] == [cache.get(k) for k in ["expired", "soon", "late", "new", "newer"]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
