@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from addin_api.devstack.dataverse import actions, keys, mail_messages, mail_security
-from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions, csdl
+from addin_api.devstack.dataverse.csdl import csdl
+from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error, syntax_error
 from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
 from addin_api.devstack.dataverse.fetchxml import parse_fetch
