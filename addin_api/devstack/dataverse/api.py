@@ -15,10 +15,8 @@ from addin_api.devstack.dataverse.calls import Calls
 from addin_api.devstack.dataverse.csdl import csdl
 from addin_api.devstack.dataverse.definitions import DEFINITION_SETS, Definitions
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error
+from addin_api.devstack.dataverse.filter_parser import RELATED
 from addin_api.devstack.dataverse.metadata import BY_ENTITY_SET
-from addin_api.devstack.dataverse.query import (
-    RELATED,
-)
 from addin_api.devstack.dataverse.reads import QUERY_LANGUAGES, Reads
 from addin_api.devstack.dataverse.records import Operations, Record
 from addin_api.devstack.dataverse.schema import Table

@@ -11,12 +11,7 @@ from addin_api.devstack.dataverse import actions, mail_messages, mail_security
 from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.dataverse.schema import Table
-from addin_api.devstack.dataverse.wire import (
-    ApiRequest,
-    ApiResponse,
-    json_response,
-    request_body,
-)
+from addin_api.devstack.dataverse.wire import ApiRequest, ApiResponse, json_response, request_body
 
 
 class Calls:

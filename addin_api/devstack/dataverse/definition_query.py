@@ -23,8 +23,9 @@ from addin_api.devstack.dataverse.definition_json import (
     relationship_items,
 )
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error
+from addin_api.devstack.dataverse.filter_parser import parse_filter
 from addin_api.devstack.dataverse.metadata import TABLES
-from addin_api.devstack.dataverse.query import parse_expand, parse_filter, parse_orderby, parse_select, sort_records
+from addin_api.devstack.dataverse.query import parse_expand, parse_orderby, parse_select, sort_records
 from addin_api.devstack.dataverse.schema import BOOL, GUID, INT, MEMO, STRING, Column, Table
 
 

@@ -32,8 +32,9 @@ import defusedxml.ElementTree as SafeXml
 from defusedxml import DefusedXmlException
 
 from addin_api.devstack.dataverse.errors import INVALID_ARGUMENT, DataverseError
+from addin_api.devstack.dataverse.filter_eval import comparable, comparison, like_regex
 from addin_api.devstack.dataverse.metadata import TABLES
-from addin_api.devstack.dataverse.query import _comparable, _comparison, like_regex, sort_records
+from addin_api.devstack.dataverse.query import sort_records
 from addin_api.devstack.dataverse.schema import (
     BOOL,
     DATEONLY,
@@ -223,7 +224,7 @@ class _Parser:
             return self.literal(table, column, values[0])
 
         def compare(op: str, literal: Any) -> Callable[[Any, Record | None], bool]:
-            predicate = _comparison(prop, kind, op, literal)
+            predicate = comparison(prop, kind, op, literal)
             return lambda value, record: predicate({prop: value})
 
         if operator in ("eq", "ne", "neq", "gt", "ge", "lt", "le"):
@@ -390,7 +391,7 @@ def _day_compare(value: Any, sign: str, day: date) -> bool:
 
 
 def _within(value: Any, kind: str, start: datetime, end: datetime) -> bool:
-    moment = _comparable(value, kind)
+    moment = comparable(value, kind)
     if moment is None:
         return False
     if not isinstance(moment, datetime):

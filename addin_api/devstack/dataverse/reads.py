@@ -17,11 +17,11 @@ from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annot
 from addin_api.devstack.dataverse.fetchxml import parse_fetch
 from addin_api.devstack.dataverse.fetchxml import render as render_fetch
 from addin_api.devstack.dataverse.fetchxml import run as run_fetch
+from addin_api.devstack.dataverse.filter_parser import parse_filter
 from addin_api.devstack.dataverse.functions import FilterContext
 from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.query import (
     parse_expand,
-    parse_filter,
     parse_guid,
     parse_orderby,
     parse_select,

@@ -7,17 +7,10 @@ from __future__ import annotations
 
 from addin_api.devstack.dataverse.errors import payload_error, syntax_error
 from addin_api.devstack.dataverse.metadata import TABLES, partner_of
-from addin_api.devstack.dataverse.query import (
-    parse_guid,
-)
+from addin_api.devstack.dataverse.query import parse_guid
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.dataverse.schema import Table
-from addin_api.devstack.dataverse.wire import (
-    ApiRequest,
-    ApiResponse,
-    method_not_allowed,
-    request_body,
-)
+from addin_api.devstack.dataverse.wire import ApiRequest, ApiResponse, method_not_allowed, request_body
 
 
 def collection_reference(

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from addin_api.devstack.dataverse import keys
 from addin_api.devstack.dataverse.errors import DataverseError, not_found, payload_error
-from addin_api.devstack.dataverse.query import (
-    parse_expand,
-    parse_select,
-)
+from addin_api.devstack.dataverse.query import parse_expand, parse_select
 from addin_api.devstack.dataverse.reads import Reads
 from addin_api.devstack.dataverse.records import Record
 from addin_api.devstack.dataverse.schema import LOOKUP, Table
