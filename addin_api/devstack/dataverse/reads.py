@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from addin_api.devstack.dataverse.errors import DataverseError, syntax_error
-from addin_api.devstack.dataverse.fetchxml import annotations_for as fetch_annotations
+from addin_api.devstack.dataverse.fetch_run import annotations_for as fetch_annotations
+from addin_api.devstack.dataverse.fetch_run import render as render_fetch
+from addin_api.devstack.dataverse.fetch_run import run as run_fetch
 from addin_api.devstack.dataverse.fetchxml import parse_fetch
-from addin_api.devstack.dataverse.fetchxml import render as render_fetch
-from addin_api.devstack.dataverse.fetchxml import run as run_fetch
 from addin_api.devstack.dataverse.filter_parser import parse_filter
 from addin_api.devstack.dataverse.functions import FilterContext
 from addin_api.devstack.dataverse.metadata import TABLES
