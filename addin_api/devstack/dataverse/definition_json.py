@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from addin_api.devstack.dataverse.metadata import TABLES, partner_of
+from addin_api.devstack.dataverse.records import DEFAULT_STATUS, STATUS_STATE
 from addin_api.devstack.dataverse.schema import (
     BOOL,
     DATEONLY,
@@ -282,8 +283,6 @@ def _option(value: int, text: str, name: str) -> Json:
 
 
 def _state_of(table: Table, status: int) -> int | None:
-    from addin_api.devstack.dataverse.records import STATUS_STATE
-
     mapping = STATUS_STATE.get(table.logical)
     if mapping is not None:
         return mapping.get(status)
@@ -292,8 +291,6 @@ def _state_of(table: Table, status: int) -> int | None:
 
 
 def _default_status(table: Table, state: int, statuses: Column | None) -> int | None:
-    from addin_api.devstack.dataverse.records import DEFAULT_STATUS
-
     if table.logical in DEFAULT_STATUS:
         return DEFAULT_STATUS[table.logical].get(state)
     if statuses is None:
