@@ -176,6 +176,12 @@ class Definitions:
                 "@odata.context": f"{context}({entity_path})/{rest}",
                 "value": query_definitions(items, shape, query, {}),
             }
+        return self._attributes(table, rest, query)
+
+    def _attributes(self, table: Table, rest: str, query: dict[str, str]) -> Json:
+        """`EntityDefinitions(key)/Attributes[(key)][/cast]`, with `$expand=OptionSet` on the enum casts."""
+        context = f"{self.base}$metadata#EntityDefinitions"
+        entity_path = metadata_id("entity", table.logical)
         attribute = _ATTRIBUTE.match(rest)
         if attribute is None:
             raise DataverseError(404, "0x8006088a", f"Resource not found for the segment '{rest}'.")
