@@ -11,13 +11,19 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
-from addin_api.devstack.state import DevstackState, Fault, ServiceProtectionLimits, current_state
+from addin_api.devstack.config import OFFICE_CLIENT_IDS
+from addin_api.devstack.dataverse.throttle import ServiceProtectionLimits
+from addin_api.devstack.errors import dataverse_error, entra_error
+from addin_api.devstack.faults import Fault
+from addin_api.devstack.graph.errors import fault_error
+from addin_api.devstack.graph.tokens import graph_delegated_claims
+from addin_api.devstack.identity import mint_access_token
+from addin_api.devstack.state import DevstackState, current_state
 
 bp = Blueprint("devstack_control", __name__, url_prefix="/_devstack")
 
@@ -49,36 +55,6 @@ def request_target(path: str) -> str | None:
     return "identity"
 
 
-def dataverse_error(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
-    """Build an error response in Dataverse's shape: `{"error": {"code", "message"}}`."""
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    response.headers["OData-Version"] = "4.0"
-    return response
-
-
-def entra_error(
-    status: int, error: str, aadsts: int, description: str, extra: dict[str, Any] | None = None
-) -> Response:
-    """Build an error response in Entra ID's token-endpoint shape, with trace and correlation ids."""
-    body: dict[str, Any] = {
-        "error": error,
-        "error_description": f"AADSTS{aadsts}: {description}",
-        "error_codes": [aadsts],
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
-        "trace_id": str(uuid.uuid4()),
-        "correlation_id": str(uuid.uuid4()),
-        "error_uri": "https://login.microsoftonline.com/error?code=" + str(aadsts),
-    }
-    body.update(extra or {})
-    response = jsonify(body)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _fault_response(fault: Fault, target: str) -> Response:
     if fault.body is not None:
         response = jsonify(fault.body)
@@ -90,8 +66,6 @@ def _fault_response(fault: Fault, target: str) -> Response:
         return response
     assert fault.status is not None
     if target == "graph":
-        from addin_api.devstack.graph.errors import fault_error
-
         return fault_error(fault.status, fault.code, fault.retry_after)
     if target == "dataverse":
         if fault.status == 429:
@@ -199,8 +173,6 @@ def _bad_request(message: str) -> Response:
 @bp.post("/token")
 def mint_token() -> Response:
     """Mint a bootstrap token as Office would (or a Dataverse token with `"audience": "dataverse"`)."""
-    from addin_api.devstack.identity import mint_access_token
-
     state = current_state()
     body = request.get_json(silent=True) or {}
     user = state.config.user_by_upn(str(body.get("user", "")))
@@ -214,8 +186,6 @@ def mint_token() -> Response:
         return _bad_request("claims must be an object")
     if audience == "graph":
         # A delegated Graph token for the user, as Outlook's own session would hold.
-        from addin_api.devstack.graph.tokens import graph_delegated_claims
-
         claims = {**graph_delegated_claims(state, user), **claims}
     token, expires_in = mint_access_token(state, user, audience=audience, overrides=claims)
     return jsonify({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
@@ -304,8 +274,6 @@ def config() -> Response:
 
 def config_document(state: DevstackState) -> dict[str, Any]:
     """Build the `/_devstack/config` document (also printed by `addin-api devstack`)."""
-    from addin_api.devstack.config import OFFICE_CLIENT_IDS
-
     cfg = state.config
     return {
         "tenantId": cfg.tenant_id,

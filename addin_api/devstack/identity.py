@@ -1,8 +1,11 @@
-"""Dev identity provider shaped like Entra ID v2: OIDC discovery, JWKS and the token endpoint.
+"""The dev identity provider's tokens, shaped like Entra ID's: their claims, signing and verification.
 
 Token shapes follow Entra: add-in (bootstrap) tokens are v2 access tokens for the add-in's app id, as Office's
 `getAccessToken` returns them; Dataverse tokens are v1 tokens whose audience is the environment URL.
 https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference
+
+The functions take an `Issuer`: what they need of the identity provider (its key ring, the tokens it verified, the
+app registration and its URLs). A running devstack's state is one; this module does not know it.
 """
 
 from __future__ import annotations
@@ -14,14 +17,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
-from flask import Flask
 
-from addin_api.devstack.config import DEFAULT_AZP, DevUser
-from addin_api.devstack.keys import SigningKey
-from addin_api.devstack.state import DevstackState
+from addin_api.devstack.config import DEFAULT_AZP, DevConfig, DevUser
+from addin_api.devstack.keys import KeyRing, SigningKey
 
 ACCESS_TOKEN_LIFETIME = 3600
 DATAVERSE_SCOPE = "user_impersonation"
@@ -37,6 +38,29 @@ class TokenRejected(Exception):
         self.expired = expired
 
 
+class Issuer(Protocol):
+    """The dev identity provider as its tokens need it: who it signs for, with which keys, and what it verified."""
+
+    @property
+    def config(self) -> DevConfig:
+        """The app registration (client id) and the users."""
+
+    @property
+    def keys(self) -> KeyRing:
+        """The keys that sign tokens and verify them."""
+
+    @property
+    def verified_tokens(self) -> VerifiedTokens:
+        """The tokens verified so far."""
+
+    @property
+    def environment_url(self) -> str:
+        """The emulated Dataverse environment: the audience of its tokens."""
+
+    def issuer_v2(self, tenant_id: str) -> str:
+        """The v2 issuer of add-in tokens for a tenant."""
+
+
 def v1_issuer(tenant_id: str) -> str:
     """The v1 issuer Entra writes into tokens for resources such as Dataverse."""
     return f"https://sts.windows.net/{tenant_id}/"
@@ -48,13 +72,13 @@ def pairwise_sub(user: DevUser, client_id: str) -> str:
     return jwt.utils.base64url_encode(digest).decode("ascii")[:43]
 
 
-def addin_claims(state: DevstackState, user: DevUser, lifetime: int = ACCESS_TOKEN_LIFETIME) -> dict[str, Any]:
+def addin_claims(idp: Issuer, user: DevUser, lifetime: int = ACCESS_TOKEN_LIFETIME) -> dict[str, Any]:
     """Claims of a v2 bootstrap token as Office's SSO returns it for the add-in."""
     now = int(time.time())
-    client_id = state.config.client_id
+    client_id = idp.config.client_id
     return {
         "aud": client_id,
-        "iss": state.issuer_v2(user.tenant_id),
+        "iss": idp.issuer_v2(user.tenant_id),
         "iat": now,
         "nbf": now,
         "exp": now + lifetime,
@@ -74,13 +98,13 @@ def addin_claims(state: DevstackState, user: DevUser, lifetime: int = ACCESS_TOK
 
 
 def dataverse_claims(
-    state: DevstackState, user: DevUser, lifetime: int = ACCESS_TOKEN_LIFETIME, appid: str | None = None
+    idp: Issuer, user: DevUser, lifetime: int = ACCESS_TOKEN_LIFETIME, appid: str | None = None
 ) -> dict[str, Any]:
     """Claims of a v1 token for the emulated Dataverse environment, as Entra issues them after OBO."""
     now = int(time.time())
     given, _, family = user.name.partition(" ")
     return {
-        "aud": state.environment_url,
+        "aud": idp.environment_url,
         "iss": v1_issuer(user.tenant_id),
         "iat": now,
         "nbf": now,
@@ -88,7 +112,7 @@ def dataverse_claims(
         "acr": "1",
         "aio": uuid.uuid4().hex,
         "amr": ["pwd"],
-        "appid": appid or state.config.client_id,
+        "appid": appid or idp.config.client_id,
         "appidacr": "1",
         "family_name": family,
         "given_name": given,
@@ -97,7 +121,7 @@ def dataverse_claims(
         "oid": user.oid,
         "puid": "10032000" + user.oid.replace("-", "")[:8].upper(),
         "scp": DATAVERSE_SCOPE,
-        "sub": pairwise_sub(user, state.environment_url),
+        "sub": pairwise_sub(user, idp.environment_url),
         "tid": user.tenant_id,
         "unique_name": user.upn,
         "upn": user.upn,
@@ -107,20 +131,20 @@ def dataverse_claims(
 
 
 def mint_access_token(
-    state: DevstackState,
+    idp: Issuer,
     user: DevUser,
     audience: str = "addin",
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[str, int]:
     """Mint a signed token for `user` ("addin" bootstrap or "dataverse"); `overrides` set claims (None removes)."""
-    claims = addin_claims(state, user) if audience == "addin" else dataverse_claims(state, user)
+    claims = addin_claims(idp, user) if audience == "addin" else dataverse_claims(idp, user)
     for name, value in (overrides or {}).items():
         if value is None:
             claims.pop(name, None)
         else:
             claims[name] = value
     expires_in = int(claims["exp"]) - int(time.time()) if isinstance(claims.get("exp"), int) else 0
-    return state.keys.sign(claims), expires_in
+    return idp.keys.sign(claims), expires_in
 
 
 LEEWAY_SECONDS = 300  # Entra and Dataverse allow five minutes of clock skew
@@ -156,7 +180,7 @@ class VerifiedTokens:
         with self._lock:
             return len(self._entries)
 
-    def get(self, state: DevstackState, cache_key: tuple[str, str, str]) -> dict[str, Any] | None:
+    def get(self, keys: KeyRing, cache_key: tuple[str, str, str]) -> dict[str, Any] | None:
         """The claims of a token verified before, or None (unknown, or its key is gone); expired: TokenRejected."""
         with self._lock:
             entry = self._entries.get(cache_key)
@@ -164,7 +188,7 @@ class VerifiedTokens:
                 return None
             self._entries.move_to_end(cache_key)
         kid = entry.key.kid
-        if state.keys.find(kid) is not entry.key:
+        if keys.find(kid) is not entry.key:
             with self._lock:
                 self._entries.pop(cache_key, None)
             return None
@@ -186,20 +210,18 @@ class VerifiedTokens:
                 self._entries.popitem(last=False)
 
 
-def verify_token(state: DevstackState, token: str, audience: str, issuer: str) -> dict[str, Any]:
+def verify_token(idp: Issuer, token: str, audience: str, issuer: str) -> dict[str, Any]:
     """Verify an RS256 token signed by one of our published keys; return its claims or raise TokenRejected.
 
-    Verified tokens are remembered (`state.verified_tokens`), so a token presented again costs a dictionary lookup;
+    Verified tokens are remembered (`Issuer.verified_tokens`), so a token presented again costs a dictionary lookup;
     the claims returned are shared and must not be modified.
     """
-    return _verify_cached(state, token, audience, issuer, lambda: issuer)
+    return _verify_cached(idp, token, audience, issuer, lambda: issuer)
 
 
-def _verify_cached(
-    state: DevstackState, token: str, audience: str, cache_as: str, issuer: Callable[[], str]
-) -> dict[str, Any]:
+def _verify_cached(idp: Issuer, token: str, audience: str, cache_as: str, issuer: Callable[[], str]) -> dict[str, Any]:
     cache_key = (token, audience, cache_as)
-    cached = state.verified_tokens.get(state, cache_key)
+    cached = idp.verified_tokens.get(idp.keys, cache_key)
     if cached is not None:
         return cached
     try:
@@ -207,7 +229,7 @@ def _verify_cached(
     except jwt.PyJWTError as exc:
         raise TokenRejected("malformed token") from exc
     kid = header.get("kid")
-    key = state.keys.find(kid) if isinstance(kid, str) else None
+    key = idp.keys.find(kid) if isinstance(kid, str) else None
     if key is None:
         raise TokenRejected("signing key not found")
     try:
@@ -224,7 +246,7 @@ def _verify_cached(
         raise TokenRejected("token expired", expired=True) from exc
     except jwt.PyJWTError as exc:
         raise TokenRejected(str(exc)) from exc
-    state.verified_tokens.put(cache_key, claims, key)
+    idp.verified_tokens.put(cache_key, claims, key)
     return claims
 
 
@@ -241,7 +263,7 @@ class NotAMember(TokenRejected):
     """A valid token whose principal has no systemuser: an app without an application user."""
 
 
-def verify_dataverse_token(state: DevstackState, token: str) -> DevUser:
+def verify_dataverse_token(idp: Issuer, token: str) -> DevUser:
     """Verify a bearer token presented to the emulated Dataverse and return the calling user.
 
     A delegated token (`scp`) names a user by (`tid`, `oid`); an app-only token (no `scp`: client credentials)
@@ -250,21 +272,14 @@ def verify_dataverse_token(state: DevstackState, token: str) -> DevUser:
     https://learn.microsoft.com/en-us/power-apps/developer/data-platform/use-single-tenant-server-server-authentication
     """
     # The expected issuer follows from the token's own `tid`, so the token text alone keys the cache.
-    claims = _verify_cached(state, token, state.environment_url, "dataverse", lambda: _v1_issuer_of(token))
+    claims = _verify_cached(idp, token, idp.environment_url, "dataverse", lambda: _v1_issuer_of(token))
     tenant_id = str(claims["tid"])
     if "scp" not in claims:
-        app_user = state.config.application_user(tenant_id, str(claims.get("appid", "")))
+        app_user = idp.config.application_user(tenant_id, str(claims.get("appid", "")))
         if app_user is None:
             raise NotAMember("no application user for this app")
         return app_user
-    user = state.config.user_by_oid(tenant_id, str(claims["oid"]))
+    user = idp.config.user_by_oid(tenant_id, str(claims["oid"]))
     if user is None:
         raise TokenRejected("no systemuser for this principal")
     return user
-
-
-def init_app(app: Flask) -> None:
-    """Register the identity-provider routes (discovery, JWKS, token endpoint)."""
-    from addin_api.devstack.identity_routes import bp
-
-    app.register_blueprint(bp)

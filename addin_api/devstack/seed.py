@@ -20,22 +20,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from addin_api.devstack.config import DevConfig
+from addin_api.devstack.config import DevConfig, DevUser
 from addin_api.devstack.dataverse import mail_rows
 from addin_api.devstack.dataverse.metadata import TABLES
-from addin_api.devstack.dataverse.records import apply_computed, blank_record, set_lookup
+from addin_api.devstack.dataverse.rows import apply_computed, blank_record, set_lookup
+from addin_api.devstack.dataverse.store import Seeded
+from addin_api.devstack.seed_ids import BUSINESS_UNIT_ID, ORGANIZATION_ID, SEED_NAMESPACE, seed_id
 
-SEED_NAMESPACE = uuid.UUID("3f6c2a0e-9d1b-4e7a-8c5f-2b1d0e9a7c64")
 SEED_TIME = "2025-01-06T09:00:00Z"
-
-
-def seed_id(kind: str, name: str) -> str:
-    """The deterministic id of a seeded record."""
-    return str(uuid.uuid5(SEED_NAMESPACE, f"{kind}:{name}"))
-
-
-BUSINESS_UNIT_ID = seed_id("businessunit", "contoso")
-ORGANIZATION_ID = seed_id("organization", "contoso")
 
 FABRIKAM_ACCOUNT_ID = seed_id("account", "Fabrikam, Inc.")
 ADVENTURE_WORKS_ACCOUNT_ID = seed_id("account", "Adventure Works Cycles")
@@ -138,8 +130,6 @@ CASES = (
     ("Projector flickers", "Litware, Inc.", 3),
 )
 
-Seeded = tuple[str, str, dict[str, Any]]
-
 
 class _Seeder:
     def __init__(self, creator: str) -> None:
@@ -168,10 +158,21 @@ def _party(seeder: _Seeder, activity: str, activity_id: str, mask: int, target: 
 
 def seed_records(config: DevConfig) -> list[Seeded]:
     """Every seeded record as (table, id, record)."""
-    admin = COLLEAGUE_IDS[0]
-    seeder = _Seeder(admin)
+    seeder = _Seeder(COLLEAGUE_IDS[0])
     users = [u for u in config.users if u.tenant_id == config.tenant_id]
     owners = [u.systemuserid for u in users[:1]] + list(COLLEAGUE_IDS[:2])
+    _seed_users(seeder, config)
+    # each user's mailbox and personal options, and the organization row (mailbox synchronization)
+    mail_rows.seed([out[2] for out in seeder.out], ORGANIZATION_ID, seeder.add)
+    account_ids = _seed_accounts(seeder, owners)
+    contact_ids = _seed_contacts(seeder, owners, account_ids)
+    _seed_sales(seeder, owners, account_ids)
+    _seed_activities(seeder, users[0], contact_ids)
+    return seeder.out
+
+
+def _seed_users(seeder: _Seeder, config: DevConfig) -> None:
+    """The configured users, the application users and the colleagues who never sign in, in the root business unit."""
     for user in config.users:
         first, _, last = user.name.partition(" ")
         record: dict[str, Any] = {
@@ -207,9 +208,10 @@ def seed_records(config: DevConfig) -> list[Seeded]:
         seeder.add("systemuser", user_id, record)
     for out in seeder.out:
         set_lookup(out[2], "businessunitid", "businessunit", BUSINESS_UNIT_ID, "businessunitid")
-    # each user's mailbox and personal options, and the organization row (mailbox synchronization)
-    mail_rows.seed([out[2] for out in seeder.out], ORGANIZATION_ID, seeder.add)
 
+
+def _seed_accounts(seeder: _Seeder, owners: list[str]) -> dict[str, str]:
+    """The accounts; return their ids by name."""
     account_ids: dict[str, str] = {}
     for i, (name, domain, city, phone) in enumerate(ACCOUNTS):
         account_ids[name] = seed_id("account", name)
@@ -226,11 +228,16 @@ def seed_records(config: DevConfig) -> list[Seeded]:
             },
             owner=owners[i % len(owners)],
         )
+    return account_ids
+
+
+def _seed_contacts(seeder: _Seeder, owners: list[str], account_ids: dict[str, str]) -> dict[str, str]:
+    """The contacts at their accounts, and the leads; return the contacts' ids by full name."""
     contact_ids: dict[str, str] = {}
     for i, (first, last, email, account, title) in enumerate(CONTACTS):
         contact_id = seed_id("contact", f"{first} {last}")
         contact_ids[f"{first} {last}"] = contact_id
-        record = {
+        record: dict[str, Any] = {
             "firstname": first,
             "lastname": last,
             "emailaddress1": email,
@@ -248,8 +255,13 @@ def seed_records(config: DevConfig) -> list[Seeded]:
             "subject": topic,
         }
         seeder.add("lead", seed_id("lead", f"{first} {last}"), record, owner=owners[i % len(owners)])
+    return contact_ids
+
+
+def _seed_sales(seeder: _Seeder, owners: list[str], account_ids: dict[str, str]) -> None:
+    """The opportunities and cases of the accounts."""
     for i, (name, account, value, close) in enumerate(OPPORTUNITIES):
-        record = {"name": name, "estimatedvalue": value, "estimatedclosedate": close}
+        record: dict[str, Any] = {"name": name, "estimatedvalue": value, "estimatedclosedate": close}
         set_lookup(record, "customerid", "account", account_ids[account], "customerid_account")
         set_lookup(record, "parentaccountid", "account", account_ids[account], "parentaccountid")
         seeder.add("opportunity", seed_id("opportunity", name), record, owner=owners[i % len(owners)])
@@ -258,7 +270,9 @@ def seed_records(config: DevConfig) -> list[Seeded]:
         set_lookup(case, "customerid", "account", account_ids[account], "customerid_account")
         seeder.add("incident", seed_id("incident", title), case, owner=owners[i % len(owners)])
 
-    alice = users[0]
+
+def _seed_activities(seeder: _Seeder, alice: DevUser, contact_ids: dict[str, str]) -> None:
+    """The tracked email from Dana to Alice and Alice's tracked meeting with Maria, with their parties."""
     tracked: dict[str, Any] = {
         "subject": "Re: Laptop refresh quote",
         "description": "<p>Thanks Alice, the quote looks good. Can we talk on Thursday?</p>",
@@ -296,4 +310,3 @@ def seed_records(config: DevConfig) -> list[Seeded]:
         contact_ids["Maria Garcia"],
         "maria@adventure-works.example",
     )
-    return seeder.out

@@ -19,13 +19,14 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
-from addin_api.devstack import control, identity, webclient
+from addin_api.devstack import control, identity_routes, webclient
 from addin_api.devstack.certs import ensure_certificates
 from addin_api.devstack.config import DevConfig, DevUser
 from addin_api.devstack.dataverse import init_app as init_dataverse
 from addin_api.devstack.dataverse.store import DataverseStore
 from addin_api.devstack.graph import init_app as init_graph
 from addin_api.devstack.keys import KeyRing
+from addin_api.devstack.seed import seed_records
 from addin_api.devstack.state import DevstackState
 
 
@@ -51,7 +52,7 @@ def create_devstack_app(
         data_dir=data_dir,
         config=config,
         keys=KeyRing(data_dir),
-        dataverse=DataverseStore(db_path or data_dir / "dataverse.sqlite3", config),
+        dataverse=DataverseStore(db_path or data_dir / "dataverse.sqlite3", config, seed_records(config)),
         base_url=base_url,
     )
     app = Flask("addin_api.devstack")
@@ -59,7 +60,7 @@ def create_devstack_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["devstack"] = state
     control.init_app(app)
-    identity.init_app(app)
+    identity_routes.init_app(app)
     init_dataverse(app)
     init_graph(app)
     webclient.init_app(app)

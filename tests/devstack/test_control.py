@@ -12,7 +12,7 @@ import jwt
 import pytest
 import requests
 
-from addin_api.devstack.state import RequestLog
+from addin_api.devstack.request_log import RequestLog
 
 if TYPE_CHECKING:
     from conftest import Devstack

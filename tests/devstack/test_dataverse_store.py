@@ -13,7 +13,7 @@ from addin_api.devstack.dataverse.filter_parser import parse_filter
 from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.dataverse.store import DataverseStore
-from addin_api.devstack.seed import DANA_CONTACT_ID, DANA_EMAIL, SHARED_CONTACT_ADDRESS, TRACKED_EMAIL_ID
+from addin_api.devstack.seed import DANA_CONTACT_ID, DANA_EMAIL, SHARED_CONTACT_ADDRESS, TRACKED_EMAIL_ID, seed_records
 
 FILTERS = [
     ("contact", f"emailaddress1 eq '{DANA_EMAIL.upper()}'"),
@@ -31,7 +31,8 @@ FILTERS = [
 @pytest.fixture()
 def store(tmp_path: Path) -> DataverseStore:
     """A seeded store in a temporary database."""
-    return DataverseStore(tmp_path / "dv.sqlite3", DevConfig.load(tmp_path))
+    config = DevConfig.load(tmp_path)
+    return DataverseStore(tmp_path / "dv.sqlite3", config, seed_records(config))
 
 
 def assert_index_agrees(store: DataverseStore) -> None:
@@ -75,7 +76,7 @@ def test_index_agrees_with_a_scan_through_writes_and_rollbacks(store: DataverseS
     assert_index_agrees(store)
     ops.delete(TABLES["email"], TRACKED_EMAIL_ID)  # cascades to its activity parties
     assert_index_agrees(store)
-    reopened = DataverseStore(store.db_path, store.config)
+    reopened = DataverseStore(store.db_path, store.config, seed_records(store.config))
     assert store.all("contact") == reopened.all("contact")
     assert store.all("activityparty") == reopened.all("activityparty")
 
@@ -94,7 +95,7 @@ def test_memory_holds_what_the_database_gives_back(store: DataverseStore) -> Non
     """A written record reads back from memory as it would from its stored JSON, nested values included."""
     store.insert("contact", "C0FFEE00-0000-4000-8000-000000000001", {"versionnumber": 1, "tags": ("a", "b")})
     store.insert("contact", "c0ffee00-0000-4000-8000-000000000002", {"versionnumber": 2, "lastname": "Flat"})
-    reopened = DataverseStore(store.db_path, store.config)
+    reopened = DataverseStore(store.db_path, store.config, seed_records(store.config))
     assert {"versionnumber": 1, "tags": ["a", "b"]} == store.get("contact", "c0ffee00-0000-4000-8000-000000000001")
     assert store.all("contact") == reopened.all("contact")
 
@@ -114,7 +115,7 @@ def test_concurrent_commits_and_rollbacks_leave_memory_and_database_alike(store:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         kept = {i for i in pool.map(write, range(120)) if i is not None}
-    reopened = DataverseStore(store.db_path, store.config)
+    reopened = DataverseStore(store.db_path, store.config, seed_records(store.config))
     assert store.all("contact") == reopened.all("contact")
     names = [r["lastname"] for r in reopened.all("contact")]
     assert (80, 0) == (sum(n.startswith("Kept") for n in names), sum(n.startswith("Gone") for n in names))

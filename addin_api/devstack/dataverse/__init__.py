@@ -3,9 +3,11 @@ and `$batch`.
 
 Module map: `metadata` (tables), `definitions` (service document, `$metadata`, EntityDefinitions — all derived
 from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `functions` (query functions in
-$filter), `keys` (key segments, alternate keys), `fetchxml` (`?fetchXml=`), `records` (create/update/delete rules),
-`actions` (bulk actions and other functions), `serialize` (JSON + annotations), `api` (routing), `batch`
-(multipart), `throttle` (service-protection accounting), `errors` (Dataverse error codes and messages).
+$filter), `keys` (key segments, alternate keys), `fetchxml` (`?fetchXml=`), `rows` (a row's system and computed
+columns), `values` (body values against column types), `records` (create/update/delete rules), `mail_rows` (the
+rows mailbox synchronization keeps in step after each write), `actions` (bulk actions and other functions),
+`serialize` (JSON + annotations), `api` (routing), `batch` (multipart), `throttle` (service-protection
+accounting), `errors` (Dataverse error codes and messages).
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from addin_api.devstack.config import DevUser
-from addin_api.devstack.control import dataverse_error
+from addin_api.devstack.dataverse import mail_rows
 from addin_api.devstack.dataverse.api import Api
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
 from addin_api.devstack.dataverse.impersonation import CALLER_OBJECT_ID, MSCRM_CALLER_ID, Acting, resolve
-from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.dataverse.records import AfterWrite, Operations
 from addin_api.devstack.dataverse.store import index_key
 from addin_api.devstack.dataverse.wire import ApiRequest, ApiResponse, error_response, no_resource
+from addin_api.devstack.errors import dataverse_error
 from addin_api.devstack.identity import NotAMember, TokenRejected, verify_dataverse_token
+from addin_api.devstack.seed_ids import BUSINESS_UNIT_ID, ORGANIZATION_ID
 from addin_api.devstack.state import DevstackState, current_state
 
 API_PREFIX = "/api/data/v9.2/"
@@ -32,6 +36,8 @@ API_PREFIX = "/api/data/v9.2/"
 # v9.1, or v9.2 releases": https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-versions
 API_PREFIXES = ("/api/data/v9.2/", "/api/data/v9.1/", "/api/data/v9.0/")
 bp = Blueprint("devstack_dataverse", __name__, url_prefix="/api/data/v9.2")
+# What the platform does after each write besides the write itself (records.Operations.after_write).
+PLATFORM_RULES: tuple[AfterWrite, ...] = (mail_rows.after_write,)
 
 
 def _prefix() -> str | None:
@@ -118,12 +124,14 @@ def _release(_exc: BaseException | None) -> None:
 
 
 def _api() -> Api:
-    from addin_api.devstack.seed import BUSINESS_UNIT_ID, ORGANIZATION_ID
-
     state = current_state()
     acting: Acting = g.dataverse_acting
     ops = Operations(
-        state.dataverse, acting.user, f"{state.environment_url}{_prefix() or API_PREFIX}", delegate=acting.delegate
+        state.dataverse,
+        acting.user,
+        f"{state.environment_url}{_prefix() or API_PREFIX}",
+        delegate=acting.delegate,
+        after_write=PLATFORM_RULES,
     )
     return Api(ops, BUSINESS_UNIT_ID, ORGANIZATION_ID)
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from addin_api.devstack.dataverse.mail_tables import NOT_RUN, PENDING_APPROVAL
 from addin_api.devstack.dataverse.metadata import TABLES
+from addin_api.devstack.dataverse.records import Operations
+from addin_api.devstack.dataverse.rows import Record, blank_record, now_iso, set_lookup
 from addin_api.devstack.dataverse.schema import Table
 
-if TYPE_CHECKING:
-    from addin_api.devstack.dataverse.records import Operations
-
-Record = dict[str, Any]
 _NAMESPACE = uuid.UUID("0b5e1f7c-6a2d-4c9e-8f13-5d7a9c2e4b61")
 
 
@@ -44,8 +41,6 @@ def mailbox_values(name: str | None, address: str | None) -> Record:
 
 def user_rows(user: Record, tracking_number: int, add: Callable[[str, str, Record, str | None], Record]) -> None:
     """Add the mailbox and usersettings of a user row through `add(table, id, values, owner)`."""
-    from addin_api.devstack.dataverse.records import set_lookup
-
     user_id = str(user["systemuserid"])
     values = mailbox_values(user.get("fullname"), user.get("internalemailaddress"))
     set_lookup(values, "regardingobjectid", "systemuser", user_id, "regardingobjectid")
@@ -58,7 +53,7 @@ def user_rows(user: Record, tracking_number: int, add: Callable[[str, str, Recor
 
 
 def after_write(ops: Operations, table: Table, record: Record, creating: bool, written: set[str]) -> None:
-    """Keep the platform's rows in step after a write (inside the writer's transaction)."""
+    """Keep the platform's rows in step after a write (inside the writer's transaction): `Operations.after_write`."""
     if table.logical == "systemuser" and creating:
         _new_user(ops, record)
     if "emailrouteraccessapproval" not in written:
@@ -76,8 +71,6 @@ def after_write(ops: Operations, table: Table, record: Record, creating: bool, w
 
 
 def _platform_update(ops: Operations, table: Table, existing: Record, values: Record) -> None:
-    from addin_api.devstack.dataverse.records import now_iso, set_lookup
-
     record = {**existing, **values}
     record["modifiedon"] = now_iso()
     record["versionnumber"] = ops.store.next_version()
@@ -86,8 +79,6 @@ def _platform_update(ops: Operations, table: Table, existing: Record, values: Re
 
 
 def _new_user(ops: Operations, user: Record) -> None:
-    from addin_api.devstack.dataverse.records import blank_record, now_iso, set_lookup
-
     numbers = [r.get("trackingtokenid") for r in ops.store.all("usersettings")]
     next_number = max([n for n in numbers if isinstance(n, int)], default=0) + 1
     updated = dict(user)

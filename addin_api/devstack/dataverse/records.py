@@ -1,26 +1,21 @@
 """Record operations as Dataverse performs them: validate a body, bind lookups, deep insert, update, delete.
 
-A record is a dict keyed by Web API property names (`name`, `_parentcustomerid_value`, …); for each lookup it
-also keeps `<prop>@lookuplogicalname` and `<prop>@nav` (the table and the navigation property that set it),
-which the serializer turns into the documented annotations.
-https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/create-entity-web-api
+The rows the platform keeps in step with a write (a new user's mailbox, one approval shown on two rows) are not
+this module's: whoever builds `Operations` passes those rules as `after_write` (the Web API passes
+`mail_rows.after_write`). https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/create-entity-web-api
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import re
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from addin_api.devstack.config import DevUser
-from addin_api.devstack.dataverse import keys, mail_rows, mail_security
+from addin_api.devstack.dataverse import keys, mail_security
 from addin_api.devstack.dataverse.errors import (
     INVALID_ARGUMENT,
     QUERY,
@@ -30,7 +25,6 @@ from addin_api.devstack.dataverse.errors import (
     not_found,
     payload_error,
     privilege_denied,
-    too_long,
     unknown_property,
 )
 from addin_api.devstack.dataverse.metadata import (
@@ -41,121 +35,17 @@ from addin_api.devstack.dataverse.metadata import (
     TABLES,
     partner_of,
 )
-from addin_api.devstack.dataverse.schema import (
-    BOOL,
-    DATEONLY,
-    DATETIME,
-    GUID,
-    INT,
-    LOOKUP,
-    MEMO,
-    MONEY,
-    PICKLIST,
-    STRING,
-    Column,
-    Table,
-)
+from addin_api.devstack.dataverse.rows import Record as Record  # re-exported: api and mail_messages import these
+from addin_api.devstack.dataverse.rows import apply_computed, as_activitypointer, blank_record, ticket_number
+from addin_api.devstack.dataverse.rows import now_iso as now_iso
+from addin_api.devstack.dataverse.rows import set_lookup as set_lookup
+from addin_api.devstack.dataverse.schema import LOOKUP, Table
 from addin_api.devstack.dataverse.store import DataverseStore, DuplicateKey, index_key
-
-Record = dict[str, Any]
+from addin_api.devstack.dataverse.values import convert
 
 # statuscode -> statecode, and the default statuscode of each statecode
 STATUS_STATE = {"email": EMAIL_STATUS_STATE, "appointment": APPOINTMENT_STATUS_STATE}
 DEFAULT_STATUS = {"email": {0: 1, 1: 2, 2: 5}, "appointment": {0: 1, 1: 3, 2: 4, 3: 5}}
-
-
-def now_iso() -> str:
-    """The current UTC time as Dataverse writes it: ISO 8601 with `Z`, whole seconds."""
-    return _iso_second(int(time.time()))
-
-
-@functools.lru_cache(maxsize=2)
-def _iso_second(second: int) -> str:
-    # Formatting is most of the cost and the text changes once a second.
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def ticket_number(record_id: str) -> str:
-    """A case number in Dataverse's default `CAS-<n>-<suffix>` format, derived from the id."""
-    digest = hashlib.sha1(record_id.encode()).hexdigest().upper()
-    return f"CAS-{int(digest[:6], 16) % 100000:05d}-{digest[6:12]}"
-
-
-def set_lookup(record: Record, column: str, target: str | None, target_id: str | None, nav: str | None) -> None:
-    """Point a lookup at a record (or clear it)."""
-    prop = f"_{column}_value"
-    record[prop] = target_id
-    record[f"{prop}@lookuplogicalname"] = target if target_id else None
-    record[f"{prop}@nav"] = nav if target_id else None
-
-
-def apply_computed(table: Table, record: Record) -> None:
-    """Fill the columns Dataverse computes: fullname, ticketnumber, filesize, regardingobjecttypecode, senton."""
-    if "fullname" in table.columns and table.logical in ("contact", "lead", "systemuser"):
-        parts = [record.get("firstname"), record.get("lastname")]
-        record["fullname"] = " ".join(p for p in parts if p) or None
-    if table.logical == "activitymimeattachment":
-        body = record.get("body")
-        record["filesize"] = len(base64.b64decode(body, validate=False)) if body else 0
-    if table.logical == "mailboxtrackingfolder":
-        record["regardingobjecttypecode"] = record.get("_regardingobjectid_value@lookuplogicalname")
-    if table.logical == "email" and record.get("statuscode") == 3 and not record.get("senton"):
-        record["senton"] = now_iso()  # the platform stamps when an email became Sent
-
-
-def blank_record(table: Table, record_id: str, user_id: str, when: str, version: int) -> Record:
-    """A new record with every column at its default and the system columns set as the platform sets them."""
-    record = dict(_defaults(table) if TABLES.get(table.logical) is not table else _cached_defaults(table.logical))
-    record[table.key] = record_id
-    record["createdon"] = when
-    record["modifiedon"] = when
-    record["versionnumber"] = version
-    for column in ("createdby", "modifiedby", "ownerid"):
-        if column in table.columns:
-            set_lookup(record, column, "systemuser", user_id, column)
-    if table.logical == "incident":
-        record["ticketnumber"] = ticket_number(record_id)
-    return record
-
-
-_EDM = {
-    STRING: "Edm.String",
-    MEMO: "Edm.String",
-    INT: "Edm.Int32",
-    PICKLIST: "Edm.Int32",
-    BOOL: "Edm.Boolean",
-    DATETIME: "Edm.DateTimeOffset",
-    DATEONLY: "Edm.Date",
-    MONEY: "Edm.Decimal",
-    GUID: "Edm.Guid",
-}
-
-
-def _conversion_error(table: Table, column: Column, value: Any, edm: str) -> DataverseError:
-    """The error for a JSON value the column's type does not accept (built only when raised: it is costly)."""
-    return payload_error(
-        table,
-        f"Cannot convert the literal '{value}' to the expected type '{edm}'."
-        if isinstance(value, str)
-        else f"A value of type '{type(value).__name__}' was found where '{edm}' was expected "
-        f"for the property '{column.name}'.",
-    )
-
-
-def _defaults(table: Table) -> Record:
-    record: Record = {}
-    for col in table.columns.values():
-        if col.type == LOOKUP:
-            set_lookup(record, col.name, None, None, None)
-        else:
-            record[col.name] = col.default
-    return record
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_defaults(logical: str) -> Record:
-    # Copied for every new record, never handed out; column defaults are immutable values.
-    return _defaults(TABLES[logical])
 
 
 @dataclass
@@ -164,6 +54,11 @@ class BindTarget:
 
     table: Table
     record_id: str
+
+
+# A platform rule run after each create (True) or update (False) inside the writer's transaction, with the columns
+# the body wrote.
+AfterWrite = Callable[["Operations", Table, Record, bool, set[str]], None]
 
 
 @dataclass
@@ -176,6 +71,7 @@ class Operations:
     written: set[str] = field(default_factory=set)  # the columns the last `apply_body` wrote
     content_ids: dict[str, str] = field(default_factory=dict)  # "$1" -> "accounts(<id>)"
     delegate: DevUser | None = None  # the impersonating caller, when `user` is impersonated (`impersonation`)
+    after_write: tuple[AfterWrite, ...] = ()  # the platform's rules for the rows it keeps in step
 
     # ---- security -------------------------------------------------------------------------------------------
 
@@ -286,54 +182,6 @@ class Operations:
 
     # ---- values ---------------------------------------------------------------------------------------------
 
-    def convert(self, table: Table, column: Column, value: Any) -> Any:
-        """Check a JSON value against the column's type and length; return what is stored."""
-        if value is None:
-            return None
-        edm = _EDM[column.type]  # a lookup has no literal type: KeyError, as before
-        if column.type in (STRING, MEMO):
-            if not isinstance(value, str):
-                raise _conversion_error(table, column, value, edm)
-            if column.max_length is not None and len(value) > column.max_length:
-                raise too_long(table, column.name, column.max_length)
-            return value
-        if column.type in (INT, PICKLIST):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise _conversion_error(table, column, value, edm)
-            if column.type == PICKLIST and column.options and value not in column.options:
-                accepted = ",".join(str(k) for k in column.options)
-                raise DataverseError(
-                    400,
-                    "0x8004431a",
-                    f"A validation error occurred.  The value {value} of '{column.name}' on record of type "
-                    f"'{table.logical}' is outside the valid range. Accepted Values: {accepted}",
-                )
-            return value
-        if column.type == BOOL:
-            if not isinstance(value, bool):
-                raise _conversion_error(table, column, value, edm)
-            return value
-        if column.type == MONEY:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _conversion_error(table, column, value, edm)
-            return value
-        if column.type == GUID:
-            try:
-                return str(uuid.UUID(str(value)))
-            except ValueError as exc:
-                raise _conversion_error(table, column, value, edm) from exc
-        if not isinstance(value, str):
-            raise _conversion_error(table, column, value, edm)
-        try:
-            if column.type == DATEONLY:
-                return date.fromisoformat(value[:10]).isoformat()
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise _conversion_error(table, column, value, edm) from exc
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
     def apply_body(
         self, table: Table, record: Record, body: dict[str, Any], creating: bool
     ) -> list[tuple[str, list[Any]]]:
@@ -366,7 +214,7 @@ class Operations:
             if column.name == table.key:
                 if not creating:
                     continue
-                record[table.key] = self.convert(table, column, value)
+                record[table.key] = convert(table, column, value)
                 continue
             if (creating and not column.create) or (not creating and not column.update):
                 verb = "create" if creating else "update"
@@ -375,7 +223,7 @@ class Operations:
                     INVALID_ARGUMENT,
                     f"The '{column.name}' attribute of the '{table.logical}' entity is not valid for {verb}.",
                 )
-            record[column.name] = self.convert(table, column, value)
+            record[column.name] = convert(table, column, value)
             written.add(column.name)
         mail_security.check_columns(self.user, table, written)
         self._state_status(table, record, written)
@@ -439,33 +287,41 @@ class Operations:
                 record["ticketnumber"] = ticket_number(record[table.key])
             if table.logical == "activitymimeattachment" and parent is not None and not record["objecttypecode"]:
                 record["objecttypecode"] = parent[1].logical
-            for col in table.columns.values():
-                if col.required and record.get(col.attribute) is None:
-                    if table.logical == "incident" and col.name == "customerid":
-                        message = "You should specify a parent contact or account."
-                    else:
-                        message = f"Attribute '{col.name}' cannot be NULL"
-                    raise DataverseError(400, REQUIRED, message)
+            _check_required(table, record)
             new_id = str(record[table.key])
-            # Every activity is also an activitypointer row keyed by activityid: an email cannot take the id of an
-            # appointment. https://learn.microsoft.com/en-us/power-apps/developer/data-platform/activities-data-model-storage
-            if table.logical in ACTIVITY_TABLES and any(
-                self.store.get(other, new_id) is not None for other in ACTIVITY_TABLES if other != table.logical
-            ):
-                raise duplicate()
+            self._check_activity_id(table, new_id)
             keys.check_unique(self.store, table, record)
             try:
                 self.store.insert(table.logical, new_id, record)
             except DuplicateKey as exc:
                 raise duplicate() from exc
-            mail_rows.after_write(self, table, record, True, written)
-            for nav_name, children in deep:
-                collection = table.collections[nav_name]
-                child_table = TABLES[collection.child]
-                for child in children:
-                    link = (collection.column, table, new_id, partner_of(collection, table))
-                    self.create(child_table, child, parent=link)
+            self._after_write(table, record, True, written)
+            self._deep_insert(table, new_id, deep)
         return new_id
+
+    def _check_activity_id(self, table: Table, new_id: str) -> None:
+        """Refuse an activity id another activity table holds.
+
+        Every activity is also an activitypointer row keyed by activityid: an email cannot take the id of an
+        appointment. https://learn.microsoft.com/en-us/power-apps/developer/data-platform/activities-data-model-storage
+        """
+        if table.logical in ACTIVITY_TABLES and any(
+            self.store.get(other, new_id) is not None for other in ACTIVITY_TABLES if other != table.logical
+        ):
+            raise duplicate()
+
+    def _deep_insert(self, table: Table, new_id: str, deep: list[tuple[str, list[Any]]]) -> None:
+        """Create the children a create body nests under its collection-valued navigation properties."""
+        for nav_name, children in deep:
+            collection = table.collections[nav_name]
+            child_table = TABLES[collection.child]
+            for child in children:
+                link = (collection.column, table, new_id, partner_of(collection, table))
+                self.create(child_table, child, parent=link)
+
+    def _after_write(self, table: Table, record: Record, creating: bool, written: set[str]) -> None:
+        for rule in self.after_write:
+            rule(self, table, record, creating, written)
 
     def _on_behalf(self, table: Table, record: Record, column: str) -> None:
         """Set `createdonbehalfby`/`modifiedonbehalfby` to the impersonating caller (null when none)."""
@@ -495,7 +351,7 @@ class Operations:
             keys.check_unique(self.store, table, record)
             self._on_behalf(table, record, "modifiedonbehalfby")
             self.store.replace(table.logical, record_id, record)
-            mail_rows.after_write(self, table, record, False, written)
+            self._after_write(table, record, False, written)
 
     def set_reference(self, table: Table, record_id: str, nav_name: str, value: Any) -> None:
         """Associate (`PUT …/<nav>/$ref`) or disassociate (`value=None`) a single-valued navigation property."""
@@ -528,17 +384,12 @@ class Operations:
                         self.store.delete(child, row[TABLES[child].key])
 
 
-def as_activitypointer(record: Record) -> Record:
-    """Project an email or appointment onto the activitypointer columns."""
-    table = TABLES["activitypointer"]
-    out: Record = {}
+def _check_required(table: Table, record: Record) -> None:
+    """Refuse a new record that leaves a required column empty."""
     for col in table.columns.values():
-        prop = col.attribute
-        out[prop] = record.get(prop)
-        if col.type == LOOKUP:
-            out[f"{prop}@lookuplogicalname"] = record.get(f"{prop}@lookuplogicalname")
-            nav = record.get(f"{prop}@nav")
-            if isinstance(nav, str) and col.name == "regardingobjectid":
-                nav = re.sub(r"_(email|appointment)$", "", nav)
-            out[f"{prop}@nav"] = nav
-    return out
+        if col.required and record.get(col.attribute) is None:
+            if table.logical == "incident" and col.name == "customerid":
+                message = "You should specify a parent contact or account."
+            else:
+                message = f"Attribute '{col.name}' cannot be NULL"
+            raise DataverseError(400, REQUIRED, message)

@@ -1,5 +1,8 @@
 """SQLite storage of the emulated Dataverse: one row per record, its columns as JSON, one connection and a lock.
 
+The store does not seed itself: whoever builds it passes the seeded rows (`seed.seed_records`), which a new
+database starts with and `reset()` goes back to.
+
 Every operation runs in `transaction()`; a `$batch` change set is one transaction (nested calls join the outer
 one). Transactions take turns on one lock, so 20 concurrent creates of one `activityid` make one row and 19
 duplicate-key errors. `reset()` restores the seeded rows kept in memory, which takes a few milliseconds.
@@ -29,6 +32,7 @@ from addin_api.devstack.config import DevConfig
 from addin_api.devstack.dataverse.throttle import UsageTracker
 
 Record = dict[str, Any]
+Seeded = tuple[str, str, Record]  # (table, id, record)
 _Statement = tuple[str, tuple[Any, ...]]
 
 
@@ -107,11 +111,9 @@ def _unindex(index: dict[str, set[str]], key: str | None, record_id: str) -> Non
 class DataverseStore:
     """The emulated environment's rows, thread-safe, with a seeded snapshot to go back to."""
 
-    def __init__(self, db_path: Path, config: DevConfig) -> None:
-        from addin_api.devstack.seed import seed_records
-
+    def __init__(self, db_path: Path, config: DevConfig, seed: Iterable[Seeded]) -> None:
         self.db_path = db_path
-        self.config = config
+        self.config = config  # the environment's users, which the Web API's privilege functions consult
         self.usage = UsageTracker()
         self._lock = threading.RLock()  # memory; held through a transaction
         self._depth = 0
@@ -131,8 +133,7 @@ class DataverseStore:
             " data TEXT NOT NULL, PRIMARY KEY (tbl, id))"
         )
         self._seed: list[tuple[str, str, int, str]] = [
-            (table, str(rec_id), int(data["versionnumber"]), json.dumps(data))
-            for table, rec_id, data in seed_records(config)
+            (table, str(rec_id), int(data["versionnumber"]), json.dumps(data)) for table, rec_id, data in seed
         ]
         (count,) = self._conn.execute("SELECT COUNT(*) FROM records").fetchone()
         if count == 0:

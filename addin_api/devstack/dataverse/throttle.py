@@ -16,11 +16,25 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from addin_api.devstack.state import ServiceProtectionLimits
-
 REQUESTS_CODE = "0x80072322"
 EXECUTION_CODE = "0x80072321"
 CONCURRENCY_CODE = "0x80072326"
+
+
+@dataclass
+class ServiceProtectionLimits:
+    """Per-user Dataverse service-protection limits, scaled down by tests.
+
+    Defaults are the documented ones: 6000 requests and 1200 s of execution time per user in a 300 s sliding
+    window, 52 concurrent requests.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/api-limits
+    """
+
+    requests: int = 6000
+    window_seconds: float = 300.0
+    execution_ms: int = 1_200_000
+    concurrent: int = 52
+    retry_after_seconds: int | None = None  # None: the time until the window frees a slot
 
 
 @dataclass

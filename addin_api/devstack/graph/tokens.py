@@ -13,8 +13,7 @@ import uuid
 from typing import Any
 
 from addin_api.devstack.config import DevUser, service_principal_id
-from addin_api.devstack.identity import ACCESS_TOKEN_LIFETIME, pairwise_sub, v1_issuer
-from addin_api.devstack.state import DevstackState
+from addin_api.devstack.identity import ACCESS_TOKEN_LIFETIME, Issuer, pairwise_sub, v1_issuer
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 # Graph's application id: Entra writes it as the audience when a client asks for the resource by app id.
@@ -65,7 +64,7 @@ def graph_delegated_grant(requested: list[str]) -> str | None:
 
 
 def graph_delegated_claims(
-    state: DevstackState, user: DevUser, scope: str | None = None, appid: str | None = None
+    idp: Issuer, user: DevUser, scope: str | None = None, appid: str | None = None
 ) -> dict[str, Any]:
     """Claims of a delegated Graph token for `user` (`scope`: the granted scopes, full URLs or bare names)."""
     now = int(time.time())
@@ -82,7 +81,7 @@ def graph_delegated_claims(
         "aio": uuid.uuid4().hex,
         "amr": ["pwd"],
         "app_displayname": "Contoso Dataverse Add-in",
-        "appid": appid or state.config.client_id,
+        "appid": appid or idp.config.client_id,
         "appidacr": "1",
         "family_name": family,
         "given_name": given,
