@@ -19,12 +19,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from addin_api.devstack.config import DevUser
 from addin_api.devstack.dataverse import mail_rows
-from addin_api.devstack.dataverse.api import Api, ApiRequest, ApiResponse, error_response, no_resource
+from addin_api.devstack.dataverse.api import Api
 from addin_api.devstack.dataverse.batch import execute_batch
 from addin_api.devstack.dataverse.errors import DataverseError
 from addin_api.devstack.dataverse.impersonation import CALLER_OBJECT_ID, MSCRM_CALLER_ID, Acting, resolve
 from addin_api.devstack.dataverse.records import AfterWrite, Operations
 from addin_api.devstack.dataverse.store import index_key
+from addin_api.devstack.dataverse.wire import ApiRequest, ApiResponse, error_response, no_resource
 from addin_api.devstack.errors import dataverse_error
 from addin_api.devstack.identity import NotAMember, TokenRejected, verify_dataverse_token
 from addin_api.devstack.seed_ids import BUSINESS_UNIT_ID, ORGANIZATION_ID

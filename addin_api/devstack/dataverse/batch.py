@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from addin_api.devstack.dataverse.api import REASONS, Api, ApiRequest, ApiResponse, error_response, parse_prefer
+from addin_api.devstack.dataverse.api import Api
 from addin_api.devstack.dataverse.errors import DataverseError
+from addin_api.devstack.dataverse.wire import REASONS, ApiRequest, ApiResponse, error_response, parse_prefer
 
 MAX_REQUESTS = 1000
 API_ROOT = "/api/data/v9.2/"

@@ -141,24 +141,7 @@ def mailbox() -> Table:
             Column("enabledforincomingemail", BOOL, default=False, create=False, update=False),
             Column("enabledforoutgoingemail", BOOL, default=False, create=False, update=False),
             Column("enabledforact", BOOL, default=False, create=False, update=False),
-            # The lease and schedule of the synchronization job.
-            string_column("hostid", 100),
-            Column("postponemailboxprocessinguntil", DATETIME),
-            Column("processinglastattemptedon", DATETIME),
-            Column("forcedunlockcount", INT, default=0),
-            Column("lastsyncerror", MEMO, 2000),
-            Column("lastsyncerrorcode", INT),
-            Column("lastsyncerrorcount", INT, default=0),
-            Column("lastsyncerroroccurredon", DATETIME),
-            Column("lastsuccessfulsynccompletedon", DATETIME),
-            Column("itemsprocessedforlastsync", INT),
-            Column("itemsfailedforlastsync", INT),
-            Column("noemailcount", INT, default=0),
-            Column("transientfailurecount", INT, default=0),
-            Column("nextscheduledactsyncinseconds", INT),
-            Column("processemailreceivedafter", DATETIME),
-            string_column("lasttaggedmessageid", 320),
-            Column("lasttagcompletedon", DATETIME),
+            *_sync_columns(),
             Column("statecode", PICKLIST, options=STATE, default=0),
             Column("statuscode", PICKLIST, options=STATUS, default=1),
             *common_columns(),
@@ -171,6 +154,29 @@ def mailbox() -> Table:
         display=("Mailbox", "Mailboxes"),
         schema_name="Mailbox",
     )
+
+
+def _sync_columns() -> list[Column]:
+    """The lease and schedule of a mailbox's synchronization job."""
+    return [
+        string_column("hostid", 100),
+        Column("postponemailboxprocessinguntil", DATETIME),
+        Column("processinglastattemptedon", DATETIME),
+        Column("forcedunlockcount", INT, default=0),
+        Column("lastsyncerror", MEMO, 2000),
+        Column("lastsyncerrorcode", INT),
+        Column("lastsyncerrorcount", INT, default=0),
+        Column("lastsyncerroroccurredon", DATETIME),
+        Column("lastsuccessfulsynccompletedon", DATETIME),
+        Column("itemsprocessedforlastsync", INT),
+        Column("itemsfailedforlastsync", INT),
+        Column("noemailcount", INT, default=0),
+        Column("transientfailurecount", INT, default=0),
+        Column("nextscheduledactsyncinseconds", INT),
+        Column("processemailreceivedafter", DATETIME),
+        string_column("lasttaggedmessageid", 320),
+        Column("lasttagcompletedon", DATETIME),
+    ]
 
 
 def usersettings() -> Table:

@@ -12,12 +12,12 @@ from typing import Any
 from urllib.parse import quote
 
 from addin_api.devstack.dataverse.errors import syntax_error, unknown_query_property
+from addin_api.devstack.dataverse.filter_parser import parse_filter
 from addin_api.devstack.dataverse.functions import FilterContext
 from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.query import (
     Expand,
     parse_expand,
-    parse_filter,
     parse_orderby,
     parse_select,
     parse_top,

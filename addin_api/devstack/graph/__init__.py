@@ -3,7 +3,9 @@
 Module map, leaves first: `errors` (Graph's error body), `tokens` (Graph token claims), `store` (mailboxes, ids,
 changes), `query` ($filter/$select/$expand), `serialize` (Graph JSON), `mail` (sending and delivery), `access`
 (token verification, permissions, mailbox concurrency), `subscriptions` (validation, notifications, lifecycle),
-`emulator` (what one devstack holds), `routes` (the Graph API), `control_routes` (`/_devstack/mail/...` and
+`emulator` (what one devstack holds), `web` (request helpers the routes share), the route modules `user_routes`,
+`folder_routes`, `message_routes`, `delta_routes`, `event_routes`, `category_routes`, `subscription_routes`,
+`routes` (the Graph API blueprint made of them), `control_routes` (`/_devstack/mail/...` and
 `/_devstack/graph/...`), `seed`.
 """
 

@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 import requests
+from dataverse_support import WebApi
 
 from addin_api.devstack.config import DEMO_USERS
 from addin_api.devstack.seed import (
@@ -18,39 +19,31 @@ from addin_api.devstack.seed import (
     SHARED_CONTACT_IDS,
 )
 
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 PAGING = 'odata.include-annotations="Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords"'
 
 
-class Dv:
-    """A tiny Web API client for Alice."""
+Dv = WebApi
 
-    def __init__(self, stack: Any) -> None:
-        self.stack = stack
-        self.api = stack.api
-        token = stack.token("alice@contoso.example", audience="dataverse")
-        self.headers = {**ODATA, "Authorization": f"Bearer {token}"}
 
-    def fetch(self, entity_set: str, xml: str, prefer: str | None = None) -> requests.Response:
-        """GET `<entity_set>?fetchXml=<xml>`."""
-        headers = dict(self.headers)
-        if prefer:
-            headers["Prefer"] = prefer
-        url = f"{self.api}{entity_set}?fetchXml={quote(xml, safe='')}"
-        return self.stack.http.get(url, headers=headers, timeout=10)
+def fetch_xml(dv: Dv, entity_set: str, xml: str, prefer: str | None = None) -> requests.Response:
+    """GET `<entity_set>?fetchXml=<xml>`."""
+    path = f"{entity_set}?fetchXml={quote(xml, safe='')}"
+    return dv.call("GET", path, Prefer=prefer) if prefer else dv.call("GET", path)
 
-    def rows(self, entity_set: str, xml: str) -> list[dict[str, Any]]:
-        """The `value` of a FetchXML query that must succeed."""
-        response = self.fetch(entity_set, xml)
-        assert 200 == response.status_code, response.text
-        result: list[dict[str, Any]] = response.json()["value"]
-        return result
 
-    def create(self, entity_set: str, body: dict[str, Any]) -> str:
-        """Create a record and return its id."""
-        response = self.stack.http.post(self.api + entity_set, headers=self.headers, json=body, timeout=10)
-        assert 204 == response.status_code, response.text
-        return str(response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")"))
+def fetched_rows(dv: Dv, entity_set: str, xml: str) -> list[dict[str, Any]]:
+    """The `value` of a FetchXML query that must succeed."""
+    response = fetch_xml(dv, entity_set, xml)
+    assert 200 == response.status_code, response.text
+    result: list[dict[str, Any]] = response.json()["value"]
+    return result
+
+
+def create(dv: Dv, entity_set: str, body: dict[str, Any]) -> str:
+    """Create a record and return its id."""
+    response = dv.call("POST", entity_set, body)
+    assert 204 == response.status_code, response.text
+    return str(response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")"))
 
 
 @pytest.fixture()
@@ -66,7 +59,8 @@ def error_code(response: requests.Response) -> tuple[int, str]:
 
 def test_attributes_and_condition(dv: Dv) -> None:
     """Only the asked attributes come back (with the primary key), for the rows the condition matches."""
-    rows = dv.rows(
+    rows = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="name" />'
         '<filter><condition attribute="accountid" operator="eq" value="{' + FABRIKAM_ACCOUNT_ID.upper() + '}" />'
@@ -79,7 +73,8 @@ def test_attributes_and_condition(dv: Dv) -> None:
 
 def test_no_attributes_means_every_column(dv: Dv) -> None:
     """A fetch without attribute elements returns every column; lookups under their `_x_value` names."""
-    rows = dv.rows(
+    rows = fetched_rows(
+        dv,
         "contacts",
         '<fetch><entity name="contact"><filter><condition attribute="contactid" operator="eq" value="'
         + DANA_CONTACT_ID
@@ -91,13 +86,15 @@ def test_no_attributes_means_every_column(dv: Dv) -> None:
 
 def test_like_in_null_and_or(dv: Dv) -> None:
     """`like` is SQL LIKE, `in` takes value elements, `null` tests emptiness, and `or` filters combine."""
-    like = dv.rows(
+    like = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="name" />'
         '<filter><condition attribute="name" operator="like" value="100[%]%" /></filter></entity></fetch>',
     )
     assert [NATURAL_FOODS_ACCOUNT_ID] == [r["accountid"] for r in like]
-    in_rows = dv.rows(
+    in_rows = fetched_rows(
+        dv,
         "contacts",
         '<fetch><entity name="contact"><attribute name="contactid" /><filter>'
         '<condition attribute="contactid" operator="in">'
@@ -105,7 +102,8 @@ def test_like_in_null_and_or(dv: Dv) -> None:
         + "</condition></filter></entity></fetch>",
     )
     assert set(SHARED_CONTACT_IDS) == {r["contactid"] for r in in_rows}
-    either = dv.rows(
+    either = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="name" /><filter type="or">'
         f'<condition attribute="accountid" operator="eq" value="{FABRIKAM_ACCOUNT_ID}" />'
@@ -113,15 +111,17 @@ def test_like_in_null_and_or(dv: Dv) -> None:
         "</filter></entity></fetch>",
     )
     assert {FABRIKAM_ACCOUNT_ID, ADVENTURE_WORKS_ACCOUNT_ID} == {r["accountid"] for r in either}
-    dv.create("accounts", {"name": "No phone Ltd"})
-    no_phone = dv.rows(
+    create(dv, "accounts", {"name": "No phone Ltd"})
+    no_phone = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="name" /><filter>'
         '<condition attribute="telephone2" operator="null" /><condition attribute="name" operator="begins-with" '
         'value="No phone" /></filter></entity></fetch>',
     )
     assert ["No phone Ltd"] == [r["name"] for r in no_phone]
-    nulls = dv.rows(
+    nulls = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="name" /><attribute name="telephone2" /><filter>'
         '<condition attribute="name" operator="eq" value="No phone Ltd" /></filter></entity></fetch>',
@@ -131,7 +131,8 @@ def test_like_in_null_and_or(dv: Dv) -> None:
 
 def test_eq_userid(dv: Dv) -> None:
     """`eq-userid` matches the caller's own records."""
-    mine = dv.rows(
+    mine = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="ownerid" /><filter>'
         '<condition attribute="ownerid" operator="eq-userid" /></filter></entity></fetch>',
@@ -143,8 +144,9 @@ def test_eq_userid(dv: Dv) -> None:
 def test_order_top_and_alias(dv: Dv) -> None:
     """`order` sorts, `top` limits, and an attribute alias renames the column."""
     for n in (3, 1, 2):
-        dv.create("accounts", {"name": f"Ordered {n}", "numberofemployees": n})
-    rows = dv.rows(
+        create(dv, "accounts", {"name": f"Ordered {n}", "numberofemployees": n})
+    rows = fetched_rows(
+        dv,
         "accounts",
         '<fetch top="2"><entity name="account"><attribute name="name" alias="n" />'
         '<filter><condition attribute="name" operator="begins-with" value="Ordered" /></filter>'
@@ -155,8 +157,9 @@ def test_order_top_and_alias(dv: Dv) -> None:
 
 def test_link_entity_inner_and_outer(dv: Dv) -> None:
     """An inner link-entity drops rows without a match and adds `alias.column`; an outer one keeps them."""
-    lonely = dv.create("contacts", {"firstname": "Lonely", "lastname": "Linked"})
-    dv.create(
+    lonely = create(dv, "contacts", {"firstname": "Lonely", "lastname": "Linked"})
+    create(
+        dv,
         "contacts",
         {
             "firstname": "Lonely",
@@ -171,16 +174,17 @@ def test_link_entity_inner_and_outer(dv: Dv) -> None:
         '<link-entity name="account" from="accountid" to="parentcustomerid" alias="acc" link-type="{}">'
         '<attribute name="name" /></link-entity></entity></fetch>'
     )
-    inner = dv.rows("contacts", xml.format("inner"))
+    inner = fetched_rows(dv, "contacts", xml.format("inner"))
     assert [("Lonely Joined", "Fabrikam, Inc.")] == [(r["fullname"], r["acc.name"]) for r in inner]
-    outer = dv.rows("contacts", xml.format("outer"))
+    outer = fetched_rows(dv, "contacts", xml.format("outer"))
     assert ["Lonely Joined", "Lonely Linked"] == [r["fullname"] for r in outer]
     assert "acc.name" not in next(r for r in outer if r["contactid"] == lonely)
 
 
 def test_link_entity_one_to_many_with_a_filter_and_entityname(dv: Dv) -> None:
     """Linking accounts to their contacts filters on the contact; `entityname` finds accounts with no contact."""
-    with_dana = dv.rows(
+    with_dana = fetched_rows(
+        dv,
         "accounts",
         '<fetch distinct="true"><entity name="account"><attribute name="name" />'
         '<link-entity name="contact" from="parentcustomerid" to="accountid" alias="c">'
@@ -188,8 +192,9 @@ def test_link_entity_one_to_many_with_a_filter_and_entityname(dv: Dv) -> None:
         "</link-entity></entity></fetch>",
     )
     assert ["Fabrikam, Inc."] == [r["name"] for r in with_dana]
-    empty = dv.create("accounts", {"name": "No contacts Ltd"})
-    without = dv.rows(
+    empty = create(dv, "accounts", {"name": "No contacts Ltd"})
+    without = fetched_rows(
+        dv,
         "accounts",
         '<fetch><entity name="account"><attribute name="name" />'
         '<link-entity name="contact" from="parentcustomerid" to="accountid" alias="c" link-type="outer" />'
@@ -202,20 +207,20 @@ def test_link_entity_one_to_many_with_a_filter_and_entityname(dv: Dv) -> None:
 def test_paging_with_cookie(dv: Dv) -> None:
     """`count` pages; with the annotations asked for, morerecords and a double-encoded paging cookie come back."""
     for n in range(5):
-        dv.create("accounts", {"name": f"Page {n}"})
+        create(dv, "accounts", {"name": f"Page {n}"})
     xml = (
         '<fetch count="2"{}><entity name="account"><attribute name="name" />'
         '<filter><condition attribute="name" operator="begins-with" value="Page " /></filter>'
         '<order attribute="name" /></entity></fetch>'
     )
-    first = dv.fetch("accounts", xml.format(""), prefer=PAGING).json()
+    first = fetch_xml(dv, "accounts", xml.format(""), prefer=PAGING).json()
     assert ["Page 0", "Page 1"] == [r["name"] for r in first["value"]]
     assert first["@Microsoft.Dynamics.CRM.morerecords"] is True
     cookie = ElementTree.fromstring(first["@Microsoft.Dynamics.CRM.fetchxmlpagingcookie"])
     assert "2" == cookie.get("pagenumber")
     inner = ElementTree.fromstring(unquote(unquote(cookie.get("pagingcookie") or "")))
     assert "1" == inner.get("page")
-    last = dv.fetch("accounts", xml.format(' page="3"'), prefer=PAGING).json()
+    last = fetch_xml(dv, "accounts", xml.format(' page="3"'), prefer=PAGING).json()
     assert ["Page 4"] == [r["name"] for r in last["value"]]
     assert last["@Microsoft.Dynamics.CRM.morerecords"] is False
     assert "@Microsoft.Dynamics.CRM.fetchxmlpagingcookie" not in last
@@ -223,7 +228,8 @@ def test_paging_with_cookie(dv: Dv) -> None:
 
 def test_formatted_values(dv: Dv) -> None:
     """With FormattedValue asked for, choices and lookups carry their display text."""
-    response = dv.fetch(
+    response = fetch_xml(
+        dv,
         "contacts",
         '<fetch><entity name="contact"><attribute name="statecode" /><attribute name="parentcustomerid" />'
         f'<filter><condition attribute="contactid" operator="eq" value="{DANA_CONTACT_ID}" /></filter>'
@@ -273,7 +279,7 @@ def test_queries_the_emulator_refuses(dv: Dv, xml: str, code: str) -> None:
         url = f"{dv.api}accounts?fetchXml={quote(fetch, safe='')}&{extra}"
         response = dv.stack.http.get(url, headers=dv.headers, timeout=10)
     else:
-        response = dv.fetch("accounts", xml)
+        response = fetch_xml(dv, "accounts", xml)
     assert (400, code) == error_code(response)
 
 

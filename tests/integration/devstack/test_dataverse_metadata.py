@@ -11,33 +11,16 @@ from xml.etree import ElementTree
 
 import pytest
 import requests
+from dataverse_support import WebApi
 
 from addin_api.devstack.dataverse.metadata import TABLES
 from addin_api.devstack.dataverse.schema import LOOKUP
 
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 NS = "Microsoft.Dynamics.CRM"
 
 
-class Dv:
-    """A tiny Web API client for Alice."""
-
-    def __init__(self, stack: Any) -> None:
-        self.stack = stack
-        self.api = stack.api
-        token = stack.token("alice@contoso.example", audience="dataverse")
-        self.headers = {**ODATA, "Authorization": f"Bearer {token}"}
-
-    def get(self, path: str) -> requests.Response:
-        """GET a path relative to the service root."""
-        return self.stack.http.get(self.api + path, headers=self.headers, timeout=10)
-
-    def json(self, path: str) -> Any:
-        """GET a path that must answer 200 JSON."""
-        response = self.get(path)
-        assert 200 == response.status_code, response.text
-        return response.json()
+Dv = WebApi
 
 
 @pytest.fixture()
@@ -61,7 +44,7 @@ def test_metadata_needs_a_token(devstack: Any) -> None:
 
 def test_csdl_describes_the_tables_the_emulator_runs_on(dv: Dv) -> None:
     """`$metadata` is CSDL with one EntityType (key, properties, navigation properties) and EntitySet per table."""
-    response = dv.get("$metadata")
+    response = dv.call("GET", "$metadata")
     assert 200 == response.status_code
     assert response.headers["Content-Type"].startswith("application/xml")
     root = ElementTree.fromstring(response.content)
@@ -130,7 +113,7 @@ def test_entity_definition_by_name_and_by_id(dv: Dv) -> None:
 
 def test_unknown_table_is_a_json_404(dv: Dv) -> None:
     """A table that does not exist answers 404 with Dataverse's error body."""
-    response = dv.get("EntityDefinitions(LogicalName='nosuchtable')")
+    response = dv.call("GET", "EntityDefinitions(LogicalName='nosuchtable')")
     assert 404 == response.status_code
     assert "0x80040217" == response.json()["error"]["code"]
 
@@ -171,7 +154,7 @@ def test_attribute_by_name_with_select(dv: Dv) -> None:
     """`Attributes(LogicalName='birthdate')` is the date-only column of contact."""
     body = dv.json("EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='birthdate')")
     assert ("DateTime", "DateOnly") == (body["AttributeType"], body["Format"])
-    missing = dv.get("EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='nosuchcolumn')")
+    missing = dv.call("GET", "EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='nosuchcolumn')")
     assert 404 == missing.status_code
 
 
@@ -210,15 +193,15 @@ def test_boolean_option_set_and_global_option_set(dv: Dv) -> None:
 
 def test_option_set_needs_the_cast(dv: Dv) -> None:
     """OptionSet is a property of the derived types: expanding it on plain AttributeMetadata is a 400."""
-    response = dv.get("EntityDefinitions(LogicalName='account')/Attributes?$expand=OptionSet")
+    response = dv.call("GET", "EntityDefinitions(LogicalName='account')/Attributes?$expand=OptionSet")
     assert 400 == response.status_code
     assert "OptionSet" in response.json()["error"]["message"]
 
 
 def test_a_cast_that_does_not_match_is_refused(dv: Dv) -> None:
     """Casting a string column to PicklistAttributeMetadata fails instead of answering a wrong shape."""
-    response = dv.get(
-        f"EntityDefinitions(LogicalName='account')/Attributes(LogicalName='name')/{NS}.PicklistAttributeMetadata"
+    response = dv.call(
+        "GET", f"EntityDefinitions(LogicalName='account')/Attributes(LogicalName='name')/{NS}.PicklistAttributeMetadata"
     )
     assert 400 == response.status_code
 
@@ -281,7 +264,7 @@ def test_every_lookup_is_described_as_a_lookup(dv: Dv) -> None:
 
 def test_unknown_select_property(dv: Dv) -> None:
     """`$select` of a property EntityMetadata lacks is a 400 naming it."""
-    response = dv.get("EntityDefinitions?$select=NoSuchProperty")
+    response = dv.call("GET", "EntityDefinitions?$select=NoSuchProperty")
     assert 400 == response.status_code
     assert "NoSuchProperty" in response.json()["error"]["message"]
 
@@ -298,12 +281,12 @@ def test_schema_changes_are_refused_as_a_missing_privilege(dv: Dv) -> None:
 def test_global_option_sets(dv: Dv) -> None:
     """The choice columns here use local option sets: GlobalOptionSetDefinitions is empty, a name is a 404."""
     assert [] == dv.json("GlobalOptionSetDefinitions")["value"]
-    assert 404 == dv.get("GlobalOptionSetDefinitions(Name='account_industrycode')").status_code
+    assert 404 == dv.call("GET", "GlobalOptionSetDefinitions(Name='account_industrycode')").status_code
 
 
 def test_derived_properties_need_the_cast(dv: Dv) -> None:
     """MaxLength belongs to the string and memo types: selecting it on AttributeMetadata is a 400, after a cast 200."""
-    plain = dv.get("EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName,MaxLength")
+    plain = dv.call("GET", "EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName,MaxLength")
     assert 400 == plain.status_code
     assert "MaxLength" in plain.json()["error"]["message"]
     path = f"EntityDefinitions(LogicalName='account')/Attributes/{NS}.StringAttributeMetadata"
@@ -336,7 +319,7 @@ def test_retrieve_metadata_changes(dv: Dv) -> None:
     attributes = body["EntityMetadata"][0]["Attributes"]
     assert [{"@odata.type", "MetadataId", "LogicalName", "Format"}] == [set(a) for a in attributes]
     assert "DateOnly" == attributes[0]["Format"]
-    refused = dv.get(
-        f"RetrieveMetadataChanges(Query=@p1)?@p1={quote(json.dumps({'RelationshipQuery': {'Criteria': {}}}))}"
+    refused = dv.call(
+        "GET", f"RetrieveMetadataChanges(Query=@p1)?@p1={quote(json.dumps({'RelationshipQuery': {'Criteria': {}}}))}"
     )
     assert 400 == refused.status_code

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import requests
+from dataverse_support import WebApi
 
 from addin_api.devstack.seed import (
     DANA_CONTACT_ID,
@@ -20,29 +20,13 @@ from addin_api.devstack.seed import (
     TRACKED_EMAIL_ID,
 )
 
-ODATA = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
+Dv = WebApi
 
 
-class Dv:
-    """A tiny Web API client for Alice."""
-
-    def __init__(self, stack: Any) -> None:
-        self.stack = stack
-        self.api = stack.api
-        token = stack.token("alice@contoso.example", audience="dataverse")
-        self.headers = {**ODATA, "Authorization": f"Bearer {token}"}
-
-    def get(self, path: str, **headers: str) -> requests.Response:
-        """GET a path relative to the service root."""
-        merged = {**self.headers, **{k.replace("_", "-"): v for k, v in headers.items()}}
-        return self.stack.http.get(self.api + path, headers=merged, timeout=10)
-
-    def values(self, path: str) -> list[dict[str, Any]]:
-        """GET a collection and return its `value`."""
-        response = self.get(path)
-        assert 200 == response.status_code, response.text
-        result: list[dict[str, Any]] = response.json()["value"]
-        return result
+def values(dv: Dv, path: str) -> list[dict[str, Any]]:
+    """GET a collection and return its `value`."""
+    result: list[dict[str, Any]] = dv.json(path)["value"]
+    return result
 
 
 @pytest.fixture()
@@ -59,7 +43,7 @@ def f(expression: str) -> str:
 def test_filter_eq_is_case_insensitive(dv: Dv) -> None:
     """String equality ignores case."""
     query = f("emailaddress1 eq 'DANA@fabrikam.example'")
-    ids = [c["contactid"] for c in dv.values(f"contacts?$select=fullname&{query}")]
+    ids = [c["contactid"] for c in values(dv, f"contacts?$select=fullname&{query}")]
     assert [DANA_CONTACT_ID] == ids
 
 
@@ -67,8 +51,8 @@ def test_two_contacts_share_an_address(dv: Dv) -> None:
     """The seed has two contacts with the same address and a contact and a lead sharing another."""
     shared_query = f(f"emailaddress1 eq '{SHARED_CONTACT_ADDRESS}'")
     lead_query = f(f"emailaddress1 eq '{DANA_EMAIL}'")
-    shared = dv.values(f"contacts?$select=fullname&{shared_query}")
-    leads = dv.values(f"leads?$select=fullname&{lead_query}")
+    shared = values(dv, f"contacts?$select=fullname&{shared_query}")
+    leads = values(dv, f"leads?$select=fullname&{lead_query}")
     assert sorted(SHARED_CONTACT_IDS) == sorted(c["contactid"] for c in shared)
     assert [DANA_LEAD_ID] == [lead["leadid"] for lead in leads]
 
@@ -76,7 +60,7 @@ def test_two_contacts_share_an_address(dv: Dv) -> None:
 def test_quote_doubling(dv: Dv) -> None:
     """'O''Brien & Sons' matches the account with an apostrophe."""
     query = f("name eq 'O''Brien & Sons'")
-    rows = dv.values(f"accounts?$select=name&{query}")
+    rows = values(dv, f"accounts?$select=name&{query}")
     assert [OBRIEN_ACCOUNT_ID] == [r["accountid"] for r in rows]
 
 
@@ -94,7 +78,7 @@ def test_quote_doubling(dv: Dv) -> None:
 )
 def test_like_wildcards(dv: Dv, expression: str, expected: list[str]) -> None:
     """contains/startswith/endswith treat % _ [ ] as SQL LIKE does."""
-    assert expected == [r["accountid"] for r in dv.values(f"accounts?$select=name&{f(expression)}")]
+    assert expected == [r["accountid"] for r in values(dv, f"accounts?$select=name&{f(expression)}")]
 
 
 def test_and_or_not_parentheses(dv: Dv) -> None:
@@ -103,27 +87,27 @@ def test_and_or_not_parentheses(dv: Dv) -> None:
         "(emailaddress1 eq 'dana@fabrikam.example' or emailaddress1 eq 'ravi.kumar@fabrikam.example') "
         "and not (firstname eq 'Ravi')"
     )
-    assert [DANA_CONTACT_ID] == [r["contactid"] for r in dv.values(f"contacts?$select=fullname&{f(expression)}")]
+    assert [DANA_CONTACT_ID] == [r["contactid"] for r in values(dv, f"contacts?$select=fullname&{f(expression)}")]
 
 
 def test_lookup_guid_and_null(dv: Dv) -> None:
     """_x_value compares with unquoted GUIDs, and eq null finds empty columns."""
     expression = f"_parentcustomerid_value eq {FABRIKAM_ACCOUNT_ID} and mobilephone eq null"
-    rows = dv.values(f"contacts?$select=fullname&$orderby=fullname&{f(expression)}")
+    rows = values(dv, f"contacts?$select=fullname&$orderby=fullname&{f(expression)}")
     assert ["Dana Smith", "Ravi Kumar"] == [r["fullname"] for r in rows]
 
 
 def test_numbers_dates_and_booleans(dv: Dv) -> None:
     """Numeric, date and boolean literals compare with typed columns."""
-    big = dv.values(f"opportunities?$select=name&{f('estimatedvalue ge 125000')}&$orderby=estimatedvalue desc")
-    recent = dv.values(f"emails?$select=subject&{f('actualend gt 2025-01-01T00:00:00Z and directioncode eq false')}")
+    big = values(dv, f"opportunities?$select=name&{f('estimatedvalue ge 125000')}&$orderby=estimatedvalue desc")
+    recent = values(dv, f"emails?$select=subject&{f('actualend gt 2025-01-01T00:00:00Z and directioncode eq false')}")
     assert ["Woodgrove branch kiosks", "Fabrikam laptop refresh"] == [o["name"] for o in big]
     assert [TRACKED_EMAIL_ID] == [e["activityid"] for e in recent]
 
 
 def test_orderby_several_columns_and_top(dv: Dv) -> None:
     """$orderby sorts by several columns and $top limits."""
-    rows = dv.values("contacts?$select=lastname,firstname&$orderby=lastname asc,firstname desc&$top=3")
+    rows = values(dv, "contacts?$select=lastname,firstname&$orderby=lastname asc,firstname desc&$top=3")
     assert [("Abercrombie", "Kim"), ("Andersen", "Thomas"), ("Bonifaz", "Luis")] == [
         (r["lastname"], r["firstname"]) for r in rows
     ]
@@ -132,7 +116,7 @@ def test_orderby_several_columns_and_top(dv: Dv) -> None:
 @pytest.mark.parametrize("query", ["$select=nickname", f("nickname eq 'x'"), "$orderby=nickname"])
 def test_unknown_column_in_query(dv: Dv, query: str) -> None:
     """Unknown columns in query options answer 400 0x80060888."""
-    response = dv.get(f"accounts?{query}")
+    response = dv.call("GET", f"accounts?{query}")
     assert (
         400,
         "0x80060888",
@@ -146,15 +130,16 @@ def test_unknown_column_in_query(dv: Dv, query: str) -> None:
 
 def test_malformed_filter(dv: Dv) -> None:
     """A filter that does not parse answers 400."""
-    assert 400 == dv.get(f"accounts?{f('name eq')}").status_code
+    assert 400 == dv.call("GET", f"accounts?{f('name eq')}").status_code
 
 
 def test_expand_parties_and_regarding(dv: Dv) -> None:
     """$expand renders the party collection and a single-valued lookup with their own $select."""
-    body = dv.get(
+    body = dv.call(
+        "GET",
         f"emails({TRACKED_EMAIL_ID})?$select=subject"
         "&$expand=email_activity_parties($select=participationtypemask,addressused;$orderby=participationtypemask),"
-        "regardingobjectid_account_email($select=name)"
+        "regardingobjectid_account_email($select=name)",
     ).json()
     assert [(1, DANA_EMAIL), (2, "alice@contoso.example")] == [
         (p["participationtypemask"], p["addressused"]) for p in body["email_activity_parties"]
@@ -164,14 +149,16 @@ def test_expand_parties_and_regarding(dv: Dv) -> None:
 
 def test_expand_parent_customer(dv: Dv) -> None:
     """parentcustomerid_account expands a contact's account."""
-    body = dv.get(f"contacts({DANA_CONTACT_ID})?$select=fullname&$expand=parentcustomerid_account($select=name)").json()
+    body = dv.call(
+        "GET", f"contacts({DANA_CONTACT_ID})?$select=fullname&$expand=parentcustomerid_account($select=name)"
+    ).json()
     assert "Fabrikam, Inc." == body["parentcustomerid_account"]["name"]
 
 
 def test_count(dv: Dv) -> None:
     """$count=true adds @odata.count and /$count answers the number."""
-    body = dv.get("accounts?$select=name&$count=true&$top=2").json()
-    plain = dv.get("accounts/$count")
+    body = dv.call("GET", "accounts?$select=name&$count=true&$top=2").json()
+    plain = dv.call("GET", "accounts/$count")
     assert (16, 2) == (body["@odata.count"], len(body["value"]))
     assert "16" == plain.text
 
@@ -195,7 +182,8 @@ def test_paging_with_maxpagesize_and_nextlink(dv: Dv) -> None:
 
 def test_formatted_values_and_lookup_annotations(dv: Dv) -> None:
     """odata.include-annotations="*" adds FormattedValue and the lookup annotations."""
-    body = dv.get(
+    body = dv.call(
+        "GET",
         f"emails({TRACKED_EMAIL_ID})?$select=statuscode,directioncode,_regardingobjectid_value,actualend",
         Prefer='odata.include-annotations="*"',
     ).json()
@@ -211,8 +199,9 @@ def test_formatted_values_and_lookup_annotations(dv: Dv) -> None:
 
 def test_annotations_only_when_asked(dv: Dv) -> None:
     """Without the preference (or with a narrower list) only the asked annotations appear."""
-    plain = dv.get(f"emails({TRACKED_EMAIL_ID})?$select=statuscode").json()
-    narrow = dv.get(
+    plain = dv.call("GET", f"emails({TRACKED_EMAIL_ID})?$select=statuscode").json()
+    narrow = dv.call(
+        "GET",
         f"emails({TRACKED_EMAIL_ID})?$select=statuscode,_regardingobjectid_value",
         Prefer='odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"',
     ).json()
@@ -224,8 +213,9 @@ def test_annotations_only_when_asked(dv: Dv) -> None:
 
 def test_activitypointers_view(dv: Dv) -> None:
     """activitypointers lists emails and appointments together, regarding included."""
-    rows = dv.values(
-        f"activitypointers?$select=subject,activitytypecode&$orderby=subject&{f('_regardingobjectid_value ne null')}"
+    rows = values(
+        dv,
+        f"activitypointers?$select=subject,activitytypecode&$orderby=subject&{f('_regardingobjectid_value ne null')}",
     )
     assert [("Adventure Works quarterly review", "appointment"), ("Re: Laptop refresh quote", "email")] == [
         (r["subject"], r["activitytypecode"]) for r in rows
@@ -234,6 +224,6 @@ def test_activitypointers_view(dv: Dv) -> None:
 
 def test_context_and_etag_on_collections(dv: Dv) -> None:
     """Collections carry @odata.context and every record an ETag."""
-    body = dv.get("leads?$select=fullname&$top=2").json()
+    body = dv.call("GET", "leads?$select=fullname&$top=2").json()
     assert body["@odata.context"] == dv.api + "$metadata#leads(fullname)"
     assert all(r["@odata.etag"].startswith('W/"') for r in body["value"])

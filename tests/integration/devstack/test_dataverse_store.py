@@ -9,8 +9,8 @@ import pytest
 
 from addin_api.devstack.config import DevConfig
 from addin_api.devstack.dataverse.errors import DataverseError
+from addin_api.devstack.dataverse.filter_parser import parse_filter
 from addin_api.devstack.dataverse.metadata import TABLES
-from addin_api.devstack.dataverse.query import parse_filter
 from addin_api.devstack.dataverse.records import Operations
 from addin_api.devstack.dataverse.store import DataverseStore
 from addin_api.devstack.seed import DANA_CONTACT_ID, DANA_EMAIL, SHARED_CONTACT_ADDRESS, TRACKED_EMAIL_ID, seed_records
