@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -242,3 +243,44 @@ def scanned_logs(request: pytest.FixtureRequest) -> Iterator[io.StringIO | None]
     secret = request.getfixturevalue("service_settings").client_secret
     leaks = log_leaks(stream.getvalue(), (secret,))
     assert [] == leaks, "the logs leaked secrets or addresses"
+
+
+# -- unit tests need no server ---------------------------------------------------------------------------------
+# tests/unit runs pure code and fakes at the ports. A unit test that asks for a fixture starting the devstack or the
+# service is refused at collection, and any IP connection a unit test opens fails: such tests belong in
+# tests/integration or tests/api.
+UNIT_TESTS = Path(__file__).parent / "unit"
+SERVER_FIXTURES = frozenset({"devstack_server", "devstack", "service_settings", "app", "client", "api", "live_server"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse unit tests that would start a server, naming every one."""
+    offenders = [
+        f"{item.nodeid} uses {', '.join(sorted(wanted))}"
+        for item in items
+        if UNIT_TESTS in Path(str(item.path)).parents
+        and (wanted := SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    ]
+    if offenders:
+        heading = "unit tests that start a server (move them to tests/integration):"
+        raise pytest.UsageError("\n".join([heading, *offenders]))
+
+
+class NetworkInUnitTest(AssertionError):
+    """A unit test tried to open a network connection."""
+
+
+@pytest.fixture(autouse=True)
+def no_network_in_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In tests/unit, fail any IP connection (Unix sockets stay allowed)."""
+    if UNIT_TESTS not in Path(str(request.node.path)).parents:
+        return
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.close()
+            raise NetworkInUnitTest(f"a unit test connected to {address!r}: use a fake at the port")
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)

@@ -6,12 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-import requests
-from conftest import Devstack, ManualClock
+from conftest import ManualClock
 
 from addin_api.dataverse.limits import SqliteThrottleWindows, UserGate
 from addin_api.errors import Throttled
-from addin_api.wiring import build_session
 
 ALICE = ("tenant", "alice")
 
@@ -108,20 +106,3 @@ def test_sqlite_windows_fail_open_to_the_local_window(tmp_path: Path) -> None:
     gate = UserGate(4, shared=windows)
     gate.block(ALICE, 30)
     assert gate.blocked_for(ALICE) > 29
-
-
-def test_session_trusts_public_cas_plus_the_configured_one(devstack: Devstack, service_settings: object) -> None:
-    """The outbound session verifies TLS: the devstack's CA is trusted only when configured."""
-    from dataclasses import replace
-
-    from addin_api.settings import Settings
-
-    assert isinstance(service_settings, Settings)
-    trusting = build_session(service_settings)
-    assert 200 == trusting.get(f"{devstack.url}/_devstack/config", timeout=10).status_code
-    assert 200 == trusting.get(f"{devstack.url}/_devstack/config", timeout=10).status_code
-    strict = build_session(replace(service_settings, ca_bundle=None))
-    with pytest.raises(requests.exceptions.SSLError):
-        strict.get(f"{devstack.url}/_devstack/config", timeout=10)
-    for session in (trusting, strict):
-        session.close()
