@@ -142,29 +142,6 @@ class DataverseClient:
         response = self._call("GET", self._url(path, params), headers=headers, idempotent=True)
         return _json_object(response)
 
-    def get_all(
-        self,
-        path: str,
-        params: Mapping[str, str] | None = None,
-        *,
-        limit: int,
-        max_page_size: int = 5000,
-        annotations: bool = False,
-    ) -> list[dict[str, Any]]:
-        """GET a collection and follow `@odata.nextLink` until `limit` records (one round trip per page)."""
-        records: list[dict[str, Any]] = []
-        next_path: str | None = path
-        next_params = params
-        while next_path is not None and len(records) < limit:
-            page = self.get(next_path, next_params, annotations=annotations, max_page_size=max_page_size)
-            value = page.get("value")
-            if not isinstance(value, list):
-                raise DataverseError()
-            records.extend(v for v in value if isinstance(v, dict))
-            link = page.get("@odata.nextLink")
-            next_path, next_params = (link, None) if isinstance(link, str) else (None, None)
-        return records[:limit]
-
     def create(
         self,
         entity_set: str,
