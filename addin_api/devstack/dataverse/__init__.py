@@ -1,13 +1,20 @@
 """Emulated Dataverse Web API v9.2 at `/api/data/v9.2/` (and v9.0, v9.1): bearer auth, service protection, records
 and `$batch`.
 
-Module map: `metadata` (tables), `definitions` (service document, `$metadata`, EntityDefinitions — all derived
-from `metadata`), `store` (SQLite), `query` ($filter/$select/$orderby/$expand), `functions` (query functions in
-$filter), `keys` (key segments, alternate keys), `fetchxml` (`?fetchXml=`), `rows` (a row's system and computed
-columns), `values` (body values against column types), `records` (create/update/delete rules), `mail_rows` (the
-rows mailbox synchronization keeps in step after each write), `actions` (bulk actions and other functions),
-`serialize` (JSON + annotations), `api` (routing), `batch` (multipart), `throttle` (service-protection
-accounting), `errors` (Dataverse error codes and messages).
+Module map, from the leaves up:
+- tables: `schema` (column and table shapes), `business_tables` and `activity_tables` and `mail_tables` (the tables),
+  `metadata` (all of them, indexed);
+- definitions: `definition_json` (EntityDefinitions JSON), `definition_query` (querying it), `csdl` (`$metadata`),
+  `definitions` (the service document and the definition routes' answers);
+- storage and rows: `store` (SQLite), `keys` (key segments, alternate keys), `rows` (system and computed columns),
+  `values` (body values against column types), `throttle` (service-protection accounting), `errors`;
+- queries: `filter_parser` and `filter_eval` ($filter), `functions` (query functions in $filter), `query` ($select,
+  $orderby, $expand), `fetch_model`, `fetch_operators`, `fetchxml` and `fetch_run` (`?fetchXml=`);
+- operations: `records` (create/update/delete rules), `mail_rows` (rows mailbox synchronization keeps in step),
+  `mail_security`, `mail_messages` (`SendEmail`), `impersonation`, `actions` (bulk actions and functions);
+- the Web API: `wire` (request and response values), `serialize` (JSON + annotations), `reads`, `writes`,
+  `references` (`$ref`), `calls` (functions and actions), `api` (routing), `batch` (multipart); this module
+  registers the routes.
 """
 
 from __future__ import annotations

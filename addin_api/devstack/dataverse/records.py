@@ -93,7 +93,7 @@ class Operations:
         return mail_security.visible(self.user, table, self.store.all(table.logical))
 
     def candidates(self, table: Table, keys: frozenset[tuple[str, str]] | None) -> list[Record]:
-        """The rows a filter with these `keys` (`query.Filter.keys`) can match: an index lookup, or every row."""
+        """The rows a filter with these `keys` (`filter_eval.Filter.keys`) can match: an index lookup, or every row."""
         if keys is None or table.logical == "activitypointer":
             return self.rows(table)
         return mail_security.visible(self.user, table, self.store.find(table.logical, keys))
