@@ -8,15 +8,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Blueprint, Response, jsonify
+from marshmallow import Schema
 
-from addin_api.api.common import dataverse, json_body, me, parse, query_args
-from addin_api.auth.decorators import require_user
+from addin_api.api.common import dataverse, me
+from addin_api.api.declare import WRITE, Auth, Param, declare
 from addin_api.dataverse.activities import ActivityKind
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import ValidationFailed
-from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, check_base64, decoded_size
+from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, decoded_size
+from addin_api.schemas.responses import RegardingChangedSchema, TrackedSchema, TrackingStatusSchema
 from addin_api.services import regarding as regarding_service
 from addin_api.services import tracking
 from addin_api.services.tracking import Attachment, RegardingRef, TrackItem
@@ -25,12 +26,15 @@ from addin_api.wiring import collaborators
 ItemBuilder = Callable[[dict[str, Any]], TrackItem]
 # Schemas are built once: they hold no per-request state.
 REGARDING = RegardingSchema()
+TRACKED = TrackedSchema()
+TRACKING_STATUS = TrackingStatusSchema()
+REGARDING_CHANGED = RegardingChangedSchema()
 
 
-def activity_id(raw: str) -> str:
+def activity_id(raw: str | None) -> str:
     """Parse the `{activityId}` path segment (422 unless a GUID)."""
     try:
-        return str(uuid.UUID(raw))
+        return str(uuid.UUID(raw or ""))
     except ValueError as exc:
         raise ValidationFailed({"activityId": ["must be a GUID"]}) from exc
 
@@ -43,29 +47,41 @@ def regarding_ref(data: dict[str, Any] | None) -> RegardingRef | None:
 
 
 def attachments(data: dict[str, Any]) -> list[Attachment]:
-    """Loaded attachments with their decoded sizes (content stays base64)."""
-    found = []
-    for index, item in enumerate(data["attachments"]):
-        try:
-            check_base64(item["contentBase64"])
-        except ValidationError as exc:
-            raise ValidationFailed({"attachments": {str(index): {"contentBase64": ["must be base64"]}}}) from exc
-        found.append(
-            Attachment(item["name"], item["contentType"], item["contentBase64"], decoded_size(item["contentBase64"]))
-        )
-    return found
+    """Loaded attachments with their decoded sizes (content stays base64; the schema checked it)."""
+    return [
+        Attachment(item["name"], item["contentType"], item["contentBase64"], decoded_size(item["contentBase64"]))
+        for item in data["attachments"]
+    ]
 
 
 # RFC 9110 §8.8.3: an entity tag is visible ASCII (other than the quote) or obs-text; Dataverse's are W/"<digits>".
 ETAG = re.compile(r'^(\*|(W/)?"[\x21\x23-\x7e]{1,100}")$')
 
 
-def if_match() -> str:
+def if_match(raw: str | None) -> str:
     """The client's `If-Match` (an ETag from the tracked view, or `*` when absent); 422 when malformed."""
-    value = request.headers.get("If-Match", "*").strip()
+    value = ("*" if raw is None else raw).strip()
     if not ETAG.match(value):
         raise ValidationFailed({"If-Match": ["must be an ETag from the tracked view, or *"]})
     return value
+
+
+ACTIVITY_ID = Param(
+    "activityId",
+    "path",
+    "record_id",
+    activity_id,
+    "The activity's id (a GUID)",
+    schema={"type": "string", "format": "uuid"},
+)
+IF_MATCH = Param(
+    "If-Match",
+    "header",
+    "condition",
+    if_match,
+    "The `etag` of the tracked view: the change is refused with 409 if the activity changed since",
+    required=False,
+)
 
 
 def description(data: dict[str, Any]) -> str:
@@ -81,56 +97,72 @@ def activity_blueprint(
 ) -> Blueprint:
     """The blueprint of one activity type under `/api/v1/<name>`."""
     bp = Blueprint(name, __name__, url_prefix=f"/api/v1/{name}")
+    singular = name.removesuffix("s")
+    article = "an" if singular[0] in "aeiou" else "a"
 
     @bp.get("")
-    @require_user
-    def status() -> Response:
+    @declare(
+        f"Tracking status of one {singular} (by {key_arg})", Auth.USER, response=TRACKING_STATUS, query=status_schema
+    )
+    def status(args: dict[str, Any]) -> Response:
         """Tracking status of one item."""
-        args = parse(status_schema, query_args())
         dv, environment_url = dataverse()
         return jsonify(tracking.status(dv, environment_url, kind, args[key_arg]))
 
     @bp.post("")
-    @require_user
-    def track() -> tuple[Response, int]:
+    @declare(
+        f"Track {article} {singular}",
+        Auth.ADD_IN,
+        status=201,
+        also=(200,),
+        response=TRACKED,
+        body=track_schema,
+        errors=WRITE,
+        description="Idempotent: 201 when created, 200 when it was already tracked (by us or server-side sync).",
+    )
+    def track(body: dict[str, Any]) -> tuple[Response, int]:
         """Track an item (idempotent): 201 when created, 200 when it was already tracked."""
-        item = build(parse(track_schema, json_body()))
         dv, environment_url = dataverse()
-        info = me(dv)
-        info.require_add_in()
         found = collaborators()
         limit = found.settings.max_attachment_bytes
-        view, created = tracking.track(dv, environment_url, info, item, limit, found.activity_id_key)
+        view, created = tracking.track(dv, environment_url, me(dv), build(body), limit, found.activity_id_key)
         return jsonify(view), 201 if created else 200
 
-    @bp.put("/<raw_id>/regarding")
-    @require_user
-    def set_regarding(raw_id: str) -> Response:
+    @bp.put("/<activityId>/regarding")
+    @declare(
+        "Set or change the regarding record",
+        Auth.ADD_IN,
+        response=REGARDING_CHANGED,
+        params=(ACTIVITY_ID, IF_MATCH),
+        body=REGARDING,
+        body_limit=MAX_REGARDING_BODY_BYTES,
+        errors=WRITE,
+    )
+    def set_regarding(record_id: str, condition: str, body: dict[str, Any]) -> Response:
         """Set or change the regarding record."""
-        record_id = activity_id(raw_id)
-        condition = if_match()
-        ref = regarding_ref(parse(REGARDING, json_body(MAX_REGARDING_BODY_BYTES)))
+        ref = regarding_ref(body)
         assert ref is not None
         dv, environment_url = dataverse()
-        me(dv).require_add_in()
         return jsonify(regarding_service.set_regarding(dv, environment_url, kind, record_id, ref, condition))
 
-    @bp.delete("/<raw_id>/regarding")
-    @require_user
-    def clear_regarding(raw_id: str) -> Response:
+    @bp.delete("/<activityId>/regarding")
+    @declare("Clear the regarding record", Auth.ADD_IN, response=REGARDING_CHANGED, params=(ACTIVITY_ID,), errors=WRITE)
+    def clear_regarding(record_id: str) -> Response:
         """Clear the regarding record."""
-        record_id = activity_id(raw_id)
         dv, environment_url = dataverse()
-        me(dv).require_add_in()
         return jsonify(regarding_service.clear_regarding(dv, environment_url, kind, record_id))
 
-    @bp.delete("/<raw_id>")
-    @require_user
-    def untrack(raw_id: str) -> Response:
+    @bp.delete("/<activityId>")
+    @declare(
+        f"Untrack: delete the {singular} activity in Dataverse",
+        Auth.ADD_IN,
+        status=204,
+        params=(ACTIVITY_ID,),
+        errors=WRITE,
+    )
+    def untrack(record_id: str) -> Response:
         """Untrack: delete the activity in Dataverse."""
-        record_id = activity_id(raw_id)
         dv, _ = dataverse()
-        me(dv).require_add_in()
         regarding_service.untrack(dv, kind, record_id)
         return Response(status=204)
 

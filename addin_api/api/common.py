@@ -30,6 +30,7 @@ MAX_JSON_ITEMS = 50_000
 MAX_QUERY_FIELDS = 16
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 NOT_TEXT = "must be valid Unicode text"
+ME_KEY = "addin_api.me"  # the request's MeInfo in its WSGI environ
 
 
 def parse(schema: Schema, data: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -185,8 +186,18 @@ def dataverse() -> tuple[DataverseClient, str]:
 
 
 def me(dv: DataverseClient) -> MeInfo:
-    """The caller's Dataverse identity and add-in privilege (cached per user)."""
+    """The caller's Dataverse identity and add-in privilege (cached per user, and kept for the request: the add-in
+    check of `declare` and the view that reads it again cost one look-up).
+
+    Kept in the WSGI environ, which is this request's alone (`g` lives as long as the app context, which a test
+    client may share between requests).
+    """
+    found = request.environ.get(ME_KEY)
+    if isinstance(found, MeInfo):
+        return found
     principal = current_principal()
     wired = collaborators()
     key = (principal.tenant_id, principal.object_id, wired.environment_url(principal))
-    return current_me(dv, wired.me_cache, key)
+    info = current_me(dv, wired.me_cache, key)
+    request.environ[ME_KEY] = info
+    return info

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
-from addin_api.api.common import dataverse, parse, query_args
-from addin_api.auth.decorators import require_user
+from addin_api.api.common import dataverse
+from addin_api.api.declare import Auth, declare
 from addin_api.schemas import PeopleArgs
+from addin_api.schemas.responses import PeopleSchema
 from addin_api.services.people import lookup
 
-ARGS = PeopleArgs()
 bp = Blueprint("people", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/people")
-@require_user
-def people() -> Response:
+@declare(
+    "The sender card: records with this address and recent activities",
+    Auth.USER,
+    response=PeopleSchema(),
+    query=PeopleArgs(),
+    tag="people",
+)
+def people(args: dict[str, Any]) -> Response:
     """Who an address is in Dataverse and the latest activities with it."""
-    args = parse(ARGS, query_args())
     dv, environment_url = dataverse()
     return jsonify(lookup(dv, args["email"].lower(), environment_url))

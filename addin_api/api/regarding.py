@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
-from addin_api.api.common import dataverse, parse, query_args
-from addin_api.auth.decorators import require_user
+from addin_api.api.common import dataverse
+from addin_api.api.declare import AUTHENTICATED, Auth, declare
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.schemas import SearchArgs
+from addin_api.schemas.responses import SearchResultsSchema
 from addin_api.services.regarding import for_account, search
 
-ARGS = SearchArgs()
 bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/regarding")
-@require_user
-def search_regarding() -> Response:
+@declare(
+    "Regarding candidates across tables, or an account's open opportunities and cases (one $batch)",
+    Auth.USER,
+    response=SearchResultsSchema(),
+    query=SearchArgs(),
+    errors=(*AUTHENTICATED, 404),
+    tag="records",
+)
+def search_regarding(args: dict[str, Any]) -> Response:
     """Search accounts, contacts, leads, opportunities and cases by name, number or email, or list an account's
     open opportunities and active cases."""
-    args = parse(ARGS, query_args())
     names = list(dict.fromkeys(t.strip() for t in args["tables"].split(",") if t.strip()))
     dv, _ = dataverse()
     tables = [REGARDING_TABLES[n] for n in names]

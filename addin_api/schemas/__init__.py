@@ -7,8 +7,9 @@ import binascii
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
+from addin_api.dataverse.records import create_body
 from addin_api.dataverse.tables import REGARDING_TABLES
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -112,6 +113,7 @@ class AttachmentSchema(Strict):
     def _content(self, value: str, **_: Any) -> None:
         if len(value) % 4 or not BASE64.match(value):
             raise ValidationError("must be base64")
+        check_base64(value)
 
 
 def decoded_size(content_base64: str) -> int:
@@ -223,6 +225,14 @@ class CreateRecordSchema(Strict):
         keys=fields.String(),
         values=fields.Raw(allow_none=False),
     )
+
+    @post_load
+    def _create_body(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Add the Dataverse create body, checked against the table's allowlist (422 naming each bad field)."""
+        body, errors = create_body(data["table"], data["fields_"])
+        if errors:
+            raise ValidationError(errors)
+        return {**data, "body": body}
 
 
 class PeopleArgs(Strict):
