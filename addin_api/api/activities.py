@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -13,21 +11,27 @@ from marshmallow import Schema
 
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import WRITE, Auth, Param, declare
-from addin_api.dataverse.activities import ActivityKind
-from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import ValidationFailed
-from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, decoded_size
+from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema
 from addin_api.schemas.responses import RegardingChangedSchema, TrackedSchema, TrackingStatusSchema
 from addin_api.services import regarding as regarding_service
 from addin_api.services import tracking
-from addin_api.services.tracking import Attachment, RegardingRef, TrackItem
+from addin_api.services.model import (
+    Activity,
+    ClearRegarding,
+    RegardingRef,
+    SetRegarding,
+    TrackCommand,
+    TrackingStatusQuery,
+    TrackPolicy,
+    Untrack,
+)
 from addin_api.wiring import collaborators
 
-ItemBuilder = Callable[[dict[str, Any]], TrackItem]
 # Schemas are built once: they hold no per-request state.
 REGARDING = RegardingSchema()
 TRACKED = TrackedSchema()
-TRACKING_STATUS = TrackingStatusSchema()
+STATUS = TrackingStatusSchema()
 REGARDING_CHANGED = RegardingChangedSchema()
 
 
@@ -37,21 +41,6 @@ def activity_id(raw: str | None) -> str:
         return str(uuid.UUID(raw or ""))
     except ValueError as exc:
         raise ValidationFailed({"activityId": ["must be a GUID"]}) from exc
-
-
-def regarding_ref(data: dict[str, Any] | None) -> RegardingRef | None:
-    """The loaded `regarding` object as a reference to a table we allow."""
-    if data is None:
-        return None
-    return RegardingRef(REGARDING_TABLES[data["table"]], str(data["id"]))
-
-
-def attachments(data: dict[str, Any]) -> list[Attachment]:
-    """Loaded attachments with their decoded sizes (content stays base64; the schema checked it)."""
-    return [
-        Attachment(item["name"], item["contentType"], item["contentBase64"], decoded_size(item["contentBase64"]))
-        for item in data["attachments"]
-    ]
 
 
 # RFC 9110 §8.8.3: an entity tag is visible ASCII (other than the quote) or obs-text; Dataverse's are W/"<digits>".
@@ -84,34 +73,29 @@ IF_MATCH = Param(
 )
 
 
-def description(data: dict[str, Any]) -> str:
-    """The activity's HTML description from the item body (plain text is escaped)."""
-    body = str(data.get("body") or "")
-    if data.get("bodyType") == "text":
-        return html.escape(body).replace("\r\n", "\n").replace("\n", "<br>\n")
-    return body
+def policy() -> TrackPolicy:
+    """The deployment's tracking policy: the attachment size limit and the activity-id key."""
+    wired = collaborators()
+    return TrackPolicy(wired.settings.max_attachment_bytes, wired.activity_id_key)
 
 
 def activity_blueprint(
-    name: str, kind: ActivityKind, track_schema: Schema, status_schema: Schema, key_arg: str, build: ItemBuilder
+    name: str, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str
 ) -> Blueprint:
-    """The blueprint of one activity type under `/api/v1/<name>`."""
+    """The blueprint of one activity type under `/api/v1/<name>`; `track_schema` loads its track command."""
     bp = Blueprint(name, __name__, url_prefix=f"/api/v1/{name}")
-    singular = name.removesuffix("s")
-    article = "an" if singular[0] in "aeiou" else "a"
+    article = "an" if activity[0] in "aeiou" else "a"
 
     @bp.get("")
-    @declare(
-        f"Tracking status of one {singular} (by {key_arg})", Auth.USER, response=TRACKING_STATUS, query=status_schema
-    )
+    @declare(f"Tracking status of one {activity} (by {key_arg})", Auth.USER, response=STATUS, query=status_schema)
     def status(args: dict[str, Any]) -> Response:
         """Tracking status of one item."""
         dv, environment_url = dataverse()
-        return jsonify(tracking.status(dv, environment_url, kind, args[key_arg]))
+        return jsonify(STATUS.dump(tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))))
 
     @bp.post("")
     @declare(
-        f"Track {article} {singular}",
+        f"Track {article} {activity}",
         Auth.ADD_IN,
         status=201,
         also=(200,),
@@ -120,13 +104,11 @@ def activity_blueprint(
         errors=WRITE,
         description="Idempotent: 201 when created, 200 when it was already tracked (by us or server-side sync).",
     )
-    def track(body: dict[str, Any]) -> tuple[Response, int]:
+    def track(body: TrackCommand) -> tuple[Response, int]:
         """Track an item (idempotent): 201 when created, 200 when it was already tracked."""
         dv, environment_url = dataverse()
-        found = collaborators()
-        limit = found.settings.max_attachment_bytes
-        view, created = tracking.track(dv, environment_url, me(dv), build(body), limit, found.activity_id_key)
-        return jsonify(view), 201 if created else 200
+        result = tracking.track(dv, environment_url, me(dv), body, policy())
+        return jsonify(TRACKED.dump(result)), 201 if result.created_now else 200
 
     @bp.put("/<activityId>/regarding")
     @declare(
@@ -138,23 +120,23 @@ def activity_blueprint(
         body_limit=MAX_REGARDING_BODY_BYTES,
         errors=WRITE,
     )
-    def set_regarding(record_id: str, condition: str, body: dict[str, Any]) -> Response:
+    def set_regarding(record_id: str, condition: str, body: RegardingRef) -> Response:
         """Set or change the regarding record."""
-        ref = regarding_ref(body)
-        assert ref is not None
         dv, environment_url = dataverse()
-        return jsonify(regarding_service.set_regarding(dv, environment_url, kind, record_id, ref, condition))
+        command = SetRegarding(activity, record_id, body, condition)
+        return jsonify(REGARDING_CHANGED.dump(regarding_service.set_regarding(dv, environment_url, command)))
 
     @bp.delete("/<activityId>/regarding")
     @declare("Clear the regarding record", Auth.ADD_IN, response=REGARDING_CHANGED, params=(ACTIVITY_ID,), errors=WRITE)
     def clear_regarding(record_id: str) -> Response:
         """Clear the regarding record."""
         dv, environment_url = dataverse()
-        return jsonify(regarding_service.clear_regarding(dv, environment_url, kind, record_id))
+        command = ClearRegarding(activity, record_id)
+        return jsonify(REGARDING_CHANGED.dump(regarding_service.clear_regarding(dv, environment_url, command)))
 
     @bp.delete("/<activityId>")
     @declare(
-        f"Untrack: delete the {singular} activity in Dataverse",
+        f"Untrack: delete the {activity} activity in Dataverse",
         Auth.ADD_IN,
         status=204,
         params=(ACTIVITY_ID,),
@@ -163,7 +145,7 @@ def activity_blueprint(
     def untrack(record_id: str) -> Response:
         """Untrack: delete the activity in Dataverse."""
         dv, _ = dataverse()
-        regarding_service.untrack(dv, kind, record_id)
+        regarding_service.untrack(dv, Untrack(activity, record_id))
         return Response(status=204)
 
     return bp

@@ -12,9 +12,9 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from addin_api.auth.decorators import current_principal
-from addin_api.dataverse.client import DataverseClient
 from addin_api.errors import ValidationFailed
 from addin_api.services.me import MeInfo, current_me
+from addin_api.services.ports import Dataverse
 from addin_api.wiring import collaborators
 
 READ_SLICE = 256 * 1024
@@ -33,12 +33,13 @@ NOT_TEXT = "must be valid Unicode text"
 ME_KEY = "addin_api.me"  # the request's MeInfo in its WSGI environ
 
 
-def parse(schema: Schema, data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Load `data` with `schema` or raise 422 naming each field."""
+def parse(schema: Schema, data: Mapping[str, Any] | None) -> Any:
+    """Load `data` with `schema` (a command, or a dict for a schema without `post_load`) or raise 422 naming each
+    field."""
     if data is None:
         raise ValidationFailed({"body": ["must be a JSON object"]})
     try:
-        loaded: dict[str, Any] = schema.load(data)
+        loaded = schema.load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
         raise ValidationFailed(messages) from exc
@@ -178,14 +179,14 @@ def query_args() -> dict[str, str]:
     return args
 
 
-def dataverse() -> tuple[DataverseClient, str]:
+def dataverse() -> tuple[Dataverse, str]:
     """A Dataverse client acting as the caller, and their environment URL."""
     principal = current_principal()
     wired = collaborators()
     return wired.dataverse(principal), wired.environment_url(principal)
 
 
-def me(dv: DataverseClient) -> MeInfo:
+def me(dv: Dataverse) -> MeInfo:
     """The caller's Dataverse identity and add-in privilege (cached per user, and kept for the request: the add-in
     check of `declare` and the view that reads it again cost one look-up).
 

@@ -72,6 +72,7 @@ class Declaration:
     response: Schema | None = None
     body: Schema | None = None
     body_limit: int | None = None  # bytes, below the app-wide MAX_CONTENT_LENGTH; None keeps that limit
+    body_check: Callable[[Any], None] | None = None  # a service's check of the loaded body that answers 422
     query: Schema | None = None
     params: tuple[Param, ...] = ()
     also: tuple[int, ...] = ()  # other success statuses with the same body (200 when already tracked)
@@ -123,6 +124,8 @@ def _inputs(declaration: Declaration, path: Mapping[str, Any]) -> dict[str, Any]
         values["args"] = parse(declaration.query, query_args())
     if declaration.body is not None:
         values["body"] = parse(declaration.body, json_body(declaration.body_limit))
+        if declaration.body_check is not None:
+            declaration.body_check(values["body"])
     if declaration.auth is Auth.ADD_IN:
         dv, _ = dataverse()
         me(dv).require_add_in()

@@ -5,28 +5,19 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from addin_api.api.common import dataverse, me
-from addin_api.auth.decorators import current_principal, require_user
+from addin_api.api.declare import Auth, declare
+from addin_api.auth.decorators import current_principal
+from addin_api.schemas.responses import MeSchema
+from addin_api.services.me import me as me_service
+
+ME = MeSchema()
 
 bp = Blueprint("me", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/me")
-@require_user
+@declare("The caller in Dataverse and whether they may use the add-in", Auth.USER, response=ME, tag="people")
 def get_me() -> Response:
     """Who the caller is in Dataverse, the environment, and whether they may use the add-in."""
     dv, environment_url = dataverse()
-    info = me(dv)
-    principal = current_principal()
-    return jsonify(
-        {
-            "userId": info.user_id,
-            "name": info.name,
-            "email": info.email,
-            "tenantId": principal.tenant_id,
-            "businessUnitId": info.business_unit_id,
-            "organizationId": info.organization_id,
-            "environmentUrl": environment_url,
-            "canUseAddIn": info.can_use_add_in,
-            "features": {"track": info.can_track, "setRegarding": info.can_track},
-        }
-    )
+    return jsonify(ME.dump(me_service(me(dv), current_principal().tenant_id, environment_url)))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import Auth, declare
 from addin_api.schemas import PeopleArgs
 from addin_api.schemas.responses import PeopleSchema
+from addin_api.services.model import LookupPerson
 from addin_api.services.people import lookup
 
+PERSON = PeopleSchema()
 bp = Blueprint("people", __name__, url_prefix="/api/v1")
 
 
@@ -19,11 +19,11 @@ bp = Blueprint("people", __name__, url_prefix="/api/v1")
 @declare(
     "The sender card: records with this address and recent activities",
     Auth.USER,
-    response=PeopleSchema(),
+    response=PERSON,
     query=PeopleArgs(),
     tag="people",
 )
-def people(args: dict[str, Any]) -> Response:
+def people(args: LookupPerson) -> Response:
     """Who an address is in Dataverse and the latest activities with it."""
     dv, environment_url = dataverse()
-    return jsonify(lookup(dv, args["email"].lower(), environment_url))
+    return jsonify(PERSON.dump(lookup(dv, environment_url, args)))

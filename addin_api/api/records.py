@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import WRITE, Auth, declare
 from addin_api.schemas import MAX_RECORD_BODY_BYTES, CreateRecordSchema
 from addin_api.schemas.responses import CreatedRecordSchema
-from addin_api.services.records import create_record
+from addin_api.services.model import CreateRecord
+from addin_api.services.records import check_record, create_record
 
+CREATED = CreatedRecordSchema()
 bp = Blueprint("records", __name__, url_prefix="/api/v1")
 
 
@@ -20,13 +20,14 @@ bp = Blueprint("records", __name__, url_prefix="/api/v1")
     "Create a contact, lead, account, opportunity or case as the caller",
     Auth.ADD_IN,
     status=201,
-    response=CreatedRecordSchema(),
+    response=CREATED,
     body=CreateRecordSchema(),
     body_limit=MAX_RECORD_BODY_BYTES,
+    body_check=check_record,  # the table's field allowlist: a 422 before the add-in check
     errors=WRITE,
     tag="records",
 )
-def create(body: dict[str, Any]) -> tuple[Response, int]:
+def create(body: CreateRecord) -> tuple[Response, int]:
     """Create a record as the caller."""
     dv, environment_url = dataverse()
-    return jsonify(create_record(dv, environment_url, body["table"], body["body"])), 201
+    return jsonify(CREATED.dump(create_record(dv, environment_url, body))), 201

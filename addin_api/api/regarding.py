@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import AUTHENTICATED, Auth, declare
-from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.schemas import SearchArgs
 from addin_api.schemas.responses import SearchResultsSchema
-from addin_api.services.regarding import for_account, search
+from addin_api.services.model import SearchRegarding
+from addin_api.services.regarding import search
 
+RESULTS = SearchResultsSchema()
 bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 
 
@@ -20,19 +19,13 @@ bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
 @declare(
     "Regarding candidates across tables, or an account's open opportunities and cases (one $batch)",
     Auth.USER,
-    response=SearchResultsSchema(),
+    response=RESULTS,
     query=SearchArgs(),
     errors=(*AUTHENTICATED, 404),
     tag="records",
 )
-def search_regarding(args: dict[str, Any]) -> Response:
+def search_regarding(args: SearchRegarding) -> Response:
     """Search accounts, contacts, leads, opportunities and cases by name, number or email, or list an account's
     open opportunities and active cases."""
-    names = list(dict.fromkeys(t.strip() for t in args["tables"].split(",") if t.strip()))
     dv, _ = dataverse()
-    tables = [REGARDING_TABLES[n] for n in names]
-    if "account" in args:
-        results = for_account(dv, str(args["account"]), tables, args["top"])
-    else:
-        results = search(dv, args["search"], tables, args["top"])
-    return jsonify({"results": results})
+    return jsonify(RESULTS.dump(search(dv, args)))

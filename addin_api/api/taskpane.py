@@ -12,7 +12,7 @@ from werkzeug.security import safe_join
 from addin_api.errors import ConfigurationError
 from addin_api.manifest import render_manifest, sso_resource
 from addin_api.schemas import MAX_APPOINTMENT_SUBJECT_LENGTH, MAX_SUBJECT_LENGTH
-from addin_api.services.me import ADD_IN_NOT_ALLOWED
+from addin_api.services.model import ADD_IN_NOT_ALLOWED_MESSAGE
 from addin_api.wiring import collaborators
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -75,7 +75,7 @@ bp = Blueprint("taskpane", __name__)
 
 # The sentences the pane shows for states the service decides (the pane keeps the same words as its fallback).
 PANE_TEXTS = {
-    "addInNotAllowed": ADD_IN_NOT_ALLOWED,
+    "addInNotAllowed": ADD_IN_NOT_ALLOWED_MESSAGE,
     "readOnly": "Your security role lets you view Dynamics 365 data but not track items or create records.",
     "consentRequired": "Dynamics 365 needs your consent (or your admin's) before this add-in can work for you.",
     "officeMissing": "Office.js could not load, so this pane cannot read the item. Open it from an email or a "

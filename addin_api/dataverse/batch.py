@@ -19,7 +19,6 @@ MAX_REQUESTS = 1000
 CRLF = "\r\n"
 JSON_PART = "application/json; type=entry"
 _STATUS_LINE = re.compile(r"^HTTP/\d(?:\.\d)?\s+(\d{3})(?:\s.*)?$")
-_REQUEST_LINE = re.compile(r"^([A-Z]+)\s+(\S+)\s+HTTP/\d(?:\.\d)?$")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -129,18 +128,6 @@ def decode_batch(content_type: str, body: bytes) -> list[BatchResponse]:
     return responses
 
 
-def decode_batch_request(content_type: str, body: bytes, api_base: str) -> list[BatchRequest | ChangeSet]:
-    """Parse a `$batch` request body back into requests and change sets (the inverse of `encode_batch`)."""
-    items: list[BatchRequest | ChangeSet] = []
-    for headers, content in _parts(content_type, body):
-        inner_type = headers.get("content-type", "")
-        if inner_type.lower().startswith("multipart/mixed"):
-            items.append(ChangeSet([_decode_request(h, c, api_base) for h, c in _parts(inner_type, content)]))
-        else:
-            items.append(_decode_request(headers, content, api_base))
-    return items
-
-
 def boundary_of(content_type: str) -> str:
     """Return the `boundary` parameter of a multipart content type, or raise ValueError."""
     match = re.search(r'boundary=(?:"([^"]+)"|([^;\s]+))', content_type, re.IGNORECASE)
@@ -212,28 +199,6 @@ def _decode_response(mime_headers: dict[str, str], content: bytes) -> BatchRespo
     # OData puts Content-ID among the part's MIME headers; early clients put it among the HTTP headers.
     content_id = mime_headers.get("content-id") or headers.get("content-id")
     return BatchResponse(int(match.group(1)), headers, _parse_body(body), content_id)
-
-
-def _decode_request(mime_headers: dict[str, str], content: bytes, api_base: str) -> BatchRequest:
-    head, _, body = _split_http(content)
-    match = _REQUEST_LINE.match(head[0].strip()) if head else None
-    if match is None:
-        raise ValueError("a batch part is not an HTTP request")
-    url = match.group(2)
-    url = url.removeprefix(api_base)
-    headers = {
-        k: v for k, v in _parse_headers_cased(head[1:]).items() if not (k.lower() == "content-type" and v == JSON_PART)
-    }
-    return BatchRequest(match.group(1), url, _parse_body(body), headers, mime_headers.get("content-id"))
-
-
-def _parse_headers_cased(lines: list[str]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in lines:
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            headers[key.strip()] = value.strip()
-    return headers
 
 
 def _split_http(content: bytes) -> tuple[list[str], bool, bytes]:

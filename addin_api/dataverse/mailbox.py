@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from addin_api.dataverse.batch import BatchRequest
-from addin_api.dataverse.client import DataverseClient
+from addin_api.services.ports import Dataverse
 
 # incomingemaildeliverymethod / outgoingemaildeliverymethod: 0 None, 1 Microsoft Dynamics 365 for Outlook,
 # 2 Server-Side Synchronization or Email Router (incoming also has 3 Forward Mailbox).
@@ -63,7 +63,7 @@ class Environment:
     name: str | None
 
 
-def read_mailbox(dv: DataverseClient, user_id: str, organization_id: str) -> tuple[MailboxRow | None, Environment]:
+def read_mailbox(dv: Dataverse, user_id: str, organization_id: str) -> tuple[MailboxRow | None, Environment]:
     """The user's default mailbox (None when they have none) and the organization, in one round trip."""
     user, organization = dv.batch(
         [

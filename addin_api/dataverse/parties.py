@@ -8,13 +8,14 @@ https://learn.microsoft.com/en-us/power-platform/admin/associate-email-address
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 from addin_api.dataverse import odata
 from addin_api.dataverse.batch import BatchRequest, BatchResponse
 from addin_api.dataverse.tables import RESOLUTION_ORDER, Table
+from addin_api.services.model import PartyResult, RecordRef
 
 # participationtypemask values.
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/activityparty-entity
@@ -55,9 +56,10 @@ class Match:
     name: str | None
     owner_id: str | None = None
 
-    def view(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {"table": self.table.logical_name, "id": self.id, "name": self.name}
+    @property
+    def ref(self) -> RecordRef:
+        """The record as a result names it."""
+        return RecordRef(self.table.logical_name, self.id, self.name)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -115,24 +117,44 @@ def sender_match(matches: Sequence[Match], caller_id: str | None) -> Match | Non
     return None
 
 
-def party_rows(
-    parties: Sequence[Party], matches: dict[str, list[Match]], caller_id: str | None, single_match_masks: set[int]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Build the deep-insert party rows and the API's view of each party.
+@dataclass(frozen=True)
+class Resolved:
+    """A party and the records its address resolved to (one for the sender or organizer, every match otherwise)."""
 
-    Parties whose mask is in `single_match_masks` (the sender, the organizer) resolve to one record; the others
-    list every match.
-    """
-    rows: list[dict[str, Any]] = []
-    views: list[dict[str, Any]] = []
+    party: Party
+    matches: tuple[Match, ...]
+
+
+def resolve(
+    parties: Sequence[Party],
+    matches: Mapping[str, Sequence[Match]],
+    caller_id: str | None,
+    single_match_masks: Set[int],
+) -> list[Resolved]:
+    """Resolve each party: those whose mask is in `single_match_masks` (sender, organizer) to one record."""
+    resolved: list[Resolved] = []
     for party in parties:
         candidates = matches.get(party.address, [])
         if party.mask in single_match_masks:
             chosen = sender_match(candidates, caller_id)
-            resolved = [chosen] if chosen else []
+            resolved.append(Resolved(party, (chosen,) if chosen else ()))
         else:
-            resolved = list(candidates)
-        for match in resolved:
+            resolved.append(Resolved(party, tuple(candidates)))
+    return resolved
+
+
+def party_rows(
+    resolved: Sequence[Resolved], new_sender: tuple[Party, Table, str] | None = None
+) -> list[dict[str, Any]]:
+    """The deep-insert party rows: one per resolved record, or one with only the address when none.
+
+    `new_sender` (party, table, id) binds that unresolved party's row to the record created for it.
+    """
+    rows: list[dict[str, Any]] = []
+    bound = False
+    for entry in resolved:
+        party = entry.party
+        for match in entry.matches:
             rows.append(
                 {
                     "participationtypemask": party.mask,
@@ -140,7 +162,27 @@ def party_rows(
                     "addressused": party.address,
                 }
             )
-        if not resolved:
-            rows.append({"participationtypemask": party.mask, "addressused": party.address})
-        views.append({"role": party.role, "address": party.address, "resolved": [m.view() for m in resolved]})
-    return rows, views
+        if not entry.matches:
+            row: dict[str, Any] = {"participationtypemask": party.mask, "addressused": party.address}
+            if new_sender is not None and not bound and new_sender[0] == party:
+                table, record_id = new_sender[1], new_sender[2]
+                row[f"partyid_{table.logical_name}@odata.bind"] = table.bind(record_id)
+                bound = True
+            rows.append(row)
+    return rows
+
+
+def party_results(
+    resolved: Sequence[Resolved], new_sender: tuple[Party, RecordRef] | None = None
+) -> tuple[PartyResult, ...]:
+    """The API's parties, in the item's order; `new_sender` (party, record) shows the record created for it."""
+    results: list[PartyResult] = []
+    for entry in resolved:
+        refs = tuple(m.ref for m in entry.matches)
+        if new_sender is not None and (entry.party.address, entry.party.mask) == (
+            new_sender[0].address,
+            new_sender[0].mask,
+        ):
+            refs = (new_sender[1],)
+        results.append(PartyResult(entry.party.role, entry.party.address, refs))
+    return tuple(results)

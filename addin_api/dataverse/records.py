@@ -14,7 +14,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from addin_api.dataverse.tables import REGARDING_TABLES
+from addin_api.dataverse.tables import CONTACT, LEAD, REGARDING_TABLES, Table
+from addin_api.services.model import CreatedRecord, RecordRef
+from addin_api.services.ports import Dataverse
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -200,3 +202,54 @@ def create_body(table: str, fields: dict[str, Any]) -> tuple[dict[str, Any], dic
         if isinstance(fields[name], str) and not fields[name].strip():
             errors[f"fields.{name}"] = ["is required"]
     return body, errors
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A record to create with a client-chosen id, as the body of its POST."""
+
+    table: Table
+    body: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        """The record's id."""
+        return str(self.body[self.table.primary_id])
+
+    @property
+    def ref(self) -> RecordRef:
+        """The record as a result names it (a contact's or lead's full name)."""
+        name = " ".join(str(self.body[k]) for k in ("firstname", "lastname") if self.body.get(k))
+        return RecordRef(self.table.logical_name, self.id, name)
+
+
+def sender_record(table_name: str, address: str, name: str | None, subject: str) -> NewRecord:
+    """The contact or lead to create for an unresolved sender (`createMissing`), with a fresh random id.
+
+    Its id need not be deterministic: it is created in one change set with the activity, whose id is, so a twin's
+    change set fails on the activity and rolls its record back. Being random, nobody can pre-claim it.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api#change-sets
+    """
+    table = LEAD if table_name == "lead" else CONTACT
+    first, _, last = (name or "").strip().rpartition(" ")
+    if not last:
+        last = address.split("@", 1)[0]
+    body: dict[str, Any] = {table.primary_id: str(uuid.uuid4()), "lastname": last[:50], "emailaddress1": address}
+    if first:
+        body["firstname"] = first[:50]
+    if table is LEAD:
+        body["subject"] = (subject or f"Email from {address}")[:300]
+    return NewRecord(table, body)
+
+
+def create_record(dv: Dataverse, environment_url: str, table_name: str, body: dict[str, Any]) -> CreatedRecord:
+    """Create the record as the caller (one round trip); its table, id, name and form in Dynamics 365."""
+    table = REGARDING_TABLES[table_name]
+    created = dv.create(table.entity_set, body, select=[table.primary_id, table.primary_name])
+    record_id = str(created[table.primary_id])
+    return CreatedRecord(
+        table=table_name,
+        id=record_id,
+        name=created.get(table.primary_name),
+        url=f"{environment_url}/main.aspx?etn={table_name}&pagetype=entityrecord&id={record_id}",
+    )

@@ -1,4 +1,5 @@
-"""Request schemas (marshmallow) at the HTTP edge: unknown fields are rejected, limits follow Dataverse's columns."""
+"""Request schemas (marshmallow) at the HTTP edge: unknown fields are rejected, limits follow Dataverse's columns, and
+a body loads into the command its service takes (addin_api/services/model.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
-from addin_api.dataverse.records import create_body
-from addin_api.dataverse.tables import REGARDING_TABLES
+from addin_api.services.model import (
+    REGARDING_TABLE_NAMES,
+    Address,
+    Attachment,
+    CreateRecord,
+    LookupPerson,
+    RegardingRef,
+    SearchRegarding,
+    TrackAppointment,
+    TrackEmail,
+)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAK = re.compile(r"[\r\n]")
@@ -92,12 +102,21 @@ class AddressSchema(Strict):
     )
     name = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), no_control])
 
+    @post_load
+    def _address(self, data: dict[str, Any], **_: Any) -> Address:
+        """Lower-cased, as Dataverse compares addresses."""
+        return Address(data["address"].lower(), data["name"])
+
 
 class RegardingSchema(Strict):
     """A regarding record: one of the regarding tables and a GUID."""
 
-    table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
+    table = fields.String(required=True, validate=validate.OneOf(REGARDING_TABLE_NAMES))
     id = fields.UUID(required=True)
+
+    @post_load
+    def _ref(self, data: dict[str, Any], **_: Any) -> RegardingRef:
+        return RegardingRef(data["table"], str(data["id"]))
 
 
 class AttachmentSchema(Strict):
@@ -115,10 +134,9 @@ class AttachmentSchema(Strict):
             raise ValidationError("must be base64")
         check_base64(value)
 
-
-def decoded_size(content_base64: str) -> int:
-    """The size in bytes of base64 content without decoding it."""
-    return len(content_base64) * 3 // 4 - content_base64[-2:].count("=")
+    @post_load
+    def _attachment(self, data: dict[str, Any], **_: Any) -> Attachment:
+        return Attachment(data["name"], data["contentType"], data["contentBase64"])
 
 
 def check_base64(content_base64: str) -> None:
@@ -152,6 +170,24 @@ class TrackEmailSchema(TrackCommon):
     sentAt = fields.AwareDateTime(required=True)
     direction = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("incoming", "outgoing")))
 
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> TrackEmail:
+        return TrackEmail(
+            internet_message_id=data["internetMessageId"],
+            subject=data["subject"],
+            sender=data["sender"],
+            sent_at=data["sentAt"],
+            to=tuple(data["to"]),
+            cc=tuple(data["cc"]),
+            bcc=tuple(data["bcc"]),
+            body=data["body"],
+            body_type=data["bodyType"],
+            regarding=data["regarding"],
+            attachments=tuple(data["attachments"]),
+            create_missing=data["createMissing"],
+            direction=data["direction"],
+        )
+
 
 class TrackAppointmentSchema(TrackCommon):
     """`POST /api/v1/appointments`."""
@@ -171,6 +207,25 @@ class TrackAppointmentSchema(TrackCommon):
         if data["end"] < data["start"]:
             raise ValidationError("must not be before start", "end")
 
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> TrackAppointment:
+        return TrackAppointment(
+            global_object_id=data["globalObjectId"],
+            subject=data["subject"],
+            start=data["start"],
+            end=data["end"],
+            is_all_day=data["isAllDay"],
+            location=data["location"],
+            organizer=data["organizer"],
+            required_attendees=tuple(data["requiredAttendees"]),
+            optional_attendees=tuple(data["optionalAttendees"]),
+            body=data["body"],
+            body_type=data["bodyType"],
+            regarding=data["regarding"],
+            attachments=tuple(data["attachments"]),
+            create_missing=data["createMissing"],
+        )
+
 
 class EmailStatusArgs(Strict):
     """`GET /api/v1/emails?internetMessageId=…`."""
@@ -186,9 +241,9 @@ class AppointmentStatusArgs(Strict):
 
 def _tables(value: str) -> None:
     names = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [n for n in names if n not in REGARDING_TABLES]
+    unknown = [n for n in names if n not in REGARDING_TABLE_NAMES]
     if not names or unknown:
-        raise ValidationError("must be a comma-separated list of " + ", ".join(REGARDING_TABLES))
+        raise ValidationError("must be a comma-separated list of " + ", ".join(REGARDING_TABLE_NAMES))
 
 
 class SearchArgs(Strict):
@@ -203,7 +258,7 @@ class SearchArgs(Strict):
         metadata={"description": "begins-with text; a leading * finds it anywhere"},
     )
     account = fields.UUID(metadata={"description": "an account id: its open opportunities and active cases"})
-    tables = fields.String(load_default=",".join(REGARDING_TABLES), validate=[validate.Length(max=200), _tables])
+    tables = fields.String(load_default=",".join(REGARDING_TABLE_NAMES), validate=[validate.Length(max=200), _tables])
     top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
 
     @validates_schema
@@ -213,11 +268,17 @@ class SearchArgs(Strict):
         if "search" in data and not data["search"].strip().strip("*").strip():
             raise ValidationError("must contain text besides *", "search")
 
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> SearchRegarding:
+        tables = tuple(t.strip() for t in data["tables"].split(",") if t.strip())
+        account = str(data["account"]) if "account" in data else None
+        return SearchRegarding(tables, data["top"], data.get("search"), account)
+
 
 class CreateRecordSchema(Strict):
     """`POST /api/v1/records`."""
 
-    table = fields.String(required=True, validate=validate.OneOf(tuple(REGARDING_TABLES)))
+    table = fields.String(required=True, validate=validate.OneOf(REGARDING_TABLE_NAMES))
     fields_ = BoundedDict(
         max_keys=MAX_RECORD_FIELDS,
         required=True,
@@ -227,12 +288,8 @@ class CreateRecordSchema(Strict):
     )
 
     @post_load
-    def _create_body(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        """Add the Dataverse create body, checked against the table's allowlist (422 naming each bad field)."""
-        body, errors = create_body(data["table"], data["fields_"])
-        if errors:
-            raise ValidationError(errors)
-        return {**data, "body": body}
+    def _command(self, data: dict[str, Any], **_: Any) -> CreateRecord:
+        return CreateRecord(data["table"], data["fields_"])
 
 
 class PeopleArgs(Strict):
@@ -241,3 +298,7 @@ class PeopleArgs(Strict):
     email = fields.String(
         required=True, validate=[validate.Length(max=320), validate.Regexp(ADDRESS, error="must be an email address")]
     )
+
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> LookupPerson:
+        return LookupPerson(data["email"].lower())

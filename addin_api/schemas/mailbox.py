@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from addin_api.services.mailbox import DISABLED, FAILURE, NOT_RUN, REASONS, SUCCESS
+from addin_api.services.model import DISABLED, FAILURE, NOT_RUN, REASONS, SUCCESS
 
 DIRECTION = validate.OneOf((SUCCESS, FAILURE, NOT_RUN, DISABLED))
 
@@ -13,7 +13,7 @@ class MailboxEnvironmentSchema(Schema):
     """The environment the mailbox state was read in."""
 
     url = fields.String(required=True)
-    organizationId = fields.String(required=True)
+    organization_id = fields.String(required=True, data_key="organizationId")
     name = fields.String(required=True, allow_none=True)
 
 
@@ -26,13 +26,19 @@ class MailboxSchema(Schema):
     appointments = fields.String(
         required=True, validate=DIRECTION, metadata={"description": "Appointments, contacts and tasks"}
     )
-    trackingEnabled = fields.Boolean(required=True, metadata={"description": "True exactly when `reasons` is empty"})
+    tracking_enabled = fields.Boolean(
+        required=True, data_key="trackingEnabled", metadata={"description": "True exactly when `reasons` is empty"}
+    )
     reasons = fields.List(
         fields.String(validate=validate.OneOf(REASONS)),
         required=True,
         metadata={"description": "Why tracking is impossible: " + ", ".join(REASONS)},
     )
     environment = fields.Nested(MailboxEnvironmentSchema, required=True)
-    lastSync = fields.DateTime(
-        required=True, allow_none=True, metadata={"description": "When the last synchronization completed"}
+    # Dumped as Dataverse wrote it; documented as the date-time it is.
+    last_sync = fields.String(
+        required=True,
+        allow_none=True,
+        data_key="lastSync",
+        metadata={"format": "date-time", "description": "When the last synchronization completed"},
     )

@@ -1,11 +1,16 @@
-"""Response schemas: what the views return, for the OpenAPI document (the views build plain dicts)."""
+"""Response schemas: they dump the services' results (addin_api/services/model.py) and document them in OpenAPI.
+
+Attributes are the results' snake_case names; `data_key` gives the API's camelCase.
+"""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-from addin_api.dataverse.parties import ROLE_NAMES
+from marshmallow import Schema, fields, post_dump, validate
+
 from addin_api.errors import ApiError
+from addin_api.services.model import ROLES
 
 
 def _all_codes() -> dict[int, list[str]]:
@@ -64,7 +69,7 @@ class RecordRefSchema(Schema):
 class PartySchema(Schema):
     """A sender, recipient, organizer or attendee and the records their address resolved to."""
 
-    role = fields.String(required=True, validate=validate.OneOf(sorted(set(ROLE_NAMES.values()))))
+    role = fields.String(required=True, validate=validate.OneOf(sorted(ROLES)))
     address = fields.String(required=True)
     resolved = fields.List(fields.Nested(RecordRefSchema), required=True)
 
@@ -83,12 +88,24 @@ class AttachmentsResultSchema(Schema):
     skipped = fields.List(fields.Nested(SkippedAttachmentSchema), required=True)
 
 
-class TrackedSchema(Schema):
+class _OmitsNone(Schema):
+    """Leaves out the `OMIT_WHEN_NONE` keys whose value is None (the API omits them rather than sending null)."""
+
+    OMIT_WHEN_NONE: tuple[str, ...] = ()
+
+    @post_dump
+    def _omit(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {k: v for k, v in data.items() if v is not None or k not in self.OMIT_WHEN_NONE}
+
+
+class TrackedSchema(_OmitsNone):
     """A tracked email or appointment (`POST` answers 201 when created, 200 when it was already tracked)."""
 
-    activityId = fields.String(required=True)
+    OMIT_WHEN_NONE = ("attachments", "created")
+
+    activity_id = fields.String(required=True, data_key="activityId")
     tracked = fields.Boolean(required=True)
-    alreadyTracked = fields.Boolean(required=True)
+    already_tracked = fields.Boolean(required=True, data_key="alreadyTracked")
     subject = fields.String(required=True, allow_none=True)
     etag = fields.String(required=True, allow_none=True, metadata={"description": "Send as If-Match to PUT regarding"})
     regarding = fields.Nested(RecordRefSchema, required=True, allow_none=True)
@@ -99,11 +116,11 @@ class TrackedSchema(Schema):
 
 
 class TrackingStatusSchema(Schema):
-    """`{"tracked": false}`, or the tracked view."""
+    """`{"tracked": false}`, or the tracked view (dumps a `Tracked` or a `NotTracked`)."""
 
     tracked = fields.Boolean(required=True)
-    activityId = fields.String()
-    alreadyTracked = fields.Boolean()
+    activity_id = fields.String(data_key="activityId")
+    already_tracked = fields.Boolean(data_key="alreadyTracked")
     subject = fields.String(allow_none=True)
     etag = fields.String(allow_none=True)
     regarding = fields.Nested(RecordRefSchema, allow_none=True)
@@ -112,9 +129,9 @@ class TrackingStatusSchema(Schema):
 
 
 class RegardingChangedSchema(Schema):
-    """The activity after its regarding was set or cleared."""
+    """The activity after its regarding was set or cleared (dumps a `RegardingSet` or a `RegardingCleared`)."""
 
-    activityId = fields.String(required=True)
+    activity_id = fields.String(required=True, data_key="activityId")
     tracked = fields.Boolean(required=True)
     regarding = fields.Nested(RecordRefSchema, required=True, allow_none=True)
     url = fields.String(required=True)
@@ -128,20 +145,22 @@ class FeaturesSchema(Schema):
         required=True,
         metadata={"description": "Holds prvUseOfficeApps and may create activities (prvCreateActivity)"},
     )
-    setRegarding = fields.Boolean(required=True)
+    set_regarding = fields.Boolean(required=True, data_key="setRegarding")
 
 
 class MeSchema(Schema):
     """The caller in Dataverse."""
 
-    userId = fields.String(required=True)
+    user_id = fields.String(required=True, data_key="userId")
     name = fields.String(required=True, allow_none=True)
     email = fields.String(required=True, allow_none=True)
-    tenantId = fields.String(required=True)
-    businessUnitId = fields.String(required=True)
-    organizationId = fields.String(required=True)
-    environmentUrl = fields.String(required=True)
-    canUseAddIn = fields.Boolean(required=True, metadata={"description": "Holds prvUseOfficeApps"})
+    tenant_id = fields.String(required=True, data_key="tenantId")
+    business_unit_id = fields.String(required=True, data_key="businessUnitId")
+    organization_id = fields.String(required=True, data_key="organizationId")
+    environment_url = fields.String(required=True, data_key="environmentUrl")
+    can_use_add_in = fields.Boolean(
+        required=True, data_key="canUseAddIn", metadata={"description": "Holds prvUseOfficeApps"}
+    )
     features = fields.Nested(FeaturesSchema, required=True)
 
 
@@ -180,8 +199,10 @@ class PersonMatchSchema(Schema):
     company = fields.String(
         required=True, allow_none=True, metadata={"description": "A contact's parent customer, a lead's company"}
     )
-    companyId = fields.String(required=True, allow_none=True, metadata={"description": "That parent account's id"})
-    jobTitle = fields.String(required=True, allow_none=True)
+    company_id = fields.String(
+        required=True, allow_none=True, data_key="companyId", metadata={"description": "That parent account's id"}
+    )
+    job_title = fields.String(required=True, allow_none=True, data_key="jobTitle")
     url = fields.String(required=True, metadata={"description": "The record's form in Dynamics 365"})
 
 
@@ -192,14 +213,14 @@ class RecentActivitySchema(Schema):
     id = fields.String(required=True, allow_none=True)
     subject = fields.String(required=True, allow_none=True)
     when = fields.String(required=True, allow_none=True)
-    whenText = fields.String(allow_none=True)
+    when_text = fields.String(allow_none=True, data_key="whenText")
 
 
 class PeopleSchema(Schema):
     """The sender card."""
 
     matches = fields.List(fields.Nested(PersonMatchSchema), required=True)
-    recentActivities = fields.List(fields.Nested(RecentActivitySchema), required=True)
+    recent_activities = fields.List(fields.Nested(RecentActivitySchema), required=True, data_key="recentActivities")
 
 
 class HealthSchema(Schema):

@@ -8,70 +8,44 @@ https://learn.microsoft.com/en-us/dynamics365/outlook-app/deploy-dynamics-365-ap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from addin_api.dataverse import mailbox as dvmailbox
-from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.mailbox import MailboxRow
-from addin_api.services.me import MeInfo
-
-NOT_APPROVED = "not_approved"
-INCOMING_DISABLED = "incoming_disabled"
-TEST_FAILED = "test_failed"
-TEST_NOT_RUN = "test_not_run"
-OTHER_ENVIRONMENT = "other_environment"
-ADD_IN_NOT_ALLOWED = "add_in_not_allowed"
-NO_MAILBOX = "no_mailbox"
-# The order the pane lists them in: what an administrator must fix first comes first.
-REASONS = (
+from addin_api.services.model import (
+    ADD_IN_NOT_ALLOWED,
+    DISABLED,
+    FAILURE,
+    INCOMING_DISABLED,
     NO_MAILBOX,
     NOT_APPROVED,
-    INCOMING_DISABLED,
+    NOT_RUN,
+    OTHER_ENVIRONMENT,
+    REASONS,
+    SUCCESS,
     TEST_FAILED,
     TEST_NOT_RUN,
-    OTHER_ENVIRONMENT,
-    ADD_IN_NOT_ALLOWED,
+    MailboxEnvironment,
+    MailboxState,
+    MeInfo,
 )
+from addin_api.services.ports import Dataverse
 
-SUCCESS, FAILURE, NOT_RUN, DISABLED = "success", "failure", "notRun", "disabled"
 _STATUS = {dvmailbox.SUCCESS: SUCCESS, dvmailbox.FAILURE: FAILURE, dvmailbox.NOT_RUN: NOT_RUN}
 
 
-@dataclass(frozen=True)
-class MailboxState:
-    """What `GET /api/v1/mailbox` answers."""
-
-    approved: bool
-    incoming: str
-    outgoing: str
-    appointments: str
-    reasons: tuple[str, ...]
-    organization_id: str
-    organization_name: str | None
-    last_sync: str | None
-
-    @property
-    def tracking_enabled(self) -> bool:
-        """Tracking works only when nothing stands in its way."""
-        return not self.reasons
-
-
-def mailbox_state(dv: DataverseClient, info: MeInfo) -> MailboxState:
+def mailbox_state(dv: Dataverse, environment_url: str, caller: MeInfo) -> MailboxState:
     """Read the caller's mailbox and organization (one Dataverse round trip) and say what stops tracking."""
-    row, environment = dvmailbox.read_mailbox(dv, info.user_id, info.organization_id)
-    reasons = _reasons(row, info)
+    row, organization = dvmailbox.read_mailbox(dv, caller.user_id, caller.organization_id)
+    reasons = _reasons(row, caller)
+    environment = MailboxEnvironment(environment_url, organization.organization_id, organization.name)
     if row is None:
-        return MailboxState(
-            False, DISABLED, DISABLED, DISABLED, reasons, environment.organization_id, environment.name, None
-        )
+        return MailboxState(False, DISABLED, DISABLED, DISABLED, reasons, environment, None)
     return MailboxState(
         approved=row.approval == dvmailbox.APPROVED,
         incoming=_direction(row.incoming_method, dvmailbox.EMAIL_SERVER_SIDE_SYNC, row.incoming_status),
         outgoing=_direction(row.outgoing_method, dvmailbox.EMAIL_SERVER_SIDE_SYNC, row.outgoing_status),
         appointments=_direction(row.act_method, dvmailbox.ACT_SERVER_SIDE_SYNC, row.act_status),
         reasons=reasons,
-        organization_id=environment.organization_id,
-        organization_name=environment.name,
+        environment=environment,
         last_sync=row.last_sync,
     )
 

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from addin_api.dataverse.client import DataverseClient
-from addin_api.dataverse.records import create_body
-from addin_api.dataverse.tables import REGARDING_TABLES
+from addin_api.dataverse import records
 from addin_api.errors import ValidationFailed
+from addin_api.services.model import CreatedRecord, CreateRecord
+from addin_api.services.ports import Dataverse
 
 
-def validated_body(table_name: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """The create body for `fields`, checked against the table's allowlist (422 naming each bad field)."""
-    body, errors = create_body(table_name, fields)
+def check_record(command: CreateRecord) -> None:
+    """Check the fields against the table's allowlist: 422 naming each bad field."""
+    _body(command)
+
+
+def _body(command: CreateRecord) -> dict[str, Any]:
+    body, errors = records.create_body(command.table, command.fields)
     if errors:
         raise ValidationFailed(errors)
     return body
 
 
-def create_record(dv: DataverseClient, environment_url: str, table_name: str, body: dict[str, Any]) -> dict[str, Any]:
+def create_record(dv: Dataverse, environment_url: str, command: CreateRecord) -> CreatedRecord:
     """Create the record; return its table, id, name and URL."""
-    table = REGARDING_TABLES[table_name]
-    created = dv.create(table.entity_set, body, select=[table.primary_id, table.primary_name])
-    record_id = str(created[table.primary_id])
-    return {
-        "table": table_name,
-        "id": record_id,
-        "name": created.get(table.primary_name),
-        "url": f"{environment_url}/main.aspx?etn={table_name}&pagetype=entityrecord&id={record_id}",
-    }
+    return records.create_record(dv, environment_url, command.table, _body(command))

@@ -19,12 +19,12 @@ from flask import Flask
 from test_api_tracking import email, warm
 
 from addin_api import create_app
-from addin_api.api.appointments import appointment_item
-from addin_api.api.emails import email_item
 from addin_api.dataverse.activities import APPOINTMENT, EMAIL, ActivityKind
 from addin_api.schemas import TrackAppointmentSchema, TrackEmailSchema
+from addin_api.schemas.responses import TrackedSchema
 from addin_api.services import tracking
 from addin_api.services.me import MeInfo
+from addin_api.services.model import TrackPolicy
 from addin_api.services.tracking import FALLBACK_IDS, MAX_CREATES
 from addin_api.settings import Settings, SettingsError
 
@@ -113,13 +113,10 @@ def worker_track(app: Flask, devstack: Devstack, user: str, kind: ActivityKind, 
     dv = collaborators.dataverse(principal)
     who = dv.get("WhoAmI")
     me = MeInfo(str(who["UserId"]), str(who["BusinessUnitId"]), str(who["OrganizationId"]), None, user, True)
-    item = (
-        email_item(TrackEmailSchema().load(body))
-        if kind is EMAIL
-        else appointment_item(TrackAppointmentSchema().load(body))
-    )
-    limit = collaborators.settings.max_attachment_bytes
-    return tracking.track(dv, environment(devstack), me, item, limit, collaborators.activity_id_key)
+    item = TrackEmailSchema().load(body) if kind is EMAIL else TrackAppointmentSchema().load(body)
+    policy = TrackPolicy(collaborators.settings.max_attachment_bytes, collaborators.activity_id_key)
+    result = tracking.track(dv, environment(devstack), me, item, policy)
+    return TrackedSchema().dump(result), result.created_now
 
 
 def race(jobs: list[Callable[[], tuple[str, bool]]]) -> list[tuple[str, bool]]:

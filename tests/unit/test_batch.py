@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
 import pytest
 
 from addin_api.dataverse.batch import (
@@ -10,13 +16,37 @@ from addin_api.dataverse.batch import (
     ChangeSet,
     boundary_of,
     decode_batch,
-    decode_batch_request,
     encode_batch,
 )
 
 API = "https://org.example.crm.dynamics.com/api/data/v9.2/"
 ACCOUNT = "a59c24d8-0000-4d5e-8f90-123456789abc"
 TASK = "b59c24d8-0000-4d5e-8f90-123456789abc"
+
+
+def decode_batch_request(content_type: str, body: bytes, api_base: str) -> list[BatchRequest | ChangeSet]:
+    """Read a `$batch` request body back into requests and change sets, with the standard library's MIME parser."""
+    parsed = message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    items: list[BatchRequest | ChangeSet] = []
+    for part in parsed.get_payload():
+        if part.is_multipart():
+            items.append(ChangeSet([_request(inner, api_base) for inner in part.get_payload()]))
+        else:
+            items.append(_request(part, api_base))
+    return items
+
+
+def _request(part: Message, api_base: str) -> BatchRequest:
+    """One `application/http` part as the request it holds (the JSON part type is the encoder's, dropped)."""
+    text = part.get_payload(decode=True).decode("utf-8")
+    head, _, content = text.partition("\r\n\r\n")
+    start, *lines = head.split("\r\n")
+    method, url = re.match(r"^([A-Z]+) (\S+) HTTP/1\.1$", start).groups()  # type: ignore[union-attr]
+    headers = dict(line.split(": ", 1) for line in lines)
+    if headers.get("Content-Type") == "application/json; type=entry":
+        del headers["Content-Type"]
+    body: Any = json.loads(content) if content.strip() else None
+    return BatchRequest(method, url.removeprefix(api_base), body, headers, part.get("Content-ID"))
 
 
 def _items() -> list[BatchRequest | ChangeSet]:
