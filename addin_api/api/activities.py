@@ -84,6 +84,13 @@ def activity_blueprint(
 ) -> Blueprint:
     """The blueprint of one activity type under `/api/v1/<name>`; `track_schema` loads its track command."""
     bp = Blueprint(name, __name__, url_prefix=f"/api/v1/{name}")
+    _add_tracking(bp, activity, track_schema, status_schema, key_arg)
+    _add_changes(bp, activity)
+    return bp
+
+
+def _add_tracking(bp: Blueprint, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str) -> None:
+    """`GET` the tracking status and `POST` to track."""
     article = "an" if activity[0] in "aeiou" else "a"
 
     @bp.get("")
@@ -109,6 +116,10 @@ def activity_blueprint(
         dv, environment_url = dataverse()
         result = tracking.track(dv, environment_url, me(dv), body, policy())
         return jsonify(TRACKED.dump(result)), 201 if result.created_now else 200
+
+
+def _add_changes(bp: Blueprint, activity: Activity) -> None:
+    """Set or clear the regarding of a tracked activity, and untrack it."""
 
     @bp.put("/<activityId>/regarding")
     @declare(
@@ -147,5 +158,3 @@ def activity_blueprint(
         dv, _ = dataverse()
         regarding_service.untrack(dv, Untrack(activity, record_id))
         return Response(status=204)
-
-    return bp
