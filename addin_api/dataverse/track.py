@@ -1,5 +1,5 @@
 """The Dataverse round trips of a track: the lookup `$batch`, the create (alone or with the sender's new record in
-one change set), and reading the activity at an id.
+one change set), reading the activity at an id, and deleting it (untrack).
 
 https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
 """
@@ -96,3 +96,8 @@ def create_activity(
         if isinstance(response.body, dict) and "@odata.etag" in response.body:
             etag = response.body["@odata.etag"]
     return etag
+
+
+def untrack(dv: Dataverse, kind: ActivityKind, activity_id: str) -> None:
+    """Delete the activity (its parties and attachments go with it)."""
+    dv.delete(kind.entity_set, activity_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from addin_api.dataverse import regarding as dvregarding
+from addin_api.dataverse import track
 from addin_api.dataverse.activities import KINDS
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.services.model import (
@@ -32,7 +33,7 @@ def clear_regarding(dv: Dataverse, environment_url: str, command: ClearRegarding
 
 def untrack(dv: Dataverse, command: Untrack) -> None:
     """Delete the activity (its parties and attachments go with it)."""
-    dv.delete(KINDS[command.activity].entity_set, command.activity_id)
+    track.untrack(dv, KINDS[command.activity], command.activity_id)
 
 
 def parse_search(raw: str) -> tuple[str, bool]:
