@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 from marshmallow import Schema
 
 from addin_api.api.common import dataverse, me
@@ -19,9 +19,13 @@ from addin_api.services import tracking
 from addin_api.services.model import (
     Activity,
     ClearRegarding,
+    RegardingCleared,
     RegardingRef,
+    RegardingSet,
     SetRegarding,
     TrackCommand,
+    Tracked,
+    TrackingStatus,
     TrackingStatusQuery,
     TrackPolicy,
     Untrack,
@@ -95,10 +99,10 @@ def _add_tracking(bp: Blueprint, activity: Activity, track_schema: Schema, statu
 
     @bp.get("")
     @declare(f"Tracking status of one {activity} (by {key_arg})", Auth.USER, response=STATUS, query=status_schema)
-    def status(args: dict[str, Any]) -> Response:
+    def status(args: dict[str, Any]) -> TrackingStatus:
         """Tracking status of one item."""
         dv, environment_url = dataverse()
-        return jsonify(STATUS.dump(tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))))
+        return tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))
 
     @bp.post("")
     @declare(
@@ -111,11 +115,11 @@ def _add_tracking(bp: Blueprint, activity: Activity, track_schema: Schema, statu
         errors=WRITE,
         description="Idempotent: 201 when created, 200 when it was already tracked (by us or server-side sync).",
     )
-    def track(body: TrackCommand) -> tuple[Response, int]:
+    def track(body: TrackCommand) -> tuple[Tracked, int]:
         """Track an item (idempotent): 201 when created, 200 when it was already tracked."""
         dv, environment_url = dataverse()
         result = tracking.track(dv, environment_url, me(dv), body, policy())
-        return jsonify(TRACKED.dump(result)), 201 if result.created_now else 200
+        return result, 201 if result.created_now else 200
 
 
 def _add_changes(bp: Blueprint, activity: Activity) -> None:
@@ -131,19 +135,19 @@ def _add_changes(bp: Blueprint, activity: Activity) -> None:
         body_limit=MAX_REGARDING_BODY_BYTES,
         errors=WRITE,
     )
-    def set_regarding(record_id: str, condition: str, body: RegardingRef) -> Response:
+    def set_regarding(record_id: str, condition: str, body: RegardingRef) -> RegardingSet:
         """Set or change the regarding record."""
         dv, environment_url = dataverse()
         command = SetRegarding(activity, record_id, body, condition)
-        return jsonify(REGARDING_CHANGED.dump(regarding_service.set_regarding(dv, environment_url, command)))
+        return regarding_service.set_regarding(dv, environment_url, command)
 
     @bp.delete("/<activityId>/regarding")
     @declare("Clear the regarding record", Auth.ADD_IN, response=REGARDING_CHANGED, params=(ACTIVITY_ID,), errors=WRITE)
-    def clear_regarding(record_id: str) -> Response:
+    def clear_regarding(record_id: str) -> RegardingCleared:
         """Clear the regarding record."""
         dv, environment_url = dataverse()
         command = ClearRegarding(activity, record_id)
-        return jsonify(REGARDING_CHANGED.dump(regarding_service.clear_regarding(dv, environment_url, command)))
+        return regarding_service.clear_regarding(dv, environment_url, command)
 
     @bp.delete("/<activityId>")
     @declare(
@@ -153,8 +157,7 @@ def _add_changes(bp: Blueprint, activity: Activity) -> None:
         params=(ACTIVITY_ID,),
         errors=WRITE,
     )
-    def untrack(record_id: str) -> Response:
+    def untrack(record_id: str) -> None:
         """Untrack: delete the activity in Dataverse."""
         dv, _ = dataverse()
         regarding_service.untrack(dv, Untrack(activity, record_id))
-        return Response(status=204)

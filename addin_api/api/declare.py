@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from flask import request
+from flask import Response, jsonify, request
 from marshmallow import Schema
 
 from addin_api.api.common import dataverse, json_body, me, parse, query_args
@@ -96,16 +96,18 @@ View = Callable[..., Any]
 
 
 def declare(summary: str, auth: Auth, **contract: Any) -> Callable[[View], View]:
-    """Declare a view's contract (see Declaration) and enforce it before the view runs.
+    """Declare a view's contract (see Declaration), enforce it before the view runs and dump what the view returns.
 
     The view receives each Param's value under its `arg`, the loaded query as `args` and the loaded body as `body`.
+    It returns its result (dumped with `response`, answered with `status`), `(result, status)` for a status of
+    `also`, None for a route without a body (`status` alone, e.g. 204), or a finished Response.
     """
     declaration = Declaration(summary, auth, **contract)
 
     def decorate(view: View) -> View:
         @wraps(view)
-        def checked(**path: Any) -> Any:
-            return view(**_inputs(declaration, path))
+        def checked(**path: Any) -> Response:
+            return _answer(declaration, view(**_inputs(declaration, path)))
 
         wrapper = checked if auth is Auth.NONE else require_user(checked)
         setattr(wrapper, DECLARATION, declaration)
@@ -130,6 +132,20 @@ def _inputs(declaration: Declaration, path: Mapping[str, Any]) -> dict[str, Any]
         dv, _ = dataverse()
         me(dv).require_add_in()
     return values
+
+
+def _answer(declaration: Declaration, returned: Any) -> Response:
+    """The view's result as the declared answer."""
+    if isinstance(returned, Response):
+        return returned
+    result, status = returned if isinstance(returned, tuple) else (returned, declaration.status)
+    assert status in (declaration.status, *declaration.also), f"{status} is not declared"
+    if result is None:
+        return Response(status=status)
+    assert declaration.response is not None, "a view that returns a result declares its response schema"
+    response = jsonify(declaration.response.dump(result))
+    response.status_code = status
+    return response
 
 
 def declaration_of(view: Callable[..., Any]) -> Declaration | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import Auth, declare
 from addin_api.schemas import PeopleArgs
 from addin_api.schemas.responses import PeopleSchema
-from addin_api.services.model import LookupPerson
+from addin_api.services.model import LookupPerson, Person
 from addin_api.services.people import lookup
 
 PERSON = PeopleSchema()
@@ -23,7 +23,7 @@ bp = Blueprint("people", __name__, url_prefix="/api/v1")
     query=PeopleArgs(),
     tag="people",
 )
-def people(args: LookupPerson) -> Response:
+def people(args: LookupPerson) -> Person:
     """Who an address is in Dataverse and the latest activities with it."""
     dv, environment_url = dataverse()
-    return jsonify(PERSON.dump(lookup(dv, environment_url, args)))
+    return lookup(dv, environment_url, args)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import WRITE, Auth, declare
 from addin_api.schemas import MAX_RECORD_BODY_BYTES, CreateRecordSchema
 from addin_api.schemas.responses import CreatedRecordSchema
-from addin_api.services.model import CreateRecord
+from addin_api.services.model import CreatedRecord, CreateRecord
 from addin_api.services.records import check_record, create_record
 
 CREATED = CreatedRecordSchema()
@@ -27,7 +27,7 @@ bp = Blueprint("records", __name__, url_prefix="/api/v1")
     errors=WRITE,
     tag="records",
 )
-def create(body: CreateRecord) -> tuple[Response, int]:
+def create(body: CreateRecord) -> CreatedRecord:
     """Create a record as the caller."""
     dv, environment_url = dataverse()
-    return jsonify(CREATED.dump(create_record(dv, environment_url, body))), 201
+    return create_record(dv, environment_url, body)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import AUTHENTICATED, Auth, declare
 from addin_api.schemas import SearchArgs
 from addin_api.schemas.responses import SearchResultsSchema
-from addin_api.services.model import SearchRegarding
+from addin_api.services.model import SearchRegarding, SearchResults
 from addin_api.services.regarding import search
 
 RESULTS = SearchResultsSchema()
@@ -24,8 +24,8 @@ bp = Blueprint("regarding", __name__, url_prefix="/api/v1")
     errors=(*AUTHENTICATED, 404),
     tag="records",
 )
-def search_regarding(args: SearchRegarding) -> Response:
+def search_regarding(args: SearchRegarding) -> SearchResults:
     """Search accounts, contacts, leads, opportunities and cases by name, number or email, or list an account's
     open opportunities and active cases."""
     dv, _ = dataverse()
-    return jsonify(RESULTS.dump(search(dv, args)))
+    return search(dv, args)

@@ -12,7 +12,7 @@ from marshmallow import fields, post_load
 
 from addin_api import create_app
 from addin_api.api.activities import ACTIVITY_ID, IF_MATCH
-from addin_api.api.declare import Auth, declaration_of, declare
+from addin_api.api.declare import Auth, Param, declaration_of, declare
 from addin_api.errors import ValidationFailed
 from addin_api.schemas import Strict
 
@@ -117,3 +117,24 @@ def test_every_v1_route_of_the_app_declares_its_auth() -> None:
     assert Auth.ADD_IN == auth[("/api/v1/emails/<activityId>", "DELETE")]
     assert Auth.USER == auth[("/api/v1/me", "GET")] == auth[("/api/v1/regarding", "GET")]
     assert Auth.NONE == auth[("/api/v1/openapi.json", "GET")]
+
+
+def test_the_result_is_dumped_with_the_declared_schema_and_status() -> None:
+    """A view returns its result: the response schema dumps it (dropping what it does not declare) under the declared
+    status, `(result, status)` picks another declared success status, and None answers the status without a body."""
+    app = create_app()
+    kind = Param("kind", "path", "kind", lambda raw: raw)
+
+    @declare("Make a note", Auth.NONE, status=201, also=(200,), response=NoteSchema(), params=(kind,))
+    def make(kind: str) -> Any:
+        result = {"text": "hi", "internal": "not for the client"}
+        return {"created": result, "again": (result, 200), "empty": None}[kind]
+
+    app.add_url_rule("/api/v1/test-make/<kind>", view_func=make)
+    client = app.test_client()
+
+    created, again, empty = (client.get(f"/api/v1/test-make/{k}") for k in ("created", "again", "empty"))
+
+    assert (201, {"text": "hi"}) == (created.status_code, created.get_json())
+    assert (200, {"text": "hi"}) == (again.status_code, again.get_json())
+    assert (201, b"") == (empty.status_code, empty.get_data())
