@@ -15,6 +15,8 @@ from addin_api.errors import ApiError
 log = logging.getLogger("addin_api")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Some of werkzeug's descriptions are HTML (411's wraps a header name in <code>): a problem's detail is plain text.
+MARKUP = re.compile(r"<[^<>]*>")
 # Codes for errors raised by Flask/werkzeug themselves (routing, method, body size, malformed JSON).
 HTTP_CODES = {
     400: "bad_request",
@@ -55,7 +57,7 @@ def _handle_api_error(error: ApiError) -> Response:
 def _handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     code = HTTP_CODES.get(status, "http_error")
-    response = problem(status, code, error.name, error.description or error.name)
+    response = problem(status, code, error.name, MARKUP.sub("", error.description or error.name))
     if status == 405 and error.response is None:
         valid = getattr(error, "valid_methods", None)
         if valid:

@@ -4,34 +4,34 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from marshmallow import Schema, ValidationError
+from flask import Blueprint
+from marshmallow import Schema
 
-from addin_api.api.common import dataverse, json_body, me, parse, query_args
-from addin_api.auth.decorators import require_user
+from addin_api.api.common import dataverse, me
+from addin_api.api.declare import WRITE, Auth, Param, declare
 from addin_api.errors import ValidationFailed
-from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema, check_base64
+from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema
 from addin_api.schemas.responses import RegardingChangedSchema, TrackedSchema, TrackingStatusSchema
 from addin_api.services import regarding as regarding_service
 from addin_api.services import tracking
 from addin_api.services.model import (
     Activity,
-    Address,
-    Attachment,
     ClearRegarding,
+    RegardingCleared,
     RegardingRef,
+    RegardingSet,
     SetRegarding,
     TrackCommand,
+    Tracked,
+    TrackingStatus,
     TrackingStatusQuery,
     TrackPolicy,
     Untrack,
 )
 from addin_api.wiring import collaborators
 
-ItemBuilder = Callable[[dict[str, Any]], TrackCommand]
 # Schemas are built once: they hold no per-request state.
 REGARDING = RegardingSchema()
 TRACKED = TrackedSchema()
@@ -39,48 +39,42 @@ STATUS = TrackingStatusSchema()
 REGARDING_CHANGED = RegardingChangedSchema()
 
 
-def activity_id(raw: str) -> str:
+def activity_id(raw: str | None) -> str:
     """Parse the `{activityId}` path segment (422 unless a GUID)."""
     try:
-        return str(uuid.UUID(raw))
+        return str(uuid.UUID(raw or ""))
     except ValueError as exc:
         raise ValidationFailed({"activityId": ["must be a GUID"]}) from exc
-
-
-def regarding_ref(data: dict[str, Any] | None) -> RegardingRef | None:
-    """The loaded `regarding` object as a reference to a table we allow."""
-    if data is None:
-        return None
-    return RegardingRef(data["table"], str(data["id"]))
-
-
-def address(data: dict[str, Any]) -> Address:
-    """A loaded address, lower-cased as Dataverse compares it."""
-    return Address(data["address"].lower(), data.get("name"))
-
-
-def attachments(data: dict[str, Any]) -> tuple[Attachment, ...]:
-    """Loaded attachments, each checked to decode as base64 (content stays base64)."""
-    found = []
-    for index, item in enumerate(data["attachments"]):
-        try:
-            check_base64(item["contentBase64"])
-        except ValidationError as exc:
-            raise ValidationFailed({"attachments": {str(index): {"contentBase64": ["must be base64"]}}}) from exc
-        found.append(Attachment(item["name"], item["contentType"], item["contentBase64"]))
-    return tuple(found)
 
 
 # RFC 9110 §8.8.3: an entity tag is visible ASCII (other than the quote) or obs-text; Dataverse's are W/"<digits>".
 ETAG = re.compile(r'^(\*|(W/)?"[\x21\x23-\x7e]{1,100}")$')
 
 
-def if_match() -> str:
+def if_match(raw: str | None) -> str:
     """The client's `If-Match` (an ETag from the tracked view, or `*` when absent); 422 when malformed."""
-    value = request.headers.get("If-Match", "*").strip()
+    value = ("*" if raw is None else raw).strip()
     if not ETAG.match(value):
         raise ValidationFailed({"If-Match": ["must be an ETag from the tracked view, or *"]})
     return value
+
+
+ACTIVITY_ID = Param(
+    "activityId",
+    "path",
+    "record_id",
+    activity_id,
+    "The activity's id (a GUID)",
+    schema={"type": "string", "format": "uuid"},
+)
+IF_MATCH = Param(
+    "If-Match",
+    "header",
+    "condition",
+    if_match,
+    "The `etag` of the tracked view: the change is refused with 409 if the activity changed since",
+    required=False,
+)
 
 
 def policy() -> TrackPolicy:
@@ -90,61 +84,80 @@ def policy() -> TrackPolicy:
 
 
 def activity_blueprint(
-    name: str, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str, build: ItemBuilder
+    name: str, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str
 ) -> Blueprint:
-    """The blueprint of one activity type under `/api/v1/<name>`."""
+    """The blueprint of one activity type under `/api/v1/<name>`; `track_schema` loads its track command."""
     bp = Blueprint(name, __name__, url_prefix=f"/api/v1/{name}")
+    _add_tracking(bp, activity, track_schema, status_schema, key_arg)
+    _add_changes(bp, activity)
+    return bp
+
+
+def _add_tracking(bp: Blueprint, activity: Activity, track_schema: Schema, status_schema: Schema, key_arg: str) -> None:
+    """`GET` the tracking status and `POST` to track."""
+    article = "an" if activity[0] in "aeiou" else "a"
 
     @bp.get("")
-    @require_user
-    def status() -> Response:
+    @declare(f"Tracking status of one {activity} (by {key_arg})", Auth.USER, response=STATUS, query=status_schema)
+    def status(args: dict[str, Any]) -> TrackingStatus:
         """Tracking status of one item."""
-        args = parse(status_schema, query_args())
         dv, environment_url = dataverse()
-        return jsonify(STATUS.dump(tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))))
+        return tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))
 
     @bp.post("")
-    @require_user
-    def track() -> tuple[Response, int]:
+    @declare(
+        f"Track {article} {activity}",
+        Auth.ADD_IN,
+        status=201,
+        also=(200,),
+        response=TRACKED,
+        body=track_schema,
+        errors=WRITE,
+        description="Idempotent: 201 when created, 200 when it was already tracked (by us or server-side sync).",
+    )
+    def track(body: TrackCommand) -> tuple[Tracked, int]:
         """Track an item (idempotent): 201 when created, 200 when it was already tracked."""
-        item = build(parse(track_schema, json_body()))
         dv, environment_url = dataverse()
-        info = me(dv)
-        info.require_add_in()
-        result = tracking.track(dv, environment_url, info, item, policy())
-        return jsonify(TRACKED.dump(result)), 201 if result.created_now else 200
+        result = tracking.track(dv, environment_url, me(dv), body, policy())
+        return result, 201 if result.created_now else 200
 
-    @bp.put("/<raw_id>/regarding")
-    @require_user
-    def set_regarding(raw_id: str) -> Response:
+
+def _add_changes(bp: Blueprint, activity: Activity) -> None:
+    """Set or clear the regarding of a tracked activity, and untrack it."""
+
+    @bp.put("/<activityId>/regarding")
+    @declare(
+        "Set or change the regarding record",
+        Auth.ADD_IN,
+        response=REGARDING_CHANGED,
+        params=(ACTIVITY_ID, IF_MATCH),
+        body=REGARDING,
+        body_limit=MAX_REGARDING_BODY_BYTES,
+        errors=WRITE,
+    )
+    def set_regarding(record_id: str, condition: str, body: RegardingRef) -> RegardingSet:
         """Set or change the regarding record."""
-        record_id = activity_id(raw_id)
-        condition = if_match()
-        ref = regarding_ref(parse(REGARDING, json_body(MAX_REGARDING_BODY_BYTES)))
-        assert ref is not None
         dv, environment_url = dataverse()
-        me(dv).require_add_in()
-        command = SetRegarding(activity, record_id, ref, condition)
-        return jsonify(REGARDING_CHANGED.dump(regarding_service.set_regarding(dv, environment_url, command)))
+        command = SetRegarding(activity, record_id, body, condition)
+        return regarding_service.set_regarding(dv, environment_url, command)
 
-    @bp.delete("/<raw_id>/regarding")
-    @require_user
-    def clear_regarding(raw_id: str) -> Response:
+    @bp.delete("/<activityId>/regarding")
+    @declare("Clear the regarding record", Auth.ADD_IN, response=REGARDING_CHANGED, params=(ACTIVITY_ID,), errors=WRITE)
+    def clear_regarding(record_id: str) -> RegardingCleared:
         """Clear the regarding record."""
-        record_id = activity_id(raw_id)
         dv, environment_url = dataverse()
-        me(dv).require_add_in()
         command = ClearRegarding(activity, record_id)
-        return jsonify(REGARDING_CHANGED.dump(regarding_service.clear_regarding(dv, environment_url, command)))
+        return regarding_service.clear_regarding(dv, environment_url, command)
 
-    @bp.delete("/<raw_id>")
-    @require_user
-    def untrack(raw_id: str) -> Response:
+    @bp.delete("/<activityId>")
+    @declare(
+        f"Untrack: delete the {activity} activity in Dataverse",
+        Auth.ADD_IN,
+        status=204,
+        params=(ACTIVITY_ID,),
+        errors=WRITE,
+    )
+    def untrack(record_id: str) -> None:
         """Untrack: delete the activity in Dataverse."""
-        record_id = activity_id(raw_id)
         dv, _ = dataverse()
-        me(dv).require_add_in()
         regarding_service.untrack(dv, Untrack(activity, record_id))
-        return Response(status=204)
-
-    return bp

@@ -30,14 +30,16 @@ MAX_JSON_ITEMS = 50_000
 MAX_QUERY_FIELDS = 16
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 NOT_TEXT = "must be valid Unicode text"
+ME_KEY = "addin_api.me"  # the request's MeInfo in its WSGI environ
 
 
-def parse(schema: Schema, data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Load `data` with `schema` or raise 422 naming each field."""
+def parse(schema: Schema, data: Mapping[str, Any] | None) -> Any:
+    """Load `data` with `schema` (a command, or a dict for a schema without `post_load`) or raise 422 naming each
+    field."""
     if data is None:
         raise ValidationFailed({"body": ["must be a JSON object"]})
     try:
-        loaded: dict[str, Any] = schema.load(data)
+        loaded = schema.load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"body": exc.messages}
         raise ValidationFailed(messages) from exc
@@ -185,8 +187,18 @@ def dataverse() -> tuple[Dataverse, str]:
 
 
 def me(dv: Dataverse) -> MeInfo:
-    """The caller's Dataverse identity and add-in privilege (cached per user)."""
+    """The caller's Dataverse identity and add-in privilege (cached per user, and kept for the request: the add-in
+    check of `declare` and the view that reads it again cost one look-up).
+
+    Kept in the WSGI environ, which is this request's alone (`g` lives as long as the app context, which a test
+    client may share between requests).
+    """
+    found = request.environ.get(ME_KEY)
+    if isinstance(found, MeInfo):
+        return found
     principal = current_principal()
     wired = collaborators()
     key = (principal.tenant_id, principal.object_id, wired.environment_url(principal))
-    return current_me(dv, wired.me_cache, key)
+    info = current_me(dv, wired.me_cache, key)
+    request.environ[ME_KEY] = info
+    return info

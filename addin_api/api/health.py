@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from addin_api.api.declare import PUBLIC, Auth, declare
 from addin_api.errors import ApiError
+from addin_api.schemas.responses import HealthSchema, ReadinessSchema
 from addin_api.wiring import Collaborators, Unconfigured, reconfigure
 
 # Retry-After of a not-ready answer when the failing check did not say how long to wait.
 DEFAULT_RETRY_AFTER = 5
+READINESS = ReadinessSchema()
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz() -> Response:
+@declare("Liveness", Auth.NONE, response=HealthSchema(), errors=PUBLIC, tag="operations")
+def healthz() -> dict[str, str]:
     """The process is up."""
-    return jsonify({"status": "ok"})
+    return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@declare(
+    "Readiness: settings valid, signing keys and identity metadata loadable",
+    Auth.NONE,
+    response=READINESS,
+    errors=PUBLIC,
+    tag="operations",
+    other={503: READINESS},
+)
 def readyz() -> Response:
     """Ready when the settings are valid and the token-signing keys (and OBO metadata) are loaded or loadable.
 

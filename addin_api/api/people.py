@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
-from addin_api.api.common import dataverse, parse, query_args
-from addin_api.auth.decorators import require_user
+from addin_api.api.common import dataverse
+from addin_api.api.declare import Auth, declare
 from addin_api.schemas import PeopleArgs
 from addin_api.schemas.responses import PeopleSchema
-from addin_api.services.model import LookupPerson
+from addin_api.services.model import LookupPerson, Person
 from addin_api.services.people import lookup
 
-ARGS = PeopleArgs()
 PERSON = PeopleSchema()
 bp = Blueprint("people", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/people")
-@require_user
-def people() -> Response:
+@declare(
+    "The sender card: records with this address and recent activities",
+    Auth.USER,
+    response=PERSON,
+    query=PeopleArgs(),
+    tag="people",
+)
+def people(args: LookupPerson) -> Person:
     """Who an address is in Dataverse and the latest activities with it."""
-    args = parse(ARGS, query_args())
     dv, environment_url = dataverse()
-    return jsonify(PERSON.dump(lookup(dv, environment_url, LookupPerson(args["email"].lower()))))
+    return lookup(dv, environment_url, args)

@@ -1,4 +1,5 @@
-"""Request schemas (marshmallow) at the HTTP edge: unknown fields are rejected, limits follow Dataverse's columns."""
+"""Request schemas (marshmallow) at the HTTP edge: unknown fields are rejected, limits follow Dataverse's columns, and
+a body loads into the command its service takes (addin_api/services/model.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ import binascii
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
-from addin_api.services.model import REGARDING_TABLE_NAMES
+from addin_api.services.model import (
+    REGARDING_TABLE_NAMES,
+    Address,
+    Attachment,
+    CreateRecord,
+    LookupPerson,
+    RegardingRef,
+    SearchRegarding,
+    TrackAppointment,
+    TrackEmail,
+)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAK = re.compile(r"[\r\n]")
@@ -91,12 +102,21 @@ class AddressSchema(Strict):
     )
     name = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), no_control])
 
+    @post_load
+    def _address(self, data: dict[str, Any], **_: Any) -> Address:
+        """Lower-cased, as Dataverse compares addresses."""
+        return Address(data["address"].lower(), data["name"])
+
 
 class RegardingSchema(Strict):
     """A regarding record: one of the regarding tables and a GUID."""
 
     table = fields.String(required=True, validate=validate.OneOf(REGARDING_TABLE_NAMES))
     id = fields.UUID(required=True)
+
+    @post_load
+    def _ref(self, data: dict[str, Any], **_: Any) -> RegardingRef:
+        return RegardingRef(data["table"], str(data["id"]))
 
 
 class AttachmentSchema(Strict):
@@ -112,6 +132,11 @@ class AttachmentSchema(Strict):
     def _content(self, value: str, **_: Any) -> None:
         if len(value) % 4 or not BASE64.match(value):
             raise ValidationError("must be base64")
+        check_base64(value)
+
+    @post_load
+    def _attachment(self, data: dict[str, Any], **_: Any) -> Attachment:
+        return Attachment(data["name"], data["contentType"], data["contentBase64"])
 
 
 def check_base64(content_base64: str) -> None:
@@ -145,6 +170,24 @@ class TrackEmailSchema(TrackCommon):
     sentAt = fields.AwareDateTime(required=True)
     direction = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("incoming", "outgoing")))
 
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> TrackEmail:
+        return TrackEmail(
+            internet_message_id=data["internetMessageId"],
+            subject=data["subject"],
+            sender=data["sender"],
+            sent_at=data["sentAt"],
+            to=tuple(data["to"]),
+            cc=tuple(data["cc"]),
+            bcc=tuple(data["bcc"]),
+            body=data["body"],
+            body_type=data["bodyType"],
+            regarding=data["regarding"],
+            attachments=tuple(data["attachments"]),
+            create_missing=data["createMissing"],
+            direction=data["direction"],
+        )
+
 
 class TrackAppointmentSchema(TrackCommon):
     """`POST /api/v1/appointments`."""
@@ -163,6 +206,25 @@ class TrackAppointmentSchema(TrackCommon):
     def _times(self, data: dict[str, Any], **_: Any) -> None:
         if data["end"] < data["start"]:
             raise ValidationError("must not be before start", "end")
+
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> TrackAppointment:
+        return TrackAppointment(
+            global_object_id=data["globalObjectId"],
+            subject=data["subject"],
+            start=data["start"],
+            end=data["end"],
+            is_all_day=data["isAllDay"],
+            location=data["location"],
+            organizer=data["organizer"],
+            required_attendees=tuple(data["requiredAttendees"]),
+            optional_attendees=tuple(data["optionalAttendees"]),
+            body=data["body"],
+            body_type=data["bodyType"],
+            regarding=data["regarding"],
+            attachments=tuple(data["attachments"]),
+            create_missing=data["createMissing"],
+        )
 
 
 class EmailStatusArgs(Strict):
@@ -206,6 +268,12 @@ class SearchArgs(Strict):
         if "search" in data and not data["search"].strip().strip("*").strip():
             raise ValidationError("must contain text besides *", "search")
 
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> SearchRegarding:
+        tables = tuple(t.strip() for t in data["tables"].split(",") if t.strip())
+        account = str(data["account"]) if "account" in data else None
+        return SearchRegarding(tables, data["top"], data.get("search"), account)
+
 
 class CreateRecordSchema(Strict):
     """`POST /api/v1/records`."""
@@ -219,6 +287,10 @@ class CreateRecordSchema(Strict):
         values=fields.Raw(allow_none=False),
     )
 
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> CreateRecord:
+        return CreateRecord(data["table"], data["fields_"])
+
 
 class PeopleArgs(Strict):
     """`GET /api/v1/people?email=…`."""
@@ -226,3 +298,7 @@ class PeopleArgs(Strict):
     email = fields.String(
         required=True, validate=[validate.Length(max=320), validate.Regexp(ADDRESS, error="must be an email address")]
     )
+
+    @post_load
+    def _command(self, data: dict[str, Any], **_: Any) -> LookupPerson:
+        return LookupPerson(data["email"].lower())

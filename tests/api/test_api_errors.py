@@ -123,6 +123,16 @@ def test_user_without_office_apps_privilege_can_read_but_not_write(api: Api) -> 
     assert 200 == status.status_code
 
 
+def test_a_malformed_write_is_422_before_the_add_in_check(api: Api) -> None:
+    """The add-in privilege is looked up only for a well-formed request: Bob's bad id, body or field is a 422."""
+    bad_field = {"table": "account", "fields": {"name": "X", "secret": 1}}
+
+    assert_problem(api.post("/api/v1/emails", email(subject=None), BOB), 422, "validation_failed")
+    assert_problem(api.post("/api/v1/records", bad_field, BOB), 422, "validation_failed")
+    assert_problem(api.put("/api/v1/emails/not-a-guid/regarding", {}, BOB), 422, "validation_failed")
+    assert_problem(api.delete("/api/v1/emails/not-a-guid", BOB), 422, "validation_failed")
+
+
 def test_read_only_user_gets_dataverse_forbidden(api: Api) -> None:
     """Dataverse refuses a read-only user's create: 403 dataverse_forbidden, nothing written."""
     assert_problem(api.post("/api/v1/emails", email(), CAROL), 403, "dataverse_forbidden")

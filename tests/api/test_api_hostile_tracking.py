@@ -19,8 +19,6 @@ from flask import Flask
 from test_api_tracking import email, warm
 
 from addin_api import create_app
-from addin_api.api.appointments import appointment_item
-from addin_api.api.emails import email_item
 from addin_api.dataverse.activities import APPOINTMENT, EMAIL, ActivityKind
 from addin_api.schemas import TrackAppointmentSchema, TrackEmailSchema
 from addin_api.schemas.responses import TrackedSchema
@@ -115,11 +113,7 @@ def worker_track(app: Flask, devstack: Devstack, user: str, kind: ActivityKind, 
     dv = collaborators.dataverse(principal)
     who = dv.get("WhoAmI")
     me = MeInfo(str(who["UserId"]), str(who["BusinessUnitId"]), str(who["OrganizationId"]), None, user, True)
-    item = (
-        email_item(TrackEmailSchema().load(body))
-        if kind is EMAIL
-        else appointment_item(TrackAppointmentSchema().load(body))
-    )
+    item = TrackEmailSchema().load(body) if kind is EMAIL else TrackAppointmentSchema().load(body)
     policy = TrackPolicy(collaborators.settings.max_attachment_bytes, collaborators.activity_id_key)
     result = tracking.track(dv, environment(devstack), me, item, policy)
     return TrackedSchema().dump(result), result.created_now

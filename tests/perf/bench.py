@@ -633,7 +633,6 @@ def capture_track(bench: Bench, upn: str, message_id: str) -> dict[str, Any]:
     replay sends byte for byte what the service sends (the bearer token aside).
     """
 
-    from addin_api.api.emails import email_item
     from addin_api.dataverse.activities import EMAIL
     from addin_api.dataverse.client import DataverseClient, JsonPayload, Reply, UserGate
     from addin_api.schemas import TrackEmailSchema
@@ -663,7 +662,7 @@ def capture_track(bench: Bench, upn: str, message_id: str) -> dict[str, Any]:
     who = dv.get("WhoAmI")
     me = MeInfo(str(who["UserId"]), str(who["BusinessUnitId"]), str(who["OrganizationId"]), None, upn, True)
     recorded.clear()
-    item = email_item(TrackEmailSchema().load(email_body(message_id)))
+    item = TrackEmailSchema().load(email_body(message_id))
     # A first track never reaches the fallback ids, so any key will do.
     policy = TrackPolicy(settings.max_attachment_bytes, os.urandom(32))
     created = tracking.track(dv, environment, me, item, policy).created_now
