@@ -24,6 +24,7 @@ from addin_api.dataverse.breaker import Breakers
 from addin_api.dataverse.client import DataverseClient
 from addin_api.dataverse.limits import SqliteThrottleWindows, ThrottleWindows, UserGate
 from addin_api.dataverse.transport import Observer
+from addin_api.errors import ConfigurationError
 from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
 
@@ -44,8 +45,6 @@ class Collaborators:
     @functools.cached_property
     def activity_id_key(self) -> bytes:
         """The key of the activity ids only this deployment can compute (`Settings.activity_id_key`)."""
-        from addin_api.errors import ConfigurationError
-
         try:
             return self.settings.activity_id_key()
         except (OSError, ValueError) as exc:
@@ -140,6 +139,8 @@ def build(app: Flask, settings: Settings) -> Collaborators:
     cache: TokenCache = InMemoryTokenCache()
     shared: ThrottleWindows | None = None
     if settings.redis_url:
+        # Imported here, not for a cycle (redis_support imports nothing of ours): loading redis-py takes a few hundred
+        # milliseconds, which a process with no Redis configured need not pay at start.
         from addin_api import redis_support
 
         client = redis_support.connect(settings.redis_url)
@@ -200,8 +201,6 @@ _reconfigure_lock = threading.Lock()
 
 def collaborators() -> Collaborators:
     """The current app's collaborators (raises ConfigurationError when the settings are invalid)."""
-    from addin_api.errors import ConfigurationError
-
     found = current_app.extensions["addin_api"]
     if isinstance(found, Collaborators):
         return found

@@ -15,6 +15,8 @@ from werkzeug.exceptions import NotFound
 
 from addin_api import logs
 from addin_api.api.taskpane import PANE_DIR, STATIC, send_static
+from addin_api.services.live_view import latest_activity
+from addin_api.services.model import LatestActivity
 from addin_api.wiring import collaborators
 
 # Its own static root, outside the pane's: production routes cannot reach these files by any spelling of a path.
@@ -23,8 +25,6 @@ HARNESS_ASSETS = {path.name: path for path in HARNESS_DIR.iterdir() if path.suff
 OFFICE_JS_URL = "https://appsforoffice.microsoft.com/lib/1/hosted/office.js"
 STANDIN_URL = "/dev/office-standin.js"
 EXTENSION = "addin_api_devharness"
-FORMATTED = "OData.Community.Display.V1.FormattedValue"
-ANNOTATIONS = 'odata.include-annotations="*"'
 HARNESS_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'"
 
 bp = Blueprint("devharness", __name__, url_prefix="/dev")
@@ -129,60 +129,40 @@ def token() -> Response:
     return jsonify({"access_token": minted.json()["access_token"]})
 
 
-def _rows(user: str, entity_set: str, select: str) -> list[dict[str, Any]]:
+def _access(user: str) -> tuple[str, str] | None:
+    """The user's environment URL and a Dataverse token the devstack mints for them, if they have both."""
     config = _devstack("GET", "/_devstack/config").json()
     tenant = next((u["tenantId"] for u in config.get("users", []) if u.get("upn") == user), None)
     environment = collaborators().settings.dataverse_urls.get(str(tenant))
     if environment is None:
-        return []
+        return None
     minted = _devstack("POST", "/_devstack/token", {"user": user, "audience": "dataverse"})
     if minted.status_code != 200:
-        return []
-    wired = collaborators()
-    query = f"$select={select},_regardingobjectid_value&$orderby=createdon desc&$top=8"
-    try:
-        found = wired.session.get(
-            f"{environment}/api/data/v9.2/{entity_set}?{query}",
-            headers={
-                "Authorization": f"Bearer {minted.json()['access_token']}",
-                "Accept": "application/json",
-                "OData-MaxVersion": "4.0",
-                "OData-Version": "4.0",
-                "Prefer": ANNOTATIONS,
-            },
-            timeout=wired.settings.timeout,
-            verify=wired.session.verify,
-        )
-    except requests.RequestException as exc:
-        raise DevstackUnreachable(str(exc)) from exc
-    if found.status_code != 200:
-        return []
-    rows: list[dict[str, Any]] = found.json().get("value", [])
-    return rows
+        return None
+    return environment, str(minted.json()["access_token"])
 
 
 @bp.get("/api/activity")
 def activity() -> Response:
     """The latest emails and appointments the user can see in the emulated Dataverse."""
     user = request.args.get("user", "")
-    items = []
-    for kind, entity_set, select in (
-        ("email", "emails", "activityid,subject,messageid,createdon"),
-        ("appointment", "appointments", "activityid,subject,globalobjectid,createdon"),
-    ):
-        for row in _rows(user, entity_set, select):
-            items.append(
-                {
-                    "type": kind,
-                    "id": row.get("activityid"),
-                    "subject": row.get("subject"),
-                    "key": row.get("messageid") or row.get("globalobjectid"),
-                    "createdOn": row.get("createdon"),
-                    "regarding": row.get(f"_regardingobjectid_value@{FORMATTED}"),
-                }
-            )
-    items.sort(key=lambda item: str(item["createdOn"] or ""), reverse=True)
-    return jsonify({"items": items})
+    wired = collaborators()
+    try:
+        latest = latest_activity(wired.session, lambda: _access(user), wired.settings.timeout)
+    except requests.RequestException as exc:
+        raise DevstackUnreachable(str(exc)) from exc
+    return jsonify({"items": [_activity_json(item) for item in latest]})
+
+
+def _activity_json(item: LatestActivity) -> dict[str, str | None]:
+    return {
+        "type": item.type,
+        "id": item.id,
+        "subject": item.subject,
+        "key": item.key,
+        "createdOn": item.created_on,
+        "regarding": item.regarding,
+    }
 
 
 @bp.post("/api/faults")

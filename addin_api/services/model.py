@@ -351,6 +351,18 @@ class RecentActivity:
 
 
 @dataclass(frozen=True)
+class LatestActivity:
+    """An email or appointment among the latest the dev harness's live view lists."""
+
+    type: str
+    id: str | None
+    subject: str | None
+    key: str | None  # the Outlook item's Message-ID or global object id
+    created_on: str | None
+    regarding: str | None  # the regarding record's display name
+
+
+@dataclass(frozen=True)
 class Person:
     """The sender card: the records owning an address and the latest activities with it."""
 

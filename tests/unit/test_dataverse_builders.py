@@ -1,4 +1,5 @@
-"""The pure Dataverse builders: drafts of emails and appointments, party rows, the deep insert, new records."""
+"""The pure Dataverse builders: drafts of emails and appointments, party rows, the deep insert, new records, the
+live view's query and rows."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from addin_api.dataverse.activities import APPOINTMENT, activity_body, html_description
 from addin_api.dataverse.appointment import appointment_draft
 from addin_api.dataverse.email import email_draft
+from addin_api.dataverse.latest import latest_query, read_latest
 from addin_api.dataverse.parties import SENDER, TO, Match, Party, Resolved, party_results, party_rows
 from addin_api.dataverse.records import sender_record
 from addin_api.dataverse.tables import CONTACT, LEAD
-from addin_api.services.model import Address, RecordRef, TrackAppointment, TrackEmail
+from addin_api.services.model import Address, LatestActivity, RecordRef, TrackAppointment, TrackEmail
 
 SENT_AT = datetime(2026, 12, 1, 10, 30, tzinfo=timezone(timedelta(hours=1)))
 
@@ -119,3 +121,31 @@ def test_the_deep_insert_binds_the_new_record_as_regarding_when_none_was_chosen(
 
     assert "/contacts(c1)" == body[APPOINTMENT.regarding_property(CONTACT) + "@odata.bind"]
     assert ("id-1", []) == (body["activityid"], body["appointment_activity_parties"])
+
+
+def test_the_latest_query_selects_the_key_and_regarding_newest_first() -> None:
+    """The live view asks for the table's own key column and its latest eight rows."""
+    expected = (
+        "appointments?$select=activityid%2Csubject%2Cglobalobjectid%2Ccreatedon%2C_regardingobjectid_value"
+        "&$orderby=createdon%20desc&$top=8"
+    )
+
+    assert expected == latest_query(APPOINTMENT)
+
+
+def test_a_latest_row_reads_its_key_and_the_regarding_display_name() -> None:
+    """The key comes from the table's key column and the regarding name from its formatted value."""
+    row = {
+        "activityid": "a1",
+        "subject": "Lunch",
+        "globalobjectid": "040000008200E0",
+        "messageid": "<ignored@x>",
+        "createdon": "2026-12-01T09:30:00Z",
+        "_regardingobjectid_value": "r1",
+        "_regardingobjectid_value@OData.Community.Display.V1.FormattedValue": "Adventure Works Cycles",
+    }
+
+    expected = LatestActivity(
+        "appointment", "a1", "Lunch", "040000008200E0", "2026-12-01T09:30:00Z", "Adventure Works Cycles"
+    )
+    assert expected == read_latest(APPOINTMENT, row)
