@@ -12,11 +12,7 @@ from marshmallow import Schema
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import WRITE, Auth, Param, declare
 from addin_api.errors import ValidationFailed
-from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema
-from addin_api.schemas.responses import RegardingChangedSchema, TrackedSchema, TrackingStatusSchema
-from addin_api.services import regarding as regarding_service
-from addin_api.services import tracking
-from addin_api.services.model import (
+from addin_api.model import (
     Activity,
     ClearRegarding,
     RegardingCleared,
@@ -30,6 +26,10 @@ from addin_api.services.model import (
     TrackPolicy,
     Untrack,
 )
+from addin_api.schemas import MAX_REGARDING_BODY_BYTES, RegardingSchema
+from addin_api.schemas.responses import RegardingChangedSchema, TrackedSchema, TrackingStatusSchema
+from addin_api.services import regarding as regarding_service
+from addin_api.services import tracking
 from addin_api.wiring import collaborators
 
 # Schemas are built once: they hold no per-request state.

@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl
 from flask import request
 from marshmallow import Schema, ValidationError
 
-from addin_api.auth.decorators import current_principal
+from addin_api.api.principal import current_principal
 from addin_api.errors import ValidationFailed
+from addin_api.services import Dataverse
 from addin_api.services.me import MeInfo, current_me
-from addin_api.services.ports import Dataverse
 from addin_api.wiring import collaborators
 
 READ_SLICE = 256 * 1024

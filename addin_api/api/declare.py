@@ -22,7 +22,7 @@ from flask import Response, jsonify, request
 from marshmallow import Schema
 
 from addin_api.api.common import dataverse, json_body, me, parse, query_args
-from addin_api.auth.decorators import require_user
+from addin_api.api.principal import require_user
 
 DECLARATION = "declaration"  # the attribute of a declared view that holds its Declaration
 # The errors any authenticated, Dataverse-backed call can answer.

@@ -15,8 +15,8 @@ from werkzeug.exceptions import NotFound
 
 from addin_api import logs
 from addin_api.api.taskpane import PANE_DIR, STATIC, send_static
+from addin_api.model import LatestActivity
 from addin_api.services.live_view import latest_activity
-from addin_api.services.model import LatestActivity
 from addin_api.wiring import collaborators
 
 # Its own static root, outside the pane's: production routes cannot reach these files by any spelling of a path.

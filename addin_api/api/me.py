@@ -6,10 +6,10 @@ from flask import Blueprint
 
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import Auth, declare
-from addin_api.auth.decorators import current_principal
+from addin_api.api.principal import current_principal
+from addin_api.model import Me
 from addin_api.schemas.responses import MeSchema
 from addin_api.services.me import me as me_service
-from addin_api.services.model import Me
 
 ME = MeSchema()
 

@@ -6,9 +6,9 @@ from flask import Blueprint
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import Auth, declare
+from addin_api.model import LookupPerson, Person
 from addin_api.schemas import PeopleArgs
 from addin_api.schemas.responses import PeopleSchema
-from addin_api.services.model import LookupPerson, Person
 from addin_api.services.people import lookup
 
 PERSON = PeopleSchema()

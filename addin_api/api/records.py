@@ -6,9 +6,9 @@ from flask import Blueprint
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import WRITE, Auth, declare
+from addin_api.model import CreatedRecord, CreateRecord
 from addin_api.schemas import MAX_RECORD_BODY_BYTES, CreateRecordSchema
 from addin_api.schemas.responses import CreatedRecordSchema
-from addin_api.services.model import CreatedRecord, CreateRecord
 from addin_api.services.records import check_record, create_record
 
 CREATED = CreatedRecordSchema()

@@ -6,9 +6,9 @@ from flask import Blueprint
 
 from addin_api.api.common import dataverse
 from addin_api.api.declare import AUTHENTICATED, Auth, declare
+from addin_api.model import SearchRegarding, SearchResults
 from addin_api.schemas import SearchArgs
 from addin_api.schemas.responses import SearchResultsSchema
-from addin_api.services.model import SearchRegarding, SearchResults
 from addin_api.services.regarding import search
 
 RESULTS = SearchResultsSchema()

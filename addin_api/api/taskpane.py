@@ -11,8 +11,8 @@ from werkzeug.security import safe_join
 
 from addin_api.errors import ConfigurationError
 from addin_api.manifest import render_manifest, sso_resource
+from addin_api.model import ADD_IN_NOT_ALLOWED_MESSAGE
 from addin_api.schemas import MAX_APPOINTMENT_SUBJECT_LENGTH, MAX_SUBJECT_LENGTH
-from addin_api.services.model import ADD_IN_NOT_ALLOWED_MESSAGE
 from addin_api.wiring import collaborators
 
 STATIC = Path(__file__).resolve().parents[1] / "static"

@@ -18,7 +18,7 @@ from typing import Any
 from addin_api.dataverse import odata
 from addin_api.dataverse.parties import BCC, CC, OPTIONAL, ORGANIZER, REQUIRED, ROLE_NAMES, SENDER, TO, Party
 from addin_api.dataverse.tables import REGARDING_TABLES, Table, regarding_property
-from addin_api.services.model import (
+from addin_api.model import (
     Attachment,
     AttachmentsResult,
     PartyResult,

@@ -9,7 +9,7 @@ from typing import Any
 
 from addin_api.dataverse.activities import APPOINTMENT, Draft, html_description, utc
 from addin_api.dataverse.parties import OPTIONAL, ORGANIZER, REQUIRED, Party
-from addin_api.services.model import TrackAppointment
+from addin_api.model import TrackAppointment
 
 
 def appointment_draft(command: TrackAppointment) -> Draft:

@@ -9,7 +9,7 @@ from typing import Any
 
 from addin_api.dataverse.activities import EMAIL, Draft, html_description, utc
 from addin_api.dataverse.parties import BCC, CC, SENDER, TO, Party
-from addin_api.services.model import Address, TrackEmail
+from addin_api.model import Address, TrackEmail
 
 # Email state on create: received = Completed/Received, sent = Completed/Sent.
 RECEIVED = {"directioncode": False, "statecode": 1, "statuscode": 4}

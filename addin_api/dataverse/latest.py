@@ -16,7 +16,7 @@ import requests
 from addin_api.dataverse import odata
 from addin_api.dataverse.activities import APPOINTMENT, EMAIL, ActivityKind
 from addin_api.dataverse.client import API_PATH
-from addin_api.services.model import LatestActivity
+from addin_api.model import LatestActivity
 
 KINDS = (EMAIL, APPOINTMENT)
 LATEST_ROWS = 8

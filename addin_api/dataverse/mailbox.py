@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from addin_api.dataverse.batch import BatchRequest
-from addin_api.services.ports import Dataverse
+from addin_api.dataverse.port import Dataverse
 
 # incomingemaildeliverymethod / outgoingemaildeliverymethod: 0 None, 1 Microsoft Dynamics 365 for Outlook,
 # 2 Server-Side Synchronization or Email Router (incoming also has 3 Forward Mailbox).

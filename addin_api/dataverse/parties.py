@@ -15,7 +15,7 @@ from typing import Any
 from addin_api.dataverse import odata
 from addin_api.dataverse.batch import BatchRequest, BatchResponse
 from addin_api.dataverse.tables import RESOLUTION_ORDER, Table
-from addin_api.services.model import PartyResult, RecordRef
+from addin_api.model import PartyResult, RecordRef
 
 # participationtypemask values.
 # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/activityparty-entity

@@ -12,9 +12,9 @@ from addin_api.dataverse import odata
 from addin_api.dataverse.activities import ANNOTATED
 from addin_api.dataverse.batch import BatchRequest, BatchResponse
 from addin_api.dataverse.parties import Match, collect_matches, resolution_queries
+from addin_api.dataverse.port import Dataverse
 from addin_api.errors import DataverseForbidden
-from addin_api.services.model import PersonMatch, RecentActivity
-from addin_api.services.ports import Dataverse
+from addin_api.model import PersonMatch, RecentActivity
 
 # What the card shows of each match beside its name: the company and the job title.
 CARD_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -14,9 +14,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.tables import CONTACT, LEAD, REGARDING_TABLES, Table
-from addin_api.services.model import CreatedRecord, RecordRef
-from addin_api.services.ports import Dataverse
+from addin_api.model import CreatedRecord, RecordRef
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

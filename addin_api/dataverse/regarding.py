@@ -11,10 +11,10 @@ from typing import Any
 from addin_api.dataverse import odata
 from addin_api.dataverse.activities import ANNOTATED, ActivityKind, read_regarding
 from addin_api.dataverse.batch import BatchRequest, BatchResponse
+from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.tables import REGARDING_TABLES, Table
 from addin_api.errors import DataverseForbidden
-from addin_api.services.model import Candidate, RecordRef, RegardingCleared, RegardingRef, RegardingSet
-from addin_api.services.ports import Dataverse
+from addin_api.model import Candidate, RecordRef, RegardingCleared, RegardingRef, RegardingSet
 
 
 def set_regarding(

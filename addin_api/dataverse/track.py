@@ -13,10 +13,10 @@ from typing import Any
 from addin_api.dataverse.activities import ANNOTATED, ActivityKind, Draft
 from addin_api.dataverse.batch import BatchRequest, ChangeSet
 from addin_api.dataverse.parties import Match, collect_matches, resolution_queries
+from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.records import NewRecord
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import DataverseError, DataverseForbidden, NotFound
-from addin_api.services.ports import Dataverse
 
 REPRESENTATION = "return=representation"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from addin_api.dataverse.batch import BatchRequest
+from addin_api.dataverse.port import Dataverse
 from addin_api.errors import DataverseError
-from addin_api.services.model import MeInfo
-from addin_api.services.ports import Dataverse
+from addin_api.model import MeInfo
 
 # "Use Dynamics 365 App for Outlook", the privilege the Dynamics 365 App for Outlook User role grants.
 # https://learn.microsoft.com/en-us/troubleshoot/power-platform/dataverse/d365-app-outlook/privilege-error-occurs-when-using-dynamics-365-app-for-outlook

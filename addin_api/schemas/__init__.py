@@ -1,5 +1,5 @@
 """Request schemas (marshmallow) at the HTTP edge: unknown fields are rejected, limits follow Dataverse's columns, and
-a body loads into the command its service takes (addin_api/services/model.py)."""
+a body loads into the command its service takes (addin_api/model.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
-from addin_api.services.model import (
+from addin_api.model import (
     REGARDING_TABLE_NAMES,
     Address,
     Attachment,

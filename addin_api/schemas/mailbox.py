@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from addin_api.services.model import DISABLED, FAILURE, NOT_RUN, REASONS, SUCCESS
+from addin_api.model import DISABLED, FAILURE, NOT_RUN, REASONS, SUCCESS
 
 DIRECTION = validate.OneOf((SUCCESS, FAILURE, NOT_RUN, DISABLED))
 

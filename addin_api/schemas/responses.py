@@ -1,4 +1,4 @@
-"""Response schemas: they dump the services' results (addin_api/services/model.py) and document them in OpenAPI.
+"""Response schemas: they dump the services' results (addin_api/model.py) and document them in OpenAPI.
 
 Attributes are the results' snake_case names; `data_key` gives the API's camelCase.
 """
@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_dump, validate
 
 from addin_api.errors import ApiError
-from addin_api.services.model import ROLES
+from addin_api.model import ROLES
 
 
 def _all_codes() -> dict[int, list[str]]:

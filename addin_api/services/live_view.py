@@ -7,7 +7,7 @@ from collections.abc import Callable
 import requests
 
 from addin_api.dataverse.latest import KINDS, get_latest
-from addin_api.services.model import LatestActivity
+from addin_api.model import LatestActivity
 
 # The environment URL and a Dataverse token for the user, or None when the user has neither.
 Access = Callable[[], tuple[str, str] | None]

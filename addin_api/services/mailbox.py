@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from addin_api.dataverse import mailbox as dvmailbox
 from addin_api.dataverse.mailbox import MailboxRow
-from addin_api.services.model import (
+from addin_api.dataverse.port import Dataverse
+from addin_api.model import (
     ADD_IN_NOT_ALLOWED,
     DISABLED,
     FAILURE,
@@ -27,7 +28,6 @@ from addin_api.services.model import (
     MailboxState,
     MeInfo,
 )
-from addin_api.services.ports import Dataverse
 
 _STATUS = {dvmailbox.SUCCESS: SUCCESS, dvmailbox.FAILURE: FAILURE, dvmailbox.NOT_RUN: NOT_RUN}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.whoami import read_me
-from addin_api.services.model import Features, Me, MeInfo
-from addin_api.services.ports import Dataverse
+from addin_api.model import Features, Me, MeInfo
 
 __all__ = ["MeCache", "MeInfo", "current_me", "me"]
 

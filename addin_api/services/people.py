@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from addin_api.dataverse.people import look_up
-from addin_api.services.model import LookupPerson, Person
-from addin_api.services.ports import Dataverse
+from addin_api.dataverse.port import Dataverse
+from addin_api.model import LookupPerson, Person
 
 RECENT_ACTIVITIES = 5
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from addin_api.dataverse import records
+from addin_api.dataverse.port import Dataverse
 from addin_api.errors import ValidationFailed
-from addin_api.services.model import CreatedRecord, CreateRecord
-from addin_api.services.ports import Dataverse
+from addin_api.model import CreatedRecord, CreateRecord
 
 
 def check_record(command: CreateRecord) -> None:

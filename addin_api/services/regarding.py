@@ -5,8 +5,9 @@ from __future__ import annotations
 from addin_api.dataverse import regarding as dvregarding
 from addin_api.dataverse import track
 from addin_api.dataverse.activities import KINDS
+from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.tables import REGARDING_TABLES
-from addin_api.services.model import (
+from addin_api.model import (
     ClearRegarding,
     RegardingCleared,
     RegardingSet,
@@ -15,7 +16,6 @@ from addin_api.services.model import (
     SetRegarding,
     Untrack,
 )
-from addin_api.services.ports import Dataverse
 
 
 def set_regarding(dv: Dataverse, environment_url: str, command: SetRegarding) -> RegardingSet:

@@ -26,9 +26,10 @@ from addin_api.dataverse.appointment import appointment_draft
 from addin_api.dataverse.client import DuplicateRecord
 from addin_api.dataverse.email import email_draft
 from addin_api.dataverse.parties import Resolved, party_results, party_rows, resolve, sender_match
+from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.records import NewRecord, sender_record
 from addin_api.dataverse.track import Lookup, activity_at, create_activity, find, look_up
-from addin_api.services.model import (
+from addin_api.model import (
     Attachment,
     AttachmentsResult,
     MeInfo,
@@ -42,7 +43,6 @@ from addin_api.services.model import (
     TrackingStatusQuery,
     TrackPolicy,
 )
-from addin_api.services.ports import Dataverse
 
 # Ids tried after the deterministic one that only the deployment can compute (`_candidate_ids`), and the most
 # creates one track makes before it gives up with 409.

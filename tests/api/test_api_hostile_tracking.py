@@ -20,11 +20,11 @@ from test_api_tracking import email, warm
 
 from addin_api import create_app
 from addin_api.dataverse.activities import APPOINTMENT, EMAIL, ActivityKind
+from addin_api.model import TrackPolicy
 from addin_api.schemas import TrackAppointmentSchema, TrackEmailSchema
 from addin_api.schemas.responses import TrackedSchema
 from addin_api.services import tracking
 from addin_api.services.me import MeInfo
-from addin_api.services.model import TrackPolicy
 from addin_api.services.tracking import FALLBACK_IDS, MAX_CREATES
 from addin_api.settings import Settings, SettingsError
 

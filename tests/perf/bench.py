@@ -635,10 +635,10 @@ def capture_track(bench: Bench, upn: str, message_id: str) -> dict[str, Any]:
 
     from addin_api.dataverse.activities import EMAIL
     from addin_api.dataverse.client import DataverseClient, JsonPayload, Reply, UserGate
+    from addin_api.model import TrackPolicy
     from addin_api.schemas import TrackEmailSchema
     from addin_api.services import tracking
     from addin_api.services.me import MeInfo
-    from addin_api.services.model import TrackPolicy
     from addin_api.settings import Settings
     from addin_api.wiring import build_session
 

@@ -12,7 +12,7 @@ from addin_api.dataverse.latest import latest_query, read_latest
 from addin_api.dataverse.parties import SENDER, TO, Match, Party, Resolved, party_results, party_rows
 from addin_api.dataverse.records import sender_record
 from addin_api.dataverse.tables import CONTACT, LEAD
-from addin_api.services.model import Address, LatestActivity, RecordRef, TrackAppointment, TrackEmail
+from addin_api.model import Address, LatestActivity, RecordRef, TrackAppointment, TrackEmail
 
 SENT_AT = datetime(2026, 12, 1, 10, 30, tzinfo=timezone(timedelta(hours=1)))
 

@@ -145,6 +145,29 @@ def test_services_never_import_flask() -> None:
     assert [] == offenders(files_under("services"), ("flask", "werkzeug"))
 
 
+def test_the_product_layers_only_reach_down() -> None:
+    """model (commands and results) < dataverse/ and auth/ < services/ < schemas/ < api/: nothing imports upward."""
+    upward = {
+        "model.py": (
+            "addin_api.dataverse",
+            "addin_api.auth",
+            "addin_api.services",
+            "addin_api.schemas",
+            "addin_api.api",
+        ),
+        "dataverse": ("addin_api.services", "addin_api.schemas", "addin_api.api", "addin_api.wiring", "flask"),
+        "auth": ("addin_api.services", "addin_api.schemas", "addin_api.api", "addin_api.wiring", "flask"),
+        "services": ("addin_api.schemas", "addin_api.api", "addin_api.wiring"),
+        "schemas": ("addin_api.api", "addin_api.wiring"),
+    }
+    found = {
+        part: offenders(files_under(part) if part != "model.py" else [PACKAGE / part], up)
+        for part, up in upward.items()
+    }
+
+    assert {part: [] for part in upward} == found
+
+
 def test_the_graph_store_and_query_modules_never_import_flask() -> None:
     """Mailboxes, ids, delta and $filter are plain Python; only the emulated Graph's routes speak HTTP."""
     graph = PACKAGE / "devstack" / "graph"

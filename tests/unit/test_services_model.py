@@ -6,7 +6,7 @@ from test_layering import PACKAGE, imported_modules
 
 from addin_api.dataverse.parties import ROLE_NAMES
 from addin_api.dataverse.tables import REGARDING_TABLES
-from addin_api.services.model import REGARDING_TABLE_NAMES, ROLES, Attachment
+from addin_api.model import REGARDING_TABLE_NAMES, ROLES, Attachment
 
 
 def test_the_regarding_table_names_are_the_dataverse_allowlist() -> None:

@@ -6,8 +6,7 @@ import pytest
 from fake_dataverse import FakeDataverse, failed, ok, rows
 
 from addin_api.errors import ValidationFailed
-from addin_api.services import mailbox, me, people, records
-from addin_api.services.model import (
+from addin_api.model import (
     NO_MAILBOX,
     CreatedRecord,
     CreateRecord,
@@ -16,6 +15,7 @@ from addin_api.services.model import (
     MeInfo,
     PersonMatch,
 )
+from addin_api.services import mailbox, me, people, records
 
 ENV = "https://org.example.crm.dynamics.com"
 CONTACT = "c0000000-0000-4000-8000-000000000001"

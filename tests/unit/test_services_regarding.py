@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fake_dataverse import FakeDataverse, failed, ok, rows
 
-from addin_api.services import regarding
-from addin_api.services.model import (
+from addin_api.model import (
     Candidate,
     ClearRegarding,
     RecordRef,
@@ -16,6 +15,7 @@ from addin_api.services.model import (
     SetRegarding,
     Untrack,
 )
+from addin_api.services import regarding
 
 ENV = "https://org.example.crm.dynamics.com"
 ACTIVITY = "e0000000-0000-4000-8000-000000000001"

@@ -12,8 +12,7 @@ from addin_api.dataverse.activities import EMAIL
 from addin_api.dataverse.batch import BatchRequest, ChangeSet
 from addin_api.dataverse.client import DuplicateRecord
 from addin_api.errors import NotFound
-from addin_api.services import tracking
-from addin_api.services.model import (
+from addin_api.model import (
     Address,
     Attachment,
     MeInfo,
@@ -26,6 +25,7 @@ from addin_api.services.model import (
     TrackingStatusQuery,
     TrackPolicy,
 )
+from addin_api.services import tracking
 
 ENV = "https://org.example.crm.dynamics.com"
 CALLER = MeInfo("u-1", "bu-1", "org-1", "Alice", "alice@contoso.example", True)
