@@ -180,7 +180,7 @@ class GraphClient:
     def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
         """The user's folder by well-known name (`inbox`, `sentitems`)."""
         body = self._call("mail_folder", "GET", user, f"{self._mailbox(user)}/mailFolders/{name}")
-        return MailFolder(str(body["id"]), str(body.get("displayName", "")))
+        return MailFolder(_required_id(body), str(body.get("displayName", "")))
 
     def messages_delta(
         self,
@@ -213,8 +213,7 @@ class GraphClient:
     def message(self, user: str, message_id: str) -> dict[str, Any]:
         """One message with its attachments (Graph's JSON)."""
         url = f"{self._mailbox(user)}/messages/{_id(message_id)}"
-        body = self._call("message", "GET", user, url, params={"$expand": "attachments"})
-        return dict(body)
+        return self._call("message", "GET", user, url, params={"$expand": "attachments"})
 
     def set_categories(self, user: str, message_id: str, categories: Sequence[str]) -> None:
         """Replace a message's categories (display names; Graph's PATCH sends the whole list)."""
@@ -255,7 +254,7 @@ class GraphClient:
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         prefer: str = IMMUTABLE_IDS,
-    ) -> Any:
+    ) -> dict[str, Any]:
         """Send one request (again after 429/503/504, within the policy) and return its decoded JSON body."""
         attempt, waited = 0, 0.0
         while True:
@@ -292,13 +291,16 @@ class GraphClient:
             )
             raise GraphUnavailable(0, type(exc).__name__) from None
 
-    def _decoded(self, operation: str, response: requests.Response) -> Any:
+    def _decoded(self, operation: str, response: requests.Response) -> dict[str, Any]:
         if response.status_code == 204 or not response.content:
             return {}
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
-            raise self._logged(operation, GraphUnavailable(response.status_code, "not_json")) from None
+            body = None
+        if not isinstance(body, dict):
+            raise self._logged(operation, GraphUnavailable(response.status_code, "not_json"))
+        return body
 
     def _error(self, operation: str, response: requests.Response) -> GraphError:
         try:
@@ -316,9 +318,9 @@ class GraphClient:
         return error
 
 
-def delta_page(body: Any) -> DeltaPage:
+def delta_page(body: dict[str, Any]) -> DeltaPage:
     """A delta page from Graph's JSON: entries with `@removed` are removals, the others changed messages."""
-    entries = body.get("value") if isinstance(body, dict) else None
+    entries = body.get("value")
     if not isinstance(entries, list):
         raise GraphError(200, "malformed_delta_page")
     items = tuple(e for e in entries if isinstance(e, dict) and "@removed" not in e)
@@ -336,5 +338,13 @@ def _id(value: str) -> str:
     return quote(value, safe="")
 
 
-def _category(body: Any) -> MasterCategory:
-    return MasterCategory(str(body["id"]), str(body.get("displayName", "")), str(body.get("color", "none")))
+def _required_id(body: dict[str, Any]) -> str:
+    """The `id` of an answer, which every Graph entity has."""
+    value = body.get("id")
+    if not isinstance(value, str) or not value:
+        raise GraphError(200, "malformed_answer")
+    return value
+
+
+def _category(body: dict[str, Any]) -> MasterCategory:
+    return MasterCategory(_required_id(body), str(body.get("displayName", "")), str(body.get("color", "none")))

@@ -10,7 +10,14 @@ from conftest import ALICE, Devstack, make_session, make_settings
 from graph_support import BOB, as_user, deliver
 
 from addin_api.sync.graph import GraphClient
-from addin_api.sync.graph_errors import GraphConflict, GraphError, GraphThrottled, MailboxNotFound, SyncStateLost
+from addin_api.sync.graph_errors import (
+    GraphAuthenticationFailed,
+    GraphConflict,
+    GraphError,
+    GraphThrottled,
+    MailboxNotFound,
+    SyncStateLost,
+)
 from addin_api.sync.graph_limits import MailboxSlots, RetryPolicy
 from addin_api.sync.probe import TRACKED_CATEGORY, MailboxProbe, probe_mailbox
 
@@ -260,3 +267,25 @@ def _throttled(call: Any) -> bool:
     except GraphThrottled:
         return True
     return False
+
+
+def test_a_wrong_client_secret_is_authentication_failed(devstack: Devstack) -> None:
+    """The token endpoint refuses the app: nothing is sent to Graph and the probe says authentication_failed."""
+    settings = make_settings(devstack, client_secret="not-the-secret")
+    graph = GraphClient.for_app(settings, make_session(devstack), devstack.config["tenantId"])
+    devstack.clear_log()
+
+    with pytest.raises(GraphAuthenticationFailed) as raised:
+        graph.mail_folder(ALICE, "inbox")
+
+    assert ("invalid_client", []) == (raised.value.code, devstack.requests_log("graph"))
+    assert MailboxProbe(False, False, False, "authentication_failed") == probe_mailbox(graph, ALICE)
+
+
+def test_the_app_token_is_fetched_once_and_reused(devstack: Devstack, graph: GraphClient) -> None:
+    """Three requests, one client-credentials grant: MSAL's cache keeps the token until it expires."""
+    devstack.clear_log()
+
+    probe_mailbox(graph, ALICE)
+
+    assert 1 == sum(1 for e in devstack.requests_log("identity") if e["path"].endswith("/oauth2/v2.0/token"))

@@ -164,3 +164,12 @@ def test_logs_name_the_failure_but_not_the_mailbox_the_message_or_the_token() ->
     assert ("mail_folder", "ErrorAccessDenied") == (events[-1]["operation"], events[-1]["code"])
     text = logs.getvalue()
     assert [False, False, False] == [s in text for s in ("alice@", "merger", TOKEN)]
+
+
+@pytest.mark.parametrize(("body", "code"), [([], "not_json"), ({"displayName": "Inbox"}, "malformed_answer")])
+def test_an_answer_that_is_not_an_entity_is_refused(body: Any, code: str) -> None:
+    """A JSON array, or an object without an id, is not a folder."""
+    with pytest.raises(GraphError) as raised:
+        client(FakeSession(answer(200, body))).mail_folder(ALICE, "inbox")
+
+    assert code == raised.value.code
