@@ -34,6 +34,7 @@ from addin_api.sync.graph_errors import GraphAuthenticationFailed, GraphError, G
 from addin_api.sync.graph_limits import MailboxSlots, RetryPolicy
 
 __all__ = [
+    "DELTA_FIELDS",
     "GRAPH_SCOPE",
     "AppTokens",
     "DeltaPage",
@@ -50,6 +51,24 @@ IMMUTABLE_IDS = 'IdType="ImmutableId"'
 # The folders the worker opens by their well-known names.
 # https://learn.microsoft.com/en-us/graph/api/resources/mailfolder
 WellKnownFolder = Literal["inbox", "sentitems"]
+# What a delta round needs to decide whether a message is to be tracked; its body and attachments come with
+# `message` once it is. https://learn.microsoft.com/en-us/graph/api/resources/message
+DELTA_FIELDS = (
+    "categories",
+    "internetMessageId",
+    "conversationId",
+    "parentFolderId",
+    "subject",
+    "from",
+    "sender",
+    "toRecipients",
+    "ccRecipients",
+    "bccRecipients",
+    "sentDateTime",
+    "receivedDateTime",
+    "isDraft",
+    "hasAttachments",
+)
 
 
 @dataclass(frozen=True)
@@ -186,7 +205,7 @@ class GraphClient:
         self,
         user: str,
         folder_id: str,
-        select: Sequence[str],
+        select: Sequence[str] = DELTA_FIELDS,
         *,
         delta_link: str | None = None,
         page_size: int | None = None,

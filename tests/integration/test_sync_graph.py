@@ -9,7 +9,7 @@ import pytest
 from conftest import ALICE, Devstack, make_session, make_settings
 from graph_support import BOB, as_user, deliver
 
-from addin_api.sync.graph import GraphClient
+from addin_api.sync.graph import DELTA_FIELDS, GraphClient
 from addin_api.sync.graph_errors import (
     GraphAuthenticationFailed,
     GraphConflict,
@@ -22,7 +22,7 @@ from addin_api.sync.graph_limits import MailboxSlots, RetryPolicy
 from addin_api.sync.probe import TRACKED_CATEGORY, MailboxProbe, probe_mailbox
 
 NOBODY = "nobody@contoso.example"
-SELECT = ("subject", "categories", "internetMessageId", "parentFolderId")
+SELECT = ("subject", "categories", "internetMessageId", "parentFolderId")  # a smaller set than DELTA_FIELDS
 
 
 def client(devstack: Devstack, **options: Any) -> GraphClient:
@@ -120,6 +120,17 @@ def test_delta_pages_follow_next_links_to_the_delta_link(devstack: Devstack, gra
     ]
     assert 3 == len({m["id"] for p in pages for m in p.items})
     assert all(set(m) - {"@odata.etag", "@odata.type"} <= {"id", *SELECT} for p in pages for m in p.items)
+
+
+def test_the_default_fields_are_what_a_track_decision_reads(devstack: Devstack, graph: GraphClient) -> None:
+    """Without a `select`, each message of the round carries the sender, recipients, dates, ids and categories."""
+    inbox = graph.mail_folder(ALICE, "inbox")
+
+    messages = [m for p in graph.messages_delta(ALICE, inbox.id) for m in p.items]
+
+    assert 3 == len(messages)
+    assert all({"id", *DELTA_FIELDS} <= set(m) for m in messages), sorted(messages[0])
+    assert {"body"}.isdisjoint(messages[0])
 
 
 def test_a_delta_round_from_the_cursor_brings_new_and_removed_messages(devstack: Devstack, graph: GraphClient) -> None:
