@@ -112,9 +112,14 @@ class AppTokens:
         self._app: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> str:
-        """An app-only Graph token (from MSAL's cache while it is valid); GraphAuthenticationFailed when none."""
+    def __call__(self, force_refresh: bool = False) -> str:
+        """An app-only Graph token (from MSAL's cache while it is valid, unless `force_refresh`).
+
+        GraphAuthenticationFailed when none can be had.
+        """
         app = self._application()
+        if force_refresh:
+            app.remove_tokens_for_client()
         self._http.begin()
         try:
             result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
@@ -171,7 +176,7 @@ class GraphClient:
         self,
         session: requests.Session,
         graph_url: str,
-        token: Callable[[], str],
+        token: Callable[[bool], str],
         *,
         timeout: tuple[float, float],
         tenant_id: str,
@@ -274,14 +279,22 @@ class GraphClient:
         body: dict[str, Any] | None = None,
         prefer: str = IMMUTABLE_IDS,
     ) -> dict[str, Any]:
-        """Send one request (again after 429/503/504, within the policy) and return its decoded JSON body."""
-        attempt, waited = 0, 0.0
+        """Send one request (again after 429/503/504, within the policy) and return its decoded JSON body.
+
+        A 401 is answered once with a fresh token: Graph refused one MSAL still holds (revoked, or clocks apart).
+        """
+        attempt, waited, refreshed = 0, 0.0, False
+        refresh = False
         while True:
             attempt += 1
             with self._slots.hold(user):
-                response = self._send(operation, method, url, params, body, prefer)
+                response = self._send(operation, method, url, params, body, prefer, refresh=refresh)
+            refresh = False
             if response.status_code < 400:
                 return self._decoded(operation, response)
+            if response.status_code == 401 and not refreshed:
+                refreshed = refresh = True
+                continue
             delay = self._policy.delay(attempt, response.status_code, response.headers.get("Retry-After"), waited)
             if delay is None:
                 raise self._error(operation, response)
@@ -300,8 +313,11 @@ class GraphClient:
         params: dict[str, str] | None,
         body: dict[str, Any] | None,
         prefer: str,
+        *,
+        refresh: bool,
     ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json", "Prefer": prefer}
+        token = self._token(refresh)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "Prefer": prefer}
         try:
             return self._session.request(method, url, params=params, json=body, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:  # timeouts, refused connections, TLS failures

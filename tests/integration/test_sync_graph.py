@@ -300,3 +300,16 @@ def test_the_app_token_is_fetched_once_and_reused(devstack: Devstack, graph: Gra
     probe_mailbox(graph, ALICE)
 
     assert 1 == sum(1 for e in devstack.requests_log("identity") if e["path"].endswith("/oauth2/v2.0/token"))
+
+
+def test_a_refused_token_is_replaced_once(devstack: Devstack, graph: GraphClient) -> None:
+    """Graph answers 401 once: MSAL's cached token is dropped, a new one fetched, and the request served."""
+    graph.master_categories(ALICE)
+    devstack.fault(target="graph", path="/mailFolders/inbox$", status=401, count=1)
+    devstack.clear_log()
+
+    folder = graph.mail_folder(ALICE, "inbox")
+
+    assert "Inbox" == folder.display_name
+    assert [401, 200] == [status for _, status in graph_requests(devstack)]
+    assert 1 == sum(1 for e in devstack.requests_log("identity") if e["path"].endswith("/oauth2/v2.0/token"))

@@ -11,7 +11,7 @@ from conftest import capture_logs
 from requests.structures import CaseInsensitiveDict
 
 from addin_api.sync.graph import GraphClient
-from addin_api.sync.graph_errors import GraphAccessDenied, GraphError, GraphUnavailable
+from addin_api.sync.graph_errors import GraphAccessDenied, GraphAuthenticationFailed, GraphError, GraphUnavailable
 from addin_api.sync.graph_limits import RetryPolicy
 
 GRAPH = "https://graph.example"
@@ -50,7 +50,9 @@ class FakeSession(requests.Session):
 def client(session: FakeSession, waits: list[float] | None = None, **options: Any) -> GraphClient:
     """A client of the fake Graph whose waits are recorded."""
     sleep = waits.append if waits is not None else lambda _: None
-    return GraphClient(session, GRAPH, lambda: TOKEN, timeout=(1.0, 2.0), tenant_id="t", sleep=sleep, **options)
+    return GraphClient(
+        session, GRAPH, lambda _refresh: TOKEN, timeout=(1.0, 2.0), tenant_id="t", sleep=sleep, **options
+    )
 
 
 def test_every_request_carries_the_token_immutable_ids_and_the_timeout() -> None:
@@ -173,3 +175,22 @@ def test_an_answer_that_is_not_an_entity_is_refused(body: Any, code: str) -> Non
         client(FakeSession(answer(200, body))).mail_folder(ALICE, "inbox")
 
     assert code == raised.value.code
+
+
+def test_a_401_is_answered_once_with_a_fresh_token() -> None:
+    """Graph refuses the cached token: a fresh one is asked for and the request sent again, once only."""
+    refused = {"error": {"code": "InvalidAuthenticationToken"}}
+    session = FakeSession(answer(401, refused), answer(200, {"value": []}), answer(401, refused), answer(401, refused))
+    asked: list[bool] = []
+
+    def token(refresh: bool) -> str:
+        asked.append(refresh)
+        return f"token-{len(asked)}"
+
+    graph = GraphClient(session, GRAPH, token, timeout=(1.0, 2.0), tenant_id="t")
+    graph.master_categories(ALICE)
+    with pytest.raises(GraphAuthenticationFailed):
+        graph.master_categories(ALICE)
+
+    assert [False, True, False, True] == asked
+    assert ["Bearer token-1", "Bearer token-2"] == [s["headers"]["Authorization"] for s in session.sent[:2]]
