@@ -18,6 +18,7 @@ import msal
 import requests
 
 from addin_api.auth.retry_after import identity_retry_after
+from addin_api.settings import Settings
 
 
 class MsalHttpClient:
@@ -71,6 +72,20 @@ class MsalHttpClient:
         self._seen.status = response.status_code
         self._seen.retry_after = identity_retry_after(response.headers.get("Retry-After"))
         return response
+
+
+def client_credential(settings: Settings) -> str | dict[str, str]:
+    """The app's credential as MSAL takes it: the client secret, or the certificate's private key and thumbprint.
+
+    Raises OSError when the certificate cannot be read, ValueError when no credential is configured.
+    https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+    """
+    if settings.client_secret:
+        return settings.client_secret
+    if settings.client_cert_path is not None and settings.client_cert_thumbprint:
+        private_key = settings.client_cert_path.read_text()
+        return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
+    raise ValueError("no client credential configured")
 
 
 class PerUserHttpCache(MutableMapping[str, Any]):

@@ -53,7 +53,7 @@ from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.holdback import SingleFlight, UserWindows
 from addin_api.auth.issued_to import not_issued_to
 from addin_api.auth.msal_errors import DEFAULT_RETRY_AFTER, map_msal_error
-from addin_api.auth.msal_http import DiscardingTokenCache, MsalHttpClient, PerUserHttpCache
+from addin_api.auth.msal_http import DiscardingTokenCache, MsalHttpClient, PerUserHttpCache, client_credential
 from addin_api.auth.tokens import Principal
 from addin_api.dataverse.limits import ThrottleWindows
 from addin_api.errors import ApiError, ConfigurationError, IdentityUnavailable, TenantNotAllowed
@@ -256,17 +256,13 @@ class OboProvider:
             raise ConfigurationError() from None
 
     def _credential(self) -> str | dict[str, str]:
-        settings = self._settings
-        if settings.client_secret:
-            return settings.client_secret
-        if settings.client_cert_path is not None and settings.client_cert_thumbprint:
-            try:
-                private_key = settings.client_cert_path.read_text()
-            except OSError:
-                logger.error("obo_certificate_unreadable")
-                raise ConfigurationError() from None
-            return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
-        raise ConfigurationError()
+        try:
+            return client_credential(self._settings)
+        except OSError:
+            logger.error("obo_certificate_unreadable")
+            raise ConfigurationError() from None
+        except ValueError:
+            raise ConfigurationError() from None
 
     def _unavailable(self, principal: Principal | None, reason: str, tenant_id: str | None = None) -> ApiError:
         tid = principal.tenant_id if principal is not None else tenant_id
