@@ -18,7 +18,7 @@ from addin_api.devstack.graph.access import Caller
 from addin_api.devstack.graph.emulator import current_graph
 from addin_api.devstack.graph.errors import GraphError, invalid_request, not_found
 from addin_api.devstack.graph.query import parse_expand_properties, parse_filter, parse_select
-from addin_api.devstack.graph.serialize import folder_json, item_json, item_view
+from addin_api.devstack.graph.serialize import attachment_json, folder_json, item_json, item_view
 from addin_api.devstack.graph.store import CALENDAR, Folder, Item, Mailbox
 
 DEFAULT_PAGE = 10
@@ -166,10 +166,33 @@ def event_or_404(box: Mailbox, ref: str) -> Item:
 
 
 def render_item(item: Item) -> dict[str, Any]:
-    """An item's JSON with the request's `$select` and `$expand`."""
+    """An item's JSON with the request's `$select` and `$expand` (`attachments`, `singleValueExtendedProperties`).
+
+    `$expand=attachments` brings each file attachment with its `contentBytes` in the same answer:
+    https://learn.microsoft.com/en-us/graph/api/message-get#example-4-get-a-message-including-its-attachments
+    """
     select = parse_select(request.args.get("$select"))
-    expand = parse_expand_properties(request.args.get("$expand"))
-    return item_out(item, select, expand)
+    with_attachments, rest = _expand_attachments(request.args.get("$expand"))
+    found = item_out(item, select, parse_expand_properties(rest))
+    if with_attachments:
+        with current_graph().store.lock:
+            found["attachments"] = [attachment_json(a) for a in item.attachments]
+    return found
+
+
+def _expand_attachments(text: str | None) -> tuple[bool, str | None]:
+    """Whether `$expand` names `attachments`, and the other expansions (split on commas outside parentheses)."""
+    if not text:
+        return False, text
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    others = [p for p in parts if p.strip().lower() != "attachments"]
+    return len(others) < len(parts), ",".join(others) or None
 
 
 def item_out(

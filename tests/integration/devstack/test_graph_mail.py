@@ -182,6 +182,31 @@ def test_attachments_are_listed_and_served_raw(devstack: Devstack) -> None:
     assert (content, "application/pdf") == (raw.content, raw.headers["Content-Type"])
 
 
+def test_expand_attachments_alone_or_with_extended_properties(devstack: Devstack) -> None:
+    """$expand=attachments brings each attachment with its content; it combines with an extended-property expand."""
+    content = base64.b64encode(b"quote").decode()
+    delivered = deliver(
+        devstack, attachments=[{"name": "q.txt", "contentType": "text/plain", "contentBase64": content}]
+    )
+    graph = as_user(devstack)
+    mid = delivered["deliveries"][0]["messageId"]
+    graph.json("PATCH", f"/me/messages/{mid}", json={"singleValueExtendedProperties": [{"id": CRM_ID, "value": "x"}]})
+
+    alone = graph.json("GET", f"/me/messages/{mid}?$expand=attachments")
+    both = graph.json(
+        "GET", f"/me/messages/{mid}?$expand=singleValueExtendedProperties($filter=id eq '{CRM_ID}'),attachments"
+    )
+    unknown = graph.call("GET", f"/me/messages/{mid}?$expand=nothing")
+
+    assert [("q.txt", content)] == [(a["name"], a["contentBytes"]) for a in alone["attachments"]]
+    assert "singleValueExtendedProperties" not in alone
+    assert ([("q.txt", content)], [{"id": CRM_ID, "value": "x"}]) == (
+        [(a["name"], a["contentBytes"]) for a in both["attachments"]],
+        both["singleValueExtendedProperties"],
+    )
+    assert 400 == unknown.status_code
+
+
 def test_delta_reports_changes_and_moved_out_messages_as_removed(devstack: Devstack) -> None:
     """After the initial round: a delivery, a category change and a move out come back; the moved one as @removed."""
     graph = as_app(devstack)
