@@ -8,6 +8,7 @@ https://learn.microsoft.com/en-us/python/api/msal/msal.application.clientapplica
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping, MutableMapping
@@ -18,6 +19,10 @@ import msal
 import requests
 
 from addin_api.auth.retry_after import identity_retry_after
+from addin_api.errors import ConfigurationError
+from addin_api.settings import Settings
+
+logger = logging.getLogger("addin_api.auth.obo")
 
 
 class MsalHttpClient:
@@ -137,3 +142,45 @@ class DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
 
     def add(self, event: Any, now: Any = None) -> None:
         """Drop the tokens MSAL obtained (they are returned to the caller and cached by OboProvider)."""
+
+
+def confidential_app(
+    settings: Settings,
+    tenant_id: str,
+    http: MsalHttpClient,
+    *,
+    http_cache: MutableMapping[str, Any] | None = None,
+    token_cache: msal.TokenCache | None = None,
+) -> Any:
+    """The app registration's MSAL `ConfidentialClientApplication` for `tenant_id`, talking through `http`.
+
+    Construction fetches `<authority>/v2.0/.well-known/openid-configuration` (it raises what requests or MSAL raise).
+    Instance discovery is only meaningful against Microsoft's clouds; the devstack (or any other host) is trusted as
+    configured. https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+    """
+    return msal.ConfidentialClientApplication(
+        settings.client_id,
+        client_credential=client_credential(settings),
+        authority=settings.authority(tenant_id),
+        http_client=http,
+        http_cache=http_cache,
+        instance_discovery=None if settings.is_public_cloud else False,
+        token_cache=token_cache,
+        # We never redeem refresh tokens: every request brings a fresh assertion, or is app-only.
+        exclude_scopes=["offline_access"],
+        enable_pii_log=False,
+    )
+
+
+def client_credential(settings: Settings) -> str | dict[str, str]:
+    """The app's client secret, or its certificate's private key and thumbprint; ConfigurationError if neither."""
+    if settings.client_secret:
+        return settings.client_secret
+    if settings.client_cert_path is not None and settings.client_cert_thumbprint:
+        try:
+            private_key = settings.client_cert_path.read_text()
+        except OSError:
+            logger.error("obo_certificate_unreadable")
+            raise ConfigurationError() from None
+        return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
+    raise ConfigurationError()
