@@ -35,6 +35,7 @@ def dev_environment(config: dict[str, Any], public_url: str) -> dict[str, str]:
         "ADDIN_API_TENANTS": config["tenantId"],
         "ADDIN_API_DATAVERSE_URLS": f"{config['tenantId']}={config['environmentUrl']}",
         "ADDIN_API_AUTHORITY_HOST": config["authorityHost"],
+        "ADDIN_API_GRAPH_URL": config["graphUrl"].removesuffix("/v1.0"),
         "ADDIN_API_CA_BUNDLE": config["caFile"],
         "ADDIN_API_PUBLIC_URL": public_url,
     }

@@ -19,7 +19,7 @@ import requests
 from msal.exceptions import MsalError
 
 from addin_api.auth.msal_errors import DEFAULT_RETRY_AFTER, map_msal_error
-from addin_api.auth.msal_http import MsalHttpClient, confidential_app
+from addin_api.auth.msal_http import MsalHttpClient, client_credential, confidential_app
 from addin_api.errors import ConfigurationError, IdentityUnavailable
 from addin_api.settings import Settings
 
@@ -69,9 +69,16 @@ class AppTokenProvider:
     def _application(self) -> Any:
         with self._lock:
             if self._app is None:
+                try:
+                    credential = client_credential(self._settings)
+                except (OSError, ValueError):
+                    logger.error("app_token_credential_unreadable", extra={"tid": self._tenant_id})
+                    raise ConfigurationError() from None
                 self._http.begin()
                 try:
-                    self._app = confidential_app(self._settings, self._tenant_id, self._http, token_cache=self._cache)
+                    self._app = confidential_app(
+                        self._settings, self._tenant_id, self._http, credential, token_cache=self._cache
+                    )
                 except (requests.RequestException, MsalError) as exc:
                     raise self._unavailable(type(exc).__name__) from None
                 except (ValueError, KeyError):

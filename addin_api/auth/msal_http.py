@@ -8,7 +8,6 @@ https://learn.microsoft.com/en-us/python/api/msal/msal.application.clientapplica
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping, MutableMapping
@@ -19,10 +18,7 @@ import msal
 import requests
 
 from addin_api.auth.retry_after import identity_retry_after
-from addin_api.errors import ConfigurationError
 from addin_api.settings import Settings
-
-logger = logging.getLogger("addin_api.auth.obo")
 
 
 class MsalHttpClient:
@@ -76,6 +72,20 @@ class MsalHttpClient:
         self._seen.status = response.status_code
         self._seen.retry_after = identity_retry_after(response.headers.get("Retry-After"))
         return response
+
+
+def client_credential(settings: Settings) -> str | dict[str, str]:
+    """The app's credential as MSAL takes it: the client secret, or the certificate's private key and thumbprint.
+
+    Raises OSError when the certificate cannot be read, ValueError when no credential is configured.
+    https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+    """
+    if settings.client_secret:
+        return settings.client_secret
+    if settings.client_cert_path is not None and settings.client_cert_thumbprint:
+        private_key = settings.client_cert_path.read_text()
+        return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
+    raise ValueError("no client credential configured")
 
 
 class PerUserHttpCache(MutableMapping[str, Any]):
@@ -148,6 +158,7 @@ def confidential_app(
     settings: Settings,
     tenant_id: str,
     http: MsalHttpClient,
+    credential: str | dict[str, str],
     *,
     http_cache: MutableMapping[str, Any] | None = None,
     token_cache: msal.TokenCache | None = None,
@@ -160,27 +171,13 @@ def confidential_app(
     """
     return msal.ConfidentialClientApplication(
         settings.client_id,
-        client_credential=client_credential(settings),
+        client_credential=credential,
         authority=settings.authority(tenant_id),
         http_client=http,
         http_cache=http_cache,
         instance_discovery=None if settings.is_public_cloud else False,
         token_cache=token_cache,
-        # We never redeem refresh tokens: every request brings a fresh assertion, or is app-only.
+        # Refresh tokens are never redeemed: every OBO request brings a fresh assertion, app-only needs none.
         exclude_scopes=["offline_access"],
         enable_pii_log=False,
     )
-
-
-def client_credential(settings: Settings) -> str | dict[str, str]:
-    """The app's client secret, or its certificate's private key and thumbprint; ConfigurationError if neither."""
-    if settings.client_secret:
-        return settings.client_secret
-    if settings.client_cert_path is not None and settings.client_cert_thumbprint:
-        try:
-            private_key = settings.client_cert_path.read_text()
-        except OSError:
-            logger.error("obo_certificate_unreadable")
-            raise ConfigurationError() from None
-        return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
-    raise ConfigurationError()

@@ -52,7 +52,13 @@ from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.holdback import SingleFlight, UserWindows
 from addin_api.auth.issued_to import not_issued_to
 from addin_api.auth.msal_errors import DEFAULT_RETRY_AFTER, map_msal_error
-from addin_api.auth.msal_http import DiscardingTokenCache, MsalHttpClient, PerUserHttpCache, confidential_app
+from addin_api.auth.msal_http import (
+    DiscardingTokenCache,
+    MsalHttpClient,
+    PerUserHttpCache,
+    client_credential,
+    confidential_app,
+)
 from addin_api.auth.tokens import Principal
 from addin_api.dataverse.limits import ThrottleWindows
 from addin_api.errors import ApiError, ConfigurationError, IdentityUnavailable, TenantNotAllowed
@@ -234,6 +240,7 @@ class OboProvider:
                 settings,
                 tenant_id,
                 self._http,
+                self._credential(),
                 http_cache=self._http_cache,  # per user: see the module docstring
                 token_cache=DiscardingTokenCache(),
             )
@@ -244,6 +251,15 @@ class OboProvider:
         except (ValueError, KeyError):
             # 4xx from discovery (unknown tenant) or a document without endpoints.
             logger.error("obo_authority_invalid", extra={"tid": tenant_id, "status": self._http.status})
+            raise ConfigurationError() from None
+
+    def _credential(self) -> str | dict[str, str]:
+        try:
+            return client_credential(self._settings)
+        except OSError:
+            logger.error("obo_certificate_unreadable")
+            raise ConfigurationError() from None
+        except ValueError:
             raise ConfigurationError() from None
 
     def _unavailable(self, principal: Principal | None, reason: str, tenant_id: str | None = None) -> ApiError:
