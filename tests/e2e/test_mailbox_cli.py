@@ -21,6 +21,7 @@ import requests
 from test_gunicorn import free_port
 
 from addin_api.cli import dev_environment
+from addin_api.sync.admin import INCOMING_EMAIL_REJECTED
 
 pytestmark = pytest.mark.slow
 
@@ -43,15 +44,29 @@ class Stack:
         )
 
     def mailbox(self, upn: str) -> dict[str, Any]:
-        """The user's mailbox row, read with an app-only token (the devstack's own view, not the CLI's)."""
-        token = self.http.post(f"{self.url}/_devstack/token", json={"user": MEGAN, "audience": "dataverse"}, timeout=10)
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}", "Accept": "application/json"}
-        api = f"{self.url}/api/data/v9.2/"
+        """The user's mailbox row, read as megan (an administrator), not through the CLI."""
         found = self.http.get(
-            api + f"systemusers?$filter=domainname eq '{upn}'&$expand=defaultmailbox", headers=headers, timeout=10
+            self.api + f"systemusers?$filter=domainname eq '{upn}'&$expand=defaultmailbox",
+            headers=self.as_megan(),
+            timeout=10,
         )
         box: dict[str, Any] = found.json()["value"][0]["defaultmailbox"]
         return box
+
+    def change_mailbox(self, upn: str, values: dict[str, Any]) -> None:
+        """PATCH the user's mailbox row as megan."""
+        url = self.api + f"mailboxes({self.mailbox(upn)['mailboxid']})"
+        self.http.patch(url, json=values, headers={**self.as_megan(), "If-Match": "*"}, timeout=10).raise_for_status()
+
+    @property
+    def api(self) -> str:
+        """The emulated Dataverse Web API."""
+        return f"{self.url}/api/data/v9.2/"
+
+    def as_megan(self) -> dict[str, str]:
+        """Headers with a Dataverse token for megan."""
+        token = self.http.post(f"{self.url}/_devstack/token", json={"user": MEGAN, "audience": "dataverse"}, timeout=10)
+        return {"Authorization": f"Bearer {token.json()['access_token']}", "Accept": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +141,31 @@ def test_test_and_enable_for_alice_succeeds_and_writes_the_statuses(devstack: St
     assert box["testmailboxaccesscompletedon"] != "2025-01-06T08:30:00Z"
     assert (True, False) == (box["orgmarkedasprimaryforexchangesync"], box["testemailconfigurationscheduled"])
     assert "  incoming:     success" in done.stdout.splitlines()
+
+
+def test_a_mailbox_held_by_another_environment_fails_incoming_until_taken_over(devstack: Stack) -> None:
+    """Tested before but not marked here: IncomingEmailRejected and exit 1; --take-over moves the mark here."""
+    devstack.change_mailbox(ALICE, {"orgmarkedasprimaryforexchangesync": False})
+
+    rejected = devstack.run("test", "--user", ALICE)
+    box = devstack.mailbox(ALICE)
+    taken = devstack.run("test", "--user", ALICE, "--take-over")
+
+    assert 1 == rejected.returncode
+    assert {"  incoming:     failure", f"  reason:       {INCOMING_EMAIL_REJECTED}"} <= set(
+        rejected.stdout.splitlines()
+    )
+    assert 1 == len(rejected.stderr.splitlines())
+    assert (2, 1, False) == (
+        box["incomingemailstatus"],
+        box["outgoingemailstatus"],
+        box["orgmarkedasprimaryforexchangesync"],
+    )
+    assert 0 == taken.returncode, taken.stderr
+    assert (1, True) == (
+        devstack.mailbox(ALICE)["incomingemailstatus"],
+        devstack.mailbox(ALICE)["orgmarkedasprimaryforexchangesync"],
+    )
 
 
 def test_status_for_carol_says_incoming_sync_is_off(devstack: Stack) -> None:
