@@ -3,9 +3,10 @@ looks the user up, and acts by impersonation where a person's privileges must de
 
 - approve: an administrator's approval of the user's email address (`emailrouteraccessapproval` = 1, Approved).
   Dataverse keeps one approval on the user and their mailbox; it needs prvApproveRejectEmailAddress, which a service
-  principal's approval does not exercise (it "does nothing", MicrosoftDocs/power-platform#454), so the app writes it
-  acting as the administrator named with `--by`.
-  https://learn.microsoft.com/en-us/power-platform/admin/connect-exchange-online#approve-a-mailbox
+  principal's approval does not exercise (it does nothing and reports no error:
+  https://github.com/seanmcne/Microsoft.Xrm.Data.PowerShell/issues/454), so the app writes it, on the mailbox, acting
+  as the administrator named with `--by`.
+  https://learn.microsoft.com/en-us/power-platform/admin/connect-exchange-online#approve-email
 - test: Test & Enable. Dataverse "tests the incoming and outgoing email configuration … and enables them"; here the
   mailbox is probed through Graph (`probe.probe_mailbox`) and the result written to `incomingemailstatus`,
   `outgoingemailstatus`, `actstatus` (1 Success, 2 Failure) and `testmailboxaccesscompletedon`.
