@@ -178,11 +178,13 @@ def test_status_for_carol_says_incoming_sync_is_off(devstack: Stack) -> None:
 
 
 def test_usage_errors_exit_2(devstack: Stack) -> None:
-    """A missing --user, or an environment that is not configured, is a usage error."""
+    """A missing --user or --by, or an environment that is not configured, is a usage error."""
     missing = devstack.run("status")
+    no_approver = devstack.run("approve", "--user", BOB)
     elsewhere = devstack.run("status", "--user", ALICE, "--environment", "https://elsewhere.crm.dynamics.com")
 
-    assert (2, 2) == (missing.returncode, elsewhere.returncode)
+    assert (2, 2, 2) == (missing.returncode, no_approver.returncode, elsewhere.returncode)
+    assert 2 == devstack.mailbox(BOB)["emailrouteraccessapproval"]
     assert 1 == len(elsewhere.stderr.splitlines())
 
 
