@@ -34,6 +34,7 @@ from addin_api.sync.graph_errors import GraphAuthenticationFailed, GraphError, G
 from addin_api.sync.graph_limits import MailboxSlots, RetryPolicy
 
 __all__ = [
+    "DELTA_FIELDS",
     "GRAPH_SCOPE",
     "AppTokens",
     "DeltaPage",
@@ -50,6 +51,24 @@ IMMUTABLE_IDS = 'IdType="ImmutableId"'
 # The folders the worker opens by their well-known names.
 # https://learn.microsoft.com/en-us/graph/api/resources/mailfolder
 WellKnownFolder = Literal["inbox", "sentitems"]
+# What a delta round needs to decide whether a message is to be tracked; its body and attachments come with
+# `message` once it is. https://learn.microsoft.com/en-us/graph/api/resources/message
+DELTA_FIELDS = (
+    "categories",
+    "internetMessageId",
+    "conversationId",
+    "parentFolderId",
+    "subject",
+    "from",
+    "sender",
+    "toRecipients",
+    "ccRecipients",
+    "bccRecipients",
+    "sentDateTime",
+    "receivedDateTime",
+    "isDraft",
+    "hasAttachments",
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +112,14 @@ class AppTokens:
         self._app: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> str:
-        """An app-only Graph token (from MSAL's cache while it is valid); GraphAuthenticationFailed when none."""
+    def __call__(self, force_refresh: bool = False) -> str:
+        """An app-only Graph token (from MSAL's cache while it is valid, unless `force_refresh`).
+
+        GraphAuthenticationFailed when none can be had.
+        """
         app = self._application()
+        if force_refresh:
+            app.remove_tokens_for_client()
         self._http.begin()
         try:
             result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
@@ -152,7 +176,7 @@ class GraphClient:
         self,
         session: requests.Session,
         graph_url: str,
-        token: Callable[[], str],
+        token: Callable[[bool], str],
         *,
         timeout: tuple[float, float],
         tenant_id: str,
@@ -180,13 +204,13 @@ class GraphClient:
     def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
         """The user's folder by well-known name (`inbox`, `sentitems`)."""
         body = self._call("mail_folder", "GET", user, f"{self._mailbox(user)}/mailFolders/{name}")
-        return MailFolder(str(body["id"]), str(body.get("displayName", "")))
+        return MailFolder(_required_id(body), str(body.get("displayName", "")))
 
     def messages_delta(
         self,
         user: str,
         folder_id: str,
-        select: Sequence[str],
+        select: Sequence[str] = DELTA_FIELDS,
         *,
         delta_link: str | None = None,
         page_size: int | None = None,
@@ -213,8 +237,7 @@ class GraphClient:
     def message(self, user: str, message_id: str) -> dict[str, Any]:
         """One message with its attachments (Graph's JSON)."""
         url = f"{self._mailbox(user)}/messages/{_id(message_id)}"
-        body = self._call("message", "GET", user, url, params={"$expand": "attachments"})
-        return dict(body)
+        return self._call("message", "GET", user, url, params={"$expand": "attachments"})
 
     def set_categories(self, user: str, message_id: str, categories: Sequence[str]) -> None:
         """Replace a message's categories (display names; Graph's PATCH sends the whole list)."""
@@ -255,15 +278,23 @@ class GraphClient:
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
         prefer: str = IMMUTABLE_IDS,
-    ) -> Any:
-        """Send one request (again after 429/503/504, within the policy) and return its decoded JSON body."""
-        attempt, waited = 0, 0.0
+    ) -> dict[str, Any]:
+        """Send one request (again after 429/503/504, within the policy) and return its decoded JSON body.
+
+        A 401 is answered once with a fresh token: Graph refused one MSAL still holds (revoked, or clocks apart).
+        """
+        attempt, waited, refreshed = 0, 0.0, False
+        refresh = False
         while True:
             attempt += 1
             with self._slots.hold(user):
-                response = self._send(operation, method, url, params, body, prefer)
+                response = self._send(operation, method, url, params, body, prefer, refresh=refresh)
+            refresh = False
             if response.status_code < 400:
                 return self._decoded(operation, response)
+            if response.status_code == 401 and not refreshed:
+                refreshed = refresh = True
+                continue
             delay = self._policy.delay(attempt, response.status_code, response.headers.get("Retry-After"), waited)
             if delay is None:
                 raise self._error(operation, response)
@@ -282,8 +313,11 @@ class GraphClient:
         params: dict[str, str] | None,
         body: dict[str, Any] | None,
         prefer: str,
+        *,
+        refresh: bool,
     ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json", "Prefer": prefer}
+        token = self._token(refresh)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "Prefer": prefer}
         try:
             return self._session.request(method, url, params=params, json=body, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:  # timeouts, refused connections, TLS failures
@@ -292,13 +326,16 @@ class GraphClient:
             )
             raise GraphUnavailable(0, type(exc).__name__) from None
 
-    def _decoded(self, operation: str, response: requests.Response) -> Any:
+    def _decoded(self, operation: str, response: requests.Response) -> dict[str, Any]:
         if response.status_code == 204 or not response.content:
             return {}
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
-            raise self._logged(operation, GraphUnavailable(response.status_code, "not_json")) from None
+            body = None
+        if not isinstance(body, dict):
+            raise self._logged(operation, GraphUnavailable(response.status_code, "not_json"))
+        return body
 
     def _error(self, operation: str, response: requests.Response) -> GraphError:
         try:
@@ -316,9 +353,9 @@ class GraphClient:
         return error
 
 
-def delta_page(body: Any) -> DeltaPage:
+def delta_page(body: dict[str, Any]) -> DeltaPage:
     """A delta page from Graph's JSON: entries with `@removed` are removals, the others changed messages."""
-    entries = body.get("value") if isinstance(body, dict) else None
+    entries = body.get("value")
     if not isinstance(entries, list):
         raise GraphError(200, "malformed_delta_page")
     items = tuple(e for e in entries if isinstance(e, dict) and "@removed" not in e)
@@ -336,5 +373,13 @@ def _id(value: str) -> str:
     return quote(value, safe="")
 
 
-def _category(body: Any) -> MasterCategory:
-    return MasterCategory(str(body["id"]), str(body.get("displayName", "")), str(body.get("color", "none")))
+def _required_id(body: dict[str, Any]) -> str:
+    """The `id` of an answer, which every Graph entity has."""
+    value = body.get("id")
+    if not isinstance(value, str) or not value:
+        raise GraphError(200, "malformed_answer")
+    return value
+
+
+def _category(body: dict[str, Any]) -> MasterCategory:
+    return MasterCategory(_required_id(body), str(body.get("displayName", "")), str(body.get("color", "none")))

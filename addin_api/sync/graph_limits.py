@@ -2,8 +2,9 @@
 
 Outlook allows an app 4 concurrent requests per mailbox and answers more with 429
 (https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits), so each mailbox gets 4 slots in
-this process. 429, 503 and 504 are sent again after `Retry-After` (or a short backoff when Graph gives none), a
-bounded number of times and within a bounded total wait; Graph's own guidance is to honour Retry-After
+this process (several worker processes need a shared limiter on top, such as the job engine's). 429, 503 and 504 are
+sent again after `Retry-After` (or a short backoff when Graph gives none), a bounded number of times and within a
+bounded total wait; Graph's own guidance is to honour Retry-After
 (https://learn.microsoft.com/en-us/graph/throttling#best-practices-to-handle-throttling).
 """
 
@@ -55,7 +56,10 @@ class MailboxSlots:
 
     @contextmanager
     def hold(self, mailbox: str) -> Iterator[None]:
-        """Hold one of the mailbox's slots for the block (mailboxes are compared ignoring case)."""
+        """Hold one of the mailbox's slots for the block.
+
+        Mailboxes are compared ignoring case; address each one the same way (its object id) so that it has one key.
+        """
         key = mailbox.casefold()
         with self._changed:
             self._changed.wait_for(lambda: self._in_flight.get(key, 0) < self.limit)
