@@ -152,3 +152,32 @@ class DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
 
     def add(self, event: Any, now: Any = None) -> None:
         """Drop the tokens MSAL obtained (they are returned to the caller and cached by OboProvider)."""
+
+
+def confidential_app(
+    settings: Settings,
+    tenant_id: str,
+    http: MsalHttpClient,
+    credential: str | dict[str, str],
+    *,
+    http_cache: MutableMapping[str, Any] | None = None,
+    token_cache: msal.TokenCache | None = None,
+) -> Any:
+    """The app registration's MSAL `ConfidentialClientApplication` for `tenant_id`, talking through `http`.
+
+    Construction fetches `<authority>/v2.0/.well-known/openid-configuration` (it raises what requests or MSAL raise).
+    Instance discovery is only meaningful against Microsoft's clouds; the devstack (or any other host) is trusted as
+    configured. https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+    """
+    return msal.ConfidentialClientApplication(
+        settings.client_id,
+        client_credential=credential,
+        authority=settings.authority(tenant_id),
+        http_client=http,
+        http_cache=http_cache,
+        instance_discovery=None if settings.is_public_cloud else False,
+        token_cache=token_cache,
+        # Refresh tokens are never redeemed: every OBO request brings a fresh assertion, app-only needs none.
+        exclude_scopes=["offline_access"],
+        enable_pii_log=False,
+    )
