@@ -16,26 +16,24 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-import msal
 import requests
-from msal.exceptions import MsalError
 
-from addin_api.auth.msal_http import MsalHttpClient, client_credential
+from addin_api.auth.app_tokens import AppTokenProvider
 from addin_api.dataverse.retry import parse_retry_after
+from addin_api.errors import ApiError
 from addin_api.settings import Settings
 from addin_api.sync.graph_errors import GraphAuthenticationFailed, GraphError, GraphUnavailable, graph_error
 from addin_api.sync.graph_limits import MailboxSlots, RetryPolicy
 
 __all__ = [
     "DELTA_FIELDS",
-    "GRAPH_SCOPE",
+    "GRAPH_RESOURCE",
     "AppTokens",
     "DeltaPage",
     "GraphClient",
@@ -46,7 +44,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 # The folders the worker opens by their well-known names.
 # https://learn.microsoft.com/en-us/graph/api/resources/mailfolder
@@ -103,68 +101,29 @@ class DeltaPage:
 
 
 class AppTokens:
-    """Graph tokens for the app itself in one tenant (client credentials); a callable returning the token."""
+    """Graph tokens for the app itself in one tenant, as the callable `GraphClient` takes: the app's client-credentials
+    provider (auth/app_tokens.py) asked for the Graph resource, its failures told as Graph's authentication failure."""
 
     def __init__(self, settings: Settings, session: requests.Session, tenant_id: str) -> None:
-        self._settings = settings
         self._tenant_id = tenant_id
-        self._http = MsalHttpClient(session, settings.timeout)
-        self._app: Any = None
-        self._lock = threading.Lock()
+        try:
+            self._provider: AppTokenProvider | None = AppTokenProvider(settings, session, tenant_id)
+        except ApiError:  # a tenant this deployment does not serve: every call fails the same way
+            self._provider = None
 
     def __call__(self, force_refresh: bool = False) -> str:
         """An app-only Graph token (from MSAL's cache while it is valid, unless `force_refresh`).
 
-        GraphAuthenticationFailed when none can be had.
+        GraphAuthenticationFailed (its code the service's stable error code) when none can be had.
         """
-        app = self._application()
-        if force_refresh:
-            app.remove_tokens_for_client()
-        self._http.begin()
+        if self._provider is None:
+            raise self._failed(0, "configuration_error")
         try:
-            result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
-        except requests.RequestException as exc:  # timeouts, refused connections, TLS failures
-            raise self._failed(type(exc).__name__) from None
-        except (MsalError, ValueError):  # 5xx from the token endpoint, or a body that is not JSON
-            raise self._failed("token_endpoint_failed") from None
-        token = result.get("access_token") if isinstance(result, dict) else None
-        if not isinstance(token, str) or not token:
-            error = result.get("error") if isinstance(result, dict) else None
-            raise self._failed(error if isinstance(error, str) else "no_token")
-        return token
+            return self._provider.token(GRAPH_RESOURCE, force_refresh=force_refresh)
+        except ApiError as exc:
+            raise self._failed(exc.status, exc.code) from None
 
-    def _application(self) -> Any:
-        with self._lock:
-            if self._app is None:
-                self._app = self._build()
-            return self._app
-
-    def _build(self) -> Any:
-        settings = self._settings
-        try:
-            credential = client_credential(settings)
-        except (OSError, ValueError):
-            raise self._failed("credential_unreadable") from None
-        self._http.begin()
-        try:
-            # Construction fetches the authority's OpenID configuration; instance discovery only makes sense
-            # against Microsoft's clouds (the devstack is trusted as configured).
-            # https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
-            return msal.ConfidentialClientApplication(
-                settings.client_id,
-                client_credential=credential,
-                authority=settings.authority(self._tenant_id),
-                http_client=self._http,
-                instance_discovery=None if settings.is_public_cloud else False,
-                enable_pii_log=False,
-            )
-        except requests.RequestException as exc:
-            raise self._failed(type(exc).__name__) from None
-        except (MsalError, ValueError, KeyError):
-            raise self._failed("authority_invalid") from None
-
-    def _failed(self, code: str) -> GraphAuthenticationFailed:
-        status = self._http.status or 0
+    def _failed(self, status: int, code: str) -> GraphAuthenticationFailed:
         logger.warning("graph_token_failed", extra={"tid": self._tenant_id, "status": status, "error": code})
         return GraphAuthenticationFailed(status, code)
 

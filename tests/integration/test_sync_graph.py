@@ -286,7 +286,7 @@ def test_a_wrong_client_secret_is_authentication_failed(devstack: Devstack) -> N
     with pytest.raises(GraphAuthenticationFailed) as raised:
         graph.mail_folder(ALICE, "inbox")
 
-    assert ("invalid_client", []) == (raised.value.code, devstack.requests_log("graph"))
+    assert ("configuration_error", []) == (raised.value.code, devstack.requests_log("graph"))
     assert MailboxProbe(False, False, False, "authentication_failed") == probe_mailbox(graph, ALICE)
 
 
