@@ -1,4 +1,4 @@
-"""The `addin-api` command: dev, devstack, token, manifest, serve, check-config."""
+"""The `addin-api` command: dev, devstack, token, manifest, serve, check-config, mailbox."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from addin_api.wiring import AppAccess
 
 DEFAULT_DATA_DIR = ".devstack"
 
@@ -35,6 +38,7 @@ def dev_environment(config: dict[str, Any], public_url: str) -> dict[str, str]:
         "ADDIN_API_TENANTS": config["tenantId"],
         "ADDIN_API_DATAVERSE_URLS": f"{config['tenantId']}={config['environmentUrl']}",
         "ADDIN_API_AUTHORITY_HOST": config["authorityHost"],
+        "ADDIN_API_GRAPH_URL": config["graphUrl"].removesuffix("/v1.0"),
         "ADDIN_API_CA_BUNDLE": config["caFile"],
         "ADDIN_API_PUBLIC_URL": public_url,
     }
@@ -214,6 +218,76 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def cmd_mailbox(args: argparse.Namespace) -> int:
+    """Approve, test or show a user's mailbox, as the app's Dataverse application user; exit 0, 1 (failed) or 2."""
+    import logging
+
+    from addin_api.errors import ApiError
+    from addin_api.settings import Settings, SettingsError
+    from addin_api.wiring import build_app_access
+
+    # One line on stderr names a problem; the library's own warnings would add lines of their own.
+    logging.getLogger("addin_api").addHandler(logging.NullHandler())
+    name = f"addin-api mailbox {args.action}"
+    try:
+        access = build_app_access(Settings.from_env())
+        tenant_id, environment = access.environment(args.environment)
+    except SettingsError as exc:
+        print(f"{name}: the configuration is invalid: {'; '.join(exc.problems)}", file=sys.stderr)
+        return 1
+    except LookupError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        ok, lines = _MAILBOX_ACTIONS[args.action](access, tenant_id, environment, args)
+    except ApiError as exc:
+        print(f"{name}: {exc.detail} ({exc.code})", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    if not ok:
+        print(f"{name}: Test & Enable failed for {args.user}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _mailbox_status(
+    access: AppAccess, tenant_id: str, environment: str, args: argparse.Namespace
+) -> tuple[bool, list[str]]:
+    from addin_api.sync import admin
+
+    person = admin.find_user(access.dataverse(environment), args.user)
+    state = admin.status(access.dataverse(environment, acting_as=person.object_id), environment)
+    return True, admin.describe(person, state)
+
+
+def _mailbox_approve(
+    access: AppAccess, tenant_id: str, environment: str, args: argparse.Namespace
+) -> tuple[bool, list[str]]:
+    from addin_api.sync import admin
+
+    app = access.dataverse(environment)
+    person = admin.find_user(app, args.user)
+    approver = admin.find_user(app, args.by)
+    admin.approve(access.dataverse(environment, acting_as=approver.object_id), person)
+    ok, lines = _mailbox_status(access, tenant_id, environment, args)
+    return ok, [f"approved {person.upn} (by {approver.upn})", *lines]
+
+
+def _mailbox_test(
+    access: AppAccess, tenant_id: str, environment: str, args: argparse.Namespace
+) -> tuple[bool, list[str]]:
+    from addin_api.sync import admin
+    from addin_api.sync.graph import GraphClient
+
+    app = access.dataverse(environment)
+    person = admin.find_user(app, args.user)
+    graph = GraphClient.for_app(access.settings, access.session, tenant_id)
+    result = admin.run_test_and_enable(app, graph, person, take_over=args.take_over)
+    return result.succeeded, admin.describe_result(person, result)
+
+
+_MAILBOX_ACTIONS = {"status": _mailbox_status, "approve": _mailbox_approve, "test": _mailbox_test}
+
+
 def _count(text: str) -> int:
     """A user count for `--users`: 0 to 999."""
     try:
@@ -276,7 +350,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate the ADDIN_API_* environment")
     check.set_defaults(func=cmd_check_config)
+
+    _add_mailbox_parser(commands)
     return parser
+
+
+def _add_mailbox_parser(commands: Any) -> None:
+    mailbox = commands.add_parser(
+        "mailbox", help="approve, Test & Enable or show a user's mailbox (as the app's Dataverse application user)"
+    )
+    actions = mailbox.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("status", "show approval, delivery, the last Test & Enable and what blocks tracking"),
+        ("approve", "approve the user's email address, acting as an administrator (--by)"),
+        ("test", "Test & Enable: probe the mailbox through Graph and record the result"),
+    ):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("--user", required=True, help="the user's sign-in name (UPN)")
+        parser.add_argument("--environment", help="the Dataverse environment URL (default: the only one configured)")
+        if action == "approve":
+            parser.add_argument(
+                "--by", required=True, help="the UPN of an administrator holding prvApproveRejectEmailAddress"
+            )
+        if action == "test":
+            parser.add_argument(
+                "--take-over",
+                action="store_true",
+                help="sync this mailbox with this environment only (moves the mark from another environment)",
+            )
+        parser.set_defaults(func=cmd_mailbox)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

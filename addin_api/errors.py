@@ -11,6 +11,8 @@
     ├── AccessBlockedByPolicy     403     access_blocked_by_policy
     ├── AddInNotAllowed           403     add_in_not_allowed
     ├── DataverseForbidden        403     dataverse_forbidden
+    ├── ApplicationUserMissing    403     application_user_missing   (app-only: no application user)
+    ├── ImpersonationNotAllowed   403     impersonation_not_allowed  (app-only: no prvActOnBehalfOfAnotherUser)
     ├── ConfigurationError        503     configuration_error    (the deployment is misconfigured)
     ├── NotFound                  404     not_found
     ├── Conflict                  409     conflict
@@ -150,6 +152,22 @@ class DataverseForbidden(ApiError):
     status = 403
     code = "dataverse_forbidden"
     title = "You do not have the privileges for this operation in Dynamics 365"
+
+
+class ApplicationUserMissing(ApiError):
+    """An app-only call: the environment has no application user for the app registration (403 `0x80072560`)."""
+
+    status = 403
+    code = "application_user_missing"
+    title = "The app has no application user in this Dynamics 365 environment"
+
+
+class ImpersonationNotAllowed(ApiError):
+    """An app-only call on behalf of a user: the application user lacks prvActOnBehalfOfAnotherUser."""
+
+    status = 403
+    code = "impersonation_not_allowed"
+    title = "The app's application user may not act on behalf of other users (prvActOnBehalfOfAnotherUser)"
 
 
 class ConfigurationError(ApiError):

@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 PREFIX = "ADDIN_API_"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+# Microsoft Graph's global endpoint (the sync worker appends /v1.0).
+# https://learn.microsoft.com/en-us/graph/deployments#microsoft-graph-and-graph-explorer-service-root-endpoints
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 # Office clients pre-authorized on an SSO add-in registration; they arrive as `azp`.
 # https://learn.microsoft.com/en-us/office/dev/add-ins/develop/register-sso-add-in-aad-v2
 OFFICE_CLIENT_APPS = (
@@ -55,6 +58,7 @@ class Settings:
     client_cert_path: Path | None = None
     client_cert_thumbprint: str | None = None
     authority_host: str = DEFAULT_AUTHORITY_HOST
+    graph_url: str = DEFAULT_GRAPH_URL
     allowed_client_apps: tuple[str, ...] = OFFICE_CLIENT_APPS
     public_url: str | None = None
     # The SPA registration the pane's MSAL nested app authentication uses (None: the add-in's own client id).
@@ -83,6 +87,7 @@ class Settings:
         tenants = _tenants(env)
         urls = _dataverse_urls(env, tenants)
         authority_host = _authority_host(env)
+        graph_url = _graph_url(env)
         apps, naa_client_id = _client_apps(env)
         public_url = _public_url(env)
         max_attachment, max_request, concurrency = _sizes(env)
@@ -100,6 +105,7 @@ class Settings:
             tenants=tenants,
             dataverse_urls=urls,
             authority_host=authority_host,
+            graph_url=graph_url,
             # NAA tokens arrive with the pane's own registration as `azp`: accept it alongside the Office clients.
             allowed_client_apps=tuple(
                 dict.fromkeys((*(apps or OFFICE_CLIENT_APPS), (naa_client_id or client_id).lower()))
@@ -246,6 +252,13 @@ def _authority_host(env: _Env) -> str:
     if not _is_https_url(authority_host):
         env.problem(f"{PREFIX}AUTHORITY_HOST must be an https:// URL")
     return authority_host
+
+
+def _graph_url(env: _Env) -> str:
+    graph_url = (env("GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/")
+    if not _is_https_url(graph_url):
+        env.problem(f"{PREFIX}GRAPH_URL must be an https://host[:port] URL")
+    return graph_url
 
 
 def _client_apps(env: _Env) -> tuple[tuple[str, ...], str | None]:

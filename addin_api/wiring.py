@@ -1,6 +1,7 @@
 """Composition root: one requests.Session, the token validator, the OBO provider and Dataverse clients per request.
 
 Everything the views need hangs off `app.extensions["addin_api"]` as one `Collaborators` object; nothing is global.
+The mailbox-sync worker and the admin CLI act as the app itself: `AppAccess` (built by `build_app_access`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import certifi
@@ -17,6 +18,7 @@ from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
 from addin_api import logs, metrics
+from addin_api.auth.app_tokens import AppTokenProvider
 from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.obo import OboProvider
 from addin_api.auth.tokens import Principal, TokenValidator
@@ -73,6 +75,66 @@ class Collaborators:
             observe=self.observe_dataverse,
             breaker=self.breakers.for_environment(environment),
         )
+
+
+@dataclass
+class AppAccess:
+    """The app registration acting as itself (client credentials): its Dataverse application user, and through it,
+    by impersonation, any user of the environment."""
+
+    settings: Settings
+    session: requests.Session
+    gate: UserGate
+    breakers: Breakers = field(default_factory=Breakers)
+    _tokens: dict[str, AppTokenProvider] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def environment(self, requested: str | None = None) -> tuple[str, str]:
+        """(tenant, environment URL) of a configured environment: `requested`, or the only one; else LookupError."""
+        configured = {url.rstrip("/"): tenant for tenant, url in self.settings.dataverse_urls.items()}
+        if requested is None:
+            if len(configured) != 1:
+                raise LookupError("several Dataverse environments are configured: choose one with --environment")
+            requested = next(iter(configured))
+        url = requested.rstrip("/")
+        if url not in configured:
+            raise LookupError(f"{url} is not one of the configured Dataverse environments (ADDIN_API_DATAVERSE_URLS)")
+        return configured[url], url
+
+    def tokens(self, tenant_id: str) -> AppTokenProvider:
+        """The app-only token provider of a configured tenant."""
+        with self._lock:
+            provider = self._tokens.get(tenant_id)
+            if provider is None:
+                provider = self._tokens[tenant_id] = AppTokenProvider(self.settings, self.session, tenant_id)
+            return provider
+
+    def dataverse(self, environment_url: str, acting_as: str | None = None) -> DataverseClient:
+        """A Dataverse client for a configured environment as the application user, or acting as the user with Entra
+        object id `acting_as` (impersonation: that user's roles decide, within the application user's)."""
+        tenant_id, environment = self.environment(environment_url)
+        provider = self.tokens(tenant_id)
+
+        def token(force_refresh: bool) -> str:
+            return provider.token(environment, force_refresh=force_refresh)
+
+        return DataverseClient(
+            self.session,
+            environment,
+            token,
+            self.settings,
+            self.gate,
+            ("app", tenant_id, self.settings.client_id),
+            breaker=self.breakers.for_environment(environment),
+            app_only=True,
+            acting_as=acting_as,
+        )
+
+
+def build_app_access(settings: Settings) -> AppAccess:
+    """App-only access for `settings` (a process of its own: the worker or the admin CLI)."""
+    logs.register_secret(settings.client_secret)
+    return AppAccess(settings, build_session(settings), UserGate(settings.per_user_concurrency))
 
 
 @dataclass

@@ -77,6 +77,7 @@ def make_settings(devstack: Devstack, **overrides: Any) -> Settings:
         "tenants": (config["tenantId"],),
         "dataverse_urls": {config["tenantId"]: config["environmentUrl"]},
         "authority_host": devstack.url,
+        "graph_url": devstack.url,
         "allowed_client_apps": (DEFAULT_AZP,),
         "ca_bundle": Path(config["caFile"]),
     }

@@ -18,6 +18,7 @@ import msal
 import requests
 
 from addin_api.auth.retry_after import identity_retry_after
+from addin_api.settings import Settings
 
 
 class MsalHttpClient:
@@ -71,6 +72,20 @@ class MsalHttpClient:
         self._seen.status = response.status_code
         self._seen.retry_after = identity_retry_after(response.headers.get("Retry-After"))
         return response
+
+
+def client_credential(settings: Settings) -> str | dict[str, str]:
+    """The app's credential as MSAL takes it: the client secret, or the certificate's private key and thumbprint.
+
+    Raises OSError when the certificate cannot be read, ValueError when no credential is configured.
+    https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+    """
+    if settings.client_secret:
+        return settings.client_secret
+    if settings.client_cert_path is not None and settings.client_cert_thumbprint:
+        private_key = settings.client_cert_path.read_text()
+        return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
+    raise ValueError("no client credential configured")
 
 
 class PerUserHttpCache(MutableMapping[str, Any]):
@@ -137,3 +152,32 @@ class DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
 
     def add(self, event: Any, now: Any = None) -> None:
         """Drop the tokens MSAL obtained (they are returned to the caller and cached by OboProvider)."""
+
+
+def confidential_app(
+    settings: Settings,
+    tenant_id: str,
+    http: MsalHttpClient,
+    credential: str | dict[str, str],
+    *,
+    http_cache: MutableMapping[str, Any] | None = None,
+    token_cache: msal.TokenCache | None = None,
+) -> Any:
+    """The app registration's MSAL `ConfidentialClientApplication` for `tenant_id`, talking through `http`.
+
+    Construction fetches `<authority>/v2.0/.well-known/openid-configuration` (it raises what requests or MSAL raise).
+    Instance discovery is only meaningful against Microsoft's clouds; the devstack (or any other host) is trusted as
+    configured. https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+    """
+    return msal.ConfidentialClientApplication(
+        settings.client_id,
+        client_credential=credential,
+        authority=settings.authority(tenant_id),
+        http_client=http,
+        http_cache=http_cache,
+        instance_discovery=None if settings.is_public_cloud else False,
+        token_cache=token_cache,
+        # Refresh tokens are never redeemed: every OBO request brings a fresh assertion, app-only needs none.
+        exclude_scopes=["offline_access"],
+        enable_pii_log=False,
+    )

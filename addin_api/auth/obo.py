@@ -45,7 +45,6 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import msal
 import requests
 from msal.exceptions import MsalError
 
@@ -53,7 +52,13 @@ from addin_api.auth.cache import InMemoryTokenCache, TokenCache
 from addin_api.auth.holdback import SingleFlight, UserWindows
 from addin_api.auth.issued_to import not_issued_to
 from addin_api.auth.msal_errors import DEFAULT_RETRY_AFTER, map_msal_error
-from addin_api.auth.msal_http import DiscardingTokenCache, MsalHttpClient, PerUserHttpCache
+from addin_api.auth.msal_http import (
+    DiscardingTokenCache,
+    MsalHttpClient,
+    PerUserHttpCache,
+    client_credential,
+    confidential_app,
+)
 from addin_api.auth.tokens import Principal
 from addin_api.dataverse.limits import ThrottleWindows
 from addin_api.errors import ApiError, ConfigurationError, IdentityUnavailable, TenantNotAllowed
@@ -231,20 +236,13 @@ class OboProvider:
         settings = self._settings
         self._http.begin()
         try:
-            # Construction fetches `<authority>/v2.0/.well-known/openid-configuration`. Instance discovery is only
-            # meaningful against Microsoft's clouds; the devstack (or any other host) is trusted as configured.
-            # https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
-            return msal.ConfidentialClientApplication(
-                settings.client_id,
-                client_credential=self._credential(),
-                authority=settings.authority(tenant_id),
-                http_client=self._http,
+            return confidential_app(
+                settings,
+                tenant_id,
+                self._http,
+                self._credential(),
                 http_cache=self._http_cache,  # per user: see the module docstring
-                instance_discovery=None if settings.is_public_cloud else False,
                 token_cache=DiscardingTokenCache(),
-                # We never redeem refresh tokens: every request brings a fresh assertion.
-                exclude_scopes=["offline_access"],
-                enable_pii_log=False,
             )
         except requests.RequestException as exc:
             raise self._unavailable(None, type(exc).__name__, tenant_id) from None
@@ -256,17 +254,13 @@ class OboProvider:
             raise ConfigurationError() from None
 
     def _credential(self) -> str | dict[str, str]:
-        settings = self._settings
-        if settings.client_secret:
-            return settings.client_secret
-        if settings.client_cert_path is not None and settings.client_cert_thumbprint:
-            try:
-                private_key = settings.client_cert_path.read_text()
-            except OSError:
-                logger.error("obo_certificate_unreadable")
-                raise ConfigurationError() from None
-            return {"private_key": private_key, "thumbprint": settings.client_cert_thumbprint}
-        raise ConfigurationError()
+        try:
+            return client_credential(self._settings)
+        except OSError:
+            logger.error("obo_certificate_unreadable")
+            raise ConfigurationError() from None
+        except ValueError:
+            raise ConfigurationError() from None
 
     def _unavailable(self, principal: Principal | None, reason: str, tenant_id: str | None = None) -> ApiError:
         tid = principal.tenant_id if principal is not None else tenant_id

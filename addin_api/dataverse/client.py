@@ -36,15 +36,17 @@ from addin_api.dataverse.errors import (
     REJECTED_VALUE,
     UNAVAILABLE_RETRY_AFTER_SECONDS,
     DuplicateRecord,
+    app_only_error,
     error_code,
     error_for,
+    error_message,
     whole_seconds,
 )
 from addin_api.dataverse.limits import UserGate
 from addin_api.dataverse.retry import Attempts, Budget, RetryPolicy, parse_retry_after
 from addin_api.dataverse.streaming import JsonPayload, json_payload
 from addin_api.dataverse.transport import Observer, PoolTransmitter, Reply, Sender, WindowOpenedWhileQueued
-from addin_api.errors import DataverseError, DataverseUnavailable, Throttled
+from addin_api.errors import ApiError, DataverseError, DataverseUnavailable, Throttled
 from addin_api.settings import Settings
 
 __all__ = [
@@ -91,8 +93,17 @@ class DataverseClient:
         clock: Callable[[], float] = time.monotonic,
         observe: Observer | None = None,
         breaker: CircuitBreaker | None = None,
+        app_only: bool = False,
+        acting_as: str | None = None,
     ) -> None:
+        """`app_only`: the token is the app's own (client credentials); `acting_as`: impersonate the user with this
+        Entra object id on every request (`CallerObjectId`, needs prvActOnBehalfOfAnotherUser).
+        https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api
+        """
         self.environment_url = environment_url.rstrip("/")
+        self._app_only = app_only
+        # A $batch carries it on the outer request: its operations run as the impersonated user too.
+        self._impersonation = {"CallerObjectId": odata.guid(acting_as)} if acting_as is not None else {}
         self.api_base = f"{self.environment_url}{API_PATH}"
         self._token_source = token
         self._token: str | None = None
@@ -244,12 +255,7 @@ class DataverseClient:
         if response.ok:
             return
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        error = error_for(
-            response.status,
-            error_code(response.body),
-            retry_after=retry_after,
-            precondition_means_duplicate=precondition_means_duplicate,
-        )
+        error = self._error(response.status, response.body, retry_after, precondition_means_duplicate)
         if isinstance(error, Throttled):
             self._gate.block(self._user_key, float(error.retry_after or DEFAULT_RETRY_AFTER_SECONDS))
         raise error
@@ -269,7 +275,7 @@ class DataverseClient:
         multipart_ok: bool = False,
     ) -> Reply:
         """Send with the retry policy of the module docstring; return a 2xx response or raise our exception."""
-        request_headers = {**ODATA_HEADERS, **(headers or {})}
+        request_headers = {**ODATA_HEADERS, **(headers or {}), **self._impersonation}
         if body is not None:
             data = json_payload(body)
             request_headers["Content-Type"] = "application/json; charset=utf-8"
@@ -286,17 +292,28 @@ class DataverseClient:
             if multipart_ok and response.headers.get("Content-Type", "").lower().startswith("multipart/mixed"):
                 # A $batch whose part failed (without continue-on-error) answers with the parts so far.
                 return response
-            code = error_code(_safe_json(response))
+            body = _safe_json(response)
             log.info(
                 "dataverse.error",
-                extra={"event": "dataverse.error", "method": method, "status": response.status_code, "code": code},
+                extra={
+                    "event": "dataverse.error",
+                    "method": method,
+                    "status": response.status_code,
+                    "code": error_code(body),
+                },
             )
-            raise error_for(
-                response.status_code,
-                code,
-                retry_after=retry_after,
-                precondition_means_duplicate=precondition_means_duplicate,
-            )
+            raise self._error(response.status_code, body, retry_after, precondition_means_duplicate)
+
+    def _error(self, status: int, body: Any, retry_after: float | None, precondition_means_duplicate: bool) -> ApiError:
+        """Our exception for a Dataverse error answer; app-only calls first check that the app is set up."""
+        code = error_code(body)
+        if self._app_only or self._impersonation:
+            found = app_only_error(code, error_message(body), impersonating=bool(self._impersonation))
+            if found is not None:
+                return found
+        return error_for(
+            status, code, retry_after=retry_after, precondition_means_duplicate=precondition_means_duplicate
+        )
 
     def _attempt(
         self, method: str, url: str, data: bytes | JsonPayload | None, headers: Mapping[str, str], attempts: Attempts

@@ -10,10 +10,12 @@ from typing import Any
 
 from addin_api.errors import (
     ApiError,
+    ApplicationUserMissing,
     Conflict,
     DataverseError,
     DataverseForbidden,
     DataverseUnavailable,
+    ImpersonationNotAllowed,
     NotFound,
     PayloadTooLarge,
     Throttled,
@@ -23,8 +25,11 @@ from addin_api.errors import (
 # Dataverse error codes we act on (the `code` may be empty: then the HTTP status decides).
 DUPLICATE_RECORD = "0x80040237"
 NOT_FOUND = "0x80040217"
+NOT_A_MEMBER = "0x80072560"
 PRIVILEGE_DENIED = frozenset({"0x80040220", "0x80040231"})
 SERVICE_PROTECTION = frozenset({"0x80072322", "0x80072321", "0x80072326"})
+
+ACT_ON_BEHALF_PRIVILEGE = "prvActOnBehalfOfAnotherUser"
 
 # When Dataverse omits or garbles Retry-After we still must not hammer it.
 DEFAULT_RETRY_AFTER_SECONDS = 5
@@ -74,12 +79,43 @@ def error_for(
     return DataverseError()
 
 
+def app_only_error(code: str, message: str, *, impersonating: bool) -> ApiError | None:
+    """The error of an app-only call that says the app itself is not set up, or None to map as usual.
+
+    - 403 `0x80072560` "The user is not a member of the organization": the environment has no application user for
+      the app (or, when impersonating, the user named by `CallerObjectId` is not in it).
+    - `0x80040220` naming prvActOnBehalfOfAnotherUser: the application user may not impersonate. Dataverse gives the
+      privilege only in its message ("Principal user (Id=…) is missing prvActOnBehalfOfAnotherUser privilege …"),
+      so here, and only for this privilege's name, the message is read.
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api
+    """
+    code = code.strip().lower()
+    if code == NOT_A_MEMBER:
+        return ApplicationUserMissing(
+            "The app, or the user it acts for, is not a member of this Dynamics 365 environment"
+            if impersonating
+            else None
+        )
+    if impersonating and code in PRIVILEGE_DENIED and f"missing {ACT_ON_BEHALF_PRIVILEGE} privilege" in message:
+        return ImpersonationNotAllowed()
+    return None
+
+
 def error_code(body: Any) -> str:
     """The hex code of a Dataverse error body `{"error": {"code": "0x…", "message": …}}`, or ""."""
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and isinstance(error.get("code"), str):
             return str(error["code"])
+    return ""
+
+
+def error_message(body: Any) -> str:
+    """The message of a Dataverse error body, or "" (read only by `app_only_error`, never shown)."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
     return ""
 
 

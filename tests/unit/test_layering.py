@@ -201,3 +201,27 @@ def test_the_devstack_store_records_and_identity_never_reach_up() -> None:
     ]
 
     assert [] == offenders(middle, DEVSTACK_UPPER)
+
+
+def reached_from(paths: list[Path]) -> list[Path]:
+    """The files of `paths` and every module of the package they import, directly or through others."""
+    graph = import_graph()
+    names = {module_name(p) for p in paths}
+    todo = list(names)
+    while todo:
+        for target in graph[todo.pop()] - names:
+            names.add(target)
+            todo.append(target)
+    return sorted(MODULES[n] for n in names)
+
+
+def test_the_sync_worker_never_imports_flask_or_the_web_edge() -> None:
+    """The mailbox-sync worker, and everything it imports, runs without Flask and knows nothing of the API."""
+    assert [] == offenders(reached_from(files_under("sync")), ("flask", "werkzeug", "addin_api.api"))
+
+
+def test_reached_from_follows_imports_through_other_modules() -> None:
+    """The probe reaches the Graph client directly and the retry-after parser through it."""
+    reached = reached_from([PACKAGE / "sync" / "probe.py"])
+
+    assert {PACKAGE / "sync" / "graph.py", PACKAGE / "dataverse" / "retry.py"} <= set(reached)

@@ -1,0 +1,385 @@
+"""The worker's Microsoft Graph client: the app's own (application) identity in one tenant of this deployment.
+
+- Tokens: MSAL client credentials for `https://graph.microsoft.com/.default`, with the app's client id, credential
+  and authority from Settings; MSAL's token cache keeps the token until it expires
+  (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow). MSAL talks through
+  the app's `requests.Session` with our timeout (`auth.msal_http`).
+- Every request asks for immutable ids, so an item keeps its id when it moves between folders
+  (https://learn.microsoft.com/en-us/graph/outlook-immutable-id), and holds one of the mailbox's 4 slots
+  (`graph_limits`); 429 / 503 / 504 are sent again after Retry-After, within bounds.
+- Errors become `graph_errors` exceptions; logs carry the tenant, the operation, the status and Graph's code, never
+  a token, a body, a path (it names the mailbox) or an address.
+- Links Graph hands back (`@odata.nextLink`, `@odata.deltaLink`) are followed only below the configured Graph URL, so
+  the token never goes anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import msal
+import requests
+from msal.exceptions import MsalError
+
+from addin_api.auth.msal_http import MsalHttpClient, client_credential
+from addin_api.dataverse.retry import parse_retry_after
+from addin_api.settings import Settings
+from addin_api.sync.graph_errors import GraphAuthenticationFailed, GraphError, GraphUnavailable, graph_error
+from addin_api.sync.graph_limits import MailboxSlots, RetryPolicy
+
+__all__ = [
+    "DELTA_FIELDS",
+    "GRAPH_SCOPE",
+    "AppTokens",
+    "DeltaPage",
+    "GraphClient",
+    "MailFolder",
+    "MasterCategory",
+    "WellKnownFolder",
+]
+
+logger = logging.getLogger(__name__)
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+# The folders the worker opens by their well-known names.
+# https://learn.microsoft.com/en-us/graph/api/resources/mailfolder
+WellKnownFolder = Literal["inbox", "sentitems"]
+# What a delta round needs to decide whether a message is to be tracked; its body and attachments come with
+# `message` once it is. https://learn.microsoft.com/en-us/graph/api/resources/message
+DELTA_FIELDS = (
+    "categories",
+    "internetMessageId",
+    "conversationId",
+    "parentFolderId",
+    "subject",
+    "from",
+    "sender",
+    "toRecipients",
+    "ccRecipients",
+    "bccRecipients",
+    "sentDateTime",
+    "receivedDateTime",
+    "isDraft",
+    "hasAttachments",
+)
+
+
+@dataclass(frozen=True)
+class MailFolder:
+    """A mail folder: its (immutable) id and its display name."""
+
+    id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class MasterCategory:
+    """One of the mailbox's master categories. https://learn.microsoft.com/en-us/graph/api/resources/outlookcategory"""
+
+    id: str
+    display_name: str
+    color: str
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of a folder's message delta: changed messages, removed ids, and the link to go on with.
+
+    Exactly one of `next_link` (more pages in this round) and `delta_link` (the cursor of the next round) is set.
+    https://learn.microsoft.com/en-us/graph/delta-query-messages
+    """
+
+    items: tuple[dict[str, Any], ...]
+    removed: tuple[str, ...]
+    next_link: str | None
+    delta_link: str | None
+
+
+class AppTokens:
+    """Graph tokens for the app itself in one tenant (client credentials); a callable returning the token."""
+
+    def __init__(self, settings: Settings, session: requests.Session, tenant_id: str) -> None:
+        self._settings = settings
+        self._tenant_id = tenant_id
+        self._http = MsalHttpClient(session, settings.timeout)
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, force_refresh: bool = False) -> str:
+        """An app-only Graph token (from MSAL's cache while it is valid, unless `force_refresh`).
+
+        GraphAuthenticationFailed when none can be had.
+        """
+        app = self._application()
+        if force_refresh:
+            app.remove_tokens_for_client()
+        self._http.begin()
+        try:
+            result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except requests.RequestException as exc:  # timeouts, refused connections, TLS failures
+            raise self._failed(type(exc).__name__) from None
+        except (MsalError, ValueError):  # 5xx from the token endpoint, or a body that is not JSON
+            raise self._failed("token_endpoint_failed") from None
+        token = result.get("access_token") if isinstance(result, dict) else None
+        if not isinstance(token, str) or not token:
+            error = result.get("error") if isinstance(result, dict) else None
+            raise self._failed(error if isinstance(error, str) else "no_token")
+        return token
+
+    def _application(self) -> Any:
+        with self._lock:
+            if self._app is None:
+                self._app = self._build()
+            return self._app
+
+    def _build(self) -> Any:
+        settings = self._settings
+        try:
+            credential = client_credential(settings)
+        except (OSError, ValueError):
+            raise self._failed("credential_unreadable") from None
+        self._http.begin()
+        try:
+            # Construction fetches the authority's OpenID configuration; instance discovery only makes sense
+            # against Microsoft's clouds (the devstack is trusted as configured).
+            # https://learn.microsoft.com/en-us/python/api/msal/msal.application.confidentialclientapplication
+            return msal.ConfidentialClientApplication(
+                settings.client_id,
+                client_credential=credential,
+                authority=settings.authority(self._tenant_id),
+                http_client=self._http,
+                instance_discovery=None if settings.is_public_cloud else False,
+                enable_pii_log=False,
+            )
+        except requests.RequestException as exc:
+            raise self._failed(type(exc).__name__) from None
+        except (MsalError, ValueError, KeyError):
+            raise self._failed("authority_invalid") from None
+
+    def _failed(self, code: str) -> GraphAuthenticationFailed:
+        status = self._http.status or 0
+        logger.warning("graph_token_failed", extra={"tid": self._tenant_id, "status": status, "error": code})
+        return GraphAuthenticationFailed(status, code)
+
+
+class GraphClient:
+    """Microsoft Graph v1.0 for the mailboxes of one tenant, as the app itself; each operation is one request."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        graph_url: str,
+        token: Callable[[bool], str],
+        *,
+        timeout: tuple[float, float],
+        tenant_id: str,
+        slots: MailboxSlots | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._session = session
+        self._base = graph_url.rstrip("/") + "/v1.0"
+        self._token = token
+        self._timeout = timeout
+        self._tenant_id = tenant_id
+        self._slots = slots if slots is not None else MailboxSlots()
+        self._policy = policy if policy is not None else RetryPolicy()
+        self._sleep = sleep
+
+    @classmethod
+    def for_app(cls, settings: Settings, session: requests.Session, tenant_id: str, **options: Any) -> GraphClient:
+        """The client of `settings.graph_url` with the app's own tokens in `tenant_id` (options: see __init__)."""
+        tokens = AppTokens(settings, session, tenant_id)
+        return cls(session, settings.graph_url, tokens, timeout=settings.timeout, tenant_id=tenant_id, **options)
+
+    # -- operations ---------------------------------------------------------------------------------------------
+
+    def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
+        """The user's folder by well-known name (`inbox`, `sentitems`)."""
+        body = self._call("mail_folder", "GET", user, f"{self._mailbox(user)}/mailFolders/{name}")
+        return MailFolder(_required_id(body), str(body.get("displayName", "")))
+
+    def messages_delta(
+        self,
+        user: str,
+        folder_id: str,
+        select: Sequence[str] = DELTA_FIELDS,
+        *,
+        delta_link: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[DeltaPage]:
+        """The pages of one delta round of a folder's messages, one request each, fetched as they are consumed.
+
+        Without `delta_link` the round starts from nothing and asks for the `select`ed fields (later links carry
+        them); with it, the round continues from that cursor. SyncStateLost when the cursor is no longer valid.
+        """
+        prefer = IMMUTABLE_IDS if page_size is None else f"odata.maxpagesize={page_size}, {IMMUTABLE_IDS}"
+        url = (
+            self._own(delta_link)
+            if delta_link
+            else f"{self._mailbox(user)}/mailFolders/{_id(folder_id)}/messages/delta"
+        )
+        params: dict[str, str] | None = None if delta_link else {"$select": ",".join(select)}
+        while True:
+            page = delta_page(self._call("messages_delta", "GET", user, url, params=params, prefer=prefer))
+            yield page
+            if page.next_link is None:
+                return
+            url, params = self._own(page.next_link), None
+
+    def message(self, user: str, message_id: str) -> dict[str, Any]:
+        """One message with its attachments (Graph's JSON)."""
+        url = f"{self._mailbox(user)}/messages/{_id(message_id)}"
+        return self._call("message", "GET", user, url, params={"$expand": "attachments"})
+
+    def set_categories(self, user: str, message_id: str, categories: Sequence[str]) -> None:
+        """Replace a message's categories (display names; Graph's PATCH sends the whole list)."""
+        url = f"{self._mailbox(user)}/messages/{_id(message_id)}"
+        self._call("set_categories", "PATCH", user, url, body={"categories": list(categories)})
+
+    def master_categories(self, user: str) -> list[MasterCategory]:
+        """The mailbox's master categories."""
+        body = self._call("master_categories", "GET", user, f"{self._mailbox(user)}/outlook/masterCategories")
+        return [_category(c) for c in body.get("value", []) if isinstance(c, dict)]
+
+    def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
+        """Add a master category (its name cannot change afterwards); GraphConflict when the name is taken."""
+        url = f"{self._mailbox(user)}/outlook/masterCategories"
+        body = self._call(
+            "create_master_category", "POST", user, url, body={"displayName": display_name, "color": color}
+        )
+        return _category(body)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _mailbox(self, user: str) -> str:
+        return f"{self._base}/users/{quote(user, safe='@')}"
+
+    def _own(self, link: str) -> str:
+        """A link Graph handed back, refused unless it points below our Graph URL (the token goes only there)."""
+        if not link.startswith(self._base + "/"):
+            raise GraphError(0, "foreign_link")
+        return link
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        user: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        prefer: str = IMMUTABLE_IDS,
+    ) -> dict[str, Any]:
+        """Send one request (again after 429/503/504, within the policy) and return its decoded JSON body.
+
+        A 401 is answered once with a fresh token: Graph refused one MSAL still holds (revoked, or clocks apart).
+        """
+        attempt, waited, refreshed = 0, 0.0, False
+        refresh = False
+        while True:
+            attempt += 1
+            with self._slots.hold(user):
+                response = self._send(operation, method, url, params, body, prefer, refresh=refresh)
+            refresh = False
+            if response.status_code < 400:
+                return self._decoded(operation, response)
+            if response.status_code == 401 and not refreshed:
+                refreshed = refresh = True
+                continue
+            delay = self._policy.delay(attempt, response.status_code, response.headers.get("Retry-After"), waited)
+            if delay is None:
+                raise self._error(operation, response)
+            logger.info(
+                "graph_retry",
+                extra={"tid": self._tenant_id, "operation": operation, "status": response.status_code, "wait": delay},
+            )
+            self._sleep(delay)
+            waited += delay
+
+    def _send(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+        prefer: str,
+        *,
+        refresh: bool,
+    ) -> requests.Response:
+        token = self._token(refresh)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "Prefer": prefer}
+        try:
+            return self._session.request(method, url, params=params, json=body, headers=headers, timeout=self._timeout)
+        except requests.RequestException as exc:  # timeouts, refused connections, TLS failures
+            logger.warning(
+                "graph_unreachable", extra={"tid": self._tenant_id, "operation": operation, "error": type(exc).__name__}
+            )
+            raise GraphUnavailable(0, type(exc).__name__) from None
+
+    def _decoded(self, operation: str, response: requests.Response) -> dict[str, Any]:
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise self._logged(operation, GraphUnavailable(response.status_code, "not_json"))
+        return body
+
+    def _error(self, operation: str, response: requests.Response) -> GraphError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return self._logged(operation, graph_error(response.status_code, body, retry_after))
+
+    def _logged(self, operation: str, error: GraphError) -> GraphError:
+        logger.warning(
+            "graph_failed",
+            extra={"tid": self._tenant_id, "operation": operation, "status": error.status, "code": error.code},
+        )
+        return error
+
+
+def delta_page(body: dict[str, Any]) -> DeltaPage:
+    """A delta page from Graph's JSON: entries with `@removed` are removals, the others changed messages."""
+    entries = body.get("value")
+    if not isinstance(entries, list):
+        raise GraphError(200, "malformed_delta_page")
+    items = tuple(e for e in entries if isinstance(e, dict) and "@removed" not in e)
+    removed = tuple(str(e["id"]) for e in entries if isinstance(e, dict) and "@removed" in e and "id" in e)
+    next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
+    if isinstance(next_link, str):
+        return DeltaPage(items, removed, next_link, None)
+    if isinstance(delta_link, str):
+        return DeltaPage(items, removed, None, delta_link)
+    raise GraphError(200, "malformed_delta_page")
+
+
+def _id(value: str) -> str:
+    """An id as one path segment."""
+    return quote(value, safe="")
+
+
+def _required_id(body: dict[str, Any]) -> str:
+    """The `id` of an answer, which every Graph entity has."""
+    value = body.get("id")
+    if not isinstance(value, str) or not value:
+        raise GraphError(200, "malformed_answer")
+    return value
+
+
+def _category(body: dict[str, Any]) -> MasterCategory:
+    return MasterCategory(_required_id(body), str(body.get("displayName", "")), str(body.get("color", "none")))
