@@ -1,4 +1,5 @@
-"""Dataverse's error answers mapped to our exceptions: on the HTTP status and the hex `code`, never the message.
+"""Dataverse's error answers mapped to our exceptions: on the HTTP status and the hex `code`, never the message
+(except the one privilege name `app_only_error` looks for).
 
 https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/web-service-error-codes
 """
