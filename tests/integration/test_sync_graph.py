@@ -173,9 +173,6 @@ def test_a_link_to_another_host_is_not_followed(devstack: Devstack, graph: Graph
     assert ("foreign_link", []) == (raised.value.code, devstack.requests_log("graph"))
 
 
-@pytest.mark.xfail(
-    strict=True, raises=GraphError, reason="the emulated Graph answers $expand=attachments with 400 (not emulated yet)"
-)
 def test_one_message_comes_with_its_attachments(devstack: Devstack, graph: GraphClient) -> None:
     """A delivered message with an attachment, read in one request with `$expand=attachments`."""
     attachment = {"name": "quote.txt", "contentType": "text/plain", "contentBase64": "aGVsbG8="}
