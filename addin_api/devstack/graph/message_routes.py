@@ -9,7 +9,7 @@ import base64
 import binascii
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from addin_api.devstack.graph.access import MAIL_READ, MAIL_SEND, MAIL_WRITE
 from addin_api.devstack.graph.emulator import current_graph
@@ -109,9 +109,15 @@ def _create_message(box: Mailbox, folder: Folder) -> Response:
 @mailbox_route("/messages/<mid>", ["GET"])
 @mailbox_route("/mailFolders/<fid>/messages/<mid>", ["GET"])
 def get_message(mid: str, uid: str | None = None, fid: str | None = None) -> Response:
-    """A message, with `$select` and `$expand=singleValueExtendedProperties(...)`."""
+    """A message, with `$select` and `$expand=singleValueExtendedProperties(...)` or `$expand=attachments`."""
     box = box_for(uid, MAIL_READ)
-    return reply(render_item(message_or_404(box, mid)))
+    item = message_or_404(box, mid)
+    if (request.args.get("$expand") or "").strip().casefold() != "attachments":
+        return reply(render_item(item))
+    out = item_out(item)
+    with current_graph().store.lock:
+        out["attachments"] = [attachment_json(a) for a in item.attachments]
+    return reply(out)
 
 
 @mailbox_route("/messages/<mid>", ["PATCH"])

@@ -1,0 +1,445 @@
+"""One pass of tracking by category over one mailbox: Inbox and Sent Items, from their stored delta cursors.
+
+For each folder, the pass reads the messages that changed since its cursor; each carrying the tracking category
+is fetched with its attachments and tracked as the mailbox owner, through the pane's own `services.tracking.track`
+(the Dataverse client impersonates the owner, so their roles decide, and the deterministic activity id makes a
+second track of the same message, from the pane or from here, find the first). A page's cursor is stored only once
+every message of the page is done; when one fails, the folder stops there and the next pass replays the page
+(the messages already tracked are then found, not tracked twice).
+https://learn.microsoft.com/en-us/graph/delta-query-messages
+https://learn.microsoft.com/en-us/dynamics365/outlook-app/user/track-outlook-email
+
+Each tracked message's Graph requests and Dataverse round trips are measured at the ports and returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from marshmallow import ValidationError
+
+from addin_api.dataverse import mailbox as dvmailbox
+from addin_api.dataverse import odata
+from addin_api.dataverse.batch import BatchRequest, BatchResponse, ChangeSet
+from addin_api.dataverse.port import Dataverse
+from addin_api.dataverse.whoami import read_me
+from addin_api.errors import ApiError
+from addin_api.model import (
+    INCOMING_DISABLED,
+    NO_MAILBOX,
+    NOT_APPROVED,
+    TEST_FAILED,
+    TEST_NOT_RUN,
+    Direction,
+    MeInfo,
+    TrackPolicy,
+)
+from addin_api.services.tracking import track
+from addin_api.sync.cursors import CursorStore
+from addin_api.sync.graph import DELTA_FIELDS, DeltaPage, MailFolder, MasterCategory, WellKnownFolder
+from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
+from addin_api.sync.items import carries, track_command, tracking_category
+
+__all__ = [
+    "FOLDERS",
+    "ItemCost",
+    "ItemFailure",
+    "MailboxGraph",
+    "Owner",
+    "PassResult",
+    "run_pass",
+    "synchronized_owners",
+]
+
+logger = logging.getLogger(__name__)
+
+# The folders tracked by category, and the direction of the emails each holds.
+FOLDERS: tuple[tuple[WellKnownFolder, Direction], ...] = (("inbox", "incoming"), ("sentitems", "outgoing"))
+_MAILBOX_COLUMNS = ("mailboxid", "emailrouteraccessapproval", "incomingemaildeliverymethod", "incomingemailstatus")
+CATEGORY_KEY = "category"
+NO_TRACKING_CATEGORY = "no_tracking_category"
+OWNER_CANNOT_TRACK = "owner_cannot_track"
+
+
+class MailboxGraph(Protocol):
+    """What a pass asks of Graph (`sync.graph.GraphClient`; each call one request, each delta page one)."""
+
+    def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
+        """The user's folder by well-known name."""
+        ...
+
+    def messages_delta(
+        self,
+        user: str,
+        folder_id: str,
+        select: Sequence[str] = DELTA_FIELDS,
+        *,
+        delta_link: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[DeltaPage]:
+        """The pages of one delta round."""
+        ...
+
+    def message(self, user: str, message_id: str) -> dict[str, Any]:
+        """One message with its attachments."""
+        ...
+
+    def master_categories(self, user: str) -> list[MasterCategory]:
+        """The mailbox's master categories."""
+        ...
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A mailbox's owner: sign-in name and Entra object id (Graph's user, Dataverse's impersonated caller)."""
+
+    upn: str
+    object_id: str
+
+
+@dataclass(frozen=True)
+class ItemCost:
+    """What tracking one categorized message took, beyond the folder's delta pages."""
+
+    graph_requests: int
+    dataverse_round_trips: int
+    already_tracked: bool
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """A categorized message that could not be tracked, and why (a stable code)."""
+
+    folder: str
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass over a mailbox did; `problem` says why it stopped before its folders were done."""
+
+    owner: Owner
+    costs: tuple[ItemCost, ...]
+    failures: tuple[ItemFailure, ...]
+    graph_requests: int
+    dataverse_round_trips: int
+    problem: str | None = None
+
+    @property
+    def tracked(self) -> int:
+        """Messages this pass tracked (created their activity)."""
+        return sum(not c.already_tracked for c in self.costs)
+
+    @property
+    def already_tracked(self) -> int:
+        """Categorized messages whose activity existed already."""
+        return sum(c.already_tracked for c in self.costs)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every folder was read and every categorized message tracked."""
+        return self.problem is None and not self.failures
+
+
+def run_pass(
+    graph: MailboxGraph,
+    owner_dataverse: Dataverse,
+    owner: Owner,
+    cursors: CursorStore,
+    *,
+    environment_url: str,
+    policy: TrackPolicy,
+) -> PassResult:
+    """One pass of tracking by category over the owner's Inbox and Sent Items (`owner_dataverse` acts as them)."""
+    run = _Run(CountingGraph(graph), CountingDataverse(owner_dataverse), owner, cursors, environment_url, policy)
+    problem: str | None = None
+    try:
+        category = tracking_category(run.graph.master_categories(owner.object_id), run.stored(CATEGORY_KEY))
+        if category is None:
+            problem = NO_TRACKING_CATEGORY
+        else:
+            run.store(CATEGORY_KEY, category.id)
+            for folder, direction in FOLDERS:
+                _folder(run, category, folder, direction)
+    except _Stopped as stop:
+        problem = stop.code
+    except (ApiError, GraphError) as exc:
+        problem = exc.code
+    if problem is not None:
+        logger.warning("sync_pass_stopped", extra={"oid": owner.object_id, "code": problem})
+    return PassResult(
+        owner,
+        tuple(run.costs),
+        tuple(run.failures),
+        run.graph.requests,
+        run.dataverse.round_trips,
+        problem,
+    )
+
+
+def synchronized_owners(app: Dataverse, upn: str | None = None) -> tuple[list[Owner], list[tuple[str, str]]]:
+    """The owners whose mailbox synchronizes incoming email here (approved, delivered by server-side sync, Test &
+    Enable succeeded), read as the application user; and (sign-in name, reason) of the others looked at.
+
+    With `upn`, only that user is looked at (NotFound-free: an unknown name is reported as `no_user`).
+    """
+    params = {
+        "$select": "systemuserid,azureactivedirectoryobjectid,domainname",
+        "$expand": f"defaultmailbox($select={','.join(_MAILBOX_COLUMNS)})",
+    }
+    if upn is not None:
+        params["$filter"] = f"domainname eq {odata.literal(upn, max_length=320)}"
+    rows: list[dict[str, Any]] = []
+    page = app.get("systemusers", params)
+    while True:
+        rows += [r for r in page.get("value", []) if isinstance(r, dict)]
+        next_link = page.get("@odata.nextLink")
+        if not isinstance(next_link, str):
+            break
+        page = app.get(next_link)
+    owners: list[Owner] = []
+    others: list[tuple[str, str]] = [] if rows or upn is None else [(upn, "no_user")]
+    for row in rows:
+        name, object_id = str(row.get("domainname") or ""), row.get("azureactivedirectoryobjectid")
+        reason = _not_synchronized(row.get("defaultmailbox"))
+        if reason is None and isinstance(object_id, str) and object_id:
+            owners.append(Owner(name, object_id))
+        elif upn is not None or reason != NO_MAILBOX:
+            others.append((name, reason or "no_object_id"))
+    return owners, others
+
+
+def _not_synchronized(box: Any) -> str | None:
+    """Why a mailbox row does not synchronize incoming email here (the pane's reason codes), None when it does."""
+    if not isinstance(box, dict):
+        return NO_MAILBOX
+    if box.get("emailrouteraccessapproval") != dvmailbox.APPROVED:
+        return NOT_APPROVED
+    if box.get("incomingemaildeliverymethod") != dvmailbox.EMAIL_SERVER_SIDE_SYNC:
+        return INCOMING_DISABLED
+    if box.get("incomingemailstatus") != dvmailbox.SUCCESS:
+        return TEST_FAILED if box.get("incomingemailstatus") == dvmailbox.FAILURE else TEST_NOT_RUN
+    return None
+
+
+class _Stopped(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class _Run:
+    graph: CountingGraph
+    dataverse: CountingDataverse
+    owner: Owner
+    cursors: CursorStore
+    environment_url: str
+    policy: TrackPolicy
+    costs: list[ItemCost] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+    _caller: MeInfo | None = None
+
+    @property
+    def scope(self) -> str:
+        """The cursors' key of this mailbox in this environment."""
+        return f"{self.environment_url.rstrip('/')} {self.owner.object_id}"
+
+    def stored(self, name: str) -> str | None:
+        return self.cursors.get(self.scope, name)
+
+    def store(self, name: str, value: str | None) -> None:
+        self.cursors.put(self.scope, name, value)
+
+    def caller(self) -> MeInfo:
+        """The owner as Dataverse knows them, read once, when the first message is to be tracked."""
+        if self._caller is None:
+            me = read_me(self.dataverse)
+            if not me.can_track:
+                raise _Stopped(OWNER_CANNOT_TRACK)
+            self._caller = me
+        return self._caller
+
+
+def _folder(run: _Run, category: MasterCategory, folder: WellKnownFolder, direction: Direction) -> None:
+    """Read one folder's delta from its cursor, track what carries the category, store the cursor page by page."""
+    key = f"delta:{folder}"
+    link = run.stored(key)
+    user = run.owner.object_id
+    try:
+        folder_id = "" if link else run.graph.mail_folder(user, folder).id
+        for page in run.graph.messages_delta(user, folder_id, delta_link=link):
+            done = [_item(run, folder, direction, m) for m in page.items if carries(m, category)]
+            if not all(done):
+                return
+            run.store(key, page.next_link or page.delta_link)
+    except SyncStateLost:
+        if link is None:
+            raise
+        # The cursor expired: start the folder's round again from nothing (replays are harmless).
+        run.store(key, None)
+        _folder(run, category, folder, direction)
+
+
+def _item(run: _Run, folder: str, direction: Direction, message: dict[str, Any]) -> bool:
+    """Fetch one categorized message with its attachments and track it as the owner; False when it failed."""
+    caller = run.caller()
+    message_id = str(message.get("id", ""))
+    graph_before, dataverse_before = run.graph.requests, run.dataverse.round_trips
+    try:
+        full = run.graph.message(run.owner.object_id, message_id)
+        command = track_command(full, direction, run.policy.max_attachment_bytes)
+        tracked = track(run.dataverse, run.environment_url, caller, command, run.policy)
+    except GraphNotFound:
+        return True  # deleted since the delta page was read: nothing left to track
+    except (ApiError, GraphError, ValidationError) as exc:
+        reason = "invalid_item" if isinstance(exc, ValidationError) else str(exc.code)
+        run.failures.append(ItemFailure(folder, message_id, reason))
+        logger.warning("sync_item_failed", extra={"oid": run.owner.object_id, "folder": folder, "code": reason})
+        return False
+    run.costs.append(
+        ItemCost(
+            run.graph.requests - graph_before,
+            run.dataverse.round_trips - dataverse_before,
+            tracked.already_tracked,
+        )
+    )
+    return True
+
+
+class CountingGraph:
+    """A `MailboxGraph` that counts the requests sent through it."""
+
+    def __init__(self, graph: MailboxGraph) -> None:
+        self._graph = graph
+        self.requests = 0
+
+    def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
+        """The user's folder by well-known name."""
+        self.requests += 1
+        return self._graph.mail_folder(user, name)
+
+    def messages_delta(
+        self,
+        user: str,
+        folder_id: str,
+        select: Sequence[str] = DELTA_FIELDS,
+        *,
+        delta_link: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[DeltaPage]:
+        """The pages of one delta round (one request each)."""
+        pages = self._graph.messages_delta(user, folder_id, select, delta_link=delta_link, page_size=page_size)
+        while True:
+            self.requests += 1
+            try:
+                page = next(pages)
+            except StopIteration:
+                self.requests -= 1  # the round ended after its last page: no request was sent
+                return
+            yield page
+
+    def message(self, user: str, message_id: str) -> dict[str, Any]:
+        """One message with its attachments."""
+        self.requests += 1
+        return self._graph.message(user, message_id)
+
+    def master_categories(self, user: str) -> list[MasterCategory]:
+        """The mailbox's master categories."""
+        self.requests += 1
+        return self._graph.master_categories(user)
+
+
+class CountingDataverse:
+    """A `Dataverse` port that counts its round trips (a `$batch` is one)."""
+
+    def __init__(self, dv: Dataverse) -> None:
+        self._dv = dv
+        self.round_trips = 0
+
+    def _counted(self, call: Callable[[], Any]) -> Any:
+        self.round_trips += 1
+        return call()
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        annotations: bool = False,
+        max_page_size: int | None = None,
+    ) -> dict[str, Any]:
+        """GET a record or a collection."""
+        result: dict[str, Any] = self._counted(
+            lambda: self._dv.get(path, params, annotations=annotations, max_page_size=max_page_size)
+        )
+        return result
+
+    def create(
+        self,
+        entity_set: str,
+        body: Mapping[str, Any],
+        *,
+        select: Sequence[str] | None = None,
+        idempotent: bool = False,
+        annotations: bool = False,
+    ) -> dict[str, Any]:
+        """POST a record."""
+        result: dict[str, Any] = self._counted(
+            lambda: self._dv.create(entity_set, body, select=select, idempotent=idempotent, annotations=annotations)
+        )
+        return result
+
+    def update(
+        self,
+        entity_set: str,
+        record_id: str,
+        body: Mapping[str, Any],
+        *,
+        if_match: str | None = "*",
+        if_none_match: str | None = None,
+        select: Sequence[str] | None = None,
+        annotations: bool = False,
+    ) -> dict[str, Any] | None:
+        """PATCH a record."""
+        result: dict[str, Any] | None = self._counted(
+            lambda: self._dv.update(
+                entity_set,
+                record_id,
+                body,
+                if_match=if_match,
+                if_none_match=if_none_match,
+                select=select,
+                annotations=annotations,
+            )
+        )
+        return result
+
+    def delete(self, entity_set: str, record_id: str) -> None:
+        """DELETE a record."""
+        self._counted(lambda: self._dv.delete(entity_set, record_id))
+
+    def delete_ref(self, entity_set: str, record_id: str, navigation_property: str) -> None:
+        """Clear a single-valued navigation property."""
+        self._counted(lambda: self._dv.delete_ref(entity_set, record_id, navigation_property))
+
+    def batch(
+        self,
+        items: Sequence[BatchRequest | ChangeSet],
+        *,
+        continue_on_error: bool = False,
+        idempotent: bool | None = None,
+    ) -> list[BatchResponse]:
+        """Send one `$batch`."""
+        result: list[BatchResponse] = self._counted(
+            lambda: self._dv.batch(items, continue_on_error=continue_on_error, idempotent=idempotent)
+        )
+        return result
+
+    def raise_for(self, response: BatchResponse, *, precondition_means_duplicate: bool = False) -> None:
+        """Raise our exception for a failed batch part (no round trip)."""
+        self._dv.raise_for(response, precondition_means_duplicate=precondition_means_duplicate)
