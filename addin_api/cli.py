@@ -294,8 +294,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from addin_api.model import TrackPolicy
     from addin_api.settings import Settings, SettingsError
     from addin_api.sync.category_pass import run_pass, synchronized_owners
-    from addin_api.sync.cursors import SqliteCursors
     from addin_api.sync.graph import GraphClient
+    from addin_api.sync.store import SQLITE_NAME, SqliteStore
     from addin_api.wiring import build_app_access
 
     logging.getLogger("addin_api").addHandler(logging.NullHandler())
@@ -318,12 +318,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     except ApiError as exc:
         print(f"addin-api sync: {exc.detail} ({exc.code})", file=sys.stderr)
         return 1
-    cursors = SqliteCursors(Path(args.data_dir) / "sync-cursors.sqlite3")
+    store = SqliteStore(Path(args.data_dir) / SQLITE_NAME)
     graph = GraphClient.for_app(settings, access.session, tenant_id)
     ok = True
     for owner in owners:
         owner_dv = access.dataverse(environment, acting_as=owner.object_id)
-        result = run_pass(graph, owner_dv, owner, cursors, environment_url=environment, policy=policy)
+        result = run_pass(graph, owner_dv, owner, store, environment_url=environment, policy=policy)
         print("\n".join(describe_pass(result)), flush=True)
         ok = ok and result.ok
     if args.user:

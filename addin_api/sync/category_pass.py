@@ -38,10 +38,10 @@ from addin_api.model import (
     TrackPolicy,
 )
 from addin_api.services.tracking import track
-from addin_api.sync.cursors import CursorStore
 from addin_api.sync.graph import DELTA_FIELDS, DeltaPage, MailFolder, MasterCategory, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
 from addin_api.sync.items import carries, track_command, tracking_category
+from addin_api.sync.store import SyncStore, mailbox_scope
 
 __all__ = [
     "FOLDERS",
@@ -149,13 +149,13 @@ def run_pass(
     graph: MailboxGraph,
     owner_dataverse: Dataverse,
     owner: Owner,
-    cursors: CursorStore,
+    store: SyncStore,
     *,
     environment_url: str,
     policy: TrackPolicy,
 ) -> PassResult:
     """One pass of tracking by category over the owner's Inbox and Sent Items (`owner_dataverse` acts as them)."""
-    run = _Run(CountingGraph(graph), CountingDataverse(owner_dataverse), owner, cursors, environment_url, policy)
+    run = _Run(CountingGraph(graph), CountingDataverse(owner_dataverse), owner, store, environment_url, policy)
     problem: str | None = None
     try:
         category = tracking_category(run.graph.master_categories(owner.object_id), run.stored(CATEGORY_KEY))
@@ -237,7 +237,7 @@ class _Run:
     graph: CountingGraph
     dataverse: CountingDataverse
     owner: Owner
-    cursors: CursorStore
+    state: SyncStore
     environment_url: str
     policy: TrackPolicy
     costs: list[ItemCost] = field(default_factory=list)
@@ -247,13 +247,13 @@ class _Run:
     @property
     def scope(self) -> str:
         """The cursors' key of this mailbox in this environment."""
-        return f"{self.environment_url.rstrip('/')} {self.owner.object_id}"
+        return mailbox_scope(self.environment_url, self.owner.object_id)
 
     def stored(self, name: str) -> str | None:
-        return self.cursors.get(self.scope, name)
+        return self.state.get(self.scope, name)
 
     def store(self, name: str, value: str | None) -> None:
-        self.cursors.put(self.scope, name, value)
+        self.state.put(self.scope, name, value)
 
     def caller(self) -> MeInfo:
         """The owner as Dataverse knows them, read once, when the first message is to be tracked."""
