@@ -15,15 +15,13 @@ Each tracked message's Graph requests and Dataverse round trips are measured at 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from marshmallow import ValidationError
 
 from addin_api.dataverse import mailbox as dvmailbox
 from addin_api.dataverse import odata
-from addin_api.dataverse.batch import BatchRequest, BatchResponse, ChangeSet
 from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.whoami import read_me
 from addin_api.errors import ApiError
@@ -38,7 +36,8 @@ from addin_api.model import (
     TrackPolicy,
 )
 from addin_api.services.tracking import track
-from addin_api.sync.graph import DELTA_FIELDS, DeltaPage, MailFolder, MasterCategory, WellKnownFolder
+from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGraph
+from addin_api.sync.graph import MasterCategory, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
 from addin_api.sync.items import carries, track_command, tracking_category
 from addin_api.sync.store import SyncStore, mailbox_scope
@@ -62,34 +61,6 @@ _MAILBOX_COLUMNS = ("mailboxid", "emailrouteraccessapproval", "incomingemaildeli
 CATEGORY_KEY = "category"
 NO_TRACKING_CATEGORY = "no_tracking_category"
 OWNER_CANNOT_TRACK = "owner_cannot_track"
-
-
-class MailboxGraph(Protocol):
-    """What a pass asks of Graph (`sync.graph.GraphClient`; each call one request, each delta page one)."""
-
-    def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
-        """The user's folder by well-known name."""
-        ...
-
-    def messages_delta(
-        self,
-        user: str,
-        folder_id: str,
-        select: Sequence[str] = DELTA_FIELDS,
-        *,
-        delta_link: str | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[DeltaPage]:
-        """The pages of one delta round."""
-        ...
-
-    def message(self, user: str, message_id: str) -> dict[str, Any]:
-        """One message with its attachments."""
-        ...
-
-    def master_categories(self, user: str) -> list[MasterCategory]:
-        """The mailbox's master categories."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -309,137 +280,3 @@ def _item(run: _Run, folder: str, direction: Direction, message: dict[str, Any])
         )
     )
     return True
-
-
-class CountingGraph:
-    """A `MailboxGraph` that counts the requests sent through it."""
-
-    def __init__(self, graph: MailboxGraph) -> None:
-        self._graph = graph
-        self.requests = 0
-
-    def mail_folder(self, user: str, name: WellKnownFolder) -> MailFolder:
-        """The user's folder by well-known name."""
-        self.requests += 1
-        return self._graph.mail_folder(user, name)
-
-    def messages_delta(
-        self,
-        user: str,
-        folder_id: str,
-        select: Sequence[str] = DELTA_FIELDS,
-        *,
-        delta_link: str | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[DeltaPage]:
-        """The pages of one delta round (one request each)."""
-        pages = self._graph.messages_delta(user, folder_id, select, delta_link=delta_link, page_size=page_size)
-        while True:
-            self.requests += 1
-            try:
-                page = next(pages)
-            except StopIteration:
-                self.requests -= 1  # the round ended after its last page: no request was sent
-                return
-            yield page
-
-    def message(self, user: str, message_id: str) -> dict[str, Any]:
-        """One message with its attachments."""
-        self.requests += 1
-        return self._graph.message(user, message_id)
-
-    def master_categories(self, user: str) -> list[MasterCategory]:
-        """The mailbox's master categories."""
-        self.requests += 1
-        return self._graph.master_categories(user)
-
-
-class CountingDataverse:
-    """A `Dataverse` port that counts its round trips (a `$batch` is one)."""
-
-    def __init__(self, dv: Dataverse) -> None:
-        self._dv = dv
-        self.round_trips = 0
-
-    def _counted(self, call: Callable[[], Any]) -> Any:
-        self.round_trips += 1
-        return call()
-
-    def get(
-        self,
-        path: str,
-        params: Mapping[str, str] | None = None,
-        *,
-        annotations: bool = False,
-        max_page_size: int | None = None,
-    ) -> dict[str, Any]:
-        """GET a record or a collection."""
-        result: dict[str, Any] = self._counted(
-            lambda: self._dv.get(path, params, annotations=annotations, max_page_size=max_page_size)
-        )
-        return result
-
-    def create(
-        self,
-        entity_set: str,
-        body: Mapping[str, Any],
-        *,
-        select: Sequence[str] | None = None,
-        idempotent: bool = False,
-        annotations: bool = False,
-    ) -> dict[str, Any]:
-        """POST a record."""
-        result: dict[str, Any] = self._counted(
-            lambda: self._dv.create(entity_set, body, select=select, idempotent=idempotent, annotations=annotations)
-        )
-        return result
-
-    def update(
-        self,
-        entity_set: str,
-        record_id: str,
-        body: Mapping[str, Any],
-        *,
-        if_match: str | None = "*",
-        if_none_match: str | None = None,
-        select: Sequence[str] | None = None,
-        annotations: bool = False,
-    ) -> dict[str, Any] | None:
-        """PATCH a record."""
-        result: dict[str, Any] | None = self._counted(
-            lambda: self._dv.update(
-                entity_set,
-                record_id,
-                body,
-                if_match=if_match,
-                if_none_match=if_none_match,
-                select=select,
-                annotations=annotations,
-            )
-        )
-        return result
-
-    def delete(self, entity_set: str, record_id: str) -> None:
-        """DELETE a record."""
-        self._counted(lambda: self._dv.delete(entity_set, record_id))
-
-    def delete_ref(self, entity_set: str, record_id: str, navigation_property: str) -> None:
-        """Clear a single-valued navigation property."""
-        self._counted(lambda: self._dv.delete_ref(entity_set, record_id, navigation_property))
-
-    def batch(
-        self,
-        items: Sequence[BatchRequest | ChangeSet],
-        *,
-        continue_on_error: bool = False,
-        idempotent: bool | None = None,
-    ) -> list[BatchResponse]:
-        """Send one `$batch`."""
-        result: list[BatchResponse] = self._counted(
-            lambda: self._dv.batch(items, continue_on_error=continue_on_error, idempotent=idempotent)
-        )
-        return result
-
-    def raise_for(self, response: BatchResponse, *, precondition_means_duplicate: bool = False) -> None:
-        """Raise our exception for a failed batch part (no round trip)."""
-        self._dv.raise_for(response, precondition_means_duplicate=precondition_means_duplicate)
