@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest system-deps bench clean lint-js test-js
+.PHONY: dev test lint typecheck pytest system-deps bench bench-sync clean lint-js test-js
 
 # Debian packages the tests drive: Chromium (the browser tests, never `playwright install`) and redis-server (the
 # shared-state tests). `make test` installs the missing ones with apt-get when it runs as root, else stops naming
@@ -78,6 +78,11 @@ test-js:
 # The devstack and the service under gunicorn on 127.0.0.1, a load generator, a table and bench-results.json.
 bench: $(STAMP)
 	$(BIN)/python tests/perf/bench.py
+
+# Mailbox synchronization: the devstack, Redis, the service and two `addin-api sync` workers as processes; category
+# applied → activity p50/p95, catch-up with notifications paused, cost per message, 1000 messages with a worker killed.
+bench-sync: $(STAMP) system-deps
+	$(BIN)/python tests/perf/bench_sync.py
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -1,0 +1,327 @@
+"""Benchmark mailbox synchronization: category applied → activity, catch-up, cost per message, and scale.
+
+Starts, as separate processes on loopback: `addin-api devstack --users 64`, a redis-server, the service under
+gunicorn (the webhooks) and `addin-api sync` workers on Redis. Users act as they would in Outlook, through Graph
+with delegated tokens: they give messages the "Tracked to Dynamics 365" category; the script polls Dataverse (as an
+administrator) until each message's email activity exists.
+
+Phases:
+- latency: N messages to alice, categorized one after another; category applied → activity, p50 / p95.
+- catch-up: notifications paused (`/_devstack/graph/notifications/pause`), M messages categorized; the time until
+  all are tracked, beside the worker's catch-up interval.
+- cost: Graph requests and Dataverse round trips the workers sent per tracked message (the devstack's request log).
+- scale: 1000 messages to 20 mailboxes, categorized in bursts, 2 workers of which one is killed (SIGKILL) midway:
+  activities created, duplicates, lost, time to drain.
+
+A script that prints figures, not a test: nothing here asserts a timing. Loopback only; stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import ROOT, Gunicorn, devstack, percentile, redis_server  # noqa: E402
+
+from addin_api.cli import dev_environment  # noqa: E402
+from addin_api.dataverse import mailbox as dvmailbox  # noqa: E402
+from addin_api.devstack.config import synthetic_users  # noqa: E402
+
+TRACKED = "Tracked to Dynamics 365"
+ALICE, MEGAN = "alice@contoso.example", "megan@contoso.example"
+SENDER = {"address": "lee@northwind.example", "name": "Lee Gu"}
+CATCH_UP_SECONDS = 10
+
+
+@dataclass
+class Stack:
+    """The running processes and the control surface."""
+
+    url: str
+    http: requests.Session
+    env: dict[str, str]
+    log_dir: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def token(self, user: str, audience: str) -> str:
+        """A delegated token for `user` (cached for the run; the devstack's tokens last an hour)."""
+        key = (user, audience)
+        if key not in self._tokens:
+            response = self.http.post(
+                f"{self.url}/_devstack/token", json={"user": user, "audience": audience}, timeout=10
+            )
+            response.raise_for_status()
+            self._tokens[key] = str(response.json()["access_token"])
+        return self._tokens[key]
+
+    def graph(self, user: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Graph as `user` in Outlook."""
+        headers = {"Authorization": f"Bearer {self.token(user, 'graph')}"}
+        return self.http.request(method, f"{self.url}/v1.0{path}", headers=headers, timeout=30, **kwargs)
+
+    def dataverse(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The Web API as megan (an administrator)."""
+        headers = {
+            "Authorization": f"Bearer {self.token(MEGAN, 'dataverse')}",
+            "Accept": "application/json",
+            **kwargs.pop("headers", {}),
+        }
+        return self.http.request(method, f"{self.url}/api/data/v9.2/{path}", headers=headers, timeout=30, **kwargs)
+
+    def log(self) -> list[dict[str, Any]]:
+        """The devstack request log."""
+        entries: list[dict[str, Any]] = self.http.get(f"{self.url}/_devstack/requests", timeout=30).json()["requests"]
+        return entries
+
+    def clear_log(self) -> None:
+        """Empty the devstack request log."""
+        self.http.delete(f"{self.url}/_devstack/requests", timeout=10).raise_for_status()
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        """`addin-api sync` (the long-running worker) as its own process."""
+        log = (self.log_dir / f"worker-{name}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "addin_api.cli", "sync"], env=self.env, cwd=ROOT, stdout=log, stderr=log
+        )
+        self.workers.append(process)
+        return process
+
+
+def enable_mailbox(stack: Stack, upn: str) -> None:
+    """Approve the user's mailbox and enable incoming sync (as an admin would with `addin-api mailbox`), and give
+    the mailbox the tracking category."""
+    found = stack.dataverse(
+        "GET", f"systemusers?$filter=domainname eq '{upn}'&$expand=defaultmailbox($select=mailboxid)"
+    )
+    box = found.json()["value"][0]["defaultmailbox"]
+    values = {
+        "emailrouteraccessapproval": dvmailbox.APPROVED,
+        "incomingemaildeliverymethod": dvmailbox.EMAIL_SERVER_SIDE_SYNC,
+        "incomingemailstatus": dvmailbox.SUCCESS,
+    }
+    changed = stack.dataverse("PATCH", f"mailboxes({box['mailboxid']})", json=values, headers={"If-Match": "*"})
+    changed.raise_for_status()
+    listed = stack.graph(upn, "GET", "/me/outlook/masterCategories").json()["value"]
+    if not any(c["displayName"] == TRACKED for c in listed):
+        stack.graph(upn, "POST", "/me/outlook/masterCategories", json={"displayName": TRACKED, "color": "preset9"})
+
+
+def deliver(stack: Stack, to: str, subject: str) -> tuple[str, str]:
+    """Deliver a message from outside; (Graph message id in `to`'s mailbox, Internet message id)."""
+    internet_id = f"<{uuid.uuid4().hex}@northwind.example>"
+    body = {"from": SENDER, "to": [{"address": to}], "subject": subject, "body": "Hello", "bodyType": "text"}
+    response = stack.http.post(
+        f"{stack.url}/_devstack/mail/deliver", json={**body, "internetMessageId": internet_id}, timeout=10
+    )
+    response.raise_for_status()
+    return str(response.json()["deliveries"][0]["messageId"]), internet_id
+
+
+def categorize(stack: Stack, user: str, message_id: str) -> None:
+    """Give a message the tracking category, as the user in Outlook."""
+    stack.graph(user, "PATCH", f"/me/messages/{message_id}", json={"categories": [TRACKED]}).raise_for_status()
+
+
+def activities(stack: Stack, subject_prefix: str) -> Counter[str]:
+    """How many email activities each Internet message id has, among those whose subject starts with the prefix."""
+    counts: Counter[str] = Counter()
+    path = f"emails?$select=messageid&$filter=startswith(subject,'{subject_prefix}')"
+    while path:
+        page = stack.dataverse("GET", path, headers={"Prefer": "odata.maxpagesize=500"}).json()
+        counts.update(str(row["messageid"]) for row in page["value"])
+        next_link = page.get("@odata.nextLink")
+        path = next_link.split("/api/data/v9.2/", 1)[1] if next_link else ""
+    return counts
+
+
+def wait_for(check: Callable[[], bool], seconds: float, every: float = 0.05) -> bool:
+    """Poll `check` until it holds or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return False
+
+
+def latency(stack: Stack, count: int) -> dict[str, Any]:
+    """Category applied → activity, one message at a time, with notifications."""
+    subject = f"bench-latency-{uuid.uuid4().hex[:6]}"
+    delivered = [deliver(stack, ALICE, f"{subject} {n}") for n in range(count)]
+    time.sleep(1)  # let the passes the deliveries caused settle
+    stack.clear_log()
+    seconds: list[float] = []
+    for message_id, internet_id in delivered:
+        started = time.monotonic()
+        categorize(stack, ALICE, message_id)
+        if wait_for(lambda i=internet_id: activities(stack, subject)[i] > 0, 30):  # type: ignore[misc]
+            seconds.append(time.monotonic() - started)
+    log = stack.log()
+    tracked = sum(1 for n in activities(stack, subject).values() if n)
+    return {
+        "messages": count,
+        "tracked": tracked,
+        "p50Seconds": round(percentile(seconds, 0.5), 3) if seconds else None,
+        "p95Seconds": round(percentile(seconds, 0.95), 3) if seconds else None,
+        **cost(log, tracked),
+    }
+
+
+def cost(log: list[dict[str, Any]], tracked: int) -> dict[str, Any]:
+    """The workers' Graph requests and Dataverse round trips per tracked message, from the request log.
+
+    The workers' Graph calls address `users/{id}`; the bench's own go to `me` (categorize) — subscription renewals
+    are counted apart. The workers' Dataverse calls run as alice by impersonation; the bench polls as megan.
+    """
+    graph = [e for e in log if e["kind"] == "graph" and e["path"].startswith("/v1.0/users/")]
+    subscriptions = [e for e in log if e["kind"] == "graph" and e["path"].startswith("/v1.0/subscriptions")]
+    dataverse = [e for e in log if e["kind"] == "dataverse" and e.get("user") == ALICE]
+    return {
+        "graphRequestsPerMessage": round(len(graph) / tracked, 2) if tracked else None,
+        "dataverseRoundTripsPerMessage": round(len(dataverse) / tracked, 2) if tracked else None,
+        "subscriptionRequests": len(subscriptions),
+    }
+
+
+def catch_up(stack: Stack, count: int) -> dict[str, Any]:
+    """With notifications dropped: categorize `count` messages, then time until all are tracked."""
+    subject = f"bench-catchup-{uuid.uuid4().hex[:6]}"
+    delivered = [deliver(stack, ALICE, f"{subject} {n}") for n in range(count)]
+    stack.http.post(f"{stack.url}/_devstack/graph/notifications/pause", timeout=10).raise_for_status()
+    try:
+        for message_id, _ in delivered:
+            categorize(stack, ALICE, message_id)
+        started = time.monotonic()
+        done = wait_for(lambda: len(activities(stack, subject)) >= count, 4 * CATCH_UP_SECONDS + 30, every=0.25)
+        elapsed = time.monotonic() - started
+    finally:
+        stack.http.delete(f"{stack.url}/_devstack/graph/notifications/pause", timeout=10).raise_for_status()
+    return {
+        "messages": count,
+        "tracked": len(activities(stack, subject)),
+        "allTracked": done,
+        "seconds": round(elapsed, 2),
+        "catchUpIntervalSeconds": CATCH_UP_SECONDS,
+    }
+
+
+def scale(stack: Stack, mailboxes: Sequence[str], total: int, burst: int) -> dict[str, Any]:
+    """`total` messages over the mailboxes, categorized in bursts; the first worker killed halfway."""
+    subject = f"bench-scale-{uuid.uuid4().hex[:6]}"
+    delivered = [
+        (upn, *deliver(stack, upn, f"{subject} {n}")) for n in range(total) for upn in [mailboxes[n % len(mailboxes)]]
+    ]
+    started = time.monotonic()
+    killed_at: float | None = None
+    for offset in range(0, total, burst):
+        for upn, message_id, _ in delivered[offset : offset + burst]:
+            categorize(stack, upn, message_id)
+        if killed_at is None and offset + burst >= total // 2:
+            stack.workers[0].send_signal(signal.SIGKILL)
+            killed_at = time.monotonic() - started
+        time.sleep(0.2)
+    categorized = time.monotonic() - started
+    wanted = {internet_id for _, _, internet_id in delivered}
+    wait_for(lambda: wanted <= set(activities(stack, subject)), 300, every=1.0)
+    drained = time.monotonic() - started
+    counts = activities(stack, subject)
+    return {
+        "messages": total,
+        "mailboxes": len(mailboxes),
+        "workers": len(stack.workers),
+        "killedAtSeconds": round(killed_at or 0.0, 2),
+        "activities": sum(counts.values()),
+        "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+        "lost": len(wanted - set(counts)),
+        "categorizedInSeconds": round(categorized, 2),
+        "drainedInSeconds": round(drained, 2),
+    }
+
+
+@contextmanager
+def running(tmp: Path, workers: int) -> Iterator[Stack]:
+    """The devstack, Redis, the service and `workers` sync workers."""
+    with ExitStack() as stack_exit:
+        url, ca_file, _ = stack_exit.enter_context(devstack(tmp))
+        redis_url = stack_exit.enter_context(redis_server(tmp))
+        if redis_url is None:
+            raise SystemExit("bench-sync needs redis-server (make system-deps)")
+        http = stack_exit.enter_context(requests.Session())
+        http.trust_env, http.verify = False, str(ca_file)
+        config = http.get(f"{url}/_devstack/config", timeout=10).json()
+        devstack_env = dev_environment(config, "http://127.0.0.1")
+        extra = {"ADDIN_API_REDIS_URL": redis_url}
+        service = Gunicorn.service(devstack_env, extra, tmp)
+        stack_exit.callback(service.stop)
+        env = {
+            **os.environ,
+            **devstack_env,
+            **extra,
+            "ADDIN_API_PUBLIC_URL": service.url,
+            "ADDIN_API_SYNC_CATCH_UP_SECONDS": str(CATCH_UP_SECONDS),
+        }
+        env.pop("REQUESTS_CA_BUNDLE", None)
+        stack = Stack(url, http, env, tmp)
+        stack_exit.callback(_stop_workers, stack)
+        yield stack
+
+
+def _stop_workers(stack: Stack) -> None:
+    for process in stack.workers:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the phases, print the figures and write bench-sync-results.json."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-messages", type=int, default=50)
+    parser.add_argument("--catch-up-messages", type=int, default=10)
+    parser.add_argument("--scale-messages", type=int, default=1000)
+    parser.add_argument("--mailboxes", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--out", default=str(ROOT / "bench-sync-results.json"))
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="addin-bench-sync-") as tmp, running(Path(tmp), 2) as stack:
+        mailboxes = [ALICE] + [u.upn for u in synthetic_users(args.mailboxes - 1)]
+        for upn in mailboxes:
+            enable_mailbox(stack, upn)
+        stack.start_worker("a")
+        stack.start_worker("b")
+        time.sleep(CATCH_UP_SECONDS / 2)  # the first catch-up round subscribes every mailbox
+        print("latency", file=sys.stderr, flush=True)
+        results["latency"] = latency(stack, args.latency_messages)
+        print("catch-up", file=sys.stderr, flush=True)
+        results["catchUp"] = catch_up(stack, args.catch_up_messages)
+        print("scale", file=sys.stderr, flush=True)
+        results["scale"] = scale(stack, mailboxes, args.scale_messages, args.burst)
+    print(json.dumps(results, indent=2))
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
