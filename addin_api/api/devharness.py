@@ -192,3 +192,82 @@ def reset() -> Response:
     """Back to the seeded demo data."""
     _devstack("POST", "/_devstack/reset")
     return Response(status=204)
+
+
+# -- the mailbox: a message arrives, the user categorizes it in "Outlook", the sync worker tracks it ----------------
+
+TRACKED_CATEGORY = "Tracked to Dynamics 365"
+INBOX_VIEW = "$select=subject,from,categories,receivedDateTime&$orderby=receivedDateTime desc&$top=8"
+
+
+def _graph(user: str, method: str, path: str, body: Any = None) -> requests.Response:
+    """Graph as the user in Outlook (a delegated token the devstack mints), for the harness's mailbox panel."""
+    minted = _devstack("POST", "/_devstack/token", {"user": user, "audience": "graph"})
+    if minted.status_code != 200:
+        raise DevstackUnreachable("no Graph token for that user")
+    config: HarnessConfig = current_app.extensions[EXTENSION]
+    wired = collaborators()
+    try:
+        return wired.session.request(
+            method,
+            f"{config.devstack_url}/v1.0/me{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {minted.json()['access_token']}"},
+            timeout=wired.settings.timeout,
+            verify=wired.session.verify,
+        )
+    except requests.RequestException as exc:
+        raise DevstackUnreachable(str(exc)) from exc
+
+
+@bp.get("/api/mail")
+def inbox() -> Response:
+    """The newest messages in the user's Inbox, with their categories."""
+    found = _graph(request.args.get("user", ""), "GET", f"/mailFolders/inbox/messages?{INBOX_VIEW}")
+    if found.status_code != 200:
+        return _json_error(502, "the emulated Graph refused to list the Inbox")
+    return jsonify(
+        {
+            "messages": [
+                {
+                    "id": m.get("id"),
+                    "subject": m.get("subject"),
+                    "from": ((m.get("from") or {}).get("emailAddress") or {}).get("address"),
+                    "categories": m.get("categories") or [],
+                }
+                for m in found.json().get("value", [])
+            ]
+        }
+    )
+
+
+@bp.post("/api/mail/deliver")
+def deliver() -> Response:
+    """A message from outside the tenant arrives in the user's Inbox."""
+    body = request.get_json(silent=True) or {}
+    message = {
+        "from": {"address": "dana@fabrikam.example", "name": "Dana Lin"},
+        "to": [{"address": str(body.get("user", ""))}],
+        "subject": str(body.get("subject") or "Quote for the Fabrikam renewal")[:200],
+        "body": "<p>Could you send the updated quote before Friday?</p>",
+        "bodyType": "html",
+    }
+    answer = _devstack("POST", "/_devstack/mail/deliver", message)
+    return jsonify(answer.json()) if answer.status_code == 201 else _json_error(answer.status_code, "not delivered")
+
+
+@bp.post("/api/mail/categorize")
+def categorize() -> Response:
+    """Give a message the tracking category (or take it away), as the user would in any Outlook."""
+    body = request.get_json(silent=True) or {}
+    user, message_id = str(body.get("user", "")), str(body.get("id", ""))
+    if not message_id.replace("-", "").replace("_", "").replace("=", "").isalnum():
+        return _json_error(400, "not a message id")
+    found = _graph(user, "GET", f"/messages/{message_id}?$select=categories")
+    if found.status_code != 200:
+        return _json_error(404, "no such message")
+    categories = [c for c in found.json().get("categories", []) if c != TRACKED_CATEGORY]
+    if body.get("tracked", True):
+        categories.append(TRACKED_CATEGORY)
+    changed = _graph(user, "PATCH", f"/messages/{message_id}", {"categories": categories})
+    return Response(status=204) if changed.status_code == 200 else _json_error(502, "the category was not changed")

@@ -111,6 +111,39 @@
     select.value = current.sample;
   }
 
+  var TRACKED = "Tracked to Dynamics 365";
+
+  async function loadMail() {
+    var response = await fetch("/dev/api/mail?user=" + encodeURIComponent(current.user));
+    var list = $("mail-items");
+    list.textContent = "";
+    if (!response.ok) { return; }
+    (await response.json()).messages.forEach(function (m) {
+      var li = document.createElement("li");
+      var tracked = m.categories.indexOf(TRACKED) >= 0;
+      var label = document.createElement("label");
+      label.className = "check";
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = tracked;
+      box.addEventListener("change", async function () {
+        await post("/dev/api/mail/categorize", { user: current.user, id: m.id, tracked: box.checked });
+        loadMail();
+        setTimeout(poll, 1500);
+      });
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + (m.subject || "(no subject)") + " — " + (m.from || "")));
+      li.appendChild(label);
+      m.categories.filter(function (c) { return c !== TRACKED; }).forEach(function (c) {
+        var chip = document.createElement("span");
+        chip.className = /Undeliverable/.test(c) ? "undeliverable" : "muted";
+        chip.textContent = " " + c;
+        li.appendChild(chip);
+      });
+      list.appendChild(li);
+    });
+  }
+
   async function poll() {
     try {
       var response = await fetch("/dev/api/activity?user=" + encodeURIComponent(current.user));
@@ -144,6 +177,7 @@
       $("user-scenario").textContent = describeUser(event.target.selectedOptions[0]);
       reloadPane();
       poll();
+      loadMail();
     });
     $("pick-sample").addEventListener("change", function (event) { current.sample = event.target.value; reloadPane(); });
     $("pick-naa").addEventListener("change", function (event) { current.naa = event.target.checked; reloadPane(); });
@@ -156,10 +190,17 @@
       post("/dev/api/faults", { status: 503, retryAfter: 1, count: 4, path: PANE_CALLS });
     });
     $("fault-clear").addEventListener("click", function () { post("/dev/api/faults", null, "DELETE"); });
-    $("reset").addEventListener("click", async function () { await post("/dev/api/reset"); reloadPane(); poll(); });
+    $("reset").addEventListener("click", async function () {
+      await post("/dev/api/reset"); reloadPane(); poll(); loadMail();
+    });
+    $("mail-deliver").addEventListener("click", async function () {
+      await post("/dev/api/mail/deliver", { user: current.user });
+      loadMail();
+    });
     $("pick-naa").checked = current.naa;
     reloadPane();
     poll();
-    setInterval(function () { if (!document.hidden) { poll(); } }, POLL_MS);
+    loadMail();
+    setInterval(function () { if (!document.hidden) { poll(); loadMail(); } }, POLL_MS);
   });
 })();
