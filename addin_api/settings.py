@@ -76,6 +76,9 @@ class Settings:
     shared_state_dir: Path | None = None
     forwarded_allow_ips: str = DEFAULT_FORWARDED_ALLOW_IPS
     log_level: str = "INFO"
+    # The sync worker: seconds between catch-up rounds over every synchronized mailbox, and job threads per process.
+    sync_catch_up_seconds: int = 60
+    sync_threads: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +97,7 @@ class Settings:
         ca_bundle, redis_url, shared_state_dir = _shared_resources(env)
         forwarded = env.checked(parse_forwarded_allow_ips(env.raw))
         log_level = env.checked(parse_log_level(env.raw))
+        catch_up, threads = _sync(env)
         if env.problems:
             raise SettingsError(env.problems)
         return cls(
@@ -120,6 +124,8 @@ class Settings:
             shared_state_dir=shared_state_dir,
             forwarded_allow_ips=forwarded,
             log_level=log_level,
+            sync_catch_up_seconds=catch_up,
+            sync_threads=threads,
         )
 
     def activity_id_key(self) -> bytes:
@@ -297,6 +303,16 @@ def _sizes(env: _Env) -> tuple[int, int, int]:
     if not max_attachment[1] and max_attachment[0] > 128 * 1024 * 1024:
         env.problem(f"{PREFIX}MAX_ATTACHMENT_BYTES cannot exceed Dataverse's 128 MB maximum")
     return max_attachment[0], max_request[0], concurrency[0]
+
+
+def _sync(env: _Env) -> tuple[int, int]:
+    """The sync worker's catch-up interval (seconds) and job threads."""
+    catch_up = _int(env("SYNC_CATCH_UP_SECONDS"), 60, "SYNC_CATCH_UP_SECONDS")
+    threads = _int(env("SYNC_THREADS"), 4, "SYNC_THREADS")
+    for _value, problem in (catch_up, threads):
+        if problem:
+            env.problem(problem)
+    return catch_up[0], threads[0]
 
 
 def _shared_resources(env: _Env) -> tuple[Path | None, str | None, Path | None]:

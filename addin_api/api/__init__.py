@@ -96,11 +96,25 @@ def init_app(app: Flask) -> None:
     from addin_api.api.records import bp as records
     from addin_api.api.regarding import bp as regarding
     from addin_api.api.taskpane import bp as taskpane
+    from addin_api.api.webhooks import bp as webhooks
 
     app.before_request(_assign_request_id)
     app.after_request(_finish)
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)
-    for blueprint in (health, me, emails, appointments, regarding, records, people, taskpane, mailbox):
+    for blueprint in (health, me, emails, appointments, regarding, records, people, taskpane, mailbox, webhooks):
         app.register_blueprint(blueprint)
+    _connect_jobs(app)
+
+
+def _connect_jobs(app: Flask) -> None:
+    """The webhooks enqueue on the sync workers' Redis broker (`ADDIN_API_REDIS_URL`); without Redis no worker can
+    hear them (`addin-api dev` hands them its in-process worker's queue instead)."""
+    from addin_api.api import webhooks
+    from addin_api.sync.jobs import open_jobs
+    from addin_api.wiring import Collaborators
+
+    wired = app.extensions.get("addin_api")
+    redis_url = wired.settings.redis_url if isinstance(wired, Collaborators) else None
+    webhooks.init_app(app, open_jobs(redis_url) if redis_url else None)

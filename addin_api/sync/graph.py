@@ -216,6 +216,16 @@ class GraphClient:
         )
         return _category(body)
 
+    def create_subscription(self, user: str, subscription: dict[str, Any]) -> dict[str, Any]:
+        """Create a change-notification subscription (Graph first POSTs a validation request to its URLs).
+        https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions"""
+        return self._call("create_subscription", "POST", user, f"{self._base}/subscriptions", body=subscription)
+
+    def renew_subscription(self, user: str, subscription_id: str, expiration: str) -> dict[str, Any]:
+        """Extend a subscription's expirationDateTime; GraphNotFound when Graph has removed it."""
+        url = f"{self._base}/subscriptions/{_id(subscription_id)}"
+        return self._call("renew_subscription", "PATCH", user, url, body={"expirationDateTime": expiration})
+
     # -- internals ----------------------------------------------------------------------------------------------
 
     def _mailbox(self, user: str) -> str:

@@ -1,0 +1,118 @@
+"""Microsoft Graph's webhooks: `POST /graph/notifications` and `POST /graph/lifecycle`. They only validate and enqueue.
+
+- Creating a subscription makes Graph POST `?validationToken=…` to each URL: the answer is 200, `text/plain`, the
+  token itself, within 10 seconds.
+- A change notification must be answered 2xx within 3 seconds (else Graph retries and may drop the subscription):
+  each notification is checked (its clientState against the one this deployment gave that owner's subscriptions,
+  in constant time) and "sync this mailbox" is enqueued; the work happens in the sync worker.
+- Lifecycle events: `reauthorizationRequired` and `subscriptionRemoved` enqueue a resubscribe, `missed` a full sync.
+https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
+https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
+
+A notification that fails the check is dropped and counted, never answered with an error: Graph would only retry it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from addin_api.api.common import json_body
+from addin_api.api.declare import Auth, declare
+from addin_api.errors import ValidationFailed
+from addin_api.sync.jobs import Jobs, MailboxJob
+from addin_api.sync.subscriptions import verify_client_state
+from addin_api.wiring import collaborators
+
+log = logging.getLogger(__name__)
+
+JOBS = "addin_api_sync_jobs"
+# A notification batch holds at most 1,000 items; each is well under a kilobyte.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_VALIDATION_TOKEN = 1024
+# users/{id}/… or Users/{id}/… (Graph answers the resource with its own casing).
+_OWNER = re.compile(r"^/?users/([0-9a-fA-F-]{36})/", re.IGNORECASE)
+RESUBSCRIBE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved"})
+
+bp = Blueprint("webhooks", __name__, url_prefix="/graph")
+
+
+def init_app(app: Flask, jobs: Jobs | None) -> None:
+    """Hand the webhooks the job queue (None: no worker listens; notifications are dropped, catch-up still runs)."""
+    app.extensions[JOBS] = jobs
+
+
+@bp.post("/notifications")
+@declare(
+    "Microsoft Graph change notifications (validation handshake, then enqueue)",
+    Auth.NONE,
+    errors=(400, 413),
+    status=202,
+    tag="operations",
+)
+def notifications() -> Response:
+    """Echo a validation token, or enqueue a sync for each mailbox that changed."""
+    return _handle(lambda item: item.get("changeType") is not None, lambda item: False)
+
+
+@bp.post("/lifecycle")
+@declare(
+    "Microsoft Graph lifecycle notifications (validation handshake, then enqueue)",
+    Auth.NONE,
+    errors=(400, 413),
+    status=202,
+    tag="operations",
+)
+def lifecycle() -> Response:
+    """Echo a validation token, or enqueue a resubscribe or a full sync for each lifecycle event."""
+    return _handle(
+        lambda item: isinstance(item.get("lifecycleEvent"), str),
+        lambda item: item.get("lifecycleEvent") in RESUBSCRIBE_EVENTS,
+    )
+
+
+def _handle(accepted: Any, resubscribe: Any) -> Response:
+    token = request.args.get("validationToken")
+    if token is not None:
+        if not token or len(token) > MAX_VALIDATION_TOKEN:
+            raise ValidationFailed({"validationToken": ["must be 1 to 1024 characters"]})
+        return Response(token, status=200, mimetype="text/plain")
+    body = json_body(MAX_BODY_BYTES)
+    items = body.get("value") if body is not None else None
+    if not isinstance(items, list):
+        raise ValidationFailed({"value": ["must be a list of notifications"]})
+    sent = dropped = 0
+    for item in items:
+        job = _job(item) if isinstance(item, dict) and accepted(item) else None
+        if job is None:
+            dropped += 1
+            continue
+        sent += _enqueue(MailboxJob(*job, resubscribe=bool(resubscribe(item))))
+    if dropped:
+        log.warning("graph_notifications_dropped", extra={"count": dropped})
+    return Response(status=202)
+
+
+def _job(item: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(tenant, environment, owner) of a notification that carries this deployment's clientState."""
+    wired = collaborators()
+    found = _OWNER.match(str(item.get("resource") or ""))
+    tenant = str(item.get("tenantId") or "").lower()
+    environment = wired.settings.dataverse_urls.get(tenant)
+    if found is None or environment is None:
+        return None
+    owner = found.group(1).lower()
+    if not verify_client_state(wired.activity_id_key, owner, item.get("clientState")):
+        return None
+    return tenant, environment, owner
+
+
+def _enqueue(job: MailboxJob) -> int:
+    jobs: Jobs | None = current_app.extensions.get(JOBS)
+    if jobs is None:
+        log.warning("sync_jobs_unavailable")
+        return 0
+    return int(jobs.send(job))

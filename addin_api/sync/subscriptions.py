@@ -1,0 +1,139 @@
+"""Change-notification subscriptions per synchronized mailbox: Inbox and Sent Items messages, and events.
+
+Each subscription sends notifications to the service's `/graph/notifications` and lifecycle events to
+`/graph/lifecycle`, with a `clientState` only this deployment can compute (an HMAC of the mailbox owner's object id
+under the deployment's key), which the webhook compares in constant time. A subscription is renewed once less than a
+third of its lifetime is left, and created again when Graph removed it (a renewal answering 404, or a
+`subscriptionRemoved` lifecycle event). Its id and expiry are kept in the SyncStore.
+https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks
+https://learn.microsoft.com/en-us/graph/api/resources/subscription#subscription-lifetime
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from addin_api.sync.graph_errors import GraphNotFound
+from addin_api.sync.store import SyncStore
+
+__all__ = ["RESOURCES", "Endpoints", "client_state", "ensure_subscriptions", "verify_client_state"]
+
+log = logging.getLogger(__name__)
+
+# Under every documented maximum for Outlook resources (4,230 minutes in earlier versions, 10,080 now).
+LIFETIME = timedelta(minutes=4200)
+RENEW_WHEN_LEFT = LIFETIME / 3
+# (name, resource template): the folders tracked by category and the calendar.
+RESOURCES: tuple[tuple[str, str], ...] = (
+    ("inbox", "users/{oid}/mailFolders('inbox')/messages"),
+    ("sentitems", "users/{oid}/mailFolders('sentitems')/messages"),
+    ("events", "users/{oid}/events"),
+)
+
+
+class SubscriptionGraph(Protocol):
+    """The Graph operations subscriptions need (`sync.graph.GraphClient`)."""
+
+    def create_subscription(self, user: str, subscription: dict[str, Any]) -> dict[str, Any]:
+        """Create a subscription."""
+        ...
+
+    def renew_subscription(self, user: str, subscription_id: str, expiration: str) -> dict[str, Any]:
+        """Extend a subscription."""
+        ...
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where Graph sends notifications, and the key clientState is derived with."""
+
+    notification_url: str
+    lifecycle_url: str
+    key: bytes
+
+    @classmethod
+    def for_service(cls, public_url: str, key: bytes) -> Endpoints:
+        """The service's two webhook routes."""
+        base = public_url.rstrip("/")
+        return cls(f"{base}/graph/notifications", f"{base}/graph/lifecycle", key)
+
+
+def client_state(key: bytes, owner_oid: str) -> str:
+    """The clientState of an owner's subscriptions (at most 128 characters, as Graph allows)."""
+    return hmac.new(key, f"graph-subscription:{owner_oid.lower()}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_client_state(key: bytes, owner_oid: str, presented: object) -> bool:
+    """Whether a notification's clientState is the one this deployment gave that owner's subscriptions."""
+    return isinstance(presented, str) and hmac.compare_digest(client_state(key, owner_oid), presented)
+
+
+def ensure_subscriptions(
+    graph: SubscriptionGraph,
+    store: SyncStore,
+    scope: str,
+    owner_oid: str,
+    endpoints: Endpoints,
+    *,
+    forget: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Create or renew the owner's subscriptions as needed; `forget` drops the stored ones first (Graph removed
+    them). Returns the Graph requests sent."""
+    requests_sent = 0
+    for name, template in RESOURCES:
+        key = f"subscription:{name}"
+        stored = None if forget else _load(store.get(scope, key))
+        at = now()
+        if stored is not None and stored[1] - at > RENEW_WHEN_LEFT:
+            continue
+        expiration = _iso(at + LIFETIME)
+        requests_sent += 1
+        if stored is not None:
+            try:
+                graph.renew_subscription(owner_oid, stored[0], expiration)
+                store.put(scope, key, _dump(stored[0], expiration))
+                continue
+            except GraphNotFound:
+                requests_sent += 1  # removed by Graph: create it again below
+        created = graph.create_subscription(
+            owner_oid,
+            {
+                "changeType": "created,updated,deleted",
+                "notificationUrl": endpoints.notification_url,
+                "lifecycleNotificationUrl": endpoints.lifecycle_url,
+                "resource": template.format(oid=owner_oid),
+                "expirationDateTime": expiration,
+                "clientState": client_state(endpoints.key, owner_oid),
+            },
+        )
+        store.put(scope, key, _dump(str(created["id"]), str(created.get("expirationDateTime") or expiration)))
+        log.info("subscription_created", extra={"resource": name})
+    return requests_sent
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _dump(subscription_id: str, expiration: str) -> str:
+    return json.dumps({"id": subscription_id, "expires": expiration})
+
+
+def _load(text: str | None) -> tuple[str, datetime] | None:
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+        # Graph answers UTC times with up to seven fractional digits: the seconds are enough here.
+        expires = datetime.strptime(str(raw["expires"])[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        return str(raw["id"]), expires
+    except (ValueError, KeyError, TypeError):
+        return None

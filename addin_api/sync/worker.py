@@ -1,0 +1,137 @@
+"""The long-running sync worker (`addin-api sync`): job threads on Dramatiq and the catch-up timer.
+
+Every catch-up interval, the worker lists the mailboxes that synchronize incoming email with each configured
+environment (read as the app's application user) and sends one "sync this mailbox" job for each — coalesced with
+the jobs the webhooks sent. A job, under the mailbox's lease: keeps the mailbox's subscriptions alive (created,
+renewed, or created again once Graph removed them), then runs the tracking passes as the owner. Several workers on
+several hosts run the same timer; the coalescing and the lease make that harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import requests
+
+from addin_api.dataverse.port import Dataverse
+from addin_api.errors import ApiError
+from addin_api.model import TrackPolicy
+from addin_api.settings import Settings
+from addin_api.sync.category_pass import Owner, PassResult, run_pass, synchronized_owners
+from addin_api.sync.graph import GraphClient
+from addin_api.sync.graph_errors import GraphError
+from addin_api.sync.jobs import Jobs, MailboxJob, PassIncomplete
+from addin_api.sync.store import SyncStore, mailbox_scope
+from addin_api.sync.subscriptions import Endpoints, ensure_subscriptions
+
+__all__ = ["SyncRuntime", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+class AppAccess(Protocol):
+    """The app acting as itself (`wiring.AppAccess`, built by the command that runs the worker)."""
+
+    settings: Settings
+    session: requests.Session
+
+    def dataverse(self, environment_url: str, *, acting_as: str | None = None) -> Dataverse:
+        """A Dataverse client as the application user, or impersonating `acting_as`."""
+        ...
+
+
+@dataclass
+class SyncRuntime:
+    """What a worker process's jobs share: the app's access, the store, the jobs and the webhook endpoints."""
+
+    access: AppAccess
+    store: SyncStore
+    jobs: Jobs
+    policy: TrackPolicy
+    endpoints: Endpoints | None
+    _graphs: dict[str, GraphClient] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, access: AppAccess, store: SyncStore, jobs: Jobs) -> SyncRuntime:
+        """The runtime of `settings`; without a public URL no subscription is made (catch-up alone tracks)."""
+        key = settings.activity_id_key()
+        endpoints = Endpoints.for_service(settings.public_url, key) if settings.public_url else None
+        runtime = cls(access, store, jobs, TrackPolicy(settings.max_attachment_bytes, key), endpoints)
+        jobs.handler = runtime.handle
+        return runtime
+
+    def graph(self, tenant_id: str) -> GraphClient:
+        """The tenant's Graph client (one per process: it holds the per-mailbox request slots)."""
+        with self._lock:
+            found = self._graphs.get(tenant_id)
+            if found is None:
+                found = self._graphs[tenant_id] = GraphClient.for_app(
+                    self.access.settings, self.access.session, tenant_id
+                )
+            return found
+
+    def handle(self, job: MailboxJob) -> None:
+        """One job: the mailbox's subscriptions, then its passes; PassIncomplete when items are left to retry."""
+        graph = self.graph(job.tenant_id)
+        scope = mailbox_scope(job.environment_url, job.owner_oid)
+        if self.endpoints is not None:
+            try:
+                ensure_subscriptions(graph, self.store, scope, job.owner_oid, self.endpoints, forget=job.resubscribe)
+            except GraphError as exc:
+                # The passes do not need the subscriptions: catch-up still tracks; the next job tries again.
+                log.warning("subscription_failed", extra={"code": exc.code})
+        owner_dv = self.access.dataverse(job.environment_url, acting_as=job.owner_oid)
+        owner = Owner(job.upn, job.owner_oid)
+        results: list[PassResult] = [
+            run_pass(graph, owner_dv, owner, self.store, environment_url=job.environment_url, policy=self.policy),
+            # The calendar pass joins here.
+        ]
+        for result in results:
+            log.info(
+                "sync_pass",
+                extra={
+                    "tracked": result.tracked,
+                    "already": result.already_tracked,
+                    "failed": len(result.failures),
+                    "graph": result.graph_requests,
+                    "dataverse": result.dataverse_round_trips,
+                    "problem": result.problem,
+                },
+            )
+        if any(r.failures for r in results):
+            raise PassIncomplete(f"{sum(len(r.failures) for r in results)} items left to retry")
+
+    def catch_up(self) -> int:
+        """Send a job for every synchronized mailbox of every environment; the number sent."""
+        sent = 0
+        for tenant_id, environment_url in self.access.settings.dataverse_urls.items():
+            try:
+                owners, _others = synchronized_owners(self.access.dataverse(environment_url))
+            except ApiError as exc:
+                log.warning("catch_up_failed", extra={"code": exc.code})
+                continue
+            for owner in owners:
+                job = MailboxJob(tenant_id, environment_url.rstrip("/"), owner.object_id, owner.upn)
+                sent += self.jobs.send(job)
+        return sent
+
+
+def run_worker(runtime: SyncRuntime, stop: threading.Event, *, threads: int, catch_up_seconds: float) -> None:
+    """Consume jobs on `threads` threads and run the catch-up timer until `stop` is set."""
+    worker = runtime.jobs.worker(threads)
+    worker.start()
+    log.info("sync_worker_started", extra={"threads": threads})
+    try:
+        while not stop.is_set():
+            try:
+                runtime.catch_up()
+            except Exception as exc:  # a broken round must not end the worker: the next one tries again
+                log.warning("catch_up_failed", extra={"error": type(exc).__name__})
+            stop.wait(catch_up_seconds)
+    finally:
+        worker.stop()
+        log.info("sync_worker_stopped")
