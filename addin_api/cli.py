@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from addin_api.sync_cli import EmbeddedWorker, add_sync_parser
+
 if TYPE_CHECKING:
-    from addin_api.sync.category_pass import PassResult
     from addin_api.wiring import AppAccess
 
 DEFAULT_DATA_DIR = ".devstack"
@@ -112,6 +113,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     except OSError as exc:
         devstack.stop()
         return _port_busy("dev", args.host, args.port, "--port", exc)
+    # The sync worker in this process: Graph's notifications reach it through the webhooks, without Redis.
+    worker = EmbeddedWorker(app, settings, data_dir).start()
     service.start()
 
     alice = devstack.state.config.user_by_upn("alice@contoso.example")
@@ -124,6 +127,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         f"  task pane with a simulated Outlook item: {public_url}/dev\n"
         f"  API docs:         {public_url}/api/v1/docs\n"
         f"  add-in manifest:  {public_url}/manifest.xml\n"
+        "  mailbox sync:     the dev page's Mailbox panel (a message arrives, you give it the category)\n"
         f"  CA certificate:   {config['caFile']}\n"
         f"  demo users:       {', '.join(u['upn'] + ' (' + u['scenario'] + ')' for u in config['users'])}\n"
         f"  a token for alice (valid 1 h; more with `addin-api token --user alice@contoso.example`):\n\n"
@@ -138,6 +142,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     )
     _wait_for_signal()
     service.stop()
+    worker.stop()
     devstack.stop()
     return 0
 
@@ -286,73 +291,6 @@ def _mailbox_test(
     return result.succeeded, admin.describe_result(person, result)
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
-    """One pass of tracking by category over one mailbox (`--user`) or every synchronized one; exit 0, 1 or 2."""
-    import logging
-
-    from addin_api.errors import ApiError
-    from addin_api.model import TrackPolicy
-    from addin_api.settings import Settings, SettingsError
-    from addin_api.sync.category_pass import run_pass, synchronized_owners
-    from addin_api.sync.graph import GraphClient
-    from addin_api.sync.store import SQLITE_NAME, SqliteStore
-    from addin_api.wiring import build_app_access
-
-    logging.getLogger("addin_api").addHandler(logging.NullHandler())
-    try:
-        settings = Settings.from_env()
-        access = build_app_access(settings)
-        tenant_id, environment = access.environment(args.environment)
-        policy = TrackPolicy(settings.max_attachment_bytes, settings.activity_id_key())
-    except SettingsError as exc:
-        print(f"addin-api sync: the configuration is invalid: {'; '.join(exc.problems)}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"addin-api sync: no readable secret to key activity ids with ({exc})", file=sys.stderr)
-        return 1
-    except LookupError as exc:
-        print(f"addin-api sync: {exc}", file=sys.stderr)
-        return 2
-    try:
-        owners, others = synchronized_owners(access.dataverse(environment), args.user)
-    except ApiError as exc:
-        print(f"addin-api sync: {exc.detail} ({exc.code})", file=sys.stderr)
-        return 1
-    store = SqliteStore(Path(args.data_dir) / SQLITE_NAME)
-    graph = GraphClient.for_app(settings, access.session, tenant_id)
-    ok = True
-    for owner in owners:
-        owner_dv = access.dataverse(environment, acting_as=owner.object_id)
-        result = run_pass(graph, owner_dv, owner, store, environment_url=environment, policy=policy)
-        print("\n".join(describe_pass(result)), flush=True)
-        ok = ok and result.ok
-    if args.user:
-        for upn, reason in others:
-            print(f"{upn}: not synchronized ({reason})")
-    return 0 if ok and not (args.user and others) else 1
-
-
-def describe_pass(result: PassResult) -> list[str]:
-    """The lines `addin-api sync --once` prints for one mailbox."""
-    head = (
-        f"{result.owner.upn}: {result.tracked} tracked, {result.already_tracked} already tracked, "
-        f"{len(result.failures)} failed; Graph {result.graph_requests} requests, "
-        f"Dataverse {result.dataverse_round_trips} round trips"
-    )
-    if result.costs:
-        graph = sorted({c.graph_requests for c in result.costs})
-        trips = sorted({c.dataverse_round_trips for c in result.costs if not c.already_tracked})
-        head += (
-            f"; per message: Graph {'/'.join(map(str, graph))}, "
-            f"Dataverse {'/'.join(map(str, trips)) or '-'} (new), beside the folders' delta pages"
-        )
-    lines = [head]
-    if result.problem is not None:
-        lines.append(f"  stopped: {result.problem}")
-    lines.extend(f"  failed: {f.folder} {f.message_id}: {f.reason}" for f in result.failures)
-    return lines
-
-
 _MAILBOX_ACTIONS = {"status": _mailbox_status, "approve": _mailbox_approve, "test": _mailbox_test}
 
 
@@ -420,12 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     _add_mailbox_parser(commands)
-    sync = commands.add_parser("sync", help="track the messages carrying the Tracked to Dynamics 365 category")
-    sync.add_argument("--once", action="store_true", required=True, help="run one pass and exit")
-    sync.add_argument("--user", help="only this user's mailbox (UPN; default: every synchronized mailbox)")
-    sync.add_argument("--environment", help="the Dataverse environment URL (default: the only one configured)")
-    sync.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the folders' delta cursors are kept")
-    sync.set_defaults(func=cmd_sync)
+    add_sync_parser(commands, DEFAULT_DATA_DIR)
     return parser
 
 

@@ -23,6 +23,9 @@ from addin_api.devstack.config import DEFAULT_AZP
 from addin_api.devstack.server import DevstackServer
 from addin_api.settings import Settings
 
+# The browser tests' fixtures, shared by every browser test module (one Chromium per session).
+pytest_plugins = ["browser_support"]
+
 ALICE = "alice@contoso.example"
 
 

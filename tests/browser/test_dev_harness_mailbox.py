@@ -7,7 +7,6 @@ from typing import Any
 
 from conftest import ALICE, Devstack
 from graph_support import as_user
-from test_taskpane import browser, live_service  # noqa: F401 (the fixtures)
 
 try:
     from playwright.sync_api import expect

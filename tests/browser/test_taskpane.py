@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,7 @@ import jwt
 import pytest
 import requests
 from conftest import ALICE, Api, Devstack
-from flask import Flask
-from werkzeug.serving import make_server
 
-from addin_api.api import devharness, taskpane
 from addin_api.devstack.identity import DEFAULT_AZP
 from addin_api.devstack.seed import (
     ADVENTURE_WORKS_ACCOUNT_ID,
@@ -43,52 +38,7 @@ except ImportError:  # the `browser` fixture reports it as a failure
 ROOT = Path(__file__).parents[2]
 STANDIN = ROOT / "addin_api" / "static" / "dev" / "office-standin.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PANE_WIDTH = 340
-
-
-def _unavailable(reason: str) -> None:
-    """A missing browser fails the browser tests loudly (`make test` installs Chromium); they are never skipped."""
-    pytest.fail(f"the browser tests cannot run: {reason}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium for the whole session."""
-    executable = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if executable is None:
-        _unavailable("chromium is not installed (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture()
-def live_service(app: Flask) -> Iterator[str]:
-    """The service (with the pane and the dev harness) on a free loopback port, plain HTTP, in a thread."""
-    if "taskpane" not in app.blueprints:
-        app.register_blueprint(taskpane.bp)
-    if "devharness" not in app.blueprints:
-        devharness.init_app(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="service", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
 
 
 class Pane:
