@@ -37,6 +37,12 @@ MAX_VALIDATION_TOKEN = 1024
 _OWNER = re.compile(r"^/?users/([0-9a-fA-F-]{36})/", re.IGNORECASE)
 RESUBSCRIBE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved"})
 
+VALIDATION = (
+    "Called by Microsoft Graph, not by the pane. With `?validationToken=`, answers 200 `text/plain` with the token "
+    "(the subscription handshake); otherwise takes a batch of notifications (`value`), answers 202 at once and "
+    "enqueues a sync of each mailbox whose notification carries this deployment's clientState (others are dropped)."
+)
+
 bp = Blueprint("webhooks", __name__, url_prefix="/graph")
 
 
@@ -52,6 +58,7 @@ def init_app(app: Flask, jobs: Jobs | None) -> None:
     errors=(400, 413),
     status=202,
     tag="operations",
+    description=VALIDATION,
 )
 def notifications() -> Response:
     """Echo a validation token, or enqueue a sync for each mailbox that changed."""
@@ -65,6 +72,7 @@ def notifications() -> Response:
     errors=(400, 413),
     status=202,
     tag="operations",
+    description=VALIDATION,
 )
 def lifecycle() -> Response:
     """Echo a validation token, or enqueue a resubscribe or a full sync for each lifecycle event."""

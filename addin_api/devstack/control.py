@@ -146,6 +146,10 @@ def _log_request(response: Response) -> Response:
         "serviceRequestId": request_id,
         "durationMs": round((now - g.get("devstack_started", now)) * 1000, 1),
     }
+    acting = g.get("dataverse_acting")
+    if acting is not None and acting.delegate is not None:
+        # An impersonated request: `user` holds the token's principal, `actingAs` whom it acted as.
+        entry["actingAs"] = acting.user.upn
     parts = g.get("devstack_parts")
     if parts is not None:
         entry["parts"] = parts

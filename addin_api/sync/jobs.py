@@ -6,8 +6,10 @@
   stub broker and an in-process worker run the same actor. https://dramatiq.io/reference.html#brokers
 - **Coalescing**: a burst of notifications for one mailbox sends one job; a mailbox is marked queued (a short-lived
   key) when a job is sent, and the mark is cleared when the job starts, so a change after that start sends another.
-- **Lease**: one per mailbox (Dramatiq's concurrent rate limiter, limit 1, with a TTL so a dead holder's lease
-  lapses): two workers never sync one mailbox at once; a job that finds the lease held is retried with backoff.
+- **Lease**: one per mailbox (a redis-py lock with a short TTL that the holder renews while its job runs, so a
+  killed holder's lease lapses within seconds): two workers never sync one mailbox at once. A job that finds the
+  lease held leaves the queued mark in place and is sent again after a short delay, so the change it announced is
+  seen by a pass that starts after it.
 - **Retries**: a pass that left items failing raises, and Dramatiq retries the job with exponential backoff.
 """
 
@@ -17,7 +19,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,9 +28,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backend import RateLimiterBackend
-from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+from redis.exceptions import LockError
 
 __all__ = ["ACTOR", "QUEUE", "Jobs", "MailboxJob", "PassIncomplete", "open_jobs"]
 
@@ -37,9 +38,14 @@ QUEUE = "addin-api-mailbox-sync"
 ACTOR = "sync_mailbox"
 NAMESPACE = "addin-api-jobs"
 QUEUED_SECONDS = 30
-LEASE_MS = 60_000
-# A killed worker's jobs return to the queue once its heartbeat is this old.
+# The lease's TTL; its holder renews it every third of that while the job runs.
+LEASE_SECONDS = 10.0
+# A job that found its mailbox's lease held is sent again this much later.
+BUSY_DELAY_MS = 1_000
+# A killed worker's jobs return to the queue once its heartbeat is this old; the broker's maintenance (which does
+# that) runs on this many of a million broker commands — an idle consumer fetches about five times a second.
 HEARTBEAT_TIMEOUT_MS = 15_000
+MAINTENANCE_CHANCE = 50_000
 JOB_OPTIONS = {"max_retries": 12, "min_backoff": 500, "max_backoff": 60_000, "time_limit": 300_000}
 
 
@@ -98,10 +104,67 @@ class _RedisMarks:
         self._client.delete(f"{NAMESPACE}:queued:{key}")
 
 
+class _Leases(Protocol):
+    def hold(self, key: str) -> Any:
+        """A context manager yielding whether the lease on `key` was taken (held until the block ends)."""
+        ...
+
+
+class _MemoryLeases:
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[bool]:
+        with self._lock:
+            taken = key not in self._held
+            self._held.add(key)
+        try:
+            yield taken
+        finally:
+            if taken:
+                with self._lock:
+                    self._held.discard(key)
+
+
+class _RedisLeases:
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[bool]:
+        lease = self._client.lock(f"{NAMESPACE}:lease:{key}", timeout=LEASE_SECONDS, blocking=False)
+        if not lease.acquire():
+            yield False
+            return
+        done = threading.Event()
+        renewer = threading.Thread(target=_renew, args=(lease, done), name="lease-renewer", daemon=True)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            done.set()
+            renewer.join()
+            try:
+                lease.release()
+            except LockError:  # lapsed (Redis unreachable for longer than the TTL): another worker may hold it
+                log.warning("sync_lease_lost")
+
+
+def _renew(lease: Any, done: threading.Event) -> None:
+    while not done.wait(LEASE_SECONDS / 3):
+        try:
+            lease.extend(LEASE_SECONDS, replace_ttl=True)
+        except (LockError, redis.RedisError):
+            log.warning("sync_lease_not_renewed")
+            return
+
+
 class Jobs:
     """The broker, the mailbox actor and its lease; `handler` runs a job (only workers set one)."""
 
-    def __init__(self, broker: dramatiq.Broker, marks: _Marks, leases: RateLimiterBackend) -> None:
+    def __init__(self, broker: dramatiq.Broker, marks: _Marks, leases: _Leases) -> None:
         self.broker = broker
         self._marks = marks
         self._leases = leases
@@ -114,16 +177,24 @@ class Jobs:
         """Send a job unless one for that mailbox is already queued (a resubscribe is always sent)."""
         if not job.resubscribe and not self._marks.mark(job.key):
             return False
-        self.actor.send(job.tenant_id, job.environment_url, job.owner_oid, job.upn, job.resubscribe)
+        self.actor.send(*self._args(job))
         return True
+
+    @staticmethod
+    def _args(job: MailboxJob) -> tuple[str, str, str, str, bool]:
+        return job.tenant_id, job.environment_url, job.owner_oid, job.upn, job.resubscribe
 
     def _run(self, tenant_id: str, environment_url: str, owner_oid: str, upn: str, resubscribe: bool) -> None:
         job = MailboxJob(tenant_id, environment_url, owner_oid, upn, resubscribe)
         if self.handler is None:
             raise RuntimeError("this process runs no sync jobs")
-        self._marks.clear(job.key)
-        lease = ConcurrentRateLimiter(self._leases, f"mailbox:{job.key}", limit=1, ttl=LEASE_MS)  # type: ignore[no-untyped-call]
-        with lease.acquire():
+        with self._leases.hold(job.key) as taken:
+            if not taken:
+                # Another worker syncs this mailbox now; it may have read past the change this job announces.
+                self._marks.mark(job.key)
+                self.actor.send_with_options(args=self._args(job), delay=BUSY_DELAY_MS)
+                return
+            self._marks.clear(job.key)
             self.handler(job)
 
     def worker(self, threads: int) -> dramatiq.Worker:
@@ -134,9 +205,12 @@ class Jobs:
 def open_jobs(redis_url: str | None) -> Jobs:
     """The jobs on Redis when a URL is given, else in this process only."""
     if redis_url is None:
-        return Jobs(StubBroker(), _MemoryMarks(), StubBackend())  # type: ignore[no-untyped-call]
+        return Jobs(StubBroker(), _MemoryMarks(), _MemoryLeases())
     client: Any = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
     broker = RedisBroker(  # type: ignore[no-untyped-call]
-        client=client, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, maintenance_chance=20
+        client=client,
+        namespace=NAMESPACE,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_CHANCE,
     )
-    return Jobs(broker, _RedisMarks(client), RedisBackend(client=client))
+    return Jobs(broker, _RedisMarks(client), _RedisLeases(client))

@@ -18,7 +18,7 @@ from addin_api.api.declare import Declaration, declaration_of
 from addin_api.openapi import documented_methods, openapi_path
 from addin_api.schemas.responses import CODES_BY_STATUS
 
-DOCUMENTED_PREFIXES = ("/api/v1/", "/healthz", "/readyz")
+DOCUMENTED_PREFIXES = ("/api/v1/", "/graph/", "/healthz", "/readyz")
 TEMPLATE_VARIABLE = re.compile(r"{([^{}]+)}")
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -107,7 +107,11 @@ def test_operations_declare_bearer_security_schemas_and_every_error_code(client:
     assert {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"} == {
         k: v for k, v in document["components"]["securitySchemes"]["bearer"].items() if k != "description"
     }
-    public = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/assets/{asset}", "/healthz", "/readyz"}
+    public = {
+        *("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/assets/{asset}", "/healthz", "/readyz"),
+        # Graph calls these without a token; each notification's clientState is checked instead.
+        *("/graph/notifications", "/graph/lifecycle"),
+    }
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             where = f"{method.upper()} {path}"
