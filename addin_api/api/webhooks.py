@@ -24,7 +24,7 @@ from addin_api.api.common import json_body
 from addin_api.api.declare import Auth, declare
 from addin_api.errors import ValidationFailed
 from addin_api.sync.jobs import Jobs, MailboxJob
-from addin_api.sync.subscriptions import verify_client_state
+from addin_api.sync.subscriptions import client_state_owner
 from addin_api.wiring import collaborators
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,23 @@ def _handle(accepted: Any, resubscribe: Any) -> Response:
 
 
 def _job(item: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(tenant, environment, owner) of a notification that carries this deployment's clientState."""
+    """(tenant, environment, owner) of a notification that carries this deployment's clientState.
+
+    The owner is the one the clientState was given for; a change notification's resource must name the same user
+    (a lifecycle notification carries no resource).
+    """
     wired = collaborators()
-    found = _OWNER.match(str(item.get("resource") or ""))
     tenant = str(item.get("tenantId") or "").lower()
     environment = wired.settings.dataverse_urls.get(tenant)
-    if found is None or environment is None:
+    owner = client_state_owner(wired.activity_id_key, item.get("clientState"))
+    if environment is None or owner is None:
         return None
-    owner = found.group(1).lower()
-    if not verify_client_state(wired.activity_id_key, owner, item.get("clientState")):
-        return None
-    return tenant, environment, owner
+    resource = item.get("resource")
+    if resource is not None:
+        found = _OWNER.match(str(resource))
+        if found is None or found.group(1).lower() != owner:
+            return None
+    return tenant, environment.rstrip("/"), owner
 
 
 def _enqueue(job: MailboxJob) -> int:

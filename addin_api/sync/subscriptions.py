@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,16 @@ from typing import Any, Protocol
 from addin_api.sync.graph_errors import GraphNotFound
 from addin_api.sync.store import SyncStore
 
-__all__ = ["RESOURCES", "Endpoints", "client_state", "ensure_subscriptions", "verify_client_state"]
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+__all__ = [
+    "RESOURCES",
+    "Endpoints",
+    "client_state",
+    "client_state_owner",
+    "ensure_subscriptions",
+    "verify_client_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +76,29 @@ class Endpoints:
 
 
 def client_state(key: bytes, owner_oid: str) -> str:
-    """The clientState of an owner's subscriptions (at most 128 characters, as Graph allows)."""
-    return hmac.new(key, f"graph-subscription:{owner_oid.lower()}".encode(), hashlib.sha256).hexdigest()
+    """The clientState of an owner's subscriptions: `<owner oid>.<HMAC of it>` (101 characters; Graph allows 128).
+
+    The owner is in the clear because lifecycle notifications carry no resource: the subscription's clientState is
+    all that says whose mailbox it watches.
+    https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
+    """
+    owner = owner_oid.lower()
+    return f"{owner}.{hmac.new(key, f'graph-subscription:{owner}'.encode(), hashlib.sha256).hexdigest()}"
+
+
+def client_state_owner(key: bytes, presented: object) -> str | None:
+    """The owner a notification's clientState was given for, if this deployment gave it; else None."""
+    if not isinstance(presented, str) or len(presented) > 128:
+        return None
+    owner, _, _ = presented.partition(".")
+    if not _GUID.fullmatch(owner):
+        return None
+    return owner if hmac.compare_digest(client_state(key, owner), presented) else None
 
 
 def verify_client_state(key: bytes, owner_oid: str, presented: object) -> bool:
     """Whether a notification's clientState is the one this deployment gave that owner's subscriptions."""
-    return isinstance(presented, str) and hmac.compare_digest(client_state(key, owner_oid), presented)
+    return client_state_owner(key, presented) == owner_oid.lower()
 
 
 def ensure_subscriptions(

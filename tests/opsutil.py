@@ -20,7 +20,7 @@ import requests
 from addin_api.cli import dev_environment
 from addin_api.devstack.control import config_document
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 CONFIG = ROOT / "addin_api" / "gunicorn_conf.py"
 
 

@@ -1,0 +1,183 @@
+"""The sync worker as it is deployed: `addin-api sync` processes on Redis, the service under gunicorn receiving
+Graph's notifications, the devstack playing Exchange Online and Dataverse. Users act as in Outlook (Graph,
+delegated); what the tests read is what Dataverse holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ALICE, Devstack
+from graph_support import as_app
+from opsutil import ROOT, RedisServer, Service
+from sync_support import activities, categorize, deliver, enable_mailbox, wait_for
+
+from addin_api.cli import dev_environment
+from addin_api.devstack.control import config_document
+from addin_api.devstack.server import DevstackServer
+
+pytestmark = pytest.mark.slow
+MEGAN = "megan@contoso.example"
+CATCH_UP_SECONDS = 2
+RESOURCES = {"users/{oid}/mailfolders('inbox')/messages", "users/{oid}/mailfolders('sentitems')/messages"}
+
+
+@dataclass
+class Stack:
+    """The devstack (in this process), Redis, the service and the sync workers (processes)."""
+
+    devstack: Devstack
+    env: dict[str, str]
+    log_dir: Path
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        """`addin-api sync`, waiting until it says it is ready."""
+        log = self.log_dir / f"worker-{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "addin_api.cli", "sync"], env=self.env, cwd=ROOT, stdout=out, stderr=out
+            )
+        self.workers[name] = process
+        assert wait_for(lambda: b"ready: sync worker" in log.read_bytes() or process.poll() is not None, 30)
+        assert process.poll() is None, log.read_text()[-2000:]
+        return process
+
+    def subscriptions(self, upn: str) -> list[dict[str, Any]]:
+        """The live subscriptions on `upn`'s mailbox, as the app lists them."""
+        oid = self.devstack.server.state.config.user_by_upn(upn)
+        assert oid is not None
+        listed = as_app(self.devstack).json("GET", "/subscriptions")["value"]
+        return [s for s in listed if oid.oid in s["resource"]]
+
+
+@pytest.fixture(scope="module")
+def stack(devstack_server: DevstackServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Redis, the service (two gunicorn workers) and one sync worker, against a freshly reset devstack."""
+    devstack = Devstack(devstack_server)
+    devstack.reset()
+    log_dir = tmp_path_factory.mktemp("sync-worker")
+    redis_server = RedisServer(log_dir).start()
+    base = dev_environment(config_document(devstack_server.state), "http://127.0.0.1")
+    service = Service({**base, "ADDIN_API_REDIS_URL": redis_server.url}, log_dir).start()
+    env = {
+        **os.environ,
+        **base,
+        "ADDIN_API_PUBLIC_URL": service.url,
+        "ADDIN_API_REDIS_URL": redis_server.url,
+        "ADDIN_API_SYNC_CATCH_UP_SECONDS": str(CATCH_UP_SECONDS),
+        "ADDIN_API_SYNC_THREADS": "2",
+    }
+    running = Stack(devstack, env, log_dir)
+    try:
+        for upn in (ALICE, MEGAN):
+            enable_mailbox(devstack, upn)
+        running.start_worker("a")
+        yield running
+    finally:
+        for process in running.workers.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+        service.stop()
+        redis_server.stop()
+        devstack.reset()
+
+
+def _subject(test: str) -> str:
+    return f"sync-{test}-{uuid.uuid4().hex[:6]}"
+
+
+def test_the_worker_subscribes_to_each_mailbox_it_syncs(stack: Stack) -> None:
+    """Inbox and Sent Items of every synchronized mailbox, each with the service's webhook URLs."""
+    for upn in (ALICE, MEGAN):
+        assert wait_for(lambda u=upn: len(stack.subscriptions(u)) >= 2, 20), upn  # type: ignore[misc]
+        found = stack.subscriptions(upn)
+        user = stack.devstack.server.state.config.user_by_upn(upn)
+        assert user is not None
+        assert {r.format(oid=user.oid) for r in RESOURCES} <= {s["resource"].lower() for s in found}
+        assert {s["notificationUrl"] for s in found} == {f"{stack.env['ADDIN_API_PUBLIC_URL']}/graph/notifications"}
+
+
+def test_a_message_given_the_category_in_outlook_becomes_one_activity(stack: Stack) -> None:
+    """Category applied → the email activity exists, once, and stays once after further changes."""
+    subject = _subject("category")
+    message_id, internet_id = deliver(stack.devstack, ALICE, subject)
+    categorize(stack.devstack, ALICE, message_id)
+    assert wait_for(lambda: activities(stack.devstack, subject)[internet_id] == 1, 20)
+    graph_path = f"/me/messages/{message_id}"
+    headers = {"Authorization": f"Bearer {stack.devstack.token(ALICE, audience='graph')}"}
+    marked = stack.devstack.http.patch(
+        f"{stack.devstack.url}/v1.0{graph_path}", json={"isRead": True}, headers=headers, timeout=10
+    )
+    marked.raise_for_status()
+    assert not wait_for(lambda: activities(stack.devstack, subject)[internet_id] > 1, 2 * CATCH_UP_SECONDS)
+
+
+def test_a_message_without_the_category_is_not_tracked(stack: Stack) -> None:
+    """Delivery alone, or another category, tracks nothing."""
+    subject = _subject("other")
+    message_id, _ = deliver(stack.devstack, MEGAN, subject)
+    categorize(stack.devstack, MEGAN, message_id, ["Red category"])
+    assert not wait_for(lambda: bool(activities(stack.devstack, subject)), 2 * CATCH_UP_SECONDS + 1)
+
+
+def test_with_notifications_dropped_the_catch_up_round_tracks(stack: Stack) -> None:
+    """Graph's notifications lost: the worker's periodic round finds the change through delta."""
+    subject = _subject("catchup")
+    message_id, internet_id = deliver(stack.devstack, MEGAN, subject)
+    http, url = stack.devstack.http, stack.devstack.url
+    http.post(f"{url}/_devstack/graph/notifications/pause", timeout=10).raise_for_status()
+    try:
+        categorize(stack.devstack, MEGAN, message_id)
+        assert wait_for(lambda: activities(stack.devstack, subject)[internet_id] == 1, 4 * CATCH_UP_SECONDS + 10)
+    finally:
+        http.delete(f"{url}/_devstack/graph/notifications/pause", timeout=10).raise_for_status()
+
+
+def test_a_removed_subscription_is_made_again(stack: Stack) -> None:
+    """Graph's `subscriptionRemoved` lifecycle event: the worker creates the subscription again."""
+    assert wait_for(lambda: len(stack.subscriptions(ALICE)) >= 2, 20)
+    removed = stack.subscriptions(ALICE)[0]
+    sent = stack.devstack.http.post(
+        f"{stack.devstack.url}/_devstack/graph/lifecycle",
+        json={"subscriptionId": removed["id"], "event": "subscriptionRemoved"},
+        timeout=10,
+    )
+    assert sent.status_code == 202
+
+    def again() -> bool:
+        found = stack.subscriptions(ALICE)
+        return removed["id"] not in {s["id"] for s in found} and removed["resource"] in {s["resource"] for s in found}
+
+    assert wait_for(again, 20)
+
+
+def test_a_killed_worker_loses_nothing_and_duplicates_nothing(stack: Stack) -> None:
+    """Two workers; one is killed (SIGKILL) while messages are being categorized: each becomes one activity."""
+    stack.start_worker("b")
+    subject = _subject("kill")
+    delivered = [deliver(stack.devstack, upn, f"{subject} {n}") for n in range(6) for upn in (ALICE, MEGAN)]
+    for n, (message_id, _) in enumerate(delivered):
+        categorize(stack.devstack, ALICE if n % 2 == 0 else MEGAN, message_id)
+        if n == len(delivered) // 2:
+            stack.workers["a"].send_signal(signal.SIGKILL)
+    wanted = {internet_id for _, internet_id in delivered}
+    assert wait_for(lambda: wanted <= set(activities(stack.devstack, subject)), 60, every=0.5)
+    counts = activities(stack.devstack, subject)
+    assert set(counts.values()) == {1}, counts
+
+
+def test_sigterm_stops_a_worker_cleanly(stack: Stack) -> None:
+    """SIGTERM: the worker finishes the jobs in hand and exits 0."""
+    process = stack.start_worker("c")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
