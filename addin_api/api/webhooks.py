@@ -55,7 +55,7 @@ def init_app(app: Flask, jobs: Jobs | None) -> None:
 @declare(
     "Microsoft Graph change notifications (validation handshake, then enqueue)",
     Auth.NONE,
-    errors=(400, 413),
+    errors=(400, 413, 422),
     status=202,
     tag="operations",
     description=VALIDATION,
@@ -69,7 +69,7 @@ def notifications() -> Response:
 @declare(
     "Microsoft Graph lifecycle notifications (validation handshake, then enqueue)",
     Auth.NONE,
-    errors=(400, 413),
+    errors=(400, 413, 422),
     status=202,
     tag="operations",
     description=VALIDATION,
