@@ -9,6 +9,16 @@ every message of the page is done; when one fails, the folder stops there and th
 https://learn.microsoft.com/en-us/graph/delta-query-messages
 https://learn.microsoft.com/en-us/dynamics365/outlook-app/user/track-outlook-email
 
+What the pass knows of each item is kept in the store, by Internet message id, where the pane reads it:
+- a message tracked (or found tracked) is `tracked`, and later changes to it cost nothing;
+- a failure that is the message's own (refused by Dataverse, invalid) makes it `pending` and is retried with the
+  job's backoff; at the fifth attempt its category becomes "Tracked to Dynamics 365 (Undeliverable)", it is
+  `undeliverable` with the reason, and the folder's cursor moves on. Throttling and outages stop the pass instead
+  (nothing is counted against the message); giving the category again starts over;
+- a tracked message whose category was taken away is `untracked`: the activity stays in Dataverse, as Dynamics 365
+  leaves it. https://learn.microsoft.com/en-us/dynamics365/outlook-app/user/track-outlook-email
+The tracking category is found by its master category's id; when the user deleted it, it is made again.
+
 Each tracked message's Graph requests and Dataverse round trips are measured at the ports and returned.
 """
 
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -39,8 +50,8 @@ from addin_api.services.tracking import track
 from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGraph
 from addin_api.sync.graph import MasterCategory, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
-from addin_api.sync.items import carries, track_command, tracking_category
-from addin_api.sync.store import SyncStore, mailbox_scope
+from addin_api.sync.items import TRACKED_CATEGORY, UNDELIVERABLE_CATEGORY, carries, track_command, tracking_category
+from addin_api.sync.store import ItemState, SyncStore, mailbox_scope
 
 __all__ = [
     "FOLDERS",
@@ -59,8 +70,12 @@ logger = logging.getLogger(__name__)
 FOLDERS: tuple[tuple[WellKnownFolder, Direction], ...] = (("inbox", "incoming"), ("sentitems", "outgoing"))
 _MAILBOX_COLUMNS = ("mailboxid", "emailrouteraccessapproval", "incomingemaildeliverymethod", "incomingemailstatus")
 CATEGORY_KEY = "category"
-NO_TRACKING_CATEGORY = "no_tracking_category"
+LAST_SYNC_KEY = "last_sync"
 OWNER_CANNOT_TRACK = "owner_cannot_track"
+# Attempts at tracking one message before it is given the Undeliverable category.
+MAX_ATTEMPTS = 5
+# Outlook's "Dark Green" preset for a tracking category made again.
+CATEGORY_COLOR = "preset19"
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,12 @@ class PassResult:
     graph_requests: int
     dataverse_round_trips: int
     problem: str | None = None
+    # The problem is passing (throttling, an outage): the job is to be tried again.
+    transient: bool = False
+    untracked: int = 0
+    undeliverable: int = 0
+    # The owner as Dataverse knows them, when the pass read it (a later pass may be handed it).
+    caller: MeInfo | None = None
 
     @property
     def tracked(self) -> int:
@@ -124,23 +145,28 @@ def run_pass(
     *,
     environment_url: str,
     policy: TrackPolicy,
+    caller: MeInfo | None = None,
 ) -> PassResult:
-    """One pass of tracking by category over the owner's Inbox and Sent Items (`owner_dataverse` acts as them)."""
+    """One pass of tracking by category over the owner's Inbox and Sent Items (`owner_dataverse` acts as them).
+
+    `caller` is the owner as an earlier pass read them (`PassResult.caller`); without it, the first message to
+    track reads it (one Dataverse round trip).
+    """
     run = _Run(CountingGraph(graph), CountingDataverse(owner_dataverse), owner, store, environment_url, policy)
+    run._caller = caller
     problem: str | None = None
+    transient = False
     try:
-        category = tracking_category(run.graph.master_categories(owner.object_id), run.stored(CATEGORY_KEY))
-        if category is None:
-            problem = NO_TRACKING_CATEGORY
-        else:
-            run.store(CATEGORY_KEY, category.id)
-            for folder, direction in FOLDERS:
-                _folder(run, category, folder, direction)
+        category = _category(run)
+        for folder, direction in FOLDERS:
+            _folder(run, category, folder, direction)
     except _Stopped as stop:
-        problem = stop.code
+        problem, transient = stop.code, stop.transient
     except (ApiError, GraphError) as exc:
-        problem = exc.code
-    if problem is not None:
+        problem, transient = exc.code, _transient(exc)
+    if problem is None:
+        run.store(LAST_SYNC_KEY, datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+    else:
         logger.warning("sync_pass_stopped", extra={"oid": owner.object_id, "code": problem})
     return PassResult(
         owner,
@@ -149,7 +175,28 @@ def run_pass(
         run.graph.requests,
         run.dataverse.round_trips,
         problem,
+        transient,
+        run.untracked,
+        run.undeliverable,
+        run._caller,
     )
+
+
+def _category(run: _Run) -> MasterCategory:
+    """The mailbox's tracking category, made again when the user deleted it."""
+    run.master = run.graph.master_categories(run.owner.object_id)
+    category = tracking_category(run.master, run.stored(CATEGORY_KEY))
+    if category is None:
+        category = run.graph.create_master_category(run.owner.object_id, TRACKED_CATEGORY, CATEGORY_COLOR)
+        logger.info("sync_category_created", extra={"oid": run.owner.object_id})
+    run.store(CATEGORY_KEY, category.id)
+    return category
+
+
+def _transient(exc: ApiError | GraphError) -> bool:
+    """Throttling or an outage: not the message's fault."""
+    status = exc.status
+    return status == 429 or status >= 500 or status == 0
 
 
 def synchronized_owners(app: Dataverse, upn: str | None = None) -> tuple[list[Owner], list[tuple[str, str]]]:
@@ -198,9 +245,10 @@ def _not_synchronized(box: Any) -> str | None:
 
 
 class _Stopped(Exception):
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, transient: bool = False) -> None:
         super().__init__(code)
         self.code = code
+        self.transient = transient
 
 
 @dataclass
@@ -213,6 +261,9 @@ class _Run:
     policy: TrackPolicy
     costs: list[ItemCost] = field(default_factory=list)
     failures: list[ItemFailure] = field(default_factory=list)
+    master: list[MasterCategory] = field(default_factory=list)
+    untracked: int = 0
+    undeliverable: int = 0
     _caller: MeInfo | None = None
 
     @property
@@ -244,7 +295,7 @@ def _folder(run: _Run, category: MasterCategory, folder: WellKnownFolder, direct
     try:
         folder_id = "" if link else run.graph.mail_folder(user, folder).id
         for page in run.graph.messages_delta(user, folder_id, delta_link=link):
-            done = [_item(run, folder, direction, m) for m in page.items if carries(m, category)]
+            done = [_message(run, category, folder, direction, m) for m in page.items]
             if not all(done):
                 return
             run.store(key, page.next_link or page.delta_link)
@@ -256,10 +307,28 @@ def _folder(run: _Run, category: MasterCategory, folder: WellKnownFolder, direct
         _folder(run, category, folder, direction)
 
 
-def _item(run: _Run, folder: str, direction: Direction, message: dict[str, Any]) -> bool:
+def _message(run: _Run, category: MasterCategory, folder: str, direction: Direction, message: dict[str, Any]) -> bool:
+    """One changed message of a delta page; False when it is to be tried again (the folder stops there)."""
+    key = message.get("internetMessageId")
+    if "@removed" in message or not isinstance(key, str) or not key:
+        return True  # deleted or moved out of the folder: its state stays as it was
+    state = run.state.item(run.scope, key)
+    if carries(message, category):
+        if state is not None and state.state == "tracked":
+            run.costs.append(ItemCost(0, 0, True))
+            return True
+        return _item(run, folder, direction, message, state)
+    if state is not None and state.state in ("tracked", "pending"):
+        # The category was taken away: the item is untracked, its activity stays in Dataverse.
+        run.state.set_item(run.scope, key, ItemState("untracked", activity_id=state.activity_id))
+        run.untracked += 1
+    return True
+
+
+def _item(run: _Run, folder: str, direction: Direction, message: dict[str, Any], state: ItemState | None) -> bool:
     """Fetch one categorized message with its attachments and track it as the owner; False when it failed."""
     caller = run.caller()
-    message_id = str(message.get("id", ""))
+    message_id, key = str(message.get("id", "")), str(message["internetMessageId"])
     graph_before, dataverse_before = run.graph.requests, run.dataverse.round_trips
     try:
         full = run.graph.message(run.owner.object_id, message_id)
@@ -267,11 +336,13 @@ def _item(run: _Run, folder: str, direction: Direction, message: dict[str, Any])
         tracked = track(run.dataverse, run.environment_url, caller, command, run.policy)
     except GraphNotFound:
         return True  # deleted since the delta page was read: nothing left to track
-    except (ApiError, GraphError, ValidationError) as exc:
-        reason = "invalid_item" if isinstance(exc, ValidationError) else str(exc.code)
-        run.failures.append(ItemFailure(folder, message_id, reason))
-        logger.warning("sync_item_failed", extra={"oid": run.owner.object_id, "folder": folder, "code": reason})
-        return False
+    except (ApiError, GraphError) as exc:
+        if _transient(exc):
+            raise _Stopped(exc.code, transient=True) from None
+        return _failed(run, folder, message, state, exc.code)
+    except ValidationError:
+        return _failed(run, folder, message, state, "invalid_item")
+    run.state.set_item(run.scope, key, ItemState("tracked", activity_id=tracked.activity_id))
     run.costs.append(
         ItemCost(
             run.graph.requests - graph_before,
@@ -279,4 +350,27 @@ def _item(run: _Run, folder: str, direction: Direction, message: dict[str, Any])
             tracked.already_tracked,
         )
     )
+    return True
+
+
+def _failed(run: _Run, folder: str, message: dict[str, Any], state: ItemState | None, reason: str) -> bool:
+    """Count a failed attempt; at the last, give the message the Undeliverable category and move on (True)."""
+    key, message_id = str(message["internetMessageId"]), str(message.get("id", ""))
+    attempts = (state.attempts if state is not None and state.state == "pending" else 0) + 1
+    logger.warning(
+        "sync_item_failed", extra={"oid": run.owner.object_id, "folder": folder, "code": reason, "attempt": attempts}
+    )
+    if attempts < MAX_ATTEMPTS:
+        run.state.set_item(run.scope, key, ItemState("pending", attempts, reason))
+        run.failures.append(ItemFailure(folder, message_id, reason))
+        return False
+    run.state.set_item(run.scope, key, ItemState("undeliverable", attempts, reason))
+    run.undeliverable += 1
+    names = [c for c in message.get("categories") or [] if isinstance(c, str) and c != TRACKED_CATEGORY]
+    try:
+        if not any(c.display_name == UNDELIVERABLE_CATEGORY for c in run.master):
+            run.master.append(run.graph.create_master_category(run.owner.object_id, UNDELIVERABLE_CATEGORY, "preset0"))
+        run.graph.set_categories(run.owner.object_id, message_id, [*names, UNDELIVERABLE_CATEGORY])
+    except GraphError as exc:
+        logger.warning("sync_undeliverable_not_marked", extra={"oid": run.owner.object_id, "code": exc.code})
     return True

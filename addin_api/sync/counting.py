@@ -42,6 +42,14 @@ class MailboxGraph(Protocol):
         """The mailbox's master categories."""
         ...
 
+    def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
+        """Add a master category."""
+        ...
+
+    def set_categories(self, user: str, message_id: str, categories: Sequence[str]) -> None:
+        """Replace a message's categories."""
+        ...
+
 
 class CountingGraph:
     """A `MailboxGraph` that counts the requests sent through it."""
@@ -84,6 +92,16 @@ class CountingGraph:
         """The mailbox's master categories."""
         self.requests += 1
         return self._graph.master_categories(user)
+
+    def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
+        """Add a master category."""
+        self.requests += 1
+        return self._graph.create_master_category(user, display_name, color)
+
+    def set_categories(self, user: str, message_id: str, categories: Sequence[str]) -> None:
+        """Replace a message's categories."""
+        self.requests += 1
+        self._graph.set_categories(user, message_id, categories)
 
 
 class CountingDataverse:

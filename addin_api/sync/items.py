@@ -20,11 +20,13 @@ from addin_api.model import Direction, TrackEmail
 from addin_api.schemas import MAX_SUBJECT_LENGTH, TrackEmailSchema
 from addin_api.sync.graph import MasterCategory
 
-__all__ = ["TRACKED_CATEGORY", "carries", "tracking_category", "pane_body", "track_command"]
+__all__ = ["TRACKED_CATEGORY", "UNDELIVERABLE_CATEGORY", "carries", "tracking_category", "pane_body", "track_command"]
 
 # The category Dynamics 365 App for Outlook applies to tracked items.
 # https://learn.microsoft.com/en-us/dynamics365/outlook-app/user/track-outlook-email
 TRACKED_CATEGORY = "Tracked to Dynamics 365"
+# The category a message is given when tracking it failed for good.
+UNDELIVERABLE_CATEGORY = f"{TRACKED_CATEGORY} (Undeliverable)"
 FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
 
 _SCHEMA = TrackEmailSchema()

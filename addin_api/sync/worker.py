@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,7 +19,7 @@ import requests
 
 from addin_api.dataverse.port import Dataverse
 from addin_api.errors import ApiError
-from addin_api.model import TrackPolicy
+from addin_api.model import MeInfo, TrackPolicy
 from addin_api.settings import Settings
 from addin_api.sync.category_pass import Owner, PassResult, run_pass, synchronized_owners
 from addin_api.sync.graph import GraphClient
@@ -30,6 +31,9 @@ from addin_api.sync.subscriptions import Endpoints, ensure_subscriptions
 __all__ = ["SyncRuntime", "run_worker"]
 
 log = logging.getLogger(__name__)
+
+# How long an owner's roles, as a pass read them, are trusted by the next passes.
+CALLER_SECONDS = 300.0
 
 
 class AppAccess(Protocol):
@@ -53,6 +57,8 @@ class SyncRuntime:
     policy: TrackPolicy
     endpoints: Endpoints | None
     _graphs: dict[str, GraphClient] = field(default_factory=dict)
+    # Each owner as Dataverse knows them, read by a pass and kept a while (a pass then needs no `WhoAmI`).
+    _callers: dict[str, tuple[float, MeInfo]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -86,10 +92,22 @@ class SyncRuntime:
                 log.warning("subscription_failed", extra={"code": exc.code})
         owner_dv = self.access.dataverse(job.environment_url, acting_as=job.owner_oid)
         owner = Owner(job.upn, job.owner_oid)
+        known = self._caller(scope)
         results: list[PassResult] = [
-            run_pass(graph, owner_dv, owner, self.store, environment_url=job.environment_url, policy=self.policy),
+            run_pass(
+                graph,
+                owner_dv,
+                owner,
+                self.store,
+                environment_url=job.environment_url,
+                policy=self.policy,
+                caller=known,
+            ),
             # The calendar pass joins here.
         ]
+        if results[0].caller is not None and results[0].caller is not known:
+            with self._lock:
+                self._callers[scope] = (time.monotonic() + CALLER_SECONDS, results[0].caller)
         for result in results:
             log.info(
                 "sync_pass",
@@ -97,13 +115,21 @@ class SyncRuntime:
                     "tracked": result.tracked,
                     "already": result.already_tracked,
                     "failed": len(result.failures),
+                    "untracked": result.untracked,
+                    "undeliverable": result.undeliverable,
                     "graph": result.graph_requests,
                     "dataverse": result.dataverse_round_trips,
                     "problem": result.problem,
                 },
             )
-        if any(r.failures for r in results):
+        if any(r.failures or r.transient for r in results):
+            # Dramatiq sends the job again with backoff; a pending item's attempts are counted in the store.
             raise PassIncomplete(f"{sum(len(r.failures) for r in results)} items left to retry")
+
+    def _caller(self, scope: str) -> MeInfo | None:
+        with self._lock:
+            found = self._callers.get(scope)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
 
     def catch_up(self) -> int:
         """Send a job for every synchronized mailbox of every environment; the number sent."""

@@ -1,0 +1,166 @@
+"""One pass of tracking by category over alice's mailbox, against the devstack: Graph as the app (client
+credentials), Dataverse as alice by impersonation, item states in the store where the pane reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import ALICE, Devstack, make_session, make_settings
+from sync_support import activities, categorize, dataverse, deliver, graph
+
+from addin_api.model import MeInfo, TrackPolicy
+from addin_api.sync.category_pass import CATEGORY_KEY, LAST_SYNC_KEY, MAX_ATTEMPTS, Owner, PassResult, run_pass
+from addin_api.sync.graph import GraphClient
+from addin_api.sync.items import TRACKED_CATEGORY, UNDELIVERABLE_CATEGORY
+from addin_api.sync.store import InMemoryStore, mailbox_scope
+from addin_api.wiring import build_app_access
+
+BATCH = r"/api/data/v9\.2/\$batch$"
+
+
+class Mailbox:
+    """Alice's mailbox, synced pass by pass into one store."""
+
+    def __init__(self, devstack: Devstack) -> None:
+        settings = make_settings(devstack)
+        self.devstack = devstack
+        self.environment = str(devstack.config["environmentUrl"])
+        user = devstack.server.state.config.user_by_upn(ALICE)
+        assert user is not None
+        self.owner = Owner(ALICE, user.oid)
+        self.graph = GraphClient.for_app(settings, make_session(devstack), devstack.config["tenantId"])
+        self.access = build_app_access(settings)
+        self.policy = TrackPolicy(settings.max_attachment_bytes, settings.activity_id_key())
+        self.store = InMemoryStore()
+        self.scope = mailbox_scope(self.environment, user.oid)
+        self.caller: MeInfo | None = None
+
+    def sync(self) -> PassResult:
+        """One pass (handed the owner as an earlier pass read them, as the worker does)."""
+        owner_dv = self.access.dataverse(self.environment, acting_as=self.owner.object_id)
+        result = run_pass(
+            self.graph,
+            owner_dv,
+            self.owner,
+            self.store,
+            environment_url=self.environment,
+            policy=self.policy,
+            caller=self.caller,
+        )
+        self.caller = result.caller or self.caller
+        return result
+
+    def know_the_owner(self) -> None:
+        """A first pass that reads the owner (so that faults on `$batch` meet only the tracking)."""
+        message_id, _ = deliver(self.devstack, ALICE, "pass-warm-up")
+        categorize(self.devstack, ALICE, message_id)
+        self.sync()
+        assert self.caller is not None
+
+    def state(self, internet_id: str) -> Any:
+        """The item's state in the store."""
+        return self.store.item(self.scope, internet_id)
+
+    def categories(self, message_id: str) -> list[str]:
+        """The message's categories, as alice sees them in Outlook."""
+        found: list[str] = graph(self.devstack, ALICE, "GET", f"/me/messages/{message_id}").json()["categories"]
+        return found
+
+
+def test_a_categorized_message_is_tracked_once_and_later_changes_cost_nothing(devstack: Devstack) -> None:
+    """First pass tracks it and records `tracked` with the activity id; a pass after a change reads only delta."""
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    message_id, internet_id = deliver(devstack, ALICE, "pass-once")
+    categorize(devstack, ALICE, message_id)
+    first = mailbox.sync()
+    assert (first.tracked, first.ok) == (1, True)
+    state = mailbox.state(internet_id)
+    assert state.state == "tracked"
+    assert activities(devstack, "pass-once") == {internet_id: 1}
+    row = dataverse(devstack, "GET", f"emails({state.activity_id})?$select=messageid").json()
+    assert row["messageid"] == internet_id
+    graph(devstack, ALICE, "PATCH", f"/me/messages/{message_id}", json={"isRead": True}).raise_for_status()
+    again = mailbox.sync()
+    assert (again.tracked, again.already_tracked, again.dataverse_round_trips) == (0, 1, 0)
+    assert mailbox.store.get(mailbox.scope, LAST_SYNC_KEY) is not None
+
+
+def test_taking_the_category_away_untracks_and_keeps_the_activity(devstack: Devstack) -> None:
+    """Dynamics 365 keeps the activity of an item no longer tracked; the store says `untracked`."""
+    mailbox = Mailbox(devstack)
+    message_id, internet_id = deliver(devstack, ALICE, "pass-untrack")
+    categorize(devstack, ALICE, message_id)
+    mailbox.sync()
+    categorize(devstack, ALICE, message_id, [])
+    result = mailbox.sync()
+    assert result.untracked == 1
+    assert mailbox.state(internet_id).state == "untracked"
+    assert activities(devstack, "pass-untrack") == {internet_id: 1}
+
+
+def test_a_message_refused_five_times_becomes_undeliverable_and_the_folder_moves_on(devstack: Devstack) -> None:
+    """Each refused attempt is `pending`; the fifth gives the Undeliverable category; a later message tracks."""
+    mailbox = Mailbox(devstack)
+    mailbox.know_the_owner()
+    message_id, internet_id = deliver(devstack, ALICE, "pass-refused")
+    categorize(devstack, ALICE, message_id)
+    devstack.fault(target="dataverse", method="POST", path=BATCH, status=403, count=MAX_ATTEMPTS)
+    for attempt in range(1, MAX_ATTEMPTS):
+        result = mailbox.sync()
+        assert (len(result.failures), result.transient) == (1, False)
+        assert (mailbox.state(internet_id).state, mailbox.state(internet_id).attempts) == ("pending", attempt)
+    last = mailbox.sync()
+    assert (last.failures, last.undeliverable) == ((), 1)
+    state = mailbox.state(internet_id)
+    assert (state.state, state.attempts, state.reason) == ("undeliverable", MAX_ATTEMPTS, "dataverse_forbidden")
+    assert mailbox.categories(message_id) == [UNDELIVERABLE_CATEGORY]
+    later_id, later_internet_id = deliver(devstack, ALICE, "pass-later")
+    categorize(devstack, ALICE, later_id)
+    after = mailbox.sync()
+    assert (after.tracked, after.untracked) == (1, 0)
+    assert mailbox.state(later_internet_id).state == "tracked"
+    assert mailbox.state(internet_id).state == "undeliverable"
+
+
+def test_giving_the_category_again_after_undeliverable_starts_over(devstack: Devstack) -> None:
+    """The user re-applies Tracked to Dynamics 365: the attempts start again and this time it tracks."""
+    mailbox = Mailbox(devstack)
+    mailbox.know_the_owner()
+    message_id, internet_id = deliver(devstack, ALICE, "pass-retry")
+    categorize(devstack, ALICE, message_id)
+    devstack.fault(target="dataverse", method="POST", path=BATCH, status=403, count=MAX_ATTEMPTS)
+    for _ in range(MAX_ATTEMPTS):
+        mailbox.sync()
+    assert mailbox.state(internet_id).state == "undeliverable"
+    categorize(devstack, ALICE, message_id)
+    assert mailbox.sync().tracked == 1
+    assert mailbox.state(internet_id).state == "tracked"
+
+
+def test_throttling_stops_the_pass_without_counting_an_attempt(devstack: Devstack) -> None:
+    """A 429 from Dataverse is the service's, not the message's: transient, the item not `pending`."""
+    mailbox = Mailbox(devstack)
+    mailbox.know_the_owner()
+    message_id, internet_id = deliver(devstack, ALICE, "pass-throttled")
+    categorize(devstack, ALICE, message_id)
+    mailbox.store.put(mailbox.scope, LAST_SYNC_KEY, None)
+    devstack.fault(target="dataverse", method="POST", path=BATCH, status=429, retryAfter=1, count=20)
+    result = mailbox.sync()
+    assert (result.transient, result.tracked) == (True, 0)
+    assert mailbox.state(internet_id) is None
+    assert mailbox.store.get(mailbox.scope, LAST_SYNC_KEY) is None, "a stopped pass is not a sync"
+
+
+def test_a_deleted_tracking_category_is_made_again(devstack: Devstack) -> None:
+    """The user deleted the master category: the pass creates it again and goes on."""
+    mailbox = Mailbox(devstack)
+    listed = graph(devstack, ALICE, "GET", "/me/outlook/masterCategories").json()["value"]
+    tracked = next(c for c in listed if c["displayName"] == TRACKED_CATEGORY)
+    graph(devstack, ALICE, "DELETE", f"/me/outlook/masterCategories/{tracked['id']}").raise_for_status()
+    result = mailbox.sync()
+    assert result.ok
+    listed = graph(devstack, ALICE, "GET", "/me/outlook/masterCategories").json()["value"]
+    made = [c for c in listed if c["displayName"] == TRACKED_CATEGORY]
+    assert len(made) == 1 and made[0]["id"] != tracked["id"]
+    assert mailbox.store.get(mailbox.scope, CATEGORY_KEY) == made[0]["id"]
