@@ -17,6 +17,8 @@ from addin_api.errors import AddInNotAllowed
 REGARDING_TABLE_NAMES = ("account", "contact", "lead", "opportunity", "incident")
 # The API's names of the parties' roles.
 ROLES = ("from", "to", "cc", "bcc", "required", "optional", "organizer")
+# What the mailbox sync worker records of an item.
+SYNC_STATES = ("tracked", "pending", "undeliverable", "untracked")
 
 Activity = Literal["email", "appointment"]
 BodyType = Literal["html", "text"]
@@ -258,6 +260,9 @@ class Tracked:
     already_tracked: bool = True
     attachments: AttachmentsResult | None = None
     created: RecordRef | None = None
+    # What the mailbox sync worker knows of the item (its status query only): its state and last failure's code.
+    sync_state: str | None = None
+    reason: str | None = None
     tracked: bool = field(default=True, init=False)
 
     @property
@@ -268,8 +273,10 @@ class Tracked:
 
 @dataclass(frozen=True)
 class NotTracked:
-    """The item is not tracked."""
+    """The item is not tracked (the sync worker may be trying: `sync_state` "pending" or "undeliverable")."""
 
+    sync_state: str | None = None
+    reason: str | None = None
     tracked: bool = field(default=False, init=False)
 
 

@@ -29,6 +29,7 @@ from addin_api.dataverse.transport import Observer
 from addin_api.errors import ConfigurationError
 from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
+from addin_api.sync.store import SyncStore, open_store
 
 
 @dataclass
@@ -51,6 +52,14 @@ class Collaborators:
             return self.settings.activity_id_key()
         except (OSError, ValueError) as exc:
             raise ConfigurationError("No readable secret to key activity ids with") from exc
+
+    @functools.cached_property
+    def sync_store(self) -> SyncStore | None:
+        """What the mailbox sync workers record (Redis, or SQLite in the shared state directory); None when this
+        deployment shares neither with them."""
+        if self.settings.redis_url is None and self.settings.shared_state_dir is None:
+            return None
+        return open_store(self.settings.redis_url, self.settings.shared_state_dir)
 
     def environment_url(self, principal: Principal) -> str:
         """The Dataverse environment of the caller's tenant (from settings, never from the request)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint
 from marshmallow import Schema
 
+from addin_api.api import sync_view
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import WRITE, Auth, Param, declare
 from addin_api.errors import ValidationFailed
@@ -102,7 +104,9 @@ def _add_tracking(bp: Blueprint, activity: Activity, track_schema: Schema, statu
     def status(args: dict[str, Any]) -> TrackingStatus:
         """Tracking status of one item."""
         dv, environment_url = dataverse()
-        return tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))
+        found = tracking.status(dv, environment_url, TrackingStatusQuery(activity, args[key_arg]))
+        synced = sync_view.item_state(environment_url, args[key_arg])
+        return found if synced is None else replace(found, sync_state=synced.state, reason=synced.reason)
 
     @bp.post("")
     @declare(

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_dump, validate
 
 from addin_api.errors import ApiError
-from addin_api.model import ROLES
+from addin_api.model import ROLES, SYNC_STATES
 
 
 def _all_codes() -> dict[int, list[str]]:
@@ -115,8 +115,11 @@ class TrackedSchema(_OmitsNone):
     created = fields.Nested(RecordRefSchema, metadata={"description": "The record createMissing created"})
 
 
-class TrackingStatusSchema(Schema):
-    """`{"tracked": false}`, or the tracked view (dumps a `Tracked` or a `NotTracked`)."""
+class TrackingStatusSchema(_OmitsNone):
+    """`{"tracked": false}`, or the tracked view (dumps a `Tracked` or a `NotTracked`); `syncState` and `reason`
+    when the mailbox sync worker saw the item."""
+
+    OMIT_WHEN_NONE = ("syncState", "reason")
 
     tracked = fields.Boolean(required=True)
     activity_id = fields.String(data_key="activityId")
@@ -126,6 +129,15 @@ class TrackingStatusSchema(Schema):
     regarding = fields.Nested(RecordRefSchema, allow_none=True)
     url = fields.String()
     parties = fields.List(fields.Nested(PartySchema))
+    sync_state = fields.String(
+        data_key="syncState",
+        validate=validate.OneOf(SYNC_STATES),
+        metadata={
+            "description": "What the mailbox sync worker knows of the item, when it saw it: tracked, pending "
+            "(being retried), undeliverable (given up; see reason) or untracked (the category was taken away)"
+        },
+    )
+    reason = fields.String(metadata={"description": "The code of the worker's last failure with this item"})
 
 
 class RegardingChangedSchema(Schema):

@@ -51,7 +51,7 @@ from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGra
 from addin_api.sync.graph import MasterCategory, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
 from addin_api.sync.items import TRACKED_CATEGORY, UNDELIVERABLE_CATEGORY, carries, track_command, tracking_category
-from addin_api.sync.store import ItemState, SyncStore, mailbox_scope
+from addin_api.sync.store import LAST_SYNC, ItemState, SyncStore, mailbox_scope
 
 __all__ = [
     "FOLDERS",
@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 FOLDERS: tuple[tuple[WellKnownFolder, Direction], ...] = (("inbox", "incoming"), ("sentitems", "outgoing"))
 _MAILBOX_COLUMNS = ("mailboxid", "emailrouteraccessapproval", "incomingemaildeliverymethod", "incomingemailstatus")
 CATEGORY_KEY = "category"
-LAST_SYNC_KEY = "last_sync"
+LAST_SYNC_KEY = LAST_SYNC
 OWNER_CANNOT_TRACK = "owner_cannot_track"
 # Attempts at tracking one message before it is given the Undeliverable category.
 MAX_ATTEMPTS = 5

@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol
 import redis
 
 __all__ = [
+    "LAST_SYNC",
     "ItemState",
     "InMemoryStore",
     "RedisStore",
@@ -40,6 +41,8 @@ __all__ = [
 
 SyncState = Literal["tracked", "pending", "undeliverable", "untracked"]
 SQLITE_NAME = "sync-state.sqlite3"
+# The cursor holding when the mailbox's last complete pass ended (ISO 8601, UTC), shown as the mailbox's lastSync.
+LAST_SYNC = "last_sync"
 _REDIS_PREFIX = "addin-api:sync:"
 
 

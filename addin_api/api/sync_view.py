@@ -1,0 +1,44 @@
+"""What the mailbox sync workers recorded, as the caller's views show it: an item's state, the mailbox's last sync.
+
+Read from the store the workers write (Redis, or SQLite in the shared state directory). The store being unreachable
+never fails a view: the answer then leaves these members out.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import redis
+
+from addin_api.api.principal import current_principal
+from addin_api.sync.store import LAST_SYNC, ItemState, mailbox_scope
+from addin_api.wiring import collaborators
+
+__all__ = ["item_state", "last_sync"]
+
+log = logging.getLogger(__name__)
+
+
+def item_state(environment_url: str, key: str) -> ItemState | None:
+    """The worker's state of the caller's item with this key (an Internet message id), or None."""
+    store = collaborators().sync_store
+    if store is None:
+        return None
+    try:
+        return store.item(mailbox_scope(environment_url, current_principal().object_id), key)
+    except (redis.RedisError, sqlite3.Error, ValueError) as exc:
+        log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
+        return None
+
+
+def last_sync(environment_url: str) -> str | None:
+    """When the worker last completed a pass over the caller's mailbox, or None."""
+    store = collaborators().sync_store
+    if store is None:
+        return None
+    try:
+        return store.get(mailbox_scope(environment_url, current_principal().object_id), LAST_SYNC)
+    except (redis.RedisError, sqlite3.Error) as exc:
+        log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
+        return None
