@@ -24,7 +24,9 @@ Each tracked message's Graph requests and Dataverse round trips are measured at 
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +72,9 @@ logger = logging.getLogger(__name__)
 FOLDERS: tuple[tuple[WellKnownFolder, Direction], ...] = (("inbox", "incoming"), ("sentitems", "outgoing"))
 _MAILBOX_COLUMNS = ("mailboxid", "emailrouteraccessapproval", "incomingemaildeliverymethod", "incomingemailstatus")
 CATEGORY_KEY = "category"
+SEEN_CATEGORY_KEY = "category_seen"
+# How long a pass trusts the tracking category as an earlier pass read it.
+CATEGORY_SECONDS = 60.0
 LAST_SYNC_KEY = LAST_SYNC
 OWNER_CANNOT_TRACK = "owner_cannot_track"
 # Attempts at tracking one message before it is given the Undeliverable category.
@@ -157,9 +162,9 @@ def run_pass(
     problem: str | None = None
     transient = False
     try:
-        category = _category(run)
+        _category(run)
         for folder, direction in FOLDERS:
-            _folder(run, category, folder, direction)
+            _folder(run, folder, direction)
     except _Stopped as stop:
         problem, transient = stop.code, stop.transient
     except (ApiError, GraphError) as exc:
@@ -182,15 +187,38 @@ def run_pass(
     )
 
 
-def _category(run: _Run) -> MasterCategory:
-    """The mailbox's tracking category, made again when the user deleted it."""
+def _category(run: _Run, *, fresh: bool = False) -> None:
+    """The mailbox's tracking category (`run.category`), made again when the user deleted it.
+
+    The master categories are read at most once a `CATEGORY_SECONDS` per mailbox (a pass a notification started
+    then costs only its folders' delta pages and the messages it tracks), and again as soon as a message carries a
+    category name they did not hold (a renamed or new category).
+    """
+    seen = None if fresh else _seen_category(run.stored(SEEN_CATEGORY_KEY))
+    if seen is not None and 0 <= time.time() - seen[2] < CATEGORY_SECONDS:
+        run.category, run.known, run.cached = seen[0], seen[1], True
+        return
     run.master = run.graph.master_categories(run.owner.object_id)
     category = tracking_category(run.master, run.stored(CATEGORY_KEY))
     if category is None:
         category = run.graph.create_master_category(run.owner.object_id, TRACKED_CATEGORY, CATEGORY_COLOR)
+        run.master.append(category)
         logger.info("sync_category_created", extra={"oid": run.owner.object_id})
+    run.category, run.known, run.cached = category, frozenset(c.display_name for c in run.master), False
     run.store(CATEGORY_KEY, category.id)
-    return category
+    value = {"id": category.id, "name": category.display_name, "color": category.color}
+    run.store(SEEN_CATEGORY_KEY, json.dumps({**value, "names": sorted(run.known), "at": time.time()}))
+
+
+def _seen_category(text: str | None) -> tuple[MasterCategory, frozenset[str], float] | None:
+    try:
+        raw = json.loads(text) if text else None
+        if not raw:
+            return None
+        category = MasterCategory(str(raw["id"]), str(raw["name"]), str(raw["color"]))
+        return category, frozenset(str(n) for n in raw["names"]), float(raw["at"])
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _transient(exc: ApiError | GraphError) -> bool:
@@ -262,6 +290,10 @@ class _Run:
     costs: list[ItemCost] = field(default_factory=list)
     failures: list[ItemFailure] = field(default_factory=list)
     master: list[MasterCategory] = field(default_factory=list)
+    category: MasterCategory = MasterCategory("", TRACKED_CATEGORY, "none")
+    # The master categories' names, and whether they came from an earlier pass (not read by this one).
+    known: frozenset[str] = frozenset()
+    cached: bool = False
     untracked: int = 0
     undeliverable: int = 0
     _caller: MeInfo | None = None
@@ -287,7 +319,7 @@ class _Run:
         return self._caller
 
 
-def _folder(run: _Run, category: MasterCategory, folder: WellKnownFolder, direction: Direction) -> None:
+def _folder(run: _Run, folder: WellKnownFolder, direction: Direction) -> None:
     """Read one folder's delta from its cursor, track what carries the category, store the cursor page by page."""
     key = f"delta:{folder}"
     link = run.stored(key)
@@ -295,7 +327,7 @@ def _folder(run: _Run, category: MasterCategory, folder: WellKnownFolder, direct
     try:
         folder_id = "" if link else run.graph.mail_folder(user, folder).id
         for page in run.graph.messages_delta(user, folder_id, delta_link=link):
-            done = [_message(run, category, folder, direction, m) for m in page.items]
+            done = [_message(run, folder, direction, m) for m in page.items]
             if not all(done):
                 return
             run.store(key, page.next_link or page.delta_link)
@@ -304,16 +336,19 @@ def _folder(run: _Run, category: MasterCategory, folder: WellKnownFolder, direct
             raise
         # The cursor expired: start the folder's round again from nothing (replays are harmless).
         run.store(key, None)
-        _folder(run, category, folder, direction)
+        _folder(run, folder, direction)
 
 
-def _message(run: _Run, category: MasterCategory, folder: str, direction: Direction, message: dict[str, Any]) -> bool:
+def _message(run: _Run, folder: str, direction: Direction, message: dict[str, Any]) -> bool:
     """One changed message of a delta page; False when it is to be tried again (the folder stops there)."""
     key = message.get("internetMessageId")
     if "@removed" in message or not isinstance(key, str) or not key:
         return True  # deleted or moved out of the folder: its state stays as it was
+    names = message.get("categories")
+    if run.cached and isinstance(names, list) and not run.known.issuperset(n for n in names if isinstance(n, str)):
+        _category(run, fresh=True)
     state = run.state.item(run.scope, key)
-    if carries(message, category):
+    if carries(message, run.category):
         if state is not None and state.state == "tracked":
             run.costs.append(ItemCost(0, 0, True))
             return True
@@ -368,6 +403,7 @@ def _failed(run: _Run, folder: str, message: dict[str, Any], state: ItemState | 
     run.undeliverable += 1
     names = [c for c in message.get("categories") or [] if isinstance(c, str) and c != TRACKED_CATEGORY]
     try:
+        run.master = run.master or run.graph.master_categories(run.owner.object_id)
         if not any(c.display_name == UNDELIVERABLE_CATEGORY for c in run.master):
             run.master.append(run.graph.create_master_category(run.owner.object_id, UNDELIVERABLE_CATEGORY, "preset0"))
         run.graph.set_categories(run.owner.object_id, message_id, [*names, UNDELIVERABLE_CATEGORY])

@@ -164,3 +164,27 @@ def test_a_deleted_tracking_category_is_made_again(devstack: Devstack) -> None:
     made = [c for c in listed if c["displayName"] == TRACKED_CATEGORY]
     assert len(made) == 1 and made[0]["id"] != tracked["id"]
     assert mailbox.store.get(mailbox.scope, CATEGORY_KEY) == made[0]["id"]
+
+
+def master_category_reads(devstack: Devstack) -> int:
+    """How many times the app read a mailbox's master categories since the log was cleared."""
+    return sum(1 for e in devstack.requests_log("graph") if e["path"].endswith("/outlook/masterCategories"))
+
+
+def test_the_master_categories_are_read_once_a_minute_or_when_a_message_names_a_new_one(devstack: Devstack) -> None:
+    """A pass after a fresh one trusts what it read; a category name it never saw makes it read them again."""
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    devstack.clear_log()
+    message_id, internet_id = deliver(devstack, ALICE, "pass-cached")
+    categorize(devstack, ALICE, message_id)
+    assert mailbox.sync().tracked == 1
+    assert master_category_reads(devstack) == 0
+    body = {"displayName": "Project Phoenix", "color": "preset3"}
+    graph(devstack, ALICE, "POST", "/me/outlook/masterCategories", json=body).raise_for_status()
+    other_id, _ = deliver(devstack, ALICE, "pass-cached-other")
+    categorize(devstack, ALICE, other_id, ["Project Phoenix"])
+    devstack.clear_log()
+    mailbox.sync()
+    assert master_category_reads(devstack) == 1
+    assert mailbox.state(internet_id).state == "tracked"
