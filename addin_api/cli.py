@@ -101,7 +101,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return _port_busy("dev", args.host, args.devstack_port, "--devstack-port", exc)
     public_url = f"https://{args.host}:{args.port}"
     config = config_document(devstack.state)
-    settings = Settings.from_env(dev_environment(config, public_url))
+    # The data directory is also the state the embedded sync worker shares with the pane's answers (syncState).
+    settings = Settings.from_env({**dev_environment(config, public_url), "ADDIN_API_SHARED_STATE_DIR": str(data_dir)})
     # The same redacted JSON events as under gunicorn, on stderr (the instructions below go to stdout).
     logs.configure(parse_log_level(os.environ)[0])
     app = create_app(settings)

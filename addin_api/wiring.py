@@ -10,7 +10,7 @@ import functools
 import ssl
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import certifi
 import requests
@@ -29,7 +29,9 @@ from addin_api.dataverse.transport import Observer
 from addin_api.errors import ConfigurationError
 from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
-from addin_api.sync.store import SyncStore, open_store
+
+if TYPE_CHECKING:
+    from addin_api.sync.store import SyncStore
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Collaborators:
         deployment shares neither with them."""
         if self.settings.redis_url is None and self.settings.shared_state_dir is None:
             return None
+        from addin_api.sync.store import open_store
+
         return open_store(self.settings.redis_url, self.settings.shared_state_dir)
 
     def environment_url(self, principal: Principal) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-import redis
-
 from addin_api.api.principal import current_principal
 from addin_api.sync.store import LAST_SYNC, ItemState, mailbox_scope
 from addin_api.wiring import collaborators
@@ -27,7 +25,7 @@ def item_state(environment_url: str, key: str) -> ItemState | None:
         return None
     try:
         return store.item(mailbox_scope(environment_url, current_principal().object_id), key)
-    except (redis.RedisError, sqlite3.Error, ValueError) as exc:
+    except _store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
         return None
 
@@ -39,6 +37,15 @@ def last_sync(environment_url: str) -> str | None:
         return None
     try:
         return store.get(mailbox_scope(environment_url, current_principal().object_id), LAST_SYNC)
-    except (redis.RedisError, sqlite3.Error) as exc:
+    except _store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
         return None
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """What an unreachable or unreadable store raises (evaluated only once something was raised)."""
+    if collaborators().settings.redis_url is None:
+        return sqlite3.Error, ValueError
+    import redis
+
+    return redis.RedisError, sqlite3.Error, ValueError

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
 from addin_api.api.common import json_body
 from addin_api.api.declare import Auth, declare
 from addin_api.errors import ValidationFailed
-from addin_api.sync.jobs import Jobs, MailboxJob
 from addin_api.sync.subscriptions import client_state_owner
 from addin_api.wiring import collaborators
+
+if TYPE_CHECKING:
+    from addin_api.sync.jobs import Jobs, MailboxJob
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,9 @@ def _handle(accepted: Any, resubscribe: Any) -> Response:
     items = body.get("value") if body is not None else None
     if not isinstance(items, list):
         raise ValidationFailed({"value": ["must be a list of notifications"]})
+    # Imported on the first notification: the job engine (Dramatiq) is not loaded by a service that never gets one.
+    from addin_api.sync.jobs import MailboxJob
+
     sent = dropped = 0
     for item in items:
         job = _job(item) if isinstance(item, dict) and accepted(item) else None

@@ -23,9 +23,10 @@ import threading
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 __all__ = [
     "LAST_SYNC",
@@ -209,6 +210,9 @@ class RedisStore:
 def open_store(redis_url: str | None, data_dir: Path | None) -> SyncStore:
     """Redis when a URL is configured, else a SQLite file in `data_dir`, else memory."""
     if redis_url is not None:
+        # Imported here: loading redis-py takes a good part of a second, which a process without Redis need not pay.
+        import redis
+
         client: redis.Redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         return RedisStore(client)
     if data_dir is not None:
