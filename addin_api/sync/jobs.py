@@ -8,8 +8,8 @@
   key) when a job is sent, and the mark is cleared when the job starts, so a change after that start sends another.
 - **Lease**: one per mailbox (a redis-py lock with a short TTL that the holder renews while its job runs, so a
   killed holder's lease lapses within seconds): two workers never sync one mailbox at once. A job that finds the
-  lease held leaves the queued mark in place and is sent again after a short delay, so the change it announced is
-  seen by a pass that starts after it.
+  lease held leaves the queued mark in place and is sent again a quarter of a second later, so the change it
+  announced is seen by a pass that starts after it.
 - **Retries**: a pass that left items failing raises, and Dramatiq retries the job with exponential backoff.
 """
 
@@ -41,7 +41,7 @@ QUEUED_SECONDS = 30
 # The lease's TTL; its holder renews it every third of that while the job runs.
 LEASE_SECONDS = 10.0
 # A job that found its mailbox's lease held is sent again this much later.
-BUSY_DELAY_MS = 1_000
+BUSY_DELAY_MS = 250
 # A killed worker's jobs return to the queue once its heartbeat is this old; the broker's maintenance (which does
 # that) runs on this many of a million broker commands — an idle consumer fetches about five times a second.
 HEARTBEAT_TIMEOUT_MS = 15_000

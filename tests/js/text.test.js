@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  DEFAULT_TEXTS, describe, initials, isDeliveryFailure, pluralLabel, recordUrl, sentence, splitName, tableLabel
+  DEFAULT_TEXTS, MAILBOX_REASONS, describe, initials, isDeliveryFailure, mailboxNotice, pluralLabel, recordUrl, sentence,
+  splitName, syncNotice, tableLabel
 } from "../../addin_api/static/taskpane/js/text.js";
 
 test("a name that ends with a full stop gets no second one", () => {
@@ -49,4 +50,29 @@ test("only failures to deliver mark the item Undeliverable, not refusals", () =>
   assert.equal(isDeliveryFailure({ code: "dataverse_unavailable", status: 503 }), true);
   assert.equal(isDeliveryFailure({ code: "dataverse_forbidden" }), false);
   assert.equal(isDeliveryFailure({ code: "consent_required" }), false);
+});
+
+test("a mailbox that does not synchronize says its first reason and what to do; one that does says nothing", () => {
+  assert.equal(mailboxNotice({ trackingEnabled: true, reasons: [] }), null);
+  assert.equal(mailboxNotice(null), null);
+  const said = mailboxNotice({ trackingEnabled: false, reasons: ["not_approved", "test_not_run"] });
+  assert.match(said, /Tracked to Dynamics 365 category/);
+  assert.match(said, /isn't approved.*Ask your admin to approve/);
+  assert.doesNotMatch(said, /tested/);
+  assert.match(mailboxNotice({ trackingEnabled: false, reasons: ["something_new"] }), /Ask your admin/);
+  for (const code of Object.keys(MAILBOX_REASONS)) {
+    assert.match(mailboxNotice({ trackingEnabled: false, reasons: [code] }), /admin/, code);
+  }
+});
+
+test("the worker's attempts at an untracked item are told, with the last failure in plain words", () => {
+  assert.equal(syncNotice({ tracked: true, syncState: "tracked" }), null);
+  assert.equal(syncNotice({ tracked: false }), null);
+  assert.equal(syncNotice({ tracked: false, syncState: "untracked" }), null);
+  const pending = syncNotice({ tracked: false, syncState: "pending", reason: "dataverse_forbidden" });
+  assert.equal(pending.kind, "info");
+  assert.match(pending.text, /still trying.*security role/);
+  const failed = syncNotice({ tracked: false, syncState: "undeliverable", reason: "invalid_item" });
+  assert.equal(failed.kind, "warning");
+  assert.match(failed.text, /couldn't track.*lacks something Dynamics 365 needs.*category again/);
 });

@@ -123,13 +123,23 @@ async function loadStatus() {
   }
 }
 
+/** The user's mailbox synchronization, for the note on why categorized items are not tracked. It only informs:
+    a failure to read it leaves the pane as it is. */
+async function loadMailbox() {
+  try {
+    store.dispatch({ type: "mailbox", mailbox: await api.get("/api/v1/mailbox") });
+  } catch (unread) {
+    store.dispatch({ type: "mailbox", mailbox: null });
+  }
+}
+
 async function loadAll() {
   busy(true);
   try {
     const me = await api.get("/api/v1/me");
     store.dispatch({ type: "me", me: me });
     if (store.get().writeBlock === "add_in_not_allowed") { say("warning", config.texts.addInNotAllowed); }
-    await Promise.all([loadStatus(), loadPeople()]);
+    await Promise.all([loadStatus(), loadPeople(), loadMailbox()]);
     const state = store.get();
     if (!(state.tracked && state.tracked.tracked) && state.key && state.canWrite) {
       store.dispatch({ type: "lookup", changes: { open: true } });

@@ -1,7 +1,7 @@
 /* Draws the pane from the state: the message bar, the tracking card and the people card. Reads state, never
    writes it; user actions go to the `actions` the controller passes in. */
 import { resolvesTo, resolvedFromView, roleLabel } from "./people.js";
-import { formatWhen, initials, personLine, recordUrl, tableLabel } from "./text.js";
+import { formatWhen, initials, mailboxNotice, personLine, recordUrl, syncNotice, tableLabel } from "./text.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 // 16 px outline glyphs, one per table (Fluent-like shapes, drawn here).
@@ -110,6 +110,13 @@ function renderStatus(state, texts) {
   $("readonly-note").hidden = state.canWrite || state.writeBlock === "add_in_not_allowed" ||
     Boolean(state.message && state.message.text === texts.readOnly);
   $("status-card").hidden = state.phase === "office_missing" || state.phase === "no_item";
+  const mailbox = state.writeBlock === "add_in_not_allowed" ? null : mailboxNotice(state.mailbox);
+  $("mailbox-note").textContent = mailbox || "";
+  $("mailbox-note").hidden = !ready || !mailbox;
+  const sync = ready ? syncNotice(state.tracked) : null;
+  $("sync-note").textContent = sync ? sync.text : "";
+  $("sync-note").className = "note note-" + (sync ? sync.kind : "info");
+  $("sync-note").hidden = !sync;
   $("user-name").textContent = state.me ? state.me.name || state.me.email || "" : "";
   if (tracked) {
     const regarding = state.tracked.regarding;

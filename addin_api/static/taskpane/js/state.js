@@ -8,6 +8,7 @@ export const INITIAL = Object.freeze({
   key: null,                 // internetMessageId or globalObjectId
   basics: null,              // subject and parties, read once
   me: null,                  // GET /api/v1/me
+  mailbox: null,             // GET /api/v1/mailbox (null until read, or when it could not be)
   tracked: null,             // the service's tracked view, or {tracked: false}
   chosen: null,              // regarding picked before tracking
   people: [],                // [{address, name, role, card, loading}]
@@ -47,6 +48,7 @@ export function reduce(state, action) {
       writeBlock: state.writeBlock || (!allowed ? "add_in_not_allowed" : !writes ? "read_only" : null) });
   }
   case "status": return patch(state, { tracked: action.tracked, phase: "ready" });
+  case "mailbox": return patch(state, { mailbox: action.mailbox });
   case "failed":
     return patch(state, { phase: state.phase === "loading" ? "failed" : state.phase,
       people: state.people.map(function (p) { return p.loading ? Object.assign({}, p, { loading: false }) : p; }) });

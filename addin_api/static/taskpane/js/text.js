@@ -104,6 +104,7 @@ export function describe(error, texts) {
       ? "Dynamics 365 is still busy. Please try again in a minute."
       : "Dynamics 365 is busy right now. Please try again in " + (error.retryAfter || 60) + " seconds.";
   case "network": return "Can't reach the service. Check your connection and try again.";
+  case "invalid_item": return "The item lacks something Dynamics 365 needs to track it (a sender, a date).";
   default:
     if (error.status >= 500) { return "Dynamics 365 isn't available right now. Please try again in a few minutes."; }
     return "Something went wrong (" + error.code + "). Please try again.";
@@ -119,4 +120,44 @@ export function isDeliveryFailure(error) {
 
 export function isTransient(error) {
   return error.code === "network" || error.code === "throttled" || error.status >= 500;
+}
+
+// Why the mailbox does not synchronize, and what the user can do, by the service's reason codes (GET /api/v1/mailbox).
+// The admin's side: https://learn.microsoft.com/en-us/power-platform/admin/connect-exchange-online
+export const MAILBOX_REASONS = Object.freeze({
+  no_mailbox: "you have no mailbox in Dynamics 365. Ask your admin to set one up for you.",
+  not_approved: "your email address isn't approved in Dynamics 365 yet. Ask your admin to approve your mailbox.",
+  incoming_disabled: "incoming email synchronization is turned off for your mailbox. Ask your admin to set it " +
+    "to server-side synchronization.",
+  test_failed: "the last test of your mailbox failed. Ask your admin to run Test & Enable again.",
+  test_not_run: "your mailbox hasn't been tested yet. Ask your admin to run Test & Enable.",
+  other_environment: "your mailbox synchronizes with another Dynamics 365 environment. Ask your admin to move it " +
+    "to this one.",
+  add_in_not_allowed: "your security role doesn't include the use of Dynamics 365 App for Outlook. Ask your admin " +
+    "to add it."
+});
+
+/** What the pane says about a mailbox that does not synchronize (null when it does, or when unknown): the first
+    reason, which is what an administrator must fix first. */
+export function mailboxNotice(mailbox) {
+  if (!mailbox || mailbox.trackingEnabled !== false) { return null; }
+  const reasons = Array.isArray(mailbox.reasons) ? mailbox.reasons : [];
+  const first = reasons.find(function (r) { return MAILBOX_REASONS[r]; });
+  const why = first ? MAILBOX_REASONS[first] : "your mailbox isn't set up for it. Ask your admin.";
+  return "Messages you give the Tracked to Dynamics 365 category in Outlook aren't tracked: " + why;
+}
+
+/** What the pane says of the mailbox sync's attempts at an item that is not tracked (null when there is nothing). */
+export function syncNotice(status) {
+  if (!status || status.tracked) { return null; }
+  const why = status.reason ? describe({ code: status.reason }) : "";
+  if (status.syncState === "pending") {
+    return { kind: "info", text: "Dynamics 365 is still trying to track this item (it carries the tracking " +
+      "category)." + (why ? " Last attempt: " + why : "") };
+  }
+  if (status.syncState === "undeliverable") {
+    return { kind: "warning", text: "Dynamics 365 couldn't track this item." + (why ? " " + why : "") +
+      " Track it from here, or give it the Tracked to Dynamics 365 category again." };
+  }
+  return null;
 }

@@ -1,0 +1,81 @@
+"""The pane and the mailbox sync: why items given the category in Outlook are not tracked (the mailbox's state),
+and what the sync worker is doing with the open item (its syncState), read from the store the worker writes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from browser_support import OpenPane
+from conftest import ALICE, Devstack
+from flask import Flask
+from test_taskpane import DANA_MESSAGE_ID
+
+from addin_api import create_app
+from addin_api.settings import Settings
+from addin_api.sync.store import SQLITE_NAME, ItemState, SqliteStore, mailbox_scope
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture reports it as a failure
+    expect = None
+
+CAROL = "carol@contoso.example"
+
+
+@pytest.fixture()
+def app(service_settings: Settings, devstack: Devstack, tmp_path: Path) -> Flask:
+    """The service sharing its state directory with a sync worker."""
+    return create_app(dataclasses.replace(service_settings, shared_state_dir=tmp_path))
+
+
+def record(devstack: Devstack, tmp_path: Path, upn: str, key: str, state: ItemState) -> None:
+    """What the sync worker would have recorded of `upn`'s item."""
+    user = devstack.server.state.config.user_by_upn(upn)
+    assert user is not None
+    scope = mailbox_scope(str(devstack.config["environmentUrl"]), user.oid)
+    SqliteStore(tmp_path / SQLITE_NAME).set_item(scope, key, state)
+
+
+def test_a_mailbox_with_incoming_sync_off_says_why_and_what_to_do(open_pane: OpenPane) -> None:
+    """Carol's incoming email is not synchronized: the pane says categorized messages are not tracked, and why."""
+    pane = open_pane(user=CAROL)
+    pane.wait_loaded()
+    note = pane.page.locator("#mailbox-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("aren't tracked: incoming email synchronization is turned off")
+    expect(note).to_contain_text("Ask your admin")
+
+
+def test_a_synchronized_mailbox_shows_no_note(open_pane: OpenPane) -> None:
+    """Alice's mailbox synchronizes: nothing to say."""
+    pane = open_pane(user=ALICE)
+    pane.wait_loaded()
+    expect(pane.page.locator("#status-untracked")).to_be_visible()
+    expect(pane.page.locator("#mailbox-note")).to_be_hidden()
+    expect(pane.page.locator("#sync-note")).to_be_hidden()
+
+
+def test_an_item_the_worker_is_retrying_says_so(open_pane: OpenPane, devstack: Devstack, tmp_path: Path) -> None:
+    """The worker failed once on the open message: the pane says it is still trying, and the last failure."""
+    record(devstack, tmp_path, ALICE, DANA_MESSAGE_ID, ItemState("pending", 1, "dataverse_forbidden"))
+    pane = open_pane(user=ALICE)
+    pane.wait_loaded()
+    note = pane.page.locator("#sync-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("still trying to track this item")
+    expect(note).to_contain_text("security role")
+
+
+def test_an_undeliverable_item_offers_the_pane_track(open_pane: OpenPane, devstack: Devstack, tmp_path: Path) -> None:
+    """The worker gave up: the warning says so, and Track in the pane then tracks it."""
+    record(devstack, tmp_path, ALICE, DANA_MESSAGE_ID, ItemState("undeliverable", 5, "invalid_item"))
+    pane = open_pane(user=ALICE)
+    pane.wait_loaded()
+    note = pane.page.locator("#sync-note")
+    expect(note).to_have_class("note note-warning")
+    expect(note).to_contain_text("couldn't track this item")
+    pane.page.locator("#btn-track-plain").click()
+    expect(pane.page.locator("#status-tracked")).to_be_visible()
+    expect(note).to_be_hidden()
