@@ -36,7 +36,9 @@ JOBS = "addin_api_sync_jobs"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_VALIDATION_TOKEN = 1024
 # users/{id}/… or Users/{id}/… (Graph answers the resource with its own casing).
-_OWNER = re.compile(r"^/?users/([0-9a-fA-F-]{36})/", re.IGNORECASE)
+_OWNER = re.compile(r"^/?users/([0-9a-fA-F-]{36})/(\w+)", re.IGNORECASE)
+# The feed a changed entity belongs to (a notification names the entity, not the folder).
+FEEDS = {"messages": "mail", "events": "calendar"}
 RESUBSCRIBE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved"})
 
 VALIDATION = (
@@ -103,14 +105,16 @@ def _handle(accepted: Any, resubscribe: Any) -> Response:
         if job is None:
             dropped += 1
             continue
-        sent += _enqueue(MailboxJob(*job, resubscribe=bool(resubscribe(item))))
+        tenant, environment, owner, feeds = job
+        again = bool(resubscribe(item))
+        sent += _enqueue(MailboxJob(tenant, environment, owner, resubscribe=again, feeds="all" if again else feeds))
     if dropped:
         log.warning("graph_notifications_dropped", extra={"count": dropped})
     return Response(status=202)
 
 
-def _job(item: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(tenant, environment, owner) of a notification that carries this deployment's clientState.
+def _job(item: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """(tenant, environment, owner, feeds) of a notification that carries this deployment's clientState.
 
     The owner is the one the clientState was given for; a change notification's resource must name the same user
     (a lifecycle notification carries no resource).
@@ -122,11 +126,13 @@ def _job(item: dict[str, Any]) -> tuple[str, str, str] | None:
     if environment is None or owner is None:
         return None
     resource = item.get("resource")
+    feeds = "all"
     if resource is not None:
         found = _OWNER.match(str(resource))
         if found is None or found.group(1).lower() != owner:
             return None
-    return tenant, environment.rstrip("/"), owner
+        feeds = FEEDS.get(found.group(2).lower(), "all")
+    return tenant, environment.rstrip("/"), owner, feeds
 
 
 def _enqueue(job: MailboxJob) -> int:

@@ -38,6 +38,14 @@ class MailboxGraph(Protocol):
         """One message with its attachments."""
         ...
 
+    def calendar_delta(self, user: str, start: str, end: str, *, delta_link: str | None = None) -> Iterator[DeltaPage]:
+        """The pages of one delta round of the calendar's events in a window."""
+        ...
+
+    def set_event_categories(self, user: str, event_id: str, categories: Sequence[str]) -> None:
+        """Replace an event's categories."""
+        ...
+
     def master_categories(self, user: str) -> list[MasterCategory]:
         """The mailbox's master categories."""
         ...
@@ -73,7 +81,11 @@ class CountingGraph:
         page_size: int | None = None,
     ) -> Iterator[DeltaPage]:
         """The pages of one delta round (one request each)."""
-        pages = self._graph.messages_delta(user, folder_id, select, delta_link=delta_link, page_size=page_size)
+        return self._counted_pages(
+            self._graph.messages_delta(user, folder_id, select, delta_link=delta_link, page_size=page_size)
+        )
+
+    def _counted_pages(self, pages: Iterator[DeltaPage]) -> Iterator[DeltaPage]:
         while True:
             self.requests += 1
             try:
@@ -87,6 +99,15 @@ class CountingGraph:
         """One message with its attachments."""
         self.requests += 1
         return self._graph.message(user, message_id)
+
+    def calendar_delta(self, user: str, start: str, end: str, *, delta_link: str | None = None) -> Iterator[DeltaPage]:
+        """The pages of one delta round of the calendar's events (one request each)."""
+        return self._counted_pages(self._graph.calendar_delta(user, start, end, delta_link=delta_link))
+
+    def set_event_categories(self, user: str, event_id: str, categories: Sequence[str]) -> None:
+        """Replace an event's categories."""
+        self.requests += 1
+        self._graph.set_event_categories(user, event_id, categories)
 
     def master_categories(self, user: str) -> list[MasterCategory]:
         """The mailbox's master categories."""

@@ -193,6 +193,24 @@ class GraphClient:
                 return
             url, params = self._own(page.next_link), None
 
+    def calendar_delta(self, user: str, start: str, end: str, *, delta_link: str | None = None) -> Iterator[DeltaPage]:
+        """The pages of one delta round of the primary calendar's events between `start` and `end` (ISO 8601),
+        times in UTC. https://learn.microsoft.com/en-us/graph/api/event-delta"""
+        prefer = f'outlook.timezone="UTC", {IMMUTABLE_IDS}'
+        url = self._own(delta_link) if delta_link else f"{self._mailbox(user)}/calendarView/delta"
+        params: dict[str, str] | None = None if delta_link else {"startDateTime": start, "endDateTime": end}
+        while True:
+            page = delta_page(self._call("calendar_delta", "GET", user, url, params=params, prefer=prefer))
+            yield page
+            if page.next_link is None:
+                return
+            url, params = self._own(page.next_link), None
+
+    def set_event_categories(self, user: str, event_id: str, categories: Sequence[str]) -> None:
+        """Replace an event's categories."""
+        url = f"{self._mailbox(user)}/events/{_id(event_id)}"
+        self._call("set_event_categories", "PATCH", user, url, body={"categories": list(categories)})
+
     def message(self, user: str, message_id: str) -> dict[str, Any]:
         """One message with its attachments (Graph's JSON)."""
         url = f"{self._mailbox(user)}/messages/{_id(message_id)}"

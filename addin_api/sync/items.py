@@ -20,7 +20,16 @@ from addin_api.model import Direction, TrackEmail
 from addin_api.schemas import MAX_SUBJECT_LENGTH, TrackEmailSchema
 from addin_api.sync.graph import MasterCategory
 
-__all__ = ["TRACKED_CATEGORY", "UNDELIVERABLE_CATEGORY", "carries", "tracking_category", "pane_body", "track_command"]
+__all__ = [
+    "TRACKED_CATEGORY",
+    "UNDELIVERABLE_CATEGORY",
+    "address",
+    "addresses",
+    "carries",
+    "tracking_category",
+    "pane_body",
+    "track_command",
+]
 
 # The category Dynamics 365 App for Outlook applies to tracked items.
 # https://learn.microsoft.com/en-us/dynamics365/outlook-app/user/track-outlook-email
@@ -63,16 +72,16 @@ def pane_body(message: dict[str, Any], direction: Direction, max_attachment_byte
     found = message.get("body")
     body: dict[str, Any] = found if isinstance(found, dict) else {}
     content_type = str(body.get("contentType") or "html").lower()
-    sender = _address(message.get("from")) or _address(message.get("sender"))
+    sender = address(message.get("from")) or address(message.get("sender"))
     return {
         "internetMessageId": message.get("internetMessageId"),
         "subject": str(message.get("subject") or "")[:MAX_SUBJECT_LENGTH],
         "body": str(body.get("content") or ""),
         "bodyType": content_type if content_type in ("html", "text") else "html",
         "from": sender,
-        "to": _addresses(message.get("toRecipients")),
-        "cc": _addresses(message.get("ccRecipients")),
-        "bcc": _addresses(message.get("bccRecipients")),
+        "to": addresses(message.get("toRecipients")),
+        "cc": addresses(message.get("ccRecipients")),
+        "bcc": addresses(message.get("bccRecipients")),
         "sentAt": message.get("sentDateTime") or message.get("receivedDateTime"),
         "direction": direction,
         "attachments": _attachments(message.get("attachments"), max_attachment_bytes),
@@ -86,7 +95,7 @@ def track_command(message: dict[str, Any], direction: Direction, max_attachment_
     return command
 
 
-def _address(recipient: Any) -> dict[str, Any] | None:
+def address(recipient: Any) -> dict[str, Any] | None:
     """A recipient (`{"emailAddress": {"name", "address"}}`) as the pane's address, None without an address."""
     email = recipient.get("emailAddress") if isinstance(recipient, dict) else None
     if not isinstance(email, dict):
@@ -98,8 +107,8 @@ def _address(recipient: Any) -> dict[str, Any] | None:
     return {"address": address, "name": name if isinstance(name, str) and name else None}
 
 
-def _addresses(recipients: Any) -> list[dict[str, Any]]:
-    found = (_address(r) for r in recipients) if isinstance(recipients, list) else ()
+def addresses(recipients: Any) -> list[dict[str, Any]]:
+    found = (address(r) for r in recipients) if isinstance(recipients, list) else ()
     return [a for a in found if a is not None]
 
 

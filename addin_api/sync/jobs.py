@@ -58,11 +58,18 @@ class MailboxJob:
     owner_oid: str
     upn: str = ""
     resubscribe: bool = False
+    # Which feeds changed: "mail" (Inbox and Sent Items), "calendar", or "all".
+    feeds: str = "all"
 
     @property
     def key(self) -> str:
-        """The mailbox's key for its lease and its queued mark."""
+        """The mailbox's key for its lease."""
         return hashlib.sha256(f"{self.environment_url.lower()} {self.owner_oid.lower()}".encode()).hexdigest()
+
+    @property
+    def mark(self) -> str:
+        """The key of its queued mark: a job per mailbox and feeds is queued at most once."""
+        return f"{self.key}:{self.feeds}"
 
 
 class PassIncomplete(Exception):
@@ -175,26 +182,28 @@ class Jobs:
 
     def send(self, job: MailboxJob) -> bool:
         """Send a job unless one for that mailbox is already queued (a resubscribe is always sent)."""
-        if not job.resubscribe and not self._marks.mark(job.key):
+        if not job.resubscribe and not self._marks.mark(job.mark):
             return False
         self.actor.send(*self._args(job))
         return True
 
     @staticmethod
-    def _args(job: MailboxJob) -> tuple[str, str, str, str, bool]:
-        return job.tenant_id, job.environment_url, job.owner_oid, job.upn, job.resubscribe
+    def _args(job: MailboxJob) -> tuple[str, str, str, str, bool, str]:
+        return job.tenant_id, job.environment_url, job.owner_oid, job.upn, job.resubscribe, job.feeds
 
-    def _run(self, tenant_id: str, environment_url: str, owner_oid: str, upn: str, resubscribe: bool) -> None:
-        job = MailboxJob(tenant_id, environment_url, owner_oid, upn, resubscribe)
+    def _run(
+        self, tenant_id: str, environment_url: str, owner_oid: str, upn: str, resubscribe: bool, feeds: str = "all"
+    ) -> None:
+        job = MailboxJob(tenant_id, environment_url, owner_oid, upn, resubscribe, feeds)
         if self.handler is None:
             raise RuntimeError("this process runs no sync jobs")
         with self._leases.hold(job.key) as taken:
             if not taken:
                 # Another worker syncs this mailbox now; it may have read past the change this job announces.
-                self._marks.mark(job.key)
+                self._marks.mark(job.mark)
                 self.actor.send_with_options(args=self._args(job), delay=BUSY_DELAY_MS)
                 return
-            self._marks.clear(job.key)
+            self._marks.clear(job.mark)
             self.handler(job)
 
     def worker(self, threads: int) -> dramatiq.Worker:

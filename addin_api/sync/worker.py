@@ -102,6 +102,7 @@ class SyncRuntime:
                 environment_url=job.environment_url,
                 policy=self.policy,
                 caller=known,
+                feeds=job.feeds,
             ),
             # The calendar pass joins here.
         ]

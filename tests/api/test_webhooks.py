@@ -99,12 +99,22 @@ def test_an_empty_or_overlong_validation_token_is_422(client: FlaskClient, path:
 def test_a_notification_with_our_client_state_enqueues_a_sync(
     client: FlaskClient, jobs: Jobs, service_settings: Settings
 ) -> None:
-    """One valid notification: 202 at once and one sync job for that mailbox in the devstack's environment."""
+    """One valid notification: 202 at once and one sync job of that mailbox's mail in the devstack's environment."""
     response = post(client, "/graph/notifications", [notification(service_settings)])
 
     assert (202, b"") == (response.status_code, response.get_data())
     environment = service_settings.dataverse_urls[tenant(service_settings)]
-    assert [MailboxJob(tenant(service_settings), environment, OID, "", False)] == queued(jobs)
+    assert [MailboxJob(tenant(service_settings), environment, OID, "", False, "mail")] == queued(jobs)
+
+
+def test_an_event_notification_enqueues_a_sync_of_the_calendar_beside_one_of_the_mail(
+    client: FlaskClient, jobs: Jobs, service_settings: Settings
+) -> None:
+    """A changed event syncs the calendar feed; a changed message the mail feeds: two jobs, not coalesced."""
+    event = notification(service_settings, resource=f"Users/{OID}/Events/AAMkAGI2=")
+    response = post(client, "/graph/notifications", [event, notification(service_settings)])
+    assert 202 == response.status_code
+    assert ["calendar", "mail"] == sorted(job.feeds for job in queued(jobs))
 
 
 def test_a_batch_for_one_mailbox_enqueues_one_job_and_another_mailbox_its_own(

@@ -3,6 +3,7 @@ credentials), Dataverse as alice by impersonation, item states in the store wher
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import ALICE, Devstack, make_session, make_settings
@@ -35,7 +36,7 @@ class Mailbox:
         self.scope = mailbox_scope(self.environment, user.oid)
         self.caller: MeInfo | None = None
 
-    def sync(self) -> PassResult:
+    def sync(self, feeds: str = "all") -> PassResult:
         """One pass (handed the owner as an earlier pass read them, as the worker does)."""
         owner_dv = self.access.dataverse(self.environment, acting_as=self.owner.object_id)
         result = run_pass(
@@ -46,6 +47,7 @@ class Mailbox:
             environment_url=self.environment,
             policy=self.policy,
             caller=self.caller,
+            feeds=feeds,
         )
         self.caller = result.caller or self.caller
         return result
@@ -188,3 +190,44 @@ def test_the_master_categories_are_read_once_a_minute_or_when_a_message_names_a_
     mailbox.sync()
     assert master_category_reads(devstack) == 1
     assert mailbox.state(internet_id).state == "tracked"
+
+
+def test_a_meeting_given_the_category_becomes_an_appointment_keyed_by_its_ical_uid(devstack: Devstack) -> None:
+    """A calendar item carrying the category is tracked as an appointment, its attendees resolved as the pane's."""
+    mailbox = Mailbox(devstack)
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    event = {
+        "subject": "pass-meeting Fabrikam renewal",
+        "start": {"dateTime": f"{day}T10:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": f"{day}T11:00:00", "timeZone": "UTC"},
+        "location": {"displayName": "Teams"},
+        "attendees": [{"emailAddress": {"address": "dana@fabrikam.example", "name": "Dana"}, "type": "required"}],
+    }
+    created = graph(devstack, ALICE, "POST", "/me/events", json=event).json()
+    assert mailbox.sync(feeds="calendar").ok
+    graph(devstack, ALICE, "PATCH", f"/me/events/{created['id']}", json={"categories": [TRACKED_CATEGORY]})
+    result = mailbox.sync(feeds="calendar")
+    assert (result.tracked, result.ok) == (1, True)
+    found = dataverse(
+        devstack,
+        "GET",
+        "appointments?$select=subject,globalobjectid,scheduledstart,location"
+        "&$filter=startswith(subject,'pass-meeting')",
+    ).json()["value"]
+    assert [(a["globalobjectid"], a["location"]) for a in found] == [(created["iCalUId"], "Teams")]
+    assert found[0]["scheduledstart"].startswith(f"{day}T10:00:00")
+    assert mailbox.state(created["iCalUId"]).state == "tracked"
+
+
+def test_a_mail_pass_reads_no_calendar_and_a_calendar_pass_no_mail(devstack: Devstack) -> None:
+    """A notification names the entity that changed; its pass reads only that feed's delta."""
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    devstack.clear_log()
+    mailbox.sync(feeds="mail")
+    paths = [e["path"] for e in devstack.requests_log("graph")]
+    assert paths and not any("calendarView" in p for p in paths)
+    devstack.clear_log()
+    mailbox.sync(feeds="calendar")
+    paths = [e["path"] for e in devstack.requests_log("graph")]
+    assert paths and all("calendarView" in p for p in paths)
