@@ -172,6 +172,33 @@ def find_user(dv: Dataverse, upn: str) -> Person:
     )
 
 
+def scheduled_tests(dv: Dataverse) -> list[Person]:
+    """The users whose mailbox waits for Test & Enable (`testemailconfigurationscheduled`, set when an admin asks
+    for it in the Power Platform admin center), read as the application user."""
+    params = {
+        "$select": "systemuserid,azureactivedirectoryobjectid,fullname,domainname",
+        "$expand": "defaultmailbox($select=mailboxid,testemailconfigurationscheduled)",
+    }
+    page, found = dv.get("systemusers", params), []
+    while True:
+        for row in page.get("value", []):
+            box = row.get("defaultmailbox") if isinstance(row, dict) else None
+            if isinstance(box, dict) and box.get("testemailconfigurationscheduled") is True:
+                found.append(
+                    Person(
+                        systemuser_id=str(row["systemuserid"]),
+                        object_id=str(row.get("azureactivedirectoryobjectid") or ""),
+                        name=row.get("fullname") if isinstance(row.get("fullname"), str) else None,
+                        upn=str(row.get("domainname") or ""),
+                        mailbox_id=str(box.get("mailboxid") or "") or None,
+                    )
+                )
+        next_link = page.get("@odata.nextLink")
+        if not isinstance(next_link, str):
+            return [p for p in found if p.object_id and p.mailbox_id]
+        page = dv.get(next_link)
+
+
 def approve(as_admin: Dataverse, person: Person) -> None:
     """Approve the user's email address, acting as an administrator (their mailbox shows the same approval)."""
     as_admin.update("mailboxes", _mailbox_id(person), {"emailrouteraccessapproval": dvmailbox.APPROVED})

@@ -18,9 +18,10 @@ from typing import Protocol
 import requests
 
 from addin_api.dataverse.port import Dataverse
-from addin_api.errors import ApiError
+from addin_api.errors import ApiError, NotFound
 from addin_api.model import MeInfo, TrackPolicy
 from addin_api.settings import Settings
+from addin_api.sync import admin
 from addin_api.sync.category_pass import Owner, PassResult, run_pass, synchronized_owners
 from addin_api.sync.graph import GraphClient
 from addin_api.sync.graph_errors import GraphError
@@ -32,6 +33,8 @@ __all__ = ["SyncRuntime", "run_worker"]
 
 log = logging.getLogger(__name__)
 
+# The job of a scheduled Test & Enable (beside the feeds "mail", "calendar" and "all").
+TEST = "test"
 # How long an owner's roles, as a pass read them, are trusted by the next passes.
 CALLER_SECONDS = 300.0
 
@@ -83,6 +86,9 @@ class SyncRuntime:
     def handle(self, job: MailboxJob) -> None:
         """One job: the mailbox's subscriptions, then its passes; PassIncomplete when items are left to retry."""
         graph = self.graph(job.tenant_id)
+        if job.feeds == TEST:
+            self.test_and_enable(job, graph)
+            return
         scope = mailbox_scope(job.environment_url, job.owner_oid)
         if self.endpoints is not None:
             try:
@@ -127,6 +133,16 @@ class SyncRuntime:
             # Dramatiq sends the job again with backoff; a pending item's attempts are counted in the store.
             raise PassIncomplete(f"{sum(len(r.failures) for r in results)} items left to retry")
 
+    def test_and_enable(self, job: MailboxJob, graph: GraphClient) -> None:
+        """A Test & Enable an administrator scheduled: probe the mailbox and record the statuses."""
+        app = self.access.dataverse(job.environment_url)
+        try:
+            person = admin.find_user(app, job.upn)
+        except NotFound:
+            return  # the user left since the round listed them
+        result = admin.run_test_and_enable(app, graph, person)
+        log.info("sync_test_and_enable", extra={"succeeded": result.succeeded})
+
     def _caller(self, scope: str) -> MeInfo | None:
         with self._lock:
             found = self._callers.get(scope)
@@ -144,7 +160,18 @@ class SyncRuntime:
             for owner in owners:
                 job = MailboxJob(tenant_id, environment_url.rstrip("/"), owner.object_id, owner.upn)
                 sent += self.jobs.send(job)
+            sent += self._scheduled_tests(tenant_id, environment_url.rstrip("/"))
         return sent
+
+    def _scheduled_tests(self, tenant_id: str, environment_url: str) -> int:
+        """Send a Test & Enable job for each mailbox an administrator scheduled one for."""
+        try:
+            people = admin.scheduled_tests(self.access.dataverse(environment_url))
+        except ApiError as exc:
+            log.warning("scheduled_tests_failed", extra={"code": exc.code})
+            return 0
+        jobs = (MailboxJob(tenant_id, environment_url, p.object_id, p.upn, feeds=TEST) for p in people)
+        return sum(self.jobs.send(job) for job in jobs)
 
 
 def run_worker(runtime: SyncRuntime, stop: threading.Event, *, threads: int, catch_up_seconds: float) -> None:

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from conftest import ALICE, Devstack
 from graph_support import as_app
 from opsutil import ROOT, RedisServer, Service
-from sync_support import activities, categorize, deliver, enable_mailbox, wait_for
+from sync_support import activities, categorize, dataverse, deliver, enable_mailbox, graph, wait_for
 
 from addin_api.cli import dev_environment
 from addin_api.devstack.control import config_document
 from addin_api.devstack.server import DevstackServer
+from addin_api.sync.items import pane_body
 
 pytestmark = pytest.mark.slow
 MEGAN = "megan@contoso.example"
@@ -122,6 +124,34 @@ def test_a_message_given_the_category_in_outlook_becomes_one_activity(stack: Sta
     assert not wait_for(lambda: activities(stack.devstack, subject)[internet_id] > 1, 2 * CATCH_UP_SECONDS)
 
 
+def test_a_message_the_pane_tracked_is_recognised_when_its_category_arrives(stack: Stack) -> None:
+    """The pane tracks, then adds the category: the worker finds the activity, and records it tracked, once."""
+    subject = _subject("pane")
+    message_id, internet_id = deliver(stack.devstack, ALICE, subject)
+    message = graph(stack.devstack, ALICE, "GET", f"/me/messages/{message_id}?$expand=attachments").json()
+    service = stack.env["ADDIN_API_PUBLIC_URL"]
+    tracked = requests.post(
+        f"{service}/api/v1/emails",
+        json=pane_body(message, "incoming", 5 * 1024 * 1024),
+        headers={"Authorization": f"Bearer {stack.devstack.token(ALICE)}"},
+        timeout=30,
+    )
+    assert tracked.status_code == 201, tracked.text
+    categorize(stack.devstack, ALICE, message_id)
+
+    def recorded() -> bool:
+        status = requests.get(
+            f"{service}/api/v1/emails",
+            params={"internetMessageId": internet_id},
+            headers={"Authorization": f"Bearer {stack.devstack.token(ALICE)}"},
+            timeout=30,
+        ).json()
+        return status.get("syncState") == "tracked"
+
+    assert wait_for(recorded, 20, every=0.25)
+    assert activities(stack.devstack, subject) == {internet_id: 1}
+
+
 def test_a_message_without_the_category_is_not_tracked(stack: Stack) -> None:
     """Delivery alone, or another category, tracks nothing."""
     subject = _subject("other")
@@ -174,6 +204,22 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(stack: Stack) -> N
     assert wait_for(lambda: wanted <= set(activities(stack.devstack, subject)), 60, every=0.5)
     counts = activities(stack.devstack, subject)
     assert set(counts.values()) == {1}, counts
+
+
+def test_a_scheduled_test_and_enable_is_run_by_the_worker(stack: Stack) -> None:
+    """An admin schedules Test & Enable (as the admin center does): the worker probes the mailbox and records it."""
+    found = dataverse(
+        stack.devstack, "GET", f"systemusers?$filter=domainname eq '{MEGAN}'&$expand=defaultmailbox($select=mailboxid)"
+    )
+    mailbox_id = found.json()["value"][0]["defaultmailbox"]["mailboxid"]
+    values = {"testemailconfigurationscheduled": True, "incomingemailstatus": 0, "outgoingemailstatus": 0}
+    dataverse(stack.devstack, "PATCH", f"mailboxes({mailbox_id})", json=values, headers={"If-Match": "*"})
+
+    def tested() -> bool:
+        row = dataverse(stack.devstack, "GET", f"mailboxes({mailbox_id})").json()
+        return row["testemailconfigurationscheduled"] is False and row["incomingemailstatus"] == 1
+
+    assert wait_for(tested, 4 * CATCH_UP_SECONDS + 10, every=0.5)
 
 
 def test_sigterm_stops_a_worker_cleanly(stack: Stack) -> None:
