@@ -14,6 +14,7 @@ Each tracked item's Graph requests and Dataverse round trips are measured at the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -31,11 +32,13 @@ from addin_api.model import (
     TEST_NOT_RUN,
     Direction,
     MeInfo,
+    TrackEmail,
     TrackPolicy,
 )
 from addin_api.sync.calendar import CALENDAR, appointment_command, calendar_pages, carries_event
 from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGraph
-from addin_api.sync.graph import WellKnownFolder
+from addin_api.sync.folders import other_folders
+from addin_api.sync.graph import DeltaPage, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError
 from addin_api.sync.items import carries, track_command
 from addin_api.sync.pass_items import (
@@ -158,19 +161,25 @@ def run_pass(
 
 
 def _sources(run: PassRun, feeds: str) -> list[Source]:
-    """The pass's feeds: each tracked folder's messages, then the calendar's events."""
+    """The pass's feeds: Inbox and Sent Items, the other folders when their round is due ("all" only), then the
+    calendar."""
     user, graph = run.owner.object_id, run.graph
+    folders: list[tuple[str, Callable[[], str], Direction | None]] = []
+    if feeds in ("all", "mail"):
+        folders += [(name, partial(_well_known_id, run, name), direction) for name, direction in FOLDERS]
+    if feeds == "all":
+        others = other_folders(graph, user, run.stored, run.store) or []
+        folders += [(f"folder:{f.id}", partial(str, f.id), None) for f in others]
     found = [
         Source(
-            folder,
+            name,
             "internetMessageId",
-            partial(_folder_pages, run, folder),
+            partial(_folder_pages, run, folder_id),
             carries,
             partial(_message_command, run, direction),
             partial(graph.set_categories, user),
         )
-        for folder, direction in FOLDERS
-        if feeds in ("all", "mail")
+        for name, folder_id, direction in folders
     ]
     if feeds in ("all", "calendar"):
         pages = partial(calendar_pages, graph, user, stored=run.stored, store=run.store)
@@ -187,17 +196,23 @@ def _sources(run: PassRun, feeds: str) -> list[Source]:
     return found
 
 
-def _folder_pages(run: PassRun, folder: WellKnownFolder, link: str | None) -> Any:
-    """A folder's delta pages from `link`, or a new round (the folder's id read first)."""
-    user = run.owner.object_id
-    folder_id = "" if link else run.graph.mail_folder(user, folder).id
-    pages: Any = run.graph.messages_delta(user, folder_id, delta_link=link)
-    return pages
+def _well_known_id(run: PassRun, folder: WellKnownFolder) -> str:
+    return run.graph.mail_folder(run.owner.object_id, folder).id
 
 
-def _message_command(run: PassRun, direction: Direction, message: dict[str, Any]) -> Any:
-    """The pane's track of a message, fetched with its attachments."""
+def _folder_pages(run: PassRun, folder_id: Callable[[], str], link: str | None) -> Iterator[DeltaPage]:
+    """A folder's delta pages from `link`, or a new round (the folder's id found first)."""
+    return run.graph.messages_delta(run.owner.object_id, "" if link else folder_id(), delta_link=link)
+
+
+def _message_command(run: PassRun, direction: Direction | None, message: dict[str, Any]) -> TrackEmail:
+    """The pane's track of a message, fetched with its attachments; in a folder of no direction, the owner's own
+    messages are outgoing."""
     full = run.graph.message(run.owner.object_id, str(message.get("id", "")))
+    if direction is None:
+        sender = (full.get("from") or {}).get("emailAddress") or {}
+        own = str(sender.get("address") or "").lower() == run.owner.upn.lower()
+        direction = "outgoing" if own else "incoming"
     return track_command(full, direction, run.policy.max_attachment_bytes)
 
 

@@ -50,6 +50,10 @@ class MailboxGraph(Protocol):
         """The mailbox's master categories."""
         ...
 
+    def child_folders(self, user: str, parent_id: str | None = None) -> list[MailFolder]:
+        """The folders under a folder (None: the top-level ones)."""
+        ...
+
     def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
         """Add a master category."""
         ...
@@ -113,6 +117,11 @@ class CountingGraph:
         """The mailbox's master categories."""
         self.requests += 1
         return self._graph.master_categories(user)
+
+    def child_folders(self, user: str, parent_id: str | None = None) -> list[MailFolder]:
+        """The folders under a folder (one request per page; counted as one)."""
+        self.requests += 1
+        return self._graph.child_folders(user, parent_id)
 
     def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
         """Add a master category."""

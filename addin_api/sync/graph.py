@@ -48,7 +48,7 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 # The folders the worker opens by their well-known names.
 # https://learn.microsoft.com/en-us/graph/api/resources/mailfolder
-WellKnownFolder = Literal["inbox", "sentitems"]
+WellKnownFolder = Literal["inbox", "sentitems", "drafts", "deleteditems", "junkemail", "outbox"]
 # What a delta round needs to decide whether a message is to be tracked; its body and attachments come with
 # `message` once it is. https://learn.microsoft.com/en-us/graph/api/resources/message
 DELTA_FIELDS = (
@@ -71,10 +71,11 @@ DELTA_FIELDS = (
 
 @dataclass(frozen=True)
 class MailFolder:
-    """A mail folder: its (immutable) id and its display name."""
+    """A mail folder: its (immutable) id and its display name (and how many folders it holds, when listed)."""
 
     id: str
     display_name: str
+    child_folder_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,27 @@ class GraphClient:
         """The user's folder by well-known name (`inbox`, `sentitems`)."""
         body = self._call("mail_folder", "GET", user, f"{self._mailbox(user)}/mailFolders/{name}")
         return MailFolder(_required_id(body), str(body.get("displayName", "")))
+
+    def child_folders(self, user: str, parent_id: str | None = None) -> list[MailFolder]:
+        """The folders directly under `parent_id` (None: the top-level folders), every page of them."""
+        url = (
+            f"{self._mailbox(user)}/mailFolders/{_id(parent_id)}/childFolders"
+            if parent_id
+            else f"{self._mailbox(user)}/mailFolders"
+        )
+        params: dict[str, str] | None = {"$select": "id,displayName,childFolderCount", "$top": "100"}
+        found: list[MailFolder] = []
+        while True:
+            body = self._call("child_folders", "GET", user, url, params=params)
+            found += [
+                MailFolder(_required_id(f), str(f.get("displayName", "")), int(f.get("childFolderCount") or 0))
+                for f in body.get("value", [])
+                if isinstance(f, dict)
+            ]
+            next_link = body.get("@odata.nextLink")
+            if not isinstance(next_link, str):
+                return found
+            url, params = self._own(next_link), None
 
     def messages_delta(
         self,

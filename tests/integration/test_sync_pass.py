@@ -231,3 +231,20 @@ def test_a_mail_pass_reads_no_calendar_and_a_calendar_pass_no_mail(devstack: Dev
     mailbox.sync(feeds="calendar")
     paths = [e["path"] for e in devstack.requests_log("graph")]
     assert paths and all("calendarView" in p for p in paths)
+
+
+def test_a_message_given_the_category_in_another_folder_is_tracked_by_the_catch_up_round(devstack: Devstack) -> None:
+    """A folder under the Inbox: its messages are read by an "all" pass, whose folder round then waits a while."""
+    mailbox = Mailbox(devstack)
+    folder = graph(devstack, ALICE, "POST", "/me/mailFolders/inbox/childFolders", json={"displayName": "Projects"})
+    folder_id = folder.json()["id"]
+    message_id, internet_id = deliver(devstack, ALICE, "pass-folder")
+    moved = graph(devstack, ALICE, "POST", f"/me/messages/{message_id}/move", json={"destinationId": folder_id})
+    categorize(devstack, ALICE, moved.json()["id"])
+    assert mailbox.sync(feeds="mail").tracked == 0, "the notification-driven pass reads Inbox and Sent Items only"
+    result = mailbox.sync()
+    assert (result.tracked, result.ok) == (1, True)
+    assert mailbox.state(internet_id).state == "tracked"
+    devstack.clear_log()
+    mailbox.sync()
+    assert not [e for e in devstack.requests_log("graph") if "childFolders" in e["path"]], "the round is not due"

@@ -1,0 +1,78 @@
+"""The mail folders besides Inbox and Sent Items that a pass reads: a message given the category in any folder is
+tracked, as in Dynamics 365 ("in any folder").
+
+Graph's message delta is per folder, and the worker's subscriptions watch Inbox and Sent Items, so the other
+folders are read by the catch-up round's passes, at most once every `OTHER_FOLDERS_SECONDS` per mailbox: every
+folder under the mailbox's root (child folders too) but Inbox and Sent Items (their own feeds), Drafts (drafts are
+not tracked), Deleted Items, Junk Email and Outbox, each with its own delta cursor.
+https://learn.microsoft.com/en-us/graph/api/mailfolder-delta
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from addin_api.sync.counting import MailboxGraph
+from addin_api.sync.graph import MailFolder, WellKnownFolder
+
+__all__ = ["MAX_FOLDERS", "OTHER_FOLDERS_SECONDS", "other_folders"]
+
+OTHER_FOLDERS_SECONDS = 300.0
+# A mailbox with more folders than this has the first ones read (the list is walked breadth first).
+MAX_FOLDERS = 500
+SKIPPED: tuple[WellKnownFolder, ...] = ("inbox", "sentitems", "drafts", "deleteditems", "junkemail", "outbox")
+SKIPPED_KEY = "skipped_folders"
+ROUND_KEY = "other_folders_at"
+
+
+def other_folders(
+    graph: MailboxGraph, user: str, stored: Callable[[str], str | None], store: Callable[[str, str | None], None]
+) -> list[MailFolder] | None:
+    """The folders to read this pass, or None when their round is not due yet."""
+    last = stored(ROUND_KEY)
+    if last is not None and 0 <= time.time() - _number(last) < OTHER_FOLDERS_SECONDS:
+        return None
+    skipped = _skipped_ids(graph, user, stored, store)
+    # Folders under Inbox and Sent Items are read; nothing under Drafts, Deleted Items, Junk Email or Outbox.
+    closed = skipped - set(skipped_list(stored)[:2])
+    found: list[MailFolder] = []
+    parents: list[str | None] = [None]
+    while parents and len(found) < MAX_FOLDERS:
+        for folder in graph.child_folders(user, parents.pop(0)):
+            if folder.id not in skipped:
+                found.append(folder)
+            if folder.child_folder_count and folder.id not in closed:
+                parents.append(folder.id)
+    store(ROUND_KEY, str(time.time()))
+    return found[:MAX_FOLDERS]
+
+
+def _skipped_ids(
+    graph: MailboxGraph, user: str, stored: Callable[[str], str | None], store: Callable[[str, str | None], None]
+) -> frozenset[str]:
+    """The ids of the folders never read here (well-known folders keep their ids: read once, then kept)."""
+    try:
+        return frozenset(json.loads(stored(SKIPPED_KEY) or "null"))
+    except (TypeError, ValueError):
+        pass
+    ids = [graph.mail_folder(user, name).id for name in SKIPPED]
+    store(SKIPPED_KEY, json.dumps(ids))
+    return frozenset(ids)
+
+
+def skipped_list(stored: Callable[[str], str | None]) -> list[str]:
+    """The skipped folders' ids in the order of `SKIPPED` (Inbox, Sent Items first)."""
+    try:
+        found = json.loads(stored(SKIPPED_KEY) or "[]")
+    except ValueError:
+        return []
+    return [str(i) for i in found] if isinstance(found, list) else []
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
