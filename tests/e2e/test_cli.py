@@ -82,3 +82,51 @@ def test_dev_on_a_busy_port_names_the_flag_that_moves_it(tmp_path: Path, busy: s
     assert f"choose another port with {busy} <port>" in done.stderr
     assert "Traceback" not in done.stderr
     assert "ready:" not in done.stdout
+
+
+def test_dev_runs_a_sync_worker_the_harness_feeds(tmp_path: Path) -> None:
+    """`make dev` shows mailbox sync: a message arrives, the harness gives it the category, the activity lands and
+    the pane's status of it says the worker tracked it."""
+    port, devstack_port = free_port(), free_port()
+    command = [sys.executable, "-m", "addin_api.cli", "dev", "--port", str(port), "--devstack-port", str(devstack_port)]
+    with (tmp_path / "dev.err").open("wb") as err:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=err, text=True
+        )
+    assert process.stdout is not None
+    try:
+        token = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not token:
+            line = process.stdout.readline()
+            token = line.removeprefix("TOKEN=").strip() if line.startswith("TOKEN=") else ""
+        session = requests.Session()
+        session.trust_env, session.verify = False, str(tmp_path / "ca.pem")
+        service = f"https://127.0.0.1:{port}"
+        alice = "alice@contoso.example"
+        arrived = session.post(
+            f"{service}/dev/api/mail/deliver", json={"user": alice, "subject": "dev-sync"}, timeout=30
+        )
+        internet_id = arrived.json()["internetMessageId"]
+        message_id = arrived.json()["deliveries"][0]["messageId"]
+        given = session.post(f"{service}/dev/api/mail/categorize", json={"user": alice, "id": message_id}, timeout=30)
+        assert given.status_code == 204, given.text
+
+        def status() -> dict[str, object]:
+            found = session.get(
+                f"{service}/api/v1/emails",
+                params={"internetMessageId": internet_id},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            body: dict[str, object] = found.json()
+            return body
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and status().get("syncState") != "tracked":
+            time.sleep(0.2)
+        assert {"tracked": True, "syncState": "tracked"}.items() <= status().items()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert 0 == process.wait(timeout=30)
+        process.stdout.close()
