@@ -79,6 +79,7 @@ class Settings:
     # The sync worker: seconds between catch-up rounds over every synchronized mailbox, and job threads per process.
     sync_catch_up_seconds: int = 60
     sync_threads: int = 4
+    sync_folders_seconds: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,7 +98,7 @@ class Settings:
         ca_bundle, redis_url, shared_state_dir = _shared_resources(env)
         forwarded = env.checked(parse_forwarded_allow_ips(env.raw))
         log_level = env.checked(parse_log_level(env.raw))
-        catch_up, threads = _sync(env)
+        catch_up, threads, folders = _sync(env)
         if env.problems:
             raise SettingsError(env.problems)
         return cls(
@@ -126,6 +127,7 @@ class Settings:
             log_level=log_level,
             sync_catch_up_seconds=catch_up,
             sync_threads=threads,
+            sync_folders_seconds=folders,
         )
 
     def activity_id_key(self) -> bytes:
@@ -305,14 +307,15 @@ def _sizes(env: _Env) -> tuple[int, int, int]:
     return max_attachment[0], max_request[0], concurrency[0]
 
 
-def _sync(env: _Env) -> tuple[int, int]:
-    """The sync worker's catch-up interval (seconds) and job threads."""
+def _sync(env: _Env) -> tuple[int, int, int]:
+    """The sync worker's catch-up interval (seconds), job threads and the other folders' interval (seconds)."""
     catch_up = _int(env("SYNC_CATCH_UP_SECONDS"), 60, "SYNC_CATCH_UP_SECONDS")
     threads = _int(env("SYNC_THREADS"), 4, "SYNC_THREADS")
-    for _value, problem in (catch_up, threads):
+    folders = _int(env("SYNC_FOLDERS_SECONDS"), 300, "SYNC_FOLDERS_SECONDS")
+    for _value, problem in (catch_up, threads, folders):
         if problem:
             env.problem(problem)
-    return catch_up[0], threads[0]
+    return catch_up[0], threads[0], folders[0]
 
 
 def _shared_resources(env: _Env) -> tuple[Path | None, str | None, Path | None]:

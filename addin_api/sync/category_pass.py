@@ -37,7 +37,7 @@ from addin_api.model import (
 )
 from addin_api.sync.calendar import CALENDAR, appointment_command, calendar_pages, carries_event
 from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGraph
-from addin_api.sync.folders import other_folders
+from addin_api.sync.folders import OTHER_FOLDERS_SECONDS, other_folders
 from addin_api.sync.graph import DeltaPage, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError
 from addin_api.sync.items import carries, track_command
@@ -123,6 +123,7 @@ def run_pass(
     policy: TrackPolicy,
     caller: MeInfo | None = None,
     feeds: str = "all",
+    folders_seconds: float = OTHER_FOLDERS_SECONDS,
 ) -> PassResult:
     """One pass of tracking by category over the owner's Inbox and Sent Items (`feeds` "mail"), calendar
     ("calendar") or both ("all"); `owner_dataverse` acts as them.
@@ -136,7 +137,7 @@ def run_pass(
     passing = False
     try:
         find_category(run)
-        for source in _sources(run, feeds):
+        for source in _sources(run, feeds, folders_seconds):
             sync_source(run, source)
     except Stopped as stop:
         problem, passing = stop.code, stop.transient
@@ -160,7 +161,7 @@ def run_pass(
     )
 
 
-def _sources(run: PassRun, feeds: str) -> list[Source]:
+def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
     """The pass's feeds: Inbox and Sent Items, the other folders when their round is due ("all" only), then the
     calendar."""
     user, graph = run.owner.object_id, run.graph
@@ -168,7 +169,7 @@ def _sources(run: PassRun, feeds: str) -> list[Source]:
     if feeds in ("all", "mail"):
         folders += [(name, partial(_well_known_id, run, name), direction) for name, direction in FOLDERS]
     if feeds == "all":
-        others = other_folders(graph, user, run.stored, run.store) or []
+        others = other_folders(graph, user, run.stored, run.store, folders_seconds) or []
         folders += [(f"folder:{f.id}", partial(str, f.id), None) for f in others]
     found = [
         Source(

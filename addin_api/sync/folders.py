@@ -2,7 +2,8 @@
 tracked, as in Dynamics 365 ("in any folder").
 
 Graph's message delta is per folder, and the worker's subscriptions watch Inbox and Sent Items, so the other
-folders are read by the catch-up round's passes, at most once every `OTHER_FOLDERS_SECONDS` per mailbox: every
+folders are read by the catch-up round's passes, at most once every `OTHER_FOLDERS_SECONDS` per mailbox
+(`ADDIN_API_SYNC_FOLDERS_SECONDS`): every
 folder under the mailbox's root (child folders too) but Inbox and Sent Items (their own feeds), Drafts (drafts are
 not tracked), Deleted Items, Junk Email and Outbox, each with its own delta cursor.
 https://learn.microsoft.com/en-us/graph/api/mailfolder-delta
@@ -28,11 +29,15 @@ ROUND_KEY = "other_folders_at"
 
 
 def other_folders(
-    graph: MailboxGraph, user: str, stored: Callable[[str], str | None], store: Callable[[str, str | None], None]
+    graph: MailboxGraph,
+    user: str,
+    stored: Callable[[str], str | None],
+    store: Callable[[str, str | None], None],
+    interval: float = OTHER_FOLDERS_SECONDS,
 ) -> list[MailFolder] | None:
-    """The folders to read this pass, or None when their round is not due yet."""
+    """The folders to read this pass, or None when their round (every `interval` seconds) is not due yet."""
     last = stored(ROUND_KEY)
-    if last is not None and 0 <= time.time() - _number(last) < OTHER_FOLDERS_SECONDS:
+    if last is not None and 0 <= time.time() - _number(last) < interval:
         return None
     skipped = _skipped_ids(graph, user, stored, store)
     # Folders under Inbox and Sent Items are read; nothing under Drafts, Deleted Items, Junk Email or Outbox.

@@ -109,6 +109,7 @@ class SyncRuntime:
                 policy=self.policy,
                 caller=known,
                 feeds=job.feeds,
+                folders_seconds=self.access.settings.sync_folders_seconds,
             ),
             # The calendar pass joins here.
         ]

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from addin_api.sync.items import pane_body
 pytestmark = pytest.mark.slow
 MEGAN = "megan@contoso.example"
 CATCH_UP_SECONDS = 2
+TRACKED = "Tracked to Dynamics 365"
+UNDELIVERABLE = "Tracked to Dynamics 365 (Undeliverable)"
 RESOURCES = {"users/{oid}/mailfolders('inbox')/messages", "users/{oid}/mailfolders('sentitems')/messages"}
 
 
@@ -77,6 +80,7 @@ def stack(devstack_server: DevstackServer, tmp_path_factory: pytest.TempPathFact
         "ADDIN_API_REDIS_URL": redis_server.url,
         "ADDIN_API_SYNC_CATCH_UP_SECONDS": str(CATCH_UP_SECONDS),
         "ADDIN_API_SYNC_THREADS": "2",
+        "ADDIN_API_SYNC_FOLDERS_SECONDS": str(CATCH_UP_SECONDS),
     }
     running = Stack(devstack, env, log_dir)
     try:
@@ -189,6 +193,82 @@ def test_a_removed_subscription_is_made_again(stack: Stack) -> None:
         return removed["id"] not in {s["id"] for s in found} and removed["resource"] in {s["resource"] for s in found}
 
     assert wait_for(again, 20)
+
+
+def service_status(stack: Stack, internet_id: str, user: str = ALICE) -> dict[str, Any]:
+    """The pane's tracking status of a message, from the service."""
+    found = requests.get(
+        f"{stack.env['ADDIN_API_PUBLIC_URL']}/api/v1/emails",
+        params={"internetMessageId": internet_id},
+        headers={"Authorization": f"Bearer {stack.devstack.token(user)}"},
+        timeout=30,
+    )
+    body: dict[str, Any] = found.json()
+    return body
+
+
+def test_a_meeting_given_the_category_becomes_an_appointment(stack: Stack) -> None:
+    """A calendar item carrying the category in Outlook: the worker tracks it as an appointment."""
+    subject = _subject("meeting")
+    day = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    event = {
+        "subject": subject,
+        "start": {"dateTime": f"{day}T15:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": f"{day}T15:30:00", "timeZone": "UTC"},
+        "attendees": [{"emailAddress": {"address": "dana@fabrikam.example"}, "type": "required"}],
+    }
+    created = graph(stack.devstack, ALICE, "POST", "/me/events", json=event).json()
+    graph(stack.devstack, ALICE, "PATCH", f"/me/events/{created['id']}", json={"categories": [TRACKED]})
+
+    def landed() -> list[Any]:
+        path = f"appointments?$select=globalobjectid&$filter=subject eq '{subject}'"
+        found: list[Any] = dataverse(stack.devstack, "GET", path).json()["value"]
+        return found
+
+    assert wait_for(lambda: bool(landed()), 20)
+    assert [a["globalobjectid"] for a in landed()] == [created["iCalUId"]]
+
+
+def test_taking_the_category_away_untracks_and_keeps_the_activity(stack: Stack) -> None:
+    """The pane then says `untracked`; the activity is still in Dataverse."""
+    subject = _subject("untrack")
+    message_id, internet_id = deliver(stack.devstack, ALICE, subject)
+    categorize(stack.devstack, ALICE, message_id)
+    assert wait_for(lambda: service_status(stack, internet_id).get("syncState") == "tracked", 20)
+    categorize(stack.devstack, ALICE, message_id, [])
+    assert wait_for(lambda: service_status(stack, internet_id).get("syncState") == "untracked", 20)
+    assert activities(stack.devstack, subject) == {internet_id: 1}
+
+
+def test_a_message_refused_five_times_is_marked_undeliverable_with_its_reason(stack: Stack) -> None:
+    """Dataverse refuses the track: retried with backoff, then the Undeliverable category and the reason."""
+    subject = _subject("refused")
+    message_id, internet_id = deliver(stack.devstack, ALICE, subject)
+    stack.devstack.fault(target="dataverse", method="POST", path=r"/\$batch$", status=403, count=5)
+    categorize(stack.devstack, ALICE, message_id)
+
+    def marked() -> bool:
+        found = graph(stack.devstack, ALICE, "GET", f"/me/messages/{message_id}").json()
+        return bool(found["categories"] == [UNDELIVERABLE])
+
+    assert wait_for(marked, 60, every=0.5)
+    status = service_status(stack, internet_id)
+    assert (status["tracked"], status["syncState"], status["reason"]) == (False, "undeliverable", "dataverse_forbidden")
+    stack.devstack.http.delete(f"{stack.devstack.url}/_devstack/faults", timeout=10).raise_for_status()
+    categorize(stack.devstack, ALICE, message_id)
+    assert wait_for(lambda: service_status(stack, internet_id).get("syncState") == "tracked", 20)
+
+
+def test_a_message_given_the_category_in_another_folder_is_tracked(stack: Stack) -> None:
+    """A folder under the Inbox: the catch-up round's folder pass finds it."""
+    subject = _subject("folder")
+    folder = graph(stack.devstack, ALICE, "POST", "/me/mailFolders/inbox/childFolders", json={"displayName": subject})
+    message_id, internet_id = deliver(stack.devstack, ALICE, subject)
+    moved = graph(
+        stack.devstack, ALICE, "POST", f"/me/messages/{message_id}/move", json={"destinationId": folder.json()["id"]}
+    )
+    categorize(stack.devstack, ALICE, moved.json()["id"])
+    assert wait_for(lambda: activities(stack.devstack, subject)[internet_id] == 1, 6 * CATCH_UP_SECONDS + 10)
 
 
 def test_a_killed_worker_loses_nothing_and_duplicates_nothing(stack: Stack) -> None:
