@@ -13,7 +13,7 @@ from addin_api.api.principal import current_principal
 from addin_api.sync.store import LAST_SYNC, ItemState, mailbox_scope
 from addin_api.wiring import collaborators
 
-__all__ = ["item_state", "last_sync"]
+__all__ = ["item_state", "last_sync", "store_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def item_state(environment_url: str, key: str) -> ItemState | None:
         return None
     try:
         return store.item(mailbox_scope(environment_url, current_principal().object_id), key)
-    except _store_errors() as exc:
+    except store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
         return None
 
@@ -37,12 +37,12 @@ def last_sync(environment_url: str) -> str | None:
         return None
     try:
         return store.get(mailbox_scope(environment_url, current_principal().object_id), LAST_SYNC)
-    except _store_errors() as exc:
+    except store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
         return None
 
 
-def _store_errors() -> tuple[type[Exception], ...]:
+def store_errors() -> tuple[type[Exception], ...]:
     """What an unreachable or unreadable store raises (evaluated only once something was raised)."""
     if collaborators().settings.redis_url is None:
         return sqlite3.Error, ValueError

@@ -22,8 +22,10 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from addin_api.api.common import json_body
 from addin_api.api.declare import Auth, declare
+from addin_api.api.sync_view import store_errors
 from addin_api.errors import ValidationFailed
-from addin_api.sync.subscriptions import client_state_owner
+from addin_api.sync.store import mailbox_scope
+from addin_api.sync.subscriptions import client_state_owner, subscription_feed
 from addin_api.wiring import collaborators
 
 if TYPE_CHECKING:
@@ -131,8 +133,21 @@ def _job(item: dict[str, Any]) -> tuple[str, str, str, str] | None:
         found = _OWNER.match(str(resource))
         if found is None or found.group(1).lower() != owner:
             return None
-        feeds = FEEDS.get(found.group(2).lower(), "all")
+        feeds = _feed(environment, owner, item.get("subscriptionId")) or FEEDS.get(found.group(2).lower(), "all")
     return tenant, environment.rstrip("/"), owner, feeds
+
+
+def _feed(environment: str, owner: str, subscription_id: object) -> str | None:
+    """The one folder (or the calendar) the notification's subscription watches, when the sync store says which:
+    its pass then reads that feed alone. An unreachable store only costs the pass a folder more."""
+    store = collaborators().sync_store
+    if store is None:
+        return None
+    try:
+        return subscription_feed(store, mailbox_scope(environment, owner), subscription_id)
+    except store_errors() as exc:
+        log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
+        return None
 
 
 def _enqueue(job: MailboxJob) -> int:

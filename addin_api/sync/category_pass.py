@@ -125,8 +125,8 @@ def run_pass(
     feeds: str = "all",
     folders_seconds: float = OTHER_FOLDERS_SECONDS,
 ) -> PassResult:
-    """One pass of tracking by category over the owner's Inbox and Sent Items (`feeds` "mail"), calendar
-    ("calendar") or both ("all"); `owner_dataverse` acts as them.
+    """One pass of tracking by category over the owner's Inbox and Sent Items (`feeds` "mail", or one of them:
+    "inbox", "sentitems"), calendar ("calendar") or all of them ("all"); `owner_dataverse` acts as them.
 
     `caller` is the owner as an earlier pass read them (`PassResult.caller`); without it, the first item to track
     reads it (one Dataverse round trip).
@@ -166,8 +166,11 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
     calendar."""
     user, graph = run.owner.object_id, run.graph
     folders: list[tuple[str, Callable[[], str], Direction | None]] = []
-    if feeds in ("all", "mail"):
-        folders += [(name, partial(_well_known_id, run, name), direction) for name, direction in FOLDERS]
+    folders += [
+        (name, partial(_well_known_id, run, name), direction)
+        for name, direction in FOLDERS
+        if feeds in ("all", "mail", name)
+    ]
     if feeds == "all":
         others = other_folders(graph, user, run.stored, run.store, folders_seconds) or []
         folders += [(f"folder:{f.id}", partial(str, f.id), None) for f in others]

@@ -58,7 +58,7 @@ class MailboxJob:
     owner_oid: str
     upn: str = ""
     resubscribe: bool = False
-    # Which feeds changed: "mail" (Inbox and Sent Items), "calendar", or "all".
+    # Which feeds changed: "inbox", "sentitems", "mail" (both), "calendar", or "all".
     feeds: str = "all"
 
     @property

@@ -32,6 +32,7 @@ __all__ = [
     "client_state",
     "client_state_owner",
     "ensure_subscriptions",
+    "subscription_feed",
     "verify_client_state",
 ]
 
@@ -143,6 +144,18 @@ def ensure_subscriptions(
         store.put(scope, key, _dump(str(created["id"]), str(created.get("expirationDateTime") or expiration)))
         log.info("subscription_created", extra={"resource": name})
     return requests_sent
+
+
+def subscription_feed(store: SyncStore, scope: str, subscription_id: object) -> str | None:
+    """Which feed a notification's subscription watches ("inbox", "sentitems", "calendar"), from the mailbox's stored
+    subscriptions; None when it is none of them (or the store does not know it yet)."""
+    if not isinstance(subscription_id, str) or not subscription_id:
+        return None
+    for name, _template in RESOURCES:
+        stored = _load(store.get(scope, f"subscription:{name}"))
+        if stored is not None and stored[0] == subscription_id:
+            return "calendar" if name == "events" else name
+    return None
 
 
 def _iso(moment: datetime) -> str:

@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ALICE, Api, Devstack
 from flask import Flask
+from test_webhooks import notification, post, queued
 
 from addin_api import create_app
+from addin_api.api import webhooks
 from addin_api.devstack import seed
 from addin_api.settings import Settings
+from addin_api.sync.jobs import open_jobs
 from addin_api.sync.store import LAST_SYNC, SQLITE_NAME, ItemState, SqliteStore, mailbox_scope
 
 MEGAN = "megan@contoso.example"
@@ -83,3 +87,20 @@ def test_the_mailbox_shows_the_workers_last_sync(api: Api, store: SqliteStore) -
     store.put(scope(api.devstack, ALICE), LAST_SYNC, "1999-01-01T00:00:00Z")
     # An older pass than Dataverse's record leaves Dataverse's; with no record, the worker's is all there is.
     assert (before or "1999-01-01T00:00:00Z") == api.get("/api/v1/mailbox").get_json()["lastSync"]
+
+
+def test_a_notification_of_a_known_subscription_syncs_only_its_folder(
+    app: Flask, client: Any, store: SqliteStore
+) -> None:
+    """The store says which folder the subscription watches: the job reads that feed alone."""
+    settings: Settings = app.extensions["addin_api"].settings
+    jobs = open_jobs(None)
+    webhooks.init_app(app, jobs)
+    environment = next(iter(settings.dataverse_urls.values()))
+    owner = "5e7a0001-0000-4000-8000-00000000c0de"
+    sent = {"id": "sub-sent", "expires": "2099-01-01T00:00:00.0000000Z"}
+    store.put(mailbox_scope(environment, owner), "subscription:sentitems", json.dumps(sent))
+    known = notification(settings, owner, subscriptionId="sub-sent")
+    unknown = notification(settings, owner, subscriptionId="sub-other", resource=f"Users/{owner}/Events/AAM=")
+    assert 202 == post(client, "/graph/notifications", [known, unknown]).status_code
+    assert ["calendar", "sentitems"] == sorted(job.feeds for job in queued(jobs))

@@ -248,3 +248,14 @@ def test_a_message_given_the_category_in_another_folder_is_tracked_by_the_catch_
     devstack.clear_log()
     mailbox.sync()
     assert not [e for e in devstack.requests_log("graph") if "childFolders" in e["path"]], "the round is not due"
+
+
+def test_a_pass_for_one_folder_reads_that_folders_delta_alone(devstack: Devstack) -> None:
+    """A notification whose subscription watches the Inbox: its pass sends one delta request and no other."""
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    devstack.clear_log()
+    mailbox.sync(feeds="inbox")
+    deltas = [e["path"] for e in devstack.requests_log("graph") if e["path"].endswith("/delta")]
+    assert len(deltas) == 1
+    assert mailbox.store.get(mailbox.scope, "delta:inbox") is not None
