@@ -208,12 +208,7 @@ class GraphClient:
             else f"{self._mailbox(user)}/mailFolders/{_id(folder_id)}/messages/delta"
         )
         params: dict[str, str] | None = None if delta_link else {"$select": ",".join(select)}
-        while True:
-            page = delta_page(self._call("messages_delta", "GET", user, url, params=params, prefer=prefer))
-            yield page
-            if page.next_link is None:
-                return
-            url, params = self._own(page.next_link), None
+        return self._delta("messages_delta", user, url, params, prefer)
 
     def calendar_delta(self, user: str, start: str, end: str, *, delta_link: str | None = None) -> Iterator[DeltaPage]:
         """The pages of one delta round of the primary calendar's events between `start` and `end` (ISO 8601),
@@ -221,8 +216,14 @@ class GraphClient:
         prefer = f'outlook.timezone="UTC", {IMMUTABLE_IDS}'
         url = self._own(delta_link) if delta_link else f"{self._mailbox(user)}/calendarView/delta"
         params: dict[str, str] | None = None if delta_link else {"startDateTime": start, "endDateTime": end}
+        return self._delta("calendar_delta", user, url, params, prefer)
+
+    def _delta(
+        self, operation: str, user: str, url: str, params: dict[str, str] | None, prefer: str
+    ) -> Iterator[DeltaPage]:
+        """A delta round's pages from `url`, one request each, following next links (ours only) as consumed."""
         while True:
-            page = delta_page(self._call("calendar_delta", "GET", user, url, params=params, prefer=prefer))
+            page = delta_page(self._call(operation, "GET", user, url, params=params, prefer=prefer))
             yield page
             if page.next_link is None:
                 return
