@@ -229,6 +229,21 @@ class GraphClient:
                 return
             url, params = self._own(page.next_link), None
 
+    def sent_message_id(self, user: str, internet_message_id: str) -> str | None:
+        """The id of the message in Sent Items with this Internet message id, or None."""
+        url = f"{self._mailbox(user)}/mailFolders/sentitems/messages"
+        literal = internet_message_id.replace("'", "''")
+        params = {"$filter": f"internetMessageId eq '{literal}'", "$select": "id", "$top": "1"}
+        found = [m for m in self._call("sent_message", "GET", user, url, params=params).get("value", [])]
+        return str(found[0]["id"]) if found and isinstance(found[0], dict) and found[0].get("id") else None
+
+    def send_message(self, user: str, message: dict[str, Any]) -> None:
+        """Send a message from the user's mailbox: a draft (Graph's `message` JSON, attachments inline) then its
+        `send`, so the Internet message id the draft was given is the one sent.
+        https://learn.microsoft.com/en-us/graph/api/user-post-messages https://learn.microsoft.com/en-us/graph/api/message-send"""
+        draft = self._call("create_draft", "POST", user, f"{self._mailbox(user)}/messages", body=message)
+        self._call("send_draft", "POST", user, f"{self._mailbox(user)}/messages/{_id(_required_id(draft))}/send")
+
     def set_event_categories(self, user: str, event_id: str, categories: Sequence[str]) -> None:
         """Replace an event's categories."""
         url = f"{self._mailbox(user)}/events/{_id(event_id)}"

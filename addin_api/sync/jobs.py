@@ -28,6 +28,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import Retry
 from redis.exceptions import LockError
 
 __all__ = ["ACTOR", "QUEUE", "Jobs", "MailboxJob", "PassIncomplete", "open_jobs"]
@@ -72,8 +73,8 @@ class MailboxJob:
         return f"{self.key}:{self.feeds}"
 
 
-class PassIncomplete(Exception):
-    """A pass left items to retry (Dramatiq retries the job with backoff)."""
+class PassIncomplete(Retry):
+    """A pass left items to retry: Dramatiq retries the job with backoff, and logs it as expected, not as an error."""
 
 
 class _Marks(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,7 +22,7 @@ from addin_api.dataverse.port import Dataverse
 from addin_api.errors import ApiError, NotFound
 from addin_api.model import MeInfo, TrackPolicy
 from addin_api.settings import Settings
-from addin_api.sync import admin
+from addin_api.sync import admin, outgoing
 from addin_api.sync.category_pass import Owner, PassResult, run_pass, synchronized_owners
 from addin_api.sync.graph import GraphClient
 from addin_api.sync.graph_errors import GraphError
@@ -33,8 +34,10 @@ __all__ = ["SyncRuntime", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-# The job of a scheduled Test & Enable (beside the feeds "mail", "calendar" and "all").
-TEST = "test"
+# The jobs of a scheduled Test & Enable and of sending (beside the feeds "mail", "calendar" and "all").
+TEST, SEND = "test", "send"
+# How often the worker looks for emails Dataverse queued to send.
+SEND_POLL_SECONDS = 2.0
 # How long an owner's roles, as a pass read them, are trusted by the next passes.
 CALLER_SECONDS = 300.0
 
@@ -62,6 +65,7 @@ class SyncRuntime:
     _graphs: dict[str, GraphClient] = field(default_factory=dict)
     # Each owner as Dataverse knows them, read by a pass and kept a while (a pass then needs no `WhoAmI`).
     _callers: dict[str, tuple[float, MeInfo]] = field(default_factory=dict)
+    _people: dict[str, tuple[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -88,6 +92,9 @@ class SyncRuntime:
         graph = self.graph(job.tenant_id)
         if job.feeds == TEST:
             self.test_and_enable(job, graph)
+            return
+        if job.feeds == SEND:
+            self.send(job, graph)
             return
         scope = mailbox_scope(job.environment_url, job.owner_oid)
         if self.endpoints is not None:
@@ -144,6 +151,50 @@ class SyncRuntime:
         result = admin.run_test_and_enable(app, graph, person)
         log.info("sync_test_and_enable", extra={"succeeded": result.succeeded})
 
+    def send(self, job: MailboxJob, graph: GraphClient) -> None:
+        """Send the owner's Pending Send emails, when their mailbox sends through server-side sync here."""
+        app = self.access.dataverse(job.environment_url)
+        try:
+            person = admin.find_user(app, job.upn)
+        except NotFound:
+            return
+        if person.mailbox_id is None or not outgoing.sends_enabled(app, person.mailbox_id):
+            log.info("sync_send_not_enabled", extra={"oid": job.owner_oid})
+            return  # Dynamics leaves them Pending Send until the mailbox is enabled
+        scope = mailbox_scope(job.environment_url, job.owner_oid)
+        owner = Owner(person.upn, person.object_id)
+        result = outgoing.send_pending(app, graph, owner, person.systemuser_id, self.store, scope)
+        log.info("sync_sends", extra={"sent": result.sent, "failed": result.failed, "retrying": len(result.retrying)})
+        if result.transient or result.retrying:
+            raise PassIncomplete(f"{len(result.retrying)} emails left to send")
+
+    def poll_sends(self) -> int:
+        """Send a job for each owner with emails waiting to be sent; the number sent."""
+        sent = 0
+        for tenant_id, environment_url in self.access.settings.dataverse_urls.items():
+            app = self.access.dataverse(environment_url)
+            for systemuser_id in outgoing.pending_owners(app):
+                person = self._person(app, environment_url, systemuser_id)
+                if person is not None:
+                    job = MailboxJob(tenant_id, environment_url.rstrip("/"), person[0], person[1], feeds=SEND)
+                    sent += self.jobs.send(job)
+        return sent
+
+    def _person(self, app: Dataverse, environment_url: str, systemuser_id: str) -> tuple[str, str] | None:
+        """(object id, sign-in name) of a systemuser, read once per process."""
+        key = f"{environment_url} {systemuser_id}"
+        with self._lock:
+            found = self._people.get(key)
+        if found is None:
+            row = app.get(f"systemusers({systemuser_id})", {"$select": "azureactivedirectoryobjectid,domainname"})
+            oid, upn = row.get("azureactivedirectoryobjectid"), row.get("domainname")
+            if not isinstance(oid, str) or not oid or not isinstance(upn, str):
+                return None
+            found = (oid, upn)
+            with self._lock:
+                self._people[key] = found
+        return found
+
     def _caller(self, scope: str) -> MeInfo | None:
         with self._lock:
             found = self._callers.get(scope)
@@ -176,17 +227,25 @@ class SyncRuntime:
 
 
 def run_worker(runtime: SyncRuntime, stop: threading.Event, *, threads: int, catch_up_seconds: float) -> None:
-    """Consume jobs on `threads` threads and run the catch-up timer until `stop` is set."""
+    """Consume jobs on `threads` threads, run the catch-up timer and look for emails to send, until `stop` is set."""
     worker = runtime.jobs.worker(threads)
     worker.start()
     log.info("sync_worker_started", extra={"threads": threads})
+    next_round = 0.0
     try:
         while not stop.is_set():
-            try:
-                runtime.catch_up()
-            except Exception as exc:  # a broken round must not end the worker: the next one tries again
-                log.warning("catch_up_failed", extra={"error": type(exc).__name__})
-            stop.wait(catch_up_seconds)
+            if time.monotonic() >= next_round:
+                _safely(runtime.catch_up, "catch_up_failed")
+                next_round = time.monotonic() + catch_up_seconds
+            _safely(runtime.poll_sends, "send_poll_failed")
+            stop.wait(max(0.0, min(SEND_POLL_SECONDS, next_round - time.monotonic())))
     finally:
         worker.stop()
         log.info("sync_worker_stopped")
+
+
+def _safely(step: Callable[[], int], event: str) -> None:
+    try:
+        step()
+    except Exception as exc:  # a broken round must not end the worker: the next one tries again
+        log.warning(event, extra={"error": type(exc).__name__})

@@ -271,6 +271,58 @@ def test_a_message_given_the_category_in_another_folder_is_tracked(stack: Stack)
     assert wait_for(lambda: activities(stack.devstack, subject)[internet_id] == 1, 6 * CATCH_UP_SECONDS + 10)
 
 
+def as_alice_in_dataverse(stack: Stack, method: str, path: str, body: Any = None) -> Any:
+    """The Web API as alice (a Dynamics 365 user composing in the web client)."""
+    headers = {"Authorization": f"Bearer {stack.devstack.token(ALICE, audience='dataverse')}"}
+    return stack.devstack.http.request(method, f"{stack.devstack.api}{path}", json=body, headers=headers, timeout=30)
+
+
+def queue_email(stack: Stack, subject: str, recipients: list[str]) -> str:
+    """An email alice writes in Dynamics 365 and sends (`SendEmail` with IssueSend): Pending Send; its id."""
+    parties = [{"participationtypemask": 2, "addressused": address} for address in recipients]
+    body = {"subject": subject, "description": "<p>Our proposal.</p>", "directioncode": True}
+    created = as_alice_in_dataverse(stack, "POST", "emails", {**body, "email_activity_parties": parties})
+    assert created.status_code == 204, created.text
+    email_id = str(created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")"))
+    queued = as_alice_in_dataverse(
+        stack, "POST", f"emails({email_id})/Microsoft.Dynamics.CRM.SendEmail", {"IssueSend": True, "TrackingToken": ""}
+    )
+    assert queued.status_code == 200, queued.text
+    return email_id
+
+
+def test_an_email_sent_from_dynamics_leaves_from_the_owners_mailbox_and_becomes_sent(stack: Stack) -> None:
+    """Pending Send → sent through Graph from alice's mailbox (outside and inside the tenant) → Sent, with its id."""
+    subject = _subject("send")
+    email_id = queue_email(stack, subject, ["sam@northwind.example", MEGAN])
+
+    def row() -> dict[str, Any]:
+        found: dict[str, Any] = dataverse(
+            stack.devstack, "GET", f"emails({email_id})?$select=statuscode,messageid"
+        ).json()
+        return found
+
+    assert wait_for(lambda: row()["statuscode"] == 3, 20)
+    message_id = row()["messageid"]
+    assert message_id.startswith(f"<{email_id}@")
+    outbound = stack.devstack.http.get(f"{stack.devstack.url}/_devstack/mail/outbound", timeout=10).json()["messages"]
+    assert [m["subject"] for m in outbound if m.get("internetMessageId") == message_id] == [subject]
+    inbox = graph(stack.devstack, MEGAN, "GET", "/me/mailFolders/inbox/messages?$select=subject,internetMessageId")
+    assert [m["subject"] for m in inbox.json()["value"] if m["internetMessageId"] == message_id] == [subject]
+
+
+def test_an_email_graph_keeps_refusing_becomes_failed(stack: Stack) -> None:
+    """Graph refuses the draft five times: the email is Failed (statuscode 8), not sent."""
+    stack.devstack.fault(target="graph", method="POST", path=r"/messages$", status=400, count=5)
+    email_id = queue_email(stack, _subject("refused-send"), ["sam@northwind.example"])
+
+    def status() -> int:
+        return int(dataverse(stack.devstack, "GET", f"emails({email_id})?$select=statuscode").json()["statuscode"])
+
+    assert wait_for(lambda: status() == 8, 60, every=0.5)
+    stack.devstack.http.delete(f"{stack.devstack.url}/_devstack/faults", timeout=10).raise_for_status()
+
+
 def test_a_killed_worker_loses_nothing_and_duplicates_nothing(stack: Stack) -> None:
     """Two workers; one is killed (SIGKILL) while messages are being categorized: each becomes one activity."""
     stack.start_worker("b")
