@@ -252,6 +252,45 @@ def catch_up(stack: Stack, count: int) -> dict[str, Any]:
     }
 
 
+def send(stack: Stack, count: int) -> dict[str, Any]:
+    """Emails alice sends from Dynamics 365 (`SendEmail`, IssueSend true), one after another: Pending Send → the
+    worker sends it through Graph and marks it Sent. Timed from the log: the SendEmail's arrival → the end of the
+    worker's PATCH of that email."""
+    headers = {"Authorization": f"Bearer {stack.token(ALICE, 'dataverse')}", "Accept": "application/json"}
+    api = f"{stack.url}/api/data/v9.2"
+    settle(stack)
+    stack.clear_log()
+    ids: list[str] = []
+    for n in range(count):
+        parties = [{"participationtypemask": 2, "addressused": "sam@northwind.example"}]
+        body = {"subject": f"bench-send {n}", "description": "<p>Hi</p>", "directioncode": True}
+        created = stack.http.post(f"{api}/emails", json={**body, "email_activity_parties": parties}, headers=headers)
+        email_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+        sent = stack.http.post(
+            f"{api}/emails({email_id})/Microsoft.Dynamics.CRM.SendEmail", json={"IssueSend": True}, headers=headers
+        )
+        sent.raise_for_status()
+        ids.append(email_id)
+        wait_for(
+            lambda i=email_id: stack.dataverse("GET", f"emails({i})?$select=statuscode").json()["statuscode"] == 3, 30
+        )  # type: ignore[misc]
+    log = stack.log()
+    queued = {e["path"].split("(")[1].split(")")[0]: arrival(e) for e in log if e["path"].endswith(".SendEmail")}
+    marked = {
+        e["path"].split("(")[1].rstrip(")"): float(e["at"])
+        for e in log
+        if e["kind"] == "dataverse" and e["method"] == "PATCH" and e["path"].startswith("/api/data/v9.2/emails(")
+    }
+    seconds = [marked[i] - queued[i] for i in ids if i in marked and i in queued]
+    return {
+        "emails": count,
+        "sent": len(seconds),
+        "p50Seconds": round(percentile(seconds, 50), 3) if seconds else None,
+        "p95Seconds": round(percentile(seconds, 95), 3) if seconds else None,
+        "pollSeconds": 2.0,
+    }
+
+
 def scale(stack: Stack, mailboxes: Sequence[str], total: int, burst: int) -> dict[str, Any]:
     """`total` messages over the mailboxes, categorized in bursts; the first worker killed halfway."""
     subject = f"bench-scale-{uuid.uuid4().hex[:6]}"
@@ -329,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-messages", type=int, default=50)
     parser.add_argument("--catch-up-messages", type=int, default=10)
+    parser.add_argument("--send-emails", type=int, default=20)
     parser.add_argument("--scale-messages", type=int, default=1000)
     parser.add_argument("--mailboxes", type=int, default=20)
     parser.add_argument("--burst", type=int, default=50)
@@ -346,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["latency"] = latency(stack, args.latency_messages)
         print("catch-up", file=sys.stderr, flush=True)
         results["catchUp"] = catch_up(stack, args.catch_up_messages)
+        print("send", file=sys.stderr, flush=True)
+        results["send"] = send(stack, args.send_emails)
         print("scale", file=sys.stderr, flush=True)
         results["scale"] = scale(stack, mailboxes, args.scale_messages, args.burst)
     print(json.dumps(results, indent=2))
