@@ -17,6 +17,8 @@ from addin_api.errors import AddInNotAllowed
 REGARDING_TABLE_NAMES = ("account", "contact", "lead", "opportunity", "incident")
 # The API's names of the parties' roles.
 ROLES = ("from", "to", "cc", "bcc", "required", "optional", "organizer")
+# Which incoming email is tracked automatically (personal options), by Dataverse's `incomingemailfilteringmethod`.
+TRACK_INCOMING = ("all", "replies", "fromRecords", "fromEmailEnabled", "none")
 # What the mailbox sync worker records of an item.
 SYNC_STATES = ("tracked", "pending", "undeliverable", "untracked")
 
@@ -419,6 +421,13 @@ REASONS = (
     OTHER_ENVIRONMENT,
     ADD_IN_NOT_ALLOWED,
 )
+
+
+@dataclass(frozen=True)
+class PersonalOptions:
+    """The caller's personal options for synchronization: which incoming email is tracked automatically."""
+
+    track_incoming: str
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ def init_app(app: Flask) -> None:
     from addin_api.api.health import bp as health
     from addin_api.api.mailbox import bp as mailbox
     from addin_api.api.me import bp as me
+    from addin_api.api.options import bp as options
     from addin_api.api.people import bp as people
     from addin_api.api.records import bp as records
     from addin_api.api.regarding import bp as regarding
@@ -103,7 +104,19 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)
-    for blueprint in (health, me, emails, appointments, regarding, records, people, taskpane, mailbox, webhooks):
+    for blueprint in (
+        health,
+        me,
+        emails,
+        appointments,
+        regarding,
+        records,
+        people,
+        taskpane,
+        mailbox,
+        options,
+        webhooks,
+    ):
         app.register_blueprint(blueprint)
     _connect_jobs(app)
 

@@ -1,0 +1,35 @@
+"""The body and answer of `GET` / `PATCH /api/v1/settings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
+
+from addin_api.model import TRACK_INCOMING, PersonalOptions
+from addin_api.schemas import Strict
+
+
+class OptionsSchema(Schema):
+    """The caller's personal options."""
+
+    track_incoming = fields.String(
+        required=True,
+        data_key="trackIncoming",
+        validate=validate.OneOf(TRACK_INCOMING),
+        metadata={
+            "description": "Which incoming email the mailbox sync tracks automatically: all, replies (to Dynamics 365 "
+            "email; Dynamics' default), fromRecords (contacts, accounts, leads), fromEmailEnabled (any email-enabled "
+            "record) or none"
+        },
+    )
+
+
+class ChangeOptionsSchema(Strict):
+    """`PATCH /api/v1/settings`: the options to change."""
+
+    trackIncoming = fields.String(required=True, validate=validate.OneOf(TRACK_INCOMING))
+
+    @post_load
+    def _options(self, data: dict[str, Any], **_: Any) -> PersonalOptions:
+        return PersonalOptions(data["trackIncoming"])
