@@ -10,6 +10,7 @@ import logging
 import sqlite3
 
 from addin_api.api.principal import current_principal
+from addin_api.model import SYNC_STATES
 from addin_api.sync.store import LAST_SYNC, ItemState, mailbox_scope
 from addin_api.wiring import collaborators
 
@@ -24,10 +25,12 @@ def item_state(environment_url: str, key: str) -> ItemState | None:
     if store is None:
         return None
     try:
-        return store.item(mailbox_scope(environment_url, current_principal().object_id), key)
+        found = store.item(mailbox_scope(environment_url, current_principal().object_id), key)
     except store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
         return None
+    # Only the states the API documents: an incoming message the options declined is simply not tracked.
+    return found if found is not None and found.state in SYNC_STATES else None
 
 
 def last_sync(environment_url: str) -> str | None:

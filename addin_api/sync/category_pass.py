@@ -35,6 +35,7 @@ from addin_api.model import (
     TrackEmail,
     TrackPolicy,
 )
+from addin_api.sync.autotrack import AUTO_SINCE_KEY
 from addin_api.sync.calendar import CALENDAR, appointment_command, calendar_pages, carries_event
 from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGraph
 from addin_api.sync.folders import OTHER_FOLDERS_SECONDS, other_folders
@@ -94,6 +95,7 @@ class PassResult:
     transient: bool = False
     untracked: int = 0
     undeliverable: int = 0
+    auto_tracked: int = 0
     # The owner as Dataverse knows them, when the pass read it (a later pass may be handed it).
     caller: MeInfo | None = None
 
@@ -133,6 +135,7 @@ def run_pass(
     """
     run = PassRun(CountingGraph(graph), CountingDataverse(owner_dataverse), owner, store, environment_url, policy)
     run.known_caller = caller
+    run.auto_since = _auto_since(run)
     problem: str | None = None
     passing = False
     try:
@@ -157,8 +160,18 @@ def run_pass(
         passing,
         run.untracked,
         run.undeliverable,
+        run.auto_tracked,
         run.known_caller,
     )
+
+
+def _auto_since(run: PassRun) -> str:
+    """When automatic tracking starts for this mailbox: its first pass (mail already there is not evaluated)."""
+    since = run.stored(AUTO_SINCE_KEY)
+    if since is None:
+        since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        run.store(AUTO_SINCE_KEY, since)
+    return since
 
 
 def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
@@ -182,6 +195,7 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
             carries,
             partial(_message_command, run, direction),
             partial(graph.set_categories, user),
+            auto=name == "inbox",
         )
         for name, folder_id, direction in folders
     ]

@@ -32,6 +32,7 @@ from addin_api.dataverse.whoami import read_me
 from addin_api.errors import ApiError
 from addin_api.model import MeInfo, TrackCommand, TrackPolicy
 from addin_api.services.tracking import track
+from addin_api.sync.autotrack import FILTERED, accepts, received_since
 from addin_api.sync.counting import CountingDataverse, CountingGraph
 from addin_api.sync.graph import DeltaPage, MasterCategory
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
@@ -108,6 +109,8 @@ class Source:
     carries: Callable[[dict[str, Any], MasterCategory], bool]
     command: Callable[[dict[str, Any]], TrackCommand]
     recategorize: Callable[[str, list[str]], None]
+    # Whether new items the user did not mark are put to the personal options (the Inbox only).
+    auto: bool = False
 
 
 class Stopped(Exception):
@@ -145,6 +148,9 @@ class PassRun:
     untracked: int = 0
     undeliverable: int = 0
     known_caller: MeInfo | None = None
+    # Messages received from then on are evaluated for automatic tracking (None: not at all).
+    auto_since: str | None = None
+    auto_tracked: int = 0
 
     @property
     def scope(self) -> str:
@@ -234,7 +240,33 @@ def _changed(run: PassRun, source: Source, item: dict[str, Any]) -> bool:
         # The category was taken away: the item is untracked, its activity stays in Dataverse.
         run.state.set_item(run.scope, key, ItemState("untracked", activity_id=state.activity_id))
         run.untracked += 1
+    elif state is None and source.auto and received_since(item, run.auto_since) and not item.get("isDraft"):
+        return _auto(run, source, item, key)
     return True
+
+
+def _auto(run: PassRun, source: Source, item: dict[str, Any], key: str) -> bool:
+    """An incoming message the user did not mark: tracked, and given the category, if the options accept it."""
+    try:
+        accepted = accepts(run.dataverse, item)
+    except ApiError as exc:
+        if transient(exc):
+            raise Stopped(exc.code, transient=True) from None
+        logger.warning("sync_auto_check_failed", extra={"oid": run.owner.object_id, "code": exc.code})
+        return True
+    if not accepted:
+        run.state.set_item(run.scope, key, ItemState(FILTERED))
+        return True
+    done = _track(run, source, item, key, None)
+    found = run.state.item(run.scope, key)
+    if done and found is not None and found.state == "tracked":
+        run.auto_tracked += 1
+        names = [c for c in item.get("categories") or [] if isinstance(c, str)]
+        try:
+            source.recategorize(str(item.get("id", "")), [*names, run.category.display_name])
+        except GraphError as exc:
+            logger.warning("sync_category_not_given", extra={"oid": run.owner.object_id, "code": exc.code})
+    return done
 
 
 def _track(run: PassRun, source: Source, item: dict[str, Any], key: str, state: ItemState | None) -> bool:

@@ -40,7 +40,8 @@ __all__ = [
     "open_store",
 ]
 
-SyncState = Literal["tracked", "pending", "undeliverable", "untracked"]
+# "filtered": an incoming message the owner's options declined to track automatically (the service does not show it).
+SyncState = Literal["tracked", "pending", "undeliverable", "untracked", "filtered"]
 SQLITE_NAME = "sync-state.sqlite3"
 # The cursor holding when the mailbox's last complete pass ended (ISO 8601, UTC), shown as the mailbox's lastSync.
 LAST_SYNC = "last_sync"

@@ -132,6 +132,7 @@ class SyncRuntime:
                     "failed": len(result.failures),
                     "untracked": result.untracked,
                     "undeliverable": result.undeliverable,
+                    "auto": result.auto_tracked,
                     "graph": result.graph_requests,
                     "dataverse": result.dataverse_round_trips,
                     "problem": result.problem,

@@ -3,12 +3,14 @@ credentials), Dataverse as alice by impersonation, item states in the store wher
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import ALICE, Devstack, make_session, make_settings
 from sync_support import activities, categorize, dataverse, deliver, graph
 
+from addin_api.devstack.config import DEMO_USERS
 from addin_api.model import MeInfo, TrackPolicy
 from addin_api.sync.category_pass import CATEGORY_KEY, LAST_SYNC_KEY, MAX_ATTEMPTS, Owner, PassResult, run_pass
 from addin_api.sync.graph import GraphClient
@@ -259,3 +261,54 @@ def test_a_pass_for_one_folder_reads_that_folders_delta_alone(devstack: Devstack
     deltas = [e["path"] for e in devstack.requests_log("graph") if e["path"].endswith("/delta")]
     assert len(deltas) == 1
     assert mailbox.store.get(mailbox.scope, "delta:inbox") is not None
+
+
+def set_option(devstack: Devstack, method: int) -> None:
+    """Alice's "Select the email messages to track" option, as she would set it in Dynamics 365."""
+    alice = next(u.systemuserid for u in DEMO_USERS if u.upn == ALICE)
+    token = devstack.token(ALICE, audience="dataverse")
+    changed = devstack.http.patch(
+        f"{devstack.api}usersettingscollection({alice})",
+        json={"incomingemailfilteringmethod": method},
+        headers={"Authorization": f"Bearer {token}", "If-Match": "*"},
+        timeout=10,
+    )
+    assert changed.status_code == 204, changed.text
+
+
+def test_with_all_email_tracked_a_new_message_is_tracked_and_given_the_category(devstack: Devstack) -> None:
+    """Option 0 ("All email messages"): the next Inbox message is tracked without the user marking it."""
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    time.sleep(1.1)  # Graph's receivedDateTime is to the second: mail of the first pass's second counts as old
+    set_option(devstack, 0)
+    message_id, internet_id = deliver(devstack, ALICE, "pass-auto-all")
+    result = mailbox.sync(feeds="inbox")
+    assert (result.auto_tracked, result.tracked) == (1, 1)
+    assert activities(devstack, "pass-auto-all") == {internet_id: 1}
+    assert mailbox.categories(message_id) == [TRACKED_CATEGORY]
+    assert mailbox.sync(feeds="inbox").tracked == 0, "the category it was given is not a second track"
+
+
+def test_by_default_only_replies_to_dynamics_email_are_tracked(devstack: Devstack) -> None:
+    """Option 1 (the default): a message that correlates to nothing is evaluated once and left alone."""
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    time.sleep(1.1)  # as above: a message of a later second than the first pass
+    message_id, internet_id = deliver(devstack, ALICE, "pass-auto-default")
+    assert mailbox.sync(feeds="inbox").tracked == 0
+    assert mailbox.state(internet_id).state == "filtered"
+    graph(devstack, ALICE, "PATCH", f"/me/messages/{message_id}", json={"isRead": True}).raise_for_status()
+    devstack.clear_log()
+    mailbox.sync(feeds="inbox")
+    asked = [e for e in devstack.requests_log("dataverse") if "CheckIncomingEmail" in e["path"]]
+    assert asked == [], "a message the options declined is not asked about again"
+
+
+def test_mail_that_was_there_before_the_first_pass_is_not_evaluated(devstack: Devstack) -> None:
+    """Turning sync on does not track the Inbox's past, whatever the option."""
+    set_option(devstack, 0)
+    deliver(devstack, ALICE, "pass-auto-before")
+    mailbox = Mailbox(devstack)
+    assert mailbox.sync().tracked == 0
+    assert activities(devstack, "pass-auto-before") == {}
