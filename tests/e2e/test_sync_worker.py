@@ -338,9 +338,8 @@ def set_options(stack: Stack, track_incoming: str) -> None:
 def test_with_all_email_tracked_an_arriving_message_is_tracked_unmarked(stack: Stack) -> None:
     """Alice chooses "All email messages": the next message in her Inbox is tracked and given the category."""
     set_options(stack, "all")
-    time.sleep(
-        1.1
-    )  # mail of the second of the mailbox's first pass counts as already there (Graph's times are to the second)
+    # Mail of the second of the mailbox's first pass counts as already there (Graph's times are to the second).
+    time.sleep(1.1)
     try:
         subject = _subject("auto")
         message_id, internet_id = deliver(stack.devstack, ALICE, subject)
