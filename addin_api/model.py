@@ -19,6 +19,9 @@ REGARDING_TABLE_NAMES = ("account", "contact", "lead", "opportunity", "incident"
 ROLES = ("from", "to", "cc", "bcc", "required", "optional", "organizer")
 # Which incoming email is tracked automatically (personal options), by Dataverse's `incomingemailfilteringmethod`.
 TRACK_INCOMING = ("all", "replies", "fromRecords", "fromEmailEnabled", "none")
+# What the sync creates for an unresolved sender (Dataverse's option is on or off; "lead" is not offered: the
+# column's other values are not documented).
+AUTO_CREATE = ("none", "contact")
 # What the mailbox sync worker records of an item.
 SYNC_STATES = ("tracked", "pending", "undeliverable", "untracked")
 
@@ -425,9 +428,11 @@ REASONS = (
 
 @dataclass(frozen=True)
 class PersonalOptions:
-    """The caller's personal options for synchronization: which incoming email is tracked automatically."""
+    """The caller's personal options for synchronization: which incoming email is tracked automatically, and
+    whether the unresolved sender of an email tracked by the sync becomes a contact ("contact") or not ("none")."""
 
     track_incoming: str
+    auto_create: str = "none"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
-from addin_api.model import TRACK_INCOMING, PersonalOptions
+from addin_api.model import AUTO_CREATE, TRACK_INCOMING, PersonalOptions
 from addin_api.schemas import Strict
 
 
@@ -23,13 +23,23 @@ class OptionsSchema(Schema):
             "record) or none"
         },
     )
+    auto_create = fields.String(
+        required=True,
+        data_key="autoCreate",
+        validate=validate.OneOf(AUTO_CREATE),
+        metadata={
+            "description": "Whether the unresolved sender of an email the mailbox sync tracks becomes a contact "
+            "owned by the user, the email set regarding it (Dynamics' Automatically create records)"
+        },
+    )
 
 
 class ChangeOptionsSchema(Strict):
-    """`PATCH /api/v1/settings`: the options to change."""
+    """`PATCH /api/v1/settings`: the options, both given."""
 
     trackIncoming = fields.String(required=True, validate=validate.OneOf(TRACK_INCOMING))
+    autoCreate = fields.String(required=True, validate=validate.OneOf(AUTO_CREATE))
 
     @post_load
     def _options(self, data: dict[str, Any], **_: Any) -> PersonalOptions:
-        return PersonalOptions(data["trackIncoming"])
+        return PersonalOptions(data["trackIncoming"], data["autoCreate"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -96,8 +96,10 @@ class PassResult:
     untracked: int = 0
     undeliverable: int = 0
     auto_tracked: int = 0
-    # The owner as Dataverse knows them, when the pass read it (a later pass may be handed it).
+    # The owner as Dataverse knows them, and their "create records" option, when the pass read them (a later pass
+    # may be handed them).
     caller: MeInfo | None = None
+    auto_create: bool | None = None
 
     @property
     def tracked(self) -> int:
@@ -124,6 +126,7 @@ def run_pass(
     environment_url: str,
     policy: TrackPolicy,
     caller: MeInfo | None = None,
+    auto_create: bool | None = None,
     feeds: str = "all",
     folders_seconds: float = OTHER_FOLDERS_SECONDS,
 ) -> PassResult:
@@ -134,7 +137,7 @@ def run_pass(
     reads it (one Dataverse round trip).
     """
     run = PassRun(CountingGraph(graph), CountingDataverse(owner_dataverse), owner, store, environment_url, policy)
-    run.known_caller = caller
+    run.known_caller, run.known_auto_create = caller, auto_create
     run.auto_since = _auto_since(run)
     problem: str | None = None
     passing = False
@@ -162,6 +165,7 @@ def run_pass(
         run.undeliverable,
         run.auto_tracked,
         run.known_caller,
+        run.known_auto_create,
     )
 
 
@@ -231,7 +235,11 @@ def _message_command(run: PassRun, direction: Direction | None, message: dict[st
         sender = (full.get("from") or {}).get("emailAddress") or {}
         own = str(sender.get("address") or "").lower() == run.owner.upn.lower()
         direction = "outgoing" if own else "incoming"
-    return track_command(full, direction, run.policy.max_attachment_bytes)
+    command = track_command(full, direction, run.policy.max_attachment_bytes)
+    if direction == "incoming" and run.auto_create():
+        # The unresolved sender becomes a contact owned by the owner, and the email is set regarding it.
+        return replace(command, create_missing="contact")
+    return command
 
 
 def synchronized_owners(app: Dataverse, upn: str | None = None) -> tuple[list[Owner], list[tuple[str, str]]]:

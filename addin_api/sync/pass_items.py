@@ -28,6 +28,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from addin_api.dataverse import options as dvoptions
 from addin_api.dataverse.whoami import read_me
 from addin_api.errors import ApiError
 from addin_api.model import MeInfo, TrackCommand, TrackPolicy
@@ -148,6 +149,8 @@ class PassRun:
     untracked: int = 0
     undeliverable: int = 0
     known_caller: MeInfo | None = None
+    # Whether an unresolved sender of a tracked incoming email becomes a contact (the owner's option; None: unread).
+    known_auto_create: bool | None = None
     # Messages received from then on are evaluated for automatic tracking (None: not at all).
     auto_since: str | None = None
     auto_tracked: int = 0
@@ -173,6 +176,12 @@ class PassRun:
                 raise Stopped(OWNER_CANNOT_TRACK)
             self.known_caller = me
         return self.known_caller
+
+    def auto_create(self) -> bool:
+        """The owner's "Automatically create records" option, read once (one round trip)."""
+        if self.known_auto_create is None:
+            self.known_auto_create = dvoptions.read_auto_create(self.dataverse, self.caller().user_id)
+        return self.known_auto_create
 
 
 def find_category(run: PassRun, *, fresh: bool = False) -> None:

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 TEST, SEND = "test", "send"
 # How often the worker looks for emails Dataverse queued to send.
 SEND_POLL_SECONDS = 2.0
-# How long an owner's roles, as a pass read them, are trusted by the next passes.
+# How long an owner's roles and options, as a pass read them, are trusted by the next passes.
 CALLER_SECONDS = 300.0
 
 
@@ -64,7 +64,7 @@ class SyncRuntime:
     endpoints: Endpoints | None
     _graphs: dict[str, GraphClient] = field(default_factory=dict)
     # Each owner as Dataverse knows them, read by a pass and kept a while (a pass then needs no `WhoAmI`).
-    _callers: dict[str, tuple[float, MeInfo]] = field(default_factory=dict)
+    _callers: dict[str, tuple[float, MeInfo, bool | None]] = field(default_factory=dict)
     _people: dict[str, tuple[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -105,7 +105,7 @@ class SyncRuntime:
                 log.warning("subscription_failed", extra={"code": exc.code})
         owner_dv = self.access.dataverse(job.environment_url, acting_as=job.owner_oid)
         owner = Owner(job.upn, job.owner_oid)
-        known = self._caller(scope)
+        known, auto_create = self._caller(scope)
         results: list[PassResult] = [
             run_pass(
                 graph,
@@ -115,14 +115,15 @@ class SyncRuntime:
                 environment_url=job.environment_url,
                 policy=self.policy,
                 caller=known,
+                auto_create=auto_create,
                 feeds=job.feeds,
                 folders_seconds=self.access.settings.sync_folders_seconds,
             ),
-            # The calendar pass joins here.
         ]
-        if results[0].caller is not None and results[0].caller is not known:
+        first = results[0]
+        if first.caller is not None and (first.caller is not known or first.auto_create != auto_create):
             with self._lock:
-                self._callers[scope] = (time.monotonic() + CALLER_SECONDS, results[0].caller)
+                self._callers[scope] = (time.monotonic() + CALLER_SECONDS, first.caller, first.auto_create)
         for result in results:
             log.info(
                 "sync_pass",
@@ -196,10 +197,10 @@ class SyncRuntime:
                 self._people[key] = found
         return found
 
-    def _caller(self, scope: str) -> MeInfo | None:
+    def _caller(self, scope: str) -> tuple[MeInfo | None, bool | None]:
         with self._lock:
             found = self._callers.get(scope)
-        return found[1] if found is not None and found[0] > time.monotonic() else None
+        return (found[1], found[2]) if found is not None and found[0] > time.monotonic() else (None, None)
 
     def catch_up(self) -> int:
         """Send a job for every synchronized mailbox of every environment; the number sent."""

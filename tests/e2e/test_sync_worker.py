@@ -328,7 +328,7 @@ def set_options(stack: Stack, track_incoming: str) -> None:
     """Alice's personal options, through the service as the pane would change them."""
     changed = requests.patch(
         f"{stack.env['ADDIN_API_PUBLIC_URL']}/api/v1/settings",
-        json={"trackIncoming": track_incoming},
+        json={"trackIncoming": track_incoming, "autoCreate": "none"},
         headers={"Authorization": f"Bearer {stack.devstack.token(ALICE)}"},
         timeout=30,
     )

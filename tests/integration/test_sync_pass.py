@@ -263,13 +263,14 @@ def test_a_pass_for_one_folder_reads_that_folders_delta_alone(devstack: Devstack
     assert mailbox.store.get(mailbox.scope, "delta:inbox") is not None
 
 
-def set_option(devstack: Devstack, method: int) -> None:
-    """Alice's "Select the email messages to track" option, as she would set it in Dynamics 365."""
+def set_option(devstack: Devstack, method: int, auto_create: int = 0) -> None:
+    """Alice's "Select the email messages to track" and "Automatically create records" options, as she would set
+    them in Dynamics 365."""
     alice = next(u.systemuserid for u in DEMO_USERS if u.upn == ALICE)
     token = devstack.token(ALICE, audience="dataverse")
     changed = devstack.http.patch(
         f"{devstack.api}usersettingscollection({alice})",
-        json={"incomingemailfilteringmethod": method},
+        json={"incomingemailfilteringmethod": method, "autocreatecontactonpromote": auto_create},
         headers={"Authorization": f"Bearer {token}", "If-Match": "*"},
         timeout=10,
     )
@@ -312,3 +313,23 @@ def test_mail_that_was_there_before_the_first_pass_is_not_evaluated(devstack: De
     mailbox = Mailbox(devstack)
     assert mailbox.sync().tracked == 0
     assert activities(devstack, "pass-auto-before") == {}
+
+
+def test_an_unresolved_sender_of_a_tracked_email_becomes_a_contact_when_the_option_says_so(devstack: Devstack) -> None:
+    """Automatically create records: the sender nobody knows becomes alice's contact, and the email regards it."""
+    mailbox = Mailbox(devstack)
+    set_option(devstack, 1, auto_create=1)
+    mailbox.sync()
+    sender = {"address": "new.person@unknown-co.example", "name": "Nova Person"}
+    body = {"from": sender, "to": [{"address": ALICE}], "subject": "pass-autocreate", "body": "Hi", "bodyType": "text"}
+    delivered = devstack.http.post(f"{devstack.url}/_devstack/mail/deliver", json=body, timeout=10).json()
+    categorize(devstack, ALICE, delivered["deliveries"][0]["messageId"])
+    assert mailbox.sync().tracked == 1
+    contacts = dataverse(
+        devstack, "GET", "contacts?$select=contactid,fullname&$filter=emailaddress1 eq 'new.person@unknown-co.example'"
+    ).json()["value"]
+    assert [c["fullname"] for c in contacts] == ["Nova Person"]
+    email = dataverse(
+        devstack, "GET", "emails?$select=_regardingobjectid_value&$filter=subject eq 'pass-autocreate'"
+    ).json()["value"]
+    assert [e["_regardingobjectid_value"] for e in email] == [contacts[0]["contactid"]]
