@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from addin_api.api import sync_view
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import WRITE, Auth, declare
 from addin_api.model import PersonalOptions
@@ -41,5 +42,7 @@ def get_settings() -> PersonalOptions:
 )
 def patch_settings(body: PersonalOptions) -> PersonalOptions:
     """Change the caller's personal options."""
-    dv, _environment_url = dataverse()
-    return change_options(dv, me(dv), body)
+    dv, environment_url = dataverse()
+    changed = change_options(dv, me(dv), body)
+    sync_view.options_changed(environment_url)
+    return changed

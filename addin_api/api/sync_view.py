@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
 from addin_api.api.principal import current_principal
 from addin_api.model import SYNC_STATES
-from addin_api.sync.store import LAST_SYNC, ItemState, mailbox_scope
+from addin_api.sync.store import LAST_SYNC, OPTIONS_CHANGED, ItemState, mailbox_scope
 from addin_api.wiring import collaborators
 
-__all__ = ["item_state", "last_sync", "store_errors"]
+__all__ = ["item_state", "last_sync", "options_changed", "store_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,17 @@ def last_sync(environment_url: str) -> str | None:
     except store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
         return None
+
+
+def options_changed(environment_url: str) -> None:
+    """Tell the sync workers the caller's options changed (they read them again at their next pass)."""
+    store = collaborators().sync_store
+    if store is None:
+        return
+    try:
+        store.put(mailbox_scope(environment_url, current_principal().object_id), OPTIONS_CHANGED, str(time.time()))
+    except store_errors() as exc:
+        log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
 
 
 def store_errors() -> tuple[type[Exception], ...]:

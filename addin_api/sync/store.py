@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAST_SYNC",
+    "OPTIONS_CHANGED",
     "ItemState",
     "InMemoryStore",
     "RedisStore",
@@ -45,6 +46,9 @@ SyncState = Literal["tracked", "pending", "undeliverable", "untracked", "filtere
 SQLITE_NAME = "sync-state.sqlite3"
 # The cursor holding when the mailbox's last complete pass ended (ISO 8601, UTC), shown as the mailbox's lastSync.
 LAST_SYNC = "last_sync"
+# The cursor the service sets (seconds since the epoch) when the owner changes their options: the workers then read
+# them again instead of trusting what they keep.
+OPTIONS_CHANGED = "options_changed"
 _REDIS_PREFIX = "addin-api:sync:"
 
 

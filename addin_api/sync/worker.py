@@ -27,7 +27,7 @@ from addin_api.sync.category_pass import Owner, PassResult, run_pass, synchroniz
 from addin_api.sync.graph import GraphClient
 from addin_api.sync.graph_errors import GraphError
 from addin_api.sync.jobs import Jobs, MailboxJob, PassIncomplete
-from addin_api.sync.store import SyncStore, mailbox_scope
+from addin_api.sync.store import OPTIONS_CHANGED, SyncStore, mailbox_scope
 from addin_api.sync.subscriptions import Endpoints, ensure_subscriptions
 
 __all__ = ["SyncRuntime", "run_worker"]
@@ -198,9 +198,16 @@ class SyncRuntime:
         return found
 
     def _caller(self, scope: str) -> tuple[MeInfo | None, bool | None]:
+        """The owner's roles and options as kept, unless they expired or the owner changed their options since."""
         with self._lock:
             found = self._callers.get(scope)
-        return (found[1], found[2]) if found is not None and found[0] > time.monotonic() else (None, None)
+        if found is None or found[0] <= time.monotonic():
+            return None, None
+        changed = self.store.get(scope, OPTIONS_CHANGED)
+        read_at = time.time() - (CALLER_SECONDS - (found[0] - time.monotonic()))
+        if changed is not None and _seconds(changed) >= read_at:
+            return None, None
+        return found[1], found[2]
 
     def catch_up(self) -> int:
         """Send a job for every synchronized mailbox of every environment; the number sent."""
@@ -244,6 +251,13 @@ def run_worker(runtime: SyncRuntime, stop: threading.Event, *, threads: int, cat
     finally:
         worker.stop()
         log.info("sync_worker_stopped")
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def _safely(step: Callable[[], int], event: str) -> None:

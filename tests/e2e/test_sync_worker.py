@@ -324,11 +324,11 @@ def test_an_email_graph_keeps_refusing_becomes_failed(stack: Stack) -> None:
     stack.devstack.http.delete(f"{stack.devstack.url}/_devstack/faults", timeout=10).raise_for_status()
 
 
-def set_options(stack: Stack, track_incoming: str) -> None:
+def set_options(stack: Stack, track_incoming: str, auto_create: str = "none") -> None:
     """Alice's personal options, through the service as the pane would change them."""
     changed = requests.patch(
         f"{stack.env['ADDIN_API_PUBLIC_URL']}/api/v1/settings",
-        json={"trackIncoming": track_incoming, "autoCreate": "none"},
+        json={"trackIncoming": track_incoming, "autoCreate": auto_create},
         headers={"Authorization": f"Bearer {stack.devstack.token(ALICE)}"},
         timeout=30,
     )
@@ -350,6 +350,48 @@ def test_with_all_email_tracked_an_arriving_message_is_tracked_unmarked(stack: S
             return found
 
         assert wait_for(lambda: categories() == [TRACKED], 10)
+    finally:
+        set_options(stack, "replies")
+
+
+def deliver_from(stack: Stack, sender: dict[str, str], subject: str) -> tuple[str, str]:
+    """Mail from `sender` to alice: (Graph message id, Internet message id)."""
+    body = {"from": sender, "to": [{"address": ALICE}], "subject": subject, "body": "Hello", "bodyType": "text"}
+    found = stack.devstack.http.post(f"{stack.devstack.url}/_devstack/mail/deliver", json=body, timeout=10).json()
+    return str(found["deliveries"][0]["messageId"]), str(found["internetMessageId"])
+
+
+def test_with_email_from_records_tracked_only_a_known_senders_message_is(stack: Stack) -> None:
+    """ "Email messages from Dynamics 365 Leads, Contacts and Accounts": Dana (a contact) yes, a stranger no."""
+    set_options(stack, "fromRecords")
+    # Mail of the second of the mailbox's first pass counts as already there (Graph's times are to the second).
+    time.sleep(1.1)
+    try:
+        subject = _subject("from-records")
+        _, known = deliver_from(stack, {"address": "dana@fabrikam.example", "name": "Dana"}, subject)
+        _, stranger = deliver_from(stack, {"address": "who@nowhere.example", "name": "Who"}, subject)
+        assert wait_for(lambda: activities(stack.devstack, subject)[known] == 1, 20)
+        assert not wait_for(lambda: stranger in activities(stack.devstack, subject), 2 * CATCH_UP_SECONDS)
+    finally:
+        set_options(stack, "replies")
+
+
+def test_an_unknown_sender_of_a_categorized_message_becomes_a_contact(stack: Stack) -> None:
+    """Automatically create records on: the stranger becomes alice's contact and the email regards it."""
+    set_options(stack, "replies", auto_create="contact")
+    try:
+        subject = _subject("create")
+        address = f"{subject}@unknown-co.example"
+        message_id, internet_id = deliver_from(stack, {"address": address, "name": "Nova Person"}, subject)
+        categorize(stack.devstack, ALICE, message_id)
+        assert wait_for(lambda: activities(stack.devstack, subject)[internet_id] == 1, 20)
+        path = f"contacts?$select=contactid&$filter=emailaddress1 eq '{address}'"
+        contacts = dataverse(stack.devstack, "GET", path).json()["value"]
+        emails = dataverse(
+            stack.devstack, "GET", f"emails?$select=_regardingobjectid_value&$filter=subject eq '{subject}'"
+        ).json()["value"]
+        assert [e["_regardingobjectid_value"] for e in emails] == [c["contactid"] for c in contacts]
+        assert len(contacts) == 1
     finally:
         set_options(stack, "replies")
 
