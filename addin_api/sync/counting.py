@@ -42,6 +42,10 @@ class MailboxGraph(Protocol):
         """The pages of one delta round of the calendar's events in a window."""
         ...
 
+    def message_headers(self, user: str, message_id: str) -> list[dict[str, Any]]:
+        """A message's Internet headers."""
+        ...
+
     def set_event_categories(self, user: str, event_id: str, categories: Sequence[str]) -> None:
         """Replace an event's categories."""
         ...
@@ -107,6 +111,11 @@ class CountingGraph:
     def calendar_delta(self, user: str, start: str, end: str, *, delta_link: str | None = None) -> Iterator[DeltaPage]:
         """The pages of one delta round of the calendar's events (one request each)."""
         return self._counted_pages(self._graph.calendar_delta(user, start, end, delta_link=delta_link))
+
+    def message_headers(self, user: str, message_id: str) -> list[dict[str, Any]]:
+        """A message's Internet headers."""
+        self.requests += 1
+        return self._graph.message_headers(user, message_id)
 
     def set_event_categories(self, user: str, event_id: str, categories: Sequence[str]) -> None:
         """Replace an event's categories."""

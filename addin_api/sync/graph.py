@@ -229,6 +229,13 @@ class GraphClient:
                 return
             url, params = self._own(page.next_link), None
 
+    def message_headers(self, user: str, message_id: str) -> list[dict[str, Any]]:
+        """A message's Internet headers (`internetMessageHeaders`, returned only when selected)."""
+        url = f"{self._mailbox(user)}/messages/{_id(message_id)}"
+        body = self._call("message_headers", "GET", user, url, params={"$select": "internetMessageHeaders"})
+        found = body.get("internetMessageHeaders")
+        return [h for h in found if isinstance(h, dict)] if isinstance(found, list) else []
+
     def sent_message_id(self, user: str, internet_message_id: str) -> str | None:
         """The id of the message in Sent Items with this Internet message id, or None."""
         url = f"{self._mailbox(user)}/mailFolders/sentitems/messages"

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from marshmallow import ValidationError
@@ -31,9 +31,9 @@ from marshmallow import ValidationError
 from addin_api.dataverse import options as dvoptions
 from addin_api.dataverse.whoami import read_me
 from addin_api.errors import ApiError
-from addin_api.model import MeInfo, TrackCommand, TrackPolicy
+from addin_api.model import MeInfo, RegardingRef, TrackCommand, TrackEmail, TrackPolicy
 from addin_api.services.tracking import track
-from addin_api.sync.autotrack import FILTERED, accepts, received_since
+from addin_api.sync.autotrack import FILTERED, accepts, received_since, replied_regarding, replied_to
 from addin_api.sync.counting import CountingDataverse, CountingGraph
 from addin_api.sync.graph import DeltaPage, MasterCategory
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
@@ -266,7 +266,14 @@ def _auto(run: PassRun, source: Source, item: dict[str, Any], key: str) -> bool:
     if not accepted:
         run.state.set_item(run.scope, key, ItemState(FILTERED))
         return True
-    done = _track(run, source, item, key, None)
+    try:
+        headers = run.graph.message_headers(run.owner.object_id, str(item.get("id", "")))
+        regarding = replied_regarding(run.dataverse, replied_to(headers))
+    except (ApiError, GraphError) as exc:
+        if transient(exc):
+            raise Stopped(exc.code, transient=True) from None
+        regarding = None
+    done = _track(run, source, item, key, None, regarding)
     found = run.state.item(run.scope, key)
     if done and found is not None and found.state == "tracked":
         run.auto_tracked += 1
@@ -278,12 +285,22 @@ def _auto(run: PassRun, source: Source, item: dict[str, Any], key: str) -> bool:
     return done
 
 
-def _track(run: PassRun, source: Source, item: dict[str, Any], key: str, state: ItemState | None) -> bool:
-    """Track one categorized item as the owner; False when it failed and is to be tried again."""
+def _track(
+    run: PassRun,
+    source: Source,
+    item: dict[str, Any],
+    key: str,
+    state: ItemState | None,
+    regarding: RegardingRef | None = None,
+) -> bool:
+    """Track one categorized item as the owner (regarding `regarding`); False when it failed, to be tried again."""
     caller = run.caller()
     graph_before, dataverse_before = run.graph.requests, run.dataverse.round_trips
     try:
-        tracked = track(run.dataverse, run.environment_url, caller, source.command(item), run.policy)
+        command = source.command(item)
+        if regarding is not None and isinstance(command, TrackEmail):
+            command = replace(command, regarding=regarding)
+        tracked = track(run.dataverse, run.environment_url, caller, command, run.policy)
     except GraphNotFound:
         return True  # deleted since the delta page was read: nothing left to track
     except (ApiError, GraphError) as exc:

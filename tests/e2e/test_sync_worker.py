@@ -24,6 +24,7 @@ from opsutil import ROOT, RedisServer, Service
 from sync_support import activities, categorize, dataverse, deliver, enable_mailbox, graph, wait_for
 
 from addin_api.cli import dev_environment
+from addin_api.devstack import seed
 from addin_api.devstack.control import config_document
 from addin_api.devstack.server import DevstackServer
 from addin_api.sync.items import pane_body
@@ -278,15 +279,18 @@ def as_alice_in_dataverse(stack: Stack, method: str, path: str, body: Any = None
     return stack.devstack.http.request(method, f"{stack.devstack.api}{path}", json=body, headers=headers, timeout=30)
 
 
-def queue_email(stack: Stack, subject: str, recipients: list[str]) -> str:
+def queue_email(stack: Stack, subject: str, recipients: list[str], token: str = "", **fields: Any) -> str:
     """An email alice writes in Dynamics 365 and sends (`SendEmail` with IssueSend): Pending Send; its id."""
     parties = [{"participationtypemask": 2, "addressused": address} for address in recipients]
-    body = {"subject": subject, "description": "<p>Our proposal.</p>", "directioncode": True}
+    body = {"subject": subject, "description": "<p>Our proposal.</p>", "directioncode": True, **fields}
     created = as_alice_in_dataverse(stack, "POST", "emails", {**body, "email_activity_parties": parties})
     assert created.status_code == 204, created.text
     email_id = str(created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")"))
     queued = as_alice_in_dataverse(
-        stack, "POST", f"emails({email_id})/Microsoft.Dynamics.CRM.SendEmail", {"IssueSend": True, "TrackingToken": ""}
+        stack,
+        "POST",
+        f"emails({email_id})/Microsoft.Dynamics.CRM.SendEmail",
+        {"IssueSend": True, "TrackingToken": token},
     )
     assert queued.status_code == 200, queued.text
     return email_id
@@ -310,6 +314,41 @@ def test_an_email_sent_from_dynamics_leaves_from_the_owners_mailbox_and_becomes_
     assert [m["subject"] for m in outbound if m.get("internetMessageId") == message_id] == [subject]
     inbox = graph(stack.devstack, MEGAN, "GET", "/me/mailFolders/inbox/messages?$select=subject,internetMessageId")
     assert [m["subject"] for m in inbox.json()["value"] if m["internetMessageId"] == message_id] == [subject]
+
+
+def test_a_reply_to_an_email_sent_from_dynamics_is_tracked_regarding_the_same_record(stack: Stack) -> None:
+    """Alice sends regarding Fabrikam (with a tracking token); Sam's reply correlates by the token, is tracked on
+    the default option and regards Fabrikam too (found through its In-Reply-To)."""
+    subject = _subject("reply")
+    token = as_alice_in_dataverse(stack, "POST", "GetTrackingTokenEmail", {"Subject": subject}).json()["TrackingToken"]
+    regarding = {"regardingobjectid_account_email@odata.bind": f"/accounts({seed.FABRIKAM_ACCOUNT_ID})"}
+    email_id = queue_email(stack, subject, ["sam@northwind.example"], token, **regarding)
+
+    def sent() -> dict[str, Any]:
+        found: dict[str, Any] = dataverse(
+            stack.devstack, "GET", f"emails({email_id})?$select=statuscode,messageid"
+        ).json()
+        return found
+
+    assert wait_for(lambda: sent()["statuscode"] == 3, 20)
+    reply = {
+        "from": {"address": "sam@northwind.example", "name": "Sam Lee"},
+        "to": [{"address": ALICE}],
+        "subject": f"RE: {subject} {token}",
+        "body": "Thanks, agreed.",
+        "bodyType": "text",
+        "inReplyTo": sent()["messageid"],
+    }
+    time.sleep(1.1)  # a message of a later second than the mailbox's first pass (Graph's times are to the second)
+    stack.devstack.http.post(f"{stack.devstack.url}/_devstack/mail/deliver", json=reply, timeout=10).raise_for_status()
+
+    def tracked_reply() -> list[Any]:
+        path = f"emails?$select=_regardingobjectid_value&$filter=startswith(subject,'RE: {subject}')"
+        found: list[Any] = dataverse(stack.devstack, "GET", path).json()["value"]
+        return found
+
+    assert wait_for(lambda: bool(tracked_reply()), 20)
+    assert [e["_regardingobjectid_value"] for e in tracked_reply()] == [seed.FABRIKAM_ACCOUNT_ID]
 
 
 def test_an_email_graph_keeps_refusing_becomes_failed(stack: Stack) -> None:

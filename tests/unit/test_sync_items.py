@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
+from addin_api.sync.autotrack import replied_to
 from addin_api.sync.calendar import appointment_command, carries_event
 from addin_api.sync.graph import MasterCategory
 from addin_api.sync.items import TRACKED_CATEGORY, carries, track_command, tracking_category
@@ -94,3 +95,16 @@ def test_an_event_not_in_utc_is_refused_rather_than_misplaced() -> None:
     }
     with pytest.raises(ValidationError):
         appointment_command(event)
+
+
+def test_a_reply_names_what_it_answers_in_reply_to_first_then_references_newest_first() -> None:
+    """In-Reply-To leads; References follow from the newest; duplicates and non-ids are dropped; at most ten."""
+    headers = [
+        {"name": "Message-ID", "value": "<self@x>"},
+        {"name": "in-reply-to", "value": "<b@x>"},
+        {"name": "References", "value": "<a@x> <b@x> junk"},
+    ]
+    assert replied_to(headers) == ["<b@x>", "<a@x>"]
+    many = [{"name": "References", "value": " ".join(f"<{n}@x>" for n in range(30))}]
+    assert len(replied_to(many)) == 10
+    assert replied_to([]) == []
