@@ -291,6 +291,62 @@ def send(stack: Stack, count: int) -> dict[str, Any]:
     }
 
 
+def reply(stack: Stack, count: int) -> dict[str, Any]:
+    """Replies to emails alice sent from Dynamics 365 regarding an account (with a tracking token), on her default
+    options: each correlates, is tracked regarding the same account. Timed from the log: the reply's delivery →
+    the end of the worker's create of its email."""
+    headers = {"Authorization": f"Bearer {stack.token(ALICE, 'dataverse')}", "Accept": "application/json"}
+    api = f"{stack.url}/api/data/v9.2"
+    account = stack.dataverse("GET", "accounts?$select=accountid&$top=1").json()["value"][0]["accountid"]
+    seconds: list[float] = []
+    regarded = 0
+    for n in range(count):
+        subject = f"bench-reply-{uuid.uuid4().hex[:6]} {n}"
+        token = stack.http.post(f"{api}/GetTrackingTokenEmail", json={"Subject": subject}, headers=headers).json()
+        body = {
+            "subject": subject,
+            "description": "<p>Proposal</p>",
+            "directioncode": True,
+            "regardingobjectid_account_email@odata.bind": f"/accounts({account})",
+            "email_activity_parties": [{"participationtypemask": 2, "addressused": SENDER["address"]}],
+        }
+        created = stack.http.post(f"{api}/emails", json=body, headers=headers)
+        email_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+        stack.http.post(
+            f"{api}/emails({email_id})/Microsoft.Dynamics.CRM.SendEmail",
+            json={"IssueSend": True, "TrackingToken": token["TrackingToken"]},
+            headers=headers,
+        ).raise_for_status()
+
+        def sent(i: str = email_id) -> dict[str, Any]:
+            found: dict[str, Any] = stack.dataverse("GET", f"emails({i})?$select=statuscode,messageid").json()
+            return found
+
+        wait_for(lambda: sent()["statuscode"] == 3, 30)
+        time.sleep(1.1)  # a reply of a later second than the original (Graph's times are to the second)
+        answer = {
+            "from": SENDER,
+            "to": [{"address": ALICE}],
+            "subject": f"RE: {subject} {token['TrackingToken']}",
+            "body": "Agreed.",
+            "bodyType": "text",
+            "inReplyTo": sent()["messageid"],
+        }
+        started = time.monotonic()
+        stack.http.post(f"{stack.url}/_devstack/mail/deliver", json=answer, timeout=10).raise_for_status()
+        path = f"emails?$select=_regardingobjectid_value&$filter=startswith(subject,'RE: {subject}')"
+        if wait_for(lambda p=path: bool(stack.dataverse("GET", p).json()["value"]), 30, every=0.02):  # type: ignore[misc]
+            seconds.append(time.monotonic() - started)
+            regarded += stack.dataverse("GET", path).json()["value"][0]["_regardingobjectid_value"] == account
+    return {
+        "replies": count,
+        "tracked": len(seconds),
+        "regardingTheSameRecord": regarded,
+        "p50Seconds": round(percentile(seconds, 50), 3) if seconds else None,
+        "p95Seconds": round(percentile(seconds, 95), 3) if seconds else None,
+    }
+
+
 def scale(stack: Stack, mailboxes: Sequence[str], total: int, burst: int) -> dict[str, Any]:
     """`total` messages over the mailboxes, categorized in bursts; the first worker killed halfway."""
     subject = f"bench-scale-{uuid.uuid4().hex[:6]}"
@@ -369,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-messages", type=int, default=50)
     parser.add_argument("--catch-up-messages", type=int, default=10)
     parser.add_argument("--send-emails", type=int, default=20)
+    parser.add_argument("--replies", type=int, default=10)
     parser.add_argument("--scale-messages", type=int, default=1000)
     parser.add_argument("--mailboxes", type=int, default=20)
     parser.add_argument("--burst", type=int, default=50)
@@ -388,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["catchUp"] = catch_up(stack, args.catch_up_messages)
         print("send", file=sys.stderr, flush=True)
         results["send"] = send(stack, args.send_emails)
+        print("reply", file=sys.stderr, flush=True)
+        results["reply"] = reply(stack, args.replies)
         print("scale", file=sys.stderr, flush=True)
         results["scale"] = scale(stack, mailboxes, args.scale_messages, args.burst)
     print(json.dumps(results, indent=2))
