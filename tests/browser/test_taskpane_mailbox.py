@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser_support import OpenPane
@@ -79,3 +80,18 @@ def test_an_undeliverable_item_offers_the_pane_track(open_pane: OpenPane, devsta
     pane.page.locator("#btn-track-plain").click()
     expect(pane.page.locator("#status-tracked")).to_be_visible()
     expect(note).to_be_hidden()
+
+
+def test_the_automatic_tracking_card_reads_and_saves_the_users_options(open_pane: OpenPane, api: Any) -> None:
+    """Opened, it shows Dynamics' default; saved, the service holds the new choice."""
+    pane = open_pane(user=ALICE)
+    pane.wait_loaded()
+    page = pane.page
+    page.locator("#settings-card > summary").click()
+    expect(page.locator("#settings-track")).to_have_value("replies")
+    expect(page.locator("#settings-autocreate")).not_to_be_checked()
+    page.locator("#settings-track").select_option("fromRecords")
+    page.locator("#settings-autocreate").check()
+    page.locator("#settings-save").click()
+    expect(page.locator("#settings-note")).to_have_text("Saved.")
+    assert {"trackIncoming": "fromRecords", "autoCreate": "contact"} == api.get("/api/v1/settings").get_json()
