@@ -29,7 +29,7 @@ from addin_api.sync.graph_errors import GraphError
 from addin_api.sync.pass_items import Owner, transient
 from addin_api.sync.store import ItemState, SyncStore
 
-__all__ = ["FAILED", "PENDING_SEND", "SENT", "SendResult", "pending_owners", "send_pending", "sends_enabled"]
+__all__ = ["FAILED", "PENDING_SEND", "SENT", "SendResult", "pending_owners", "send_pending", "sender"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ RECIPIENTS = {2: "toRecipients", 3: "ccRecipients", 4: "bccRecipients"}
 # Graph takes attachments inline in a draft up to 3 MB in all; larger ones need an upload session.
 # https://learn.microsoft.com/en-us/graph/outlook-large-attachments
 INLINE_ATTACHMENT_BYTES = 3 * 1024 * 1024
+_OUTGOING = "emailrouteraccessapproval,outgoingemaildeliverymethod,outgoingemailstatus"
 
 
 class SendingGraph(Protocol):
@@ -75,17 +76,30 @@ def pending_owners(app: Dataverse) -> set[str]:
         page = app.get(next_link)
 
 
-def sends_enabled(app: Dataverse, mailbox_id: str) -> bool:
-    """Whether the mailbox sends its owner's email here: approved, outgoing by server-side sync, tested."""
-    box = app.get(
-        f"mailboxes({odata.guid(mailbox_id)})",
-        {"$select": "emailrouteraccessapproval,outgoingemaildeliverymethod,outgoingemailstatus"},
+def sender(app: Dataverse, upn: str) -> tuple[Owner, str] | None:
+    """The owner and their systemuser id, when their mailbox sends their email here (approved, outgoing by
+    server-side sync, tested); None otherwise. One round trip."""
+    found = app.get(
+        "systemusers",
+        {
+            "$select": "systemuserid,azureactivedirectoryobjectid,domainname",
+            "$filter": f"domainname eq {odata.literal(upn, max_length=320)}",
+            "$expand": f"defaultmailbox($select={_OUTGOING})",
+            "$top": "2",
+        },
     )
-    return (
+    rows = [r for r in found.get("value", []) if isinstance(r, dict)]
+    box = rows[0].get("defaultmailbox") if len(rows) == 1 else None
+    if not isinstance(box, dict) or not rows[0].get("azureactivedirectoryobjectid"):
+        return None
+    enabled = (
         box.get("emailrouteraccessapproval") == dvmailbox.APPROVED
         and box.get("outgoingemaildeliverymethod") == dvmailbox.EMAIL_SERVER_SIDE_SYNC
         and box.get("outgoingemailstatus") == dvmailbox.SUCCESS
     )
+    row = rows[0]
+    owner = Owner(str(row.get("domainname") or upn), str(row["azureactivedirectoryobjectid"]))
+    return (owner, str(row["systemuserid"])) if enabled else None
 
 
 def send_pending(

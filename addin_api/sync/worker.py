@@ -63,7 +63,8 @@ class SyncRuntime:
     policy: TrackPolicy
     endpoints: Endpoints | None
     _graphs: dict[str, GraphClient] = field(default_factory=dict)
-    # Each owner as Dataverse knows them, read by a pass and kept a while (a pass then needs no `WhoAmI`).
+    # Each owner as Dataverse knows them and their options, with when a pass read them (wall-clock seconds), kept a
+    # while (a pass then needs no `WhoAmI`).
     _callers: dict[str, tuple[float, MeInfo, bool | None]] = field(default_factory=dict)
     _people: dict[str, tuple[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -123,7 +124,7 @@ class SyncRuntime:
         first = results[0]
         if first.caller is not None and (first.caller is not known or first.auto_create != auto_create):
             with self._lock:
-                self._callers[scope] = (time.monotonic() + CALLER_SECONDS, first.caller, first.auto_create)
+                self._callers[scope] = (time.time(), first.caller, first.auto_create)
         for result in results:
             log.info(
                 "sync_pass",
@@ -156,16 +157,13 @@ class SyncRuntime:
     def send(self, job: MailboxJob, graph: GraphClient) -> None:
         """Send the owner's Pending Send emails, when their mailbox sends through server-side sync here."""
         app = self.access.dataverse(job.environment_url)
-        try:
-            person = admin.find_user(app, job.upn)
-        except NotFound:
-            return
-        if person.mailbox_id is None or not outgoing.sends_enabled(app, person.mailbox_id):
+        found = outgoing.sender(app, job.upn)
+        if found is None:
             log.info("sync_send_not_enabled", extra={"oid": job.owner_oid})
             return  # Dynamics leaves them Pending Send until the mailbox is enabled
+        owner, systemuser_id = found
         scope = mailbox_scope(job.environment_url, job.owner_oid)
-        owner = Owner(person.upn, person.object_id)
-        result = outgoing.send_pending(app, graph, owner, person.systemuser_id, self.store, scope)
+        result = outgoing.send_pending(app, graph, owner, systemuser_id, self.store, scope)
         log.info("sync_sends", extra={"sent": result.sent, "failed": result.failed, "retrying": len(result.retrying)})
         if result.transient or result.retrying:
             raise PassIncomplete(f"{len(result.retrying)} emails left to send")
@@ -201,11 +199,10 @@ class SyncRuntime:
         """The owner's roles and options as kept, unless they expired or the owner changed their options since."""
         with self._lock:
             found = self._callers.get(scope)
-        if found is None or found[0] <= time.monotonic():
+        if found is None or time.time() - found[0] >= CALLER_SECONDS:
             return None, None
         changed = self.store.get(scope, OPTIONS_CHANGED)
-        read_at = time.time() - (CALLER_SECONDS - (found[0] - time.monotonic()))
-        if changed is not None and _seconds(changed) >= read_at:
+        if changed is not None and _seconds(changed) >= found[0]:
             return None, None
         return found[1], found[2]
 
