@@ -21,7 +21,14 @@
     ├── Throttled                 429     throttled              (+ Retry-After)
     ├── DataverseUnavailable      503     dataverse_unavailable  (+ Retry-After)
     ├── IdentityUnavailable       503     identity_unavailable   (+ Retry-After)
-    └── DataverseError            502     dataverse_error        (an answer we could not interpret)
+    ├── DataverseError            502     dataverse_error        (an answer we could not interpret)
+    ├── FolderRuleRefused         422     folder_rule_refused    (a folder-tracking rule that cannot be made)
+    │   ├── FolderTrackingDisabled        folder_tracking_disabled   (the organization does not use it)
+    │   ├── FolderRuleLimit               folder_rule_limit      (+ limit)
+    │   ├── FolderNotInInbox              folder_not_in_inbox
+    │   └── NoMailbox                     no_mailbox
+    ├── MailboxForbidden          403     mailbox_forbidden      (Microsoft Graph refused the user's mailbox)
+    └── MailboxUnavailable        503     mailbox_unavailable    (+ Retry-After: Graph throttling or down)
 
 Messages are ours: never Dataverse's or Entra's text, tokens or email content.
 """
@@ -300,3 +307,63 @@ class DataverseError(ApiError):
     status = 502
     code = "dataverse_error"
     title = "Dynamics 365 returned an unexpected answer"
+
+
+class FolderRuleRefused(ApiError):
+    """A folder-tracking rule that cannot be made; each subclass names why."""
+
+    status = 422
+    code = "folder_rule_refused"
+    title = "The folder cannot be tracked"
+
+
+class FolderTrackingDisabled(FolderRuleRefused):
+    """The organization does not use folder-level tracking."""
+
+    code = "folder_tracking_disabled"
+    title = "Your organization does not use folder-level tracking"
+
+
+class FolderRuleLimit(FolderRuleRefused):
+    """The user has as many rules as the organization allows."""
+
+    code = "folder_rule_limit"
+    title = "You have as many folder rules as your organization allows"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Your organization allows {limit} folder tracking rules per user")
+        self.limit = limit
+
+    def extra(self) -> dict[str, Any]:
+        """The limit, so the pane can say it."""
+        return {"limit": self.limit}
+
+
+class FolderNotInInbox(FolderRuleRefused):
+    """The folder is not under the user's Inbox (or does not exist)."""
+
+    code = "folder_not_in_inbox"
+    title = "Only folders under your Inbox can be tracked"
+
+
+class NoMailbox(FolderRuleRefused):
+    """The user has no mailbox in Dataverse."""
+
+    code = "no_mailbox"
+    title = "You have no mailbox in Dynamics 365"
+
+
+class MailboxForbidden(ApiError):
+    """Microsoft Graph refused to let the add-in read the user's mailbox."""
+
+    status = 403
+    code = "mailbox_forbidden"
+    title = "The add-in may not read your mail folders"
+
+
+class MailboxUnavailable(ApiError):
+    """Microsoft Graph is throttling, down or timing out for the user's mailbox."""
+
+    status = 503
+    code = "mailbox_unavailable"
+    title = "Your mailbox is not reachable right now"

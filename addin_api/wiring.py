@@ -31,6 +31,7 @@ from addin_api.services.me import MeCache
 from addin_api.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from addin_api.sync.graph import GraphClient
     from addin_api.sync.store import SyncStore
 
 
@@ -87,6 +88,28 @@ class Collaborators:
             principal.key,
             observe=self.observe_dataverse,
             breaker=self.breakers.for_environment(environment),
+        )
+
+    def graph(self, principal: Principal) -> GraphClient:
+        """A Microsoft Graph client acting as `principal` (delegated, on-behalf-of them), for their own mailbox.
+
+        It retries a throttled request once, within two seconds: a pane is waiting.
+        """
+        from addin_api.sync.graph import GraphClient
+        from addin_api.sync.graph_limits import RetryPolicy
+
+        def token(force_refresh: bool) -> str:
+            if force_refresh:
+                self.obo.forget_graph(principal)
+            return self.obo.graph_token(principal, force_refresh=force_refresh)
+
+        return GraphClient(
+            self.session,
+            self.settings.graph_url,
+            token,
+            timeout=self.settings.timeout,
+            tenant_id=principal.tenant_id,
+            policy=RetryPolicy(max_attempts=2, max_total_wait=2.0),
         )
 
 

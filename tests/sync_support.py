@@ -10,9 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from conftest import Devstack
+from conftest import ALICE, Devstack, make_session, make_settings
 
 from addin_api.dataverse import mailbox as dvmailbox
+from addin_api.model import MeInfo, TrackPolicy
+from addin_api.sync.category_pass import Owner, PassResult, run_pass
+from addin_api.sync.graph import GraphClient
+from addin_api.sync.store import InMemoryStore, mailbox_scope
+from addin_api.wiring import build_app_access
 
 TRACKED = "Tracked to Dynamics 365"
 MEGAN = "megan@contoso.example"
@@ -21,7 +26,7 @@ SENDER = {"address": "lee@northwind.example", "name": "Lee Gu"}
 
 def graph(devstack: Devstack, user: str, method: str, path: str, **kwargs: Any) -> requests.Response:
     """Graph as `user` in Outlook."""
-    headers = {"Authorization": f"Bearer {devstack.token(user, audience='graph')}"}
+    headers = {"Authorization": f"Bearer {devstack.token(user, audience='graph')}", **kwargs.pop("headers", {})}
     return devstack.http.request(method, f"{devstack.url}/v1.0{path}", headers=headers, timeout=30, **kwargs)
 
 
@@ -89,3 +94,53 @@ def wait_for(check: Callable[[], bool], seconds: float, every: float = 0.1) -> b
             return True
         time.sleep(every)
     return check()
+
+
+class Mailbox:
+    """Alice's mailbox, synced pass by pass into one store."""
+
+    def __init__(self, devstack: Devstack) -> None:
+        settings = make_settings(devstack)
+        self.devstack = devstack
+        self.environment = str(devstack.config["environmentUrl"])
+        user = devstack.server.state.config.user_by_upn(ALICE)
+        assert user is not None
+        self.owner = Owner(ALICE, user.oid)
+        self.graph = GraphClient.for_app(settings, make_session(devstack), devstack.config["tenantId"])
+        self.access = build_app_access(settings)
+        self.policy = TrackPolicy(settings.max_attachment_bytes, settings.activity_id_key())
+        self.store = InMemoryStore()
+        self.scope = mailbox_scope(self.environment, user.oid)
+        self.caller: MeInfo | None = None
+
+    def sync(self, feeds: str = "all") -> PassResult:
+        """One pass (handed the owner as an earlier pass read them, as the worker does)."""
+        owner_dv = self.access.dataverse(self.environment, acting_as=self.owner.object_id)
+        result = run_pass(
+            self.graph,
+            owner_dv,
+            self.owner,
+            self.store,
+            environment_url=self.environment,
+            policy=self.policy,
+            caller=self.caller,
+            feeds=feeds,
+        )
+        self.caller = result.caller or self.caller
+        return result
+
+    def know_the_owner(self) -> None:
+        """A first pass that reads the owner (so that faults on `$batch` meet only the tracking)."""
+        message_id, _ = deliver(self.devstack, ALICE, "pass-warm-up")
+        categorize(self.devstack, ALICE, message_id)
+        self.sync()
+        assert self.caller is not None
+
+    def state(self, internet_id: str) -> Any:
+        """The item's state in the store."""
+        return self.store.item(self.scope, internet_id)
+
+    def categories(self, message_id: str) -> list[str]:
+        """The message's categories, as alice sees them in Outlook."""
+        found: list[str] = graph(self.devstack, ALICE, "GET", f"/me/messages/{message_id}").json()["categories"]
+        return found

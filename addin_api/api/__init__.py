@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
     """Install request ids, error handlers and the blueprints."""
     from addin_api.api.appointments import bp as appointments
     from addin_api.api.emails import bp as emails
+    from addin_api.api.folder_rules import bp as folder_rules
     from addin_api.api.health import bp as health
     from addin_api.api.mailbox import bp as mailbox
     from addin_api.api.me import bp as me
@@ -115,6 +116,7 @@ def init_app(app: Flask) -> None:
         taskpane,
         mailbox,
         options,
+        folder_rules,
         webhooks,
     ):
         app.register_blueprint(blueprint)

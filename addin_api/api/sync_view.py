@@ -9,13 +9,23 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from typing import TYPE_CHECKING
+
+from flask import current_app
 
 from addin_api.api.principal import current_principal
 from addin_api.model import SYNC_STATES
+from addin_api.sync.folder_rules import rules_changed as rules_forgotten
 from addin_api.sync.store import LAST_SYNC, OPTIONS_CHANGED, ItemState, mailbox_scope
 from addin_api.wiring import collaborators
 
-__all__ = ["item_state", "last_sync", "options_changed", "store_errors"]
+if TYPE_CHECKING:
+    from addin_api.sync.jobs import Jobs
+
+__all__ = ["JOBS_EXTENSION", "item_state", "last_sync", "options_changed", "rules_changed", "store_errors"]
+
+# Where the app keeps the sync job queue (`api.webhooks.init_app`).
+JOBS_EXTENSION = "addin_api_sync_jobs"
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,33 @@ def options_changed(environment_url: str) -> None:
         store.put(mailbox_scope(environment_url, current_principal().object_id), OPTIONS_CHANGED, str(time.time()))
     except store_errors() as exc:
         log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
+
+
+def rules_changed(environment_url: str) -> None:
+    """Tell the sync workers the caller's folder rules changed, and ask for a pass over the rule folders now (the
+    mail already in a new rule's folder is tracked within seconds, not at the next catch-up)."""
+    store = collaborators().sync_store
+    principal = current_principal()
+    if store is not None:
+        try:
+            rules_forgotten(store, mailbox_scope(environment_url, principal.object_id))
+        except store_errors() as exc:
+            log.warning("sync_store_unavailable", extra={"error": type(exc).__name__})
+    jobs: Jobs | None = current_app.extensions.get(JOBS_EXTENSION)
+    if jobs is not None:
+        from addin_api.sync.jobs import MailboxJob
+
+        job = MailboxJob(
+            principal.tenant_id,
+            environment_url.rstrip("/"),
+            principal.object_id,
+            principal.username or "",
+            feeds="rules",
+        )
+        try:
+            jobs.send(job)
+        except Exception as exc:  # the queue being down must not fail the change: catch-up reads the rules
+            log.warning("sync_jobs_unavailable", extra={"error": type(exc).__name__})
 
 
 def store_errors() -> tuple[type[Exception], ...]:

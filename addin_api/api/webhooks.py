@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from addin_api.api.common import json_body
 from addin_api.api.declare import Auth, declare
-from addin_api.api.sync_view import store_errors
+from addin_api.api.sync_view import JOBS_EXTENSION, store_errors
 from addin_api.errors import ValidationFailed
 from addin_api.sync.store import mailbox_scope
 from addin_api.sync.subscriptions import client_state_owner, subscription_feed
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOBS = "addin_api_sync_jobs"
+JOBS = JOBS_EXTENSION
 # A notification batch holds at most 1,000 items; each is well under a kilobyte.
 MAX_BODY_BYTES = 1024 * 1024
 MAX_VALIDATION_TOKEN = 1024

@@ -1,4 +1,5 @@
-"""Exchange the user's bootstrap token on-behalf-of (OBO) them for a Dataverse token, with MSAL, and cache it.
+"""Exchange the user's bootstrap token on-behalf-of (OBO) them for a Dataverse token (and, for their mail folders,
+a Microsoft Graph token), with MSAL, and cache each per user and resource.
 
 https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of-flow
 
@@ -65,11 +66,17 @@ from addin_api.errors import ApiError, ConfigurationError, IdentityUnavailable, 
 from addin_api.logs import hashed_user
 from addin_api.settings import Settings
 
-__all__ = ["DATAVERSE_SCOPE", "OboProvider"]
+__all__ = ["DATAVERSE_SCOPE", "GRAPH_RESOURCE", "GRAPH_SCOPE", "OboProvider"]
 
 logger = logging.getLogger(__name__)
 
 DATAVERSE_SCOPE = "user_impersonation"
+# The second resource the service reaches as the user: Microsoft Graph, to list their mail folders (the pane's
+# folder-rule picker). `Mail.ReadBasic` is the least privilege that lists folders; the scope names Graph's resource
+# whatever URL the deployment sends Graph requests to.
+# https://learn.microsoft.com/en-us/graph/api/mailfolder-list-childfolders#permissions
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+GRAPH_SCOPE = f"{GRAPH_RESOURCE}/Mail.ReadBasic"
 # Reuse a cached Dataverse token until this long before it expires.
 EXPIRY_MARGIN_SECONDS = 300
 # Users whose MSAL http-cache partition and Retry-After window are kept (least recently used go first).
@@ -108,9 +115,19 @@ class OboProvider:
         # One exchange at a time per user and environment: the pane opens with several requests at once, and a cold
         # user would otherwise cost one token request each; the others wait and then read the cached token.
         with self._flights.hold(key):
-            return self._token(principal, environment_url, key, force_refresh)
+            return self._token(principal, f"{environment_url}/{DATAVERSE_SCOPE}", key, force_refresh)
 
-    def _token(self, principal: Principal, environment_url: str, key: str, force_refresh: bool) -> str:
+    def graph_token(self, principal: Principal, *, force_refresh: bool = False) -> str:
+        """Return a delegated Microsoft Graph token (`GRAPH_SCOPE`) for `principal`, cached like Dataverse's."""
+        key = self._key(principal, GRAPH_RESOURCE)
+        with self._flights.hold(key):
+            return self._token(principal, GRAPH_SCOPE, key, force_refresh)
+
+    def forget_graph(self, principal: Principal) -> None:
+        """Drop the cached Graph token of this user (Graph rejected it)."""
+        self._cache.delete(self._key(principal, GRAPH_RESOURCE))
+
+    def _token(self, principal: Principal, scope: str, key: str, force_refresh: bool) -> str:
         if not force_refresh:
             cached = self._cache.get(key)
             if cached is not None:
@@ -122,7 +139,7 @@ class OboProvider:
             # Entra told this user to come back later: send nothing until then (other users are not affected).
             logger.info("obo_held_back", extra={"tid": principal.tenant_id, "user": _user(principal)})
             raise IdentityUnavailable(retry_after=max(1, math.ceil(left)))
-        result = self._exchange(principal, [f"{environment_url}/{DATAVERSE_SCOPE}"])
+        result = self._exchange(principal, [scope])
 
         token = result.get("access_token")
         if not isinstance(token, str) or not token:
@@ -195,9 +212,9 @@ class OboProvider:
             raise ConfigurationError("No Dataverse environment is configured for this organization")
         return expected.rstrip("/")
 
-    def _key(self, principal: Principal, environment_url: str) -> str:
+    def _key(self, principal: Principal, resource: str) -> str:
         # Per tenant, user and resource: one user's token is never served to another.
-        return "|".join(("obo", self._settings.client_id, principal.tenant_id, principal.object_id, environment_url))
+        return "|".join(("obo", self._settings.client_id, principal.tenant_id, principal.object_id, resource))
 
     def _app(self, tenant_id: str) -> Any:
         app = self._apps.get(tenant_id)

@@ -53,10 +53,11 @@ READ_ONLY = frozenset(f"read:{table}" for table in DATAVERSE_TABLES)
 # https://learn.microsoft.com/en-us/previous-versions/dynamicscrm-2015/developers-guide/gg334551(v=crm.7)
 APPROVE_EMAIL_ADDRESSES = "prvApproveRejectEmailAddress"
 MAILBOX_TABLES = ("mailbox", "usersettings", "mailboxtrackingfolder")
-# What mailbox synchronization itself needs on every user's rows: read them all, write mailboxes (statuses, lease).
+# What mailbox synchronization itself needs on every user's rows: read them all, write mailboxes (statuses, lease)
+# and folder rules (onboarded, disabled, the folder's name).
 MAILBOX_SYNC_RIGHTS = frozenset(
     {f"read:{table}{depth}" for table in MAILBOX_TABLES for depth in ("", ":global")}
-    | {"write:mailbox", "write:mailbox:global"}
+    | {f"write:{table}{depth}" for table in ("mailbox", "mailboxtrackingfolder") for depth in ("", ":global")}
 )
 # A system administrator: every privilege at Organization depth, and writing the organization row (which every
 # role reads: see dataverse/mail_security.py).

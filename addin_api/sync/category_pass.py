@@ -35,9 +35,11 @@ from addin_api.model import (
     TrackEmail,
     TrackPolicy,
 )
+from addin_api.sync import compose
 from addin_api.sync.autotrack import AUTO_SINCE_KEY
 from addin_api.sync.calendar import CALENDAR, appointment_command, calendar_pages, carries_event
 from addin_api.sync.counting import CountingDataverse, CountingGraph, MailboxGraph
+from addin_api.sync.folder_rules import Rule, enforce_rules, mailbox_rules, sync_rule
 from addin_api.sync.folders import OTHER_FOLDERS_SECONDS, other_folders
 from addin_api.sync.graph import DeltaPage, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError
@@ -57,6 +59,7 @@ from addin_api.sync.pass_items import (
     transient,
 )
 from addin_api.sync.store import LAST_SYNC, SyncStore
+from addin_api.sync.subscriptions import RULES_FEED
 
 __all__ = [
     "CATEGORY_KEY",
@@ -131,7 +134,8 @@ def run_pass(
     folders_seconds: float = OTHER_FOLDERS_SECONDS,
 ) -> PassResult:
     """One pass of tracking by category over the owner's Inbox and Sent Items (`feeds` "mail", or one of them:
-    "inbox", "sentitems"), calendar ("calendar") or all of them ("all"); `owner_dataverse` acts as them.
+    "inbox", "sentitems"), calendar ("calendar"), the folders of their folder-tracking rules ("rules"), or all of
+    them ("all": and each rule is applied again to what it tracked); `owner_dataverse` acts as them.
 
     `caller` is the owner as an earlier pass read them (`PassResult.caller`); without it, the first item to track
     reads it (one Dataverse round trip).
@@ -143,8 +147,13 @@ def run_pass(
     passing = False
     try:
         find_category(run)
-        for source in _sources(run, feeds, folders_seconds):
+        rules = mailbox_rules(run) if feeds in ("all", RULES_FEED) else []
+        for source in _sources(run, feeds, folders_seconds, {r.folder_id for r in rules}):
             sync_source(run, source)
+        for rule in rules:
+            sync_rule(run, rule, _rule_source(run, rule))
+        if feeds == "all":
+            enforce_rules(run, rules)
     except Stopped as stop:
         problem, passing = stop.code, stop.transient
     except (ApiError, GraphError) as exc:
@@ -178,9 +187,9 @@ def _auto_since(run: PassRun) -> str:
     return since
 
 
-def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
-    """The pass's feeds: Inbox and Sent Items, the other folders when their round is due ("all" only), then the
-    calendar."""
+def _sources(run: PassRun, feeds: str, folders_seconds: float, rule_folders: set[str]) -> list[Source]:
+    """The pass's feeds: Inbox and Sent Items, the other folders when their round is due ("all" only; a rule's
+    folder is read by its rule), then the calendar."""
     user, graph = run.owner.object_id, run.graph
     folders: list[tuple[str, Callable[[], str], Direction | None]] = []
     folders += [
@@ -190,7 +199,7 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
     ]
     if feeds == "all":
         others = other_folders(graph, user, run.stored, run.store, folders_seconds) or []
-        folders += [(f"folder:{f.id}", partial(str, f.id), None) for f in others]
+        folders += [(f"folder:{f.id}", partial(str, f.id), None) for f in others if f.id not in rule_folders]
     found = [
         Source(
             name,
@@ -218,6 +227,19 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float) -> list[Source]:
     return found
 
 
+def _rule_source(run: PassRun, rule: Rule) -> Source:
+    """How a rule folder's messages are tracked: every one, as the pane would (its direction from its sender)."""
+    user = run.owner.object_id
+    return Source(
+        rule.feed,
+        "internetMessageId",
+        partial(_folder_pages, run, partial(str, rule.folder_id)),
+        carries,
+        partial(_message_command, run, None),
+        partial(run.graph.set_categories, user),
+    )
+
+
 def _well_known_id(run: PassRun, folder: WellKnownFolder) -> str:
     return run.graph.mail_folder(run.owner.object_id, folder).id
 
@@ -236,6 +258,13 @@ def _message_command(run: PassRun, direction: Direction | None, message: dict[st
         own = str(sender.get("address") or "").lower() == run.owner.upn.lower()
         direction = "outgoing" if own else "incoming"
     command = track_command(full, direction, run.policy.max_attachment_bytes)
+    if direction == "outgoing" and compose.pending(run.state, run.scope):
+        # Marked in the pane while it was written: tracked regarding what the user chose then.
+        headers = run.graph.message_headers(run.owner.object_id, str(message.get("id", "")))
+        token = compose.token_in(headers)
+        known, regarding = compose.lookup(run.state, run.scope, token) if token else (False, None)
+        if known and regarding is not None:
+            return replace(command, regarding=regarding)
     if direction == "incoming" and run.auto_create():
         # The unresolved sender becomes a contact owned by the owner, and the email is set regarding it.
         return replace(command, create_missing="contact")

@@ -58,6 +58,10 @@ class MailboxGraph(Protocol):
         """The folders under a folder (None: the top-level ones)."""
         ...
 
+    def folder(self, user: str, folder_id: str) -> MailFolder:
+        """One folder by id, with the folder it is in."""
+        ...
+
     def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
         """Add a master category."""
         ...
@@ -131,6 +135,11 @@ class CountingGraph:
         """The folders under a folder (one request per page; counted as one)."""
         self.requests += 1
         return self._graph.child_folders(user, parent_id)
+
+    def folder(self, user: str, folder_id: str) -> MailFolder:
+        """One folder by id, with the folder it is in."""
+        self.requests += 1
+        return self._graph.folder(user, folder_id)
 
     def create_master_category(self, user: str, display_name: str, color: str = "none") -> MasterCategory:
         """Add a master category."""

@@ -76,6 +76,8 @@ class MailFolder:
     id: str
     display_name: str
     child_folder_count: int = 0
+    # The folder it is in (read by `folder`; empty where the listing did not ask for it).
+    parent_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,19 @@ class GraphClient:
         """The user's folder by well-known name (`inbox`, `sentitems`)."""
         body = self._call("mail_folder", "GET", user, f"{self._mailbox(user)}/mailFolders/{name}")
         return MailFolder(_required_id(body), str(body.get("displayName", "")))
+
+    def folder(self, user: str, folder_id: str) -> MailFolder:
+        """One folder by id, with the folder it is in; GraphNotFound when it was deleted."""
+        url = f"{self._mailbox(user)}/mailFolders/{_id(folder_id)}"
+        body = self._call(
+            "folder", "GET", user, url, params={"$select": "id,displayName,parentFolderId,childFolderCount"}
+        )
+        return MailFolder(
+            _required_id(body),
+            str(body.get("displayName", "")),
+            int(body.get("childFolderCount") or 0),
+            str(body.get("parentFolderId") or ""),
+        )
 
     def child_folders(self, user: str, parent_id: str | None = None) -> list[MailFolder]:
         """The folders directly under `parent_id` (None: the top-level folders), every page of them."""
@@ -288,6 +303,10 @@ class GraphClient:
         """Extend a subscription's expirationDateTime; GraphNotFound when Graph has removed it."""
         url = f"{self._base}/subscriptions/{_id(subscription_id)}"
         return self._call("renew_subscription", "PATCH", user, url, body={"expirationDateTime": expiration})
+
+    def delete_subscription(self, user: str, subscription_id: str) -> None:
+        """Delete a subscription; GraphNotFound when Graph has removed it already."""
+        self._call("delete_subscription", "DELETE", user, f"{self._base}/subscriptions/{_id(subscription_id)}")
 
     # -- internals ----------------------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ __all__ = [
     "Stopped",
     "find_category",
     "sync_source",
+    "track_item",
     "transient",
 ]
 
@@ -244,7 +245,7 @@ def _changed(run: PassRun, source: Source, item: dict[str, Any]) -> bool:
         if state is not None and state.state == "tracked":
             run.costs.append(ItemCost(0, 0, True))
             return True
-        return _track(run, source, item, key, state)
+        return track_item(run, source, item, key, state)
     if state is not None and state.state in ("tracked", "pending"):
         # The category was taken away: the item is untracked, its activity stays in Dataverse.
         run.state.set_item(run.scope, key, ItemState("untracked", activity_id=state.activity_id))
@@ -273,7 +274,7 @@ def _auto(run: PassRun, source: Source, item: dict[str, Any], key: str) -> bool:
         if transient(exc):
             raise Stopped(exc.code, transient=True) from None
         regarding = None
-    done = _track(run, source, item, key, None, regarding)
+    done = track_item(run, source, item, key, None, regarding)
     found = run.state.item(run.scope, key)
     if done and found is not None and found.state == "tracked":
         run.auto_tracked += 1
@@ -285,7 +286,7 @@ def _auto(run: PassRun, source: Source, item: dict[str, Any], key: str) -> bool:
     return done
 
 
-def _track(
+def track_item(
     run: PassRun,
     source: Source,
     item: dict[str, Any],

@@ -65,6 +65,8 @@ class ItemState:
     attempts: int = 0
     reason: str | None = None
     activity_id: str | None = None
+    # The record a folder rule set it regarding ("table:id"), so that the rule is applied once, not on every change.
+    regarding: str | None = None
 
     def to_json(self) -> str:
         """The state as stored."""
@@ -74,7 +76,9 @@ class ItemState:
     def from_json(cls, text: str | bytes) -> ItemState:
         """A stored state."""
         raw: dict[str, Any] = json.loads(text)
-        return cls(raw["state"], int(raw.get("attempts", 0)), raw.get("reason"), raw.get("activity_id"))
+        return cls(
+            raw["state"], int(raw.get("attempts", 0)), raw.get("reason"), raw.get("activity_id"), raw.get("regarding")
+        )
 
 
 class SyncStore(Protocol):

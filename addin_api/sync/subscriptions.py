@@ -1,4 +1,5 @@
-"""Change-notification subscriptions per synchronized mailbox: Inbox and Sent Items messages, and events.
+"""Change-notification subscriptions per synchronized mailbox: Inbox and Sent Items messages, events, and the
+messages of each folder-tracking rule's folder (its notifications start a pass over the rule folders alone).
 
 Each subscription sends notifications to the service's `/graph/notifications` and lifecycle events to
 `/graph/lifecycle`, with a `clientState` only this deployment can compute (an HMAC of the mailbox owner's object id
@@ -16,7 +17,7 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 __all__ = [
     "RESOURCES",
+    "RULES_FEED",
     "Endpoints",
     "client_state",
     "client_state_owner",
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 # Under every documented maximum for Outlook resources (4,230 minutes in earlier versions, 10,080 now).
 LIFETIME = timedelta(minutes=4200)
 RENEW_WHEN_LEFT = LIFETIME / 3
+# The feed of a rule folder's notifications, and the cursor listing the rule folders subscribed to.
+RULES_FEED = "rules"
+RULE_FOLDERS_KEY = "subscription_rule_folders"
 # (name, resource template): the folders tracked by category and the calendar.
 RESOURCES: tuple[tuple[str, str], ...] = (
     ("inbox", "users/{oid}/mailFolders('inbox')/messages"),
@@ -58,6 +63,10 @@ class SubscriptionGraph(Protocol):
 
     def renew_subscription(self, user: str, subscription_id: str, expiration: str) -> dict[str, Any]:
         """Extend a subscription."""
+        ...
+
+    def delete_subscription(self, user: str, subscription_id: str) -> None:
+        """Delete a subscription."""
         ...
 
 
@@ -110,12 +119,19 @@ def ensure_subscriptions(
     endpoints: Endpoints,
     *,
     forget: bool = False,
+    rule_folders: Sequence[str] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
     """Create or renew the owner's subscriptions as needed; `forget` drops the stored ones first (Graph removed
-    them). Returns the Graph requests sent."""
+    them). `rule_folders` are the folders of the owner's folder rules (None: as they were); the subscriptions of
+    folders no longer among them are deleted. Returns the Graph requests sent."""
     requests_sent = 0
-    for name, template in RESOURCES:
+    resources = list(RESOURCES)
+    folders = _rule_folders(store, scope) if rule_folders is None else list(dict.fromkeys(rule_folders))
+    if rule_folders is not None:
+        requests_sent += _drop_rule_subscriptions(graph, store, scope, owner_oid, folders)
+    resources += [(f"rule:{f}", "users/{oid}/mailFolders('" + f.replace("'", "''") + "')/messages") for f in folders]
+    for name, template in resources:
         key = f"subscription:{name}"
         stored = None if forget else _load(store.get(scope, key))
         at = now()
@@ -155,7 +171,40 @@ def subscription_feed(store: SyncStore, scope: str, subscription_id: object) -> 
         stored = _load(store.get(scope, f"subscription:{name}"))
         if stored is not None and stored[0] == subscription_id:
             return "calendar" if name == "events" else name
+    for folder in _rule_folders(store, scope):
+        stored = _load(store.get(scope, f"subscription:rule:{folder}"))
+        if stored is not None and stored[0] == subscription_id:
+            return RULES_FEED
     return None
+
+
+def _rule_folders(store: SyncStore, scope: str) -> list[str]:
+    """The rule folders the mailbox's subscriptions watch."""
+    try:
+        found = json.loads(store.get(scope, RULE_FOLDERS_KEY) or "[]")
+    except ValueError:
+        return []
+    return [str(f) for f in found] if isinstance(found, list) else []
+
+
+def _drop_rule_subscriptions(
+    graph: SubscriptionGraph, store: SyncStore, scope: str, owner_oid: str, folders: list[str]
+) -> int:
+    """Delete the subscriptions of folders that are no longer rule folders; the Graph requests sent."""
+    sent = 0
+    for folder in _rule_folders(store, scope):
+        if folder in folders:
+            continue
+        stored = _load(store.get(scope, f"subscription:rule:{folder}"))
+        if stored is not None:
+            sent += 1
+            try:
+                graph.delete_subscription(owner_oid, stored[0])
+            except GraphNotFound:
+                pass  # gone already
+        store.put(scope, f"subscription:rule:{folder}", None)
+    store.put(scope, RULE_FOLDERS_KEY, json.dumps(folders))
+    return sent
 
 
 def _iso(moment: datetime) -> str:

@@ -24,6 +24,7 @@ from addin_api.model import MeInfo, TrackPolicy
 from addin_api.settings import Settings
 from addin_api.sync import admin, outgoing
 from addin_api.sync.category_pass import Owner, PassResult, run_pass, synchronized_owners
+from addin_api.sync.folder_rules import kept_rule_folders
 from addin_api.sync.graph import GraphClient
 from addin_api.sync.graph_errors import GraphError
 from addin_api.sync.jobs import Jobs, MailboxJob, PassIncomplete
@@ -98,12 +99,8 @@ class SyncRuntime:
             self.send(job, graph)
             return
         scope = mailbox_scope(job.environment_url, job.owner_oid)
-        if self.endpoints is not None:
-            try:
-                ensure_subscriptions(graph, self.store, scope, job.owner_oid, self.endpoints, forget=job.resubscribe)
-            except GraphError as exc:
-                # The passes do not need the subscriptions: catch-up still tracks; the next job tries again.
-                log.warning("subscription_failed", extra={"code": exc.code})
+        subscribed = kept_rule_folders(self.store, scope)
+        self._subscribe(graph, scope, job, subscribed, forget=job.resubscribe)
         owner_dv = self.access.dataverse(job.environment_url, acting_as=job.owner_oid)
         owner = Owner(job.upn, job.owner_oid)
         known, auto_create = self._caller(scope)
@@ -122,6 +119,9 @@ class SyncRuntime:
             ),
         ]
         first = results[0]
+        now_ruled = kept_rule_folders(self.store, scope)
+        if now_ruled is not None and now_ruled != subscribed:
+            self._subscribe(graph, scope, job, now_ruled)  # a rule was added or removed: watch its folder now
         if first.caller is not None and (first.caller is not known or first.auto_create != auto_create):
             with self._lock:
                 self._callers[scope] = (time.time(), first.caller, first.auto_create)
@@ -143,6 +143,20 @@ class SyncRuntime:
         if any(r.failures or r.transient for r in results):
             # Dramatiq sends the job again with backoff; a pending item's attempts are counted in the store.
             raise PassIncomplete(f"{sum(len(r.failures) for r in results)} items left to retry")
+
+    def _subscribe(
+        self, graph: GraphClient, scope: str, job: MailboxJob, rule_folders: list[str] | None, forget: bool = False
+    ) -> None:
+        """Create or renew the mailbox's subscriptions (those of its rule folders too)."""
+        if self.endpoints is None:
+            return
+        try:
+            ensure_subscriptions(
+                graph, self.store, scope, job.owner_oid, self.endpoints, forget=forget, rule_folders=rule_folders
+            )
+        except GraphError as exc:
+            # The passes do not need the subscriptions: catch-up still tracks; the next job tries again.
+            log.warning("subscription_failed", extra={"code": exc.code})
 
     def test_and_enable(self, job: MailboxJob, graph: GraphClient) -> None:
         """A Test & Enable an administrator scheduled: probe the mailbox and record the statuses."""

@@ -95,3 +95,27 @@ def test_the_automatic_tracking_card_reads_and_saves_the_users_options(open_pane
     page.locator("#settings-save").click()
     expect(page.locator("#settings-note")).to_have_text("Saved.")
     assert {"trackIncoming": "fromRecords", "autoCreate": "contact"} == api.get("/api/v1/settings").get_json()
+
+
+def test_the_folder_rules_card_adds_and_removes_a_rule(open_pane: OpenPane, api: Any, devstack: Devstack) -> None:
+    """Opened, it lists the folders under the Inbox; a folder and a record chosen, the rule is kept; removed, gone."""
+    from sync_support import graph
+
+    made = graph(devstack, ALICE, "POST", "/me/mailFolders/inbox/childFolders", json={"displayName": "Fabrikam deals"})
+    made.raise_for_status()
+    pane = open_pane(user=ALICE)
+    pane.wait_loaded()
+    page = pane.page
+    page.locator("#rules-card > summary").click()
+    expect(page.locator("#rules-count")).to_have_text("0 of 25 rules")
+    page.locator("#rules-folder").select_option(label="Inbox/Fabrikam deals")
+    page.locator("#rules-search").fill("Fabrikam")
+    page.locator("#rules-results button[data-table=account]", has_text="Fabrikam, Inc.").click()
+    page.locator("#rules-add").click()
+    expect(page.locator("#rules-list li")).to_have_text("Fabrikam deals → Fabrikam, Inc. · AccountRemove")
+    rules = api.get("/api/v1/folder-rules").get_json()["rules"]
+    assert [("Fabrikam deals", "Fabrikam, Inc.")] == [(r["folderName"], r["regarding"]["name"]) for r in rules]
+    page.get_by_role("button", name="Remove the rule for Fabrikam deals").click()
+    expect(page.locator("#rules-note")).to_have_text("Removed. What the rule tracked stays tracked.")
+    expect(page.locator("#rules-list li")).to_have_count(0)
+    assert [] == api.get("/api/v1/folder-rules").get_json()["rules"]

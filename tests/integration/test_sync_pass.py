@@ -5,70 +5,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from conftest import ALICE, Devstack, make_session, make_settings
-from sync_support import activities, categorize, dataverse, deliver, graph
+from conftest import ALICE, Devstack
+from sync_support import Mailbox, activities, categorize, dataverse, deliver, graph
 
 from addin_api.devstack.config import DEMO_USERS
-from addin_api.model import MeInfo, TrackPolicy
-from addin_api.sync.category_pass import CATEGORY_KEY, LAST_SYNC_KEY, MAX_ATTEMPTS, Owner, PassResult, run_pass
-from addin_api.sync.graph import GraphClient
+from addin_api.sync.category_pass import CATEGORY_KEY, LAST_SYNC_KEY, MAX_ATTEMPTS
 from addin_api.sync.items import TRACKED_CATEGORY, UNDELIVERABLE_CATEGORY
-from addin_api.sync.store import InMemoryStore, mailbox_scope
-from addin_api.wiring import build_app_access
 
 BATCH = r"/api/data/v9\.2/\$batch$"
-
-
-class Mailbox:
-    """Alice's mailbox, synced pass by pass into one store."""
-
-    def __init__(self, devstack: Devstack) -> None:
-        settings = make_settings(devstack)
-        self.devstack = devstack
-        self.environment = str(devstack.config["environmentUrl"])
-        user = devstack.server.state.config.user_by_upn(ALICE)
-        assert user is not None
-        self.owner = Owner(ALICE, user.oid)
-        self.graph = GraphClient.for_app(settings, make_session(devstack), devstack.config["tenantId"])
-        self.access = build_app_access(settings)
-        self.policy = TrackPolicy(settings.max_attachment_bytes, settings.activity_id_key())
-        self.store = InMemoryStore()
-        self.scope = mailbox_scope(self.environment, user.oid)
-        self.caller: MeInfo | None = None
-
-    def sync(self, feeds: str = "all") -> PassResult:
-        """One pass (handed the owner as an earlier pass read them, as the worker does)."""
-        owner_dv = self.access.dataverse(self.environment, acting_as=self.owner.object_id)
-        result = run_pass(
-            self.graph,
-            owner_dv,
-            self.owner,
-            self.store,
-            environment_url=self.environment,
-            policy=self.policy,
-            caller=self.caller,
-            feeds=feeds,
-        )
-        self.caller = result.caller or self.caller
-        return result
-
-    def know_the_owner(self) -> None:
-        """A first pass that reads the owner (so that faults on `$batch` meet only the tracking)."""
-        message_id, _ = deliver(self.devstack, ALICE, "pass-warm-up")
-        categorize(self.devstack, ALICE, message_id)
-        self.sync()
-        assert self.caller is not None
-
-    def state(self, internet_id: str) -> Any:
-        """The item's state in the store."""
-        return self.store.item(self.scope, internet_id)
-
-    def categories(self, message_id: str) -> list[str]:
-        """The message's categories, as alice sees them in Outlook."""
-        found: list[str] = graph(self.devstack, ALICE, "GET", f"/me/messages/{message_id}").json()["categories"]
-        return found
 
 
 def test_a_categorized_message_is_tracked_once_and_later_changes_cost_nothing(devstack: Devstack) -> None:

@@ -114,7 +114,7 @@ def test_pane_assets_are_served_but_not_the_dev_stand_in(pane_client: FlaskClien
 def test_the_pane_serves_only_its_allowlist_and_no_dev_file() -> None:
     """`/taskpane/<name>` serves exactly the pane's scripts and styles; the dev files live in another root."""
     modules = ["api", "auth", "config", "main", "office", "people", "query", "quickcreate", "recent", "render"]
-    modules += ["search", "settings", "state", "text"]
+    modules += ["rules", "search", "settings", "state", "text"]
     expected = {"commands.js", "taskpane.css", "vendor/msal-browser.min.js", *(f"js/{m}.js" for m in modules)}
     assert expected == set(taskpane.PANE_ASSETS)
     assert not any(HARNESS_DIR in path.parents for path in taskpane.PANE_ASSETS.values())

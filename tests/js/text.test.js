@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  DEFAULT_TEXTS, MAILBOX_REASONS, describe, initials, isDeliveryFailure, mailboxNotice, pluralLabel, recordUrl, sentence,
-  splitName, syncNotice, tableLabel
+  DEFAULT_TEXTS, MAILBOX_REASONS, describe, initials, isDeliveryFailure, mailboxNotice, pluralLabel, recordUrl, ruleLine,
+  sentence, splitName, syncNotice, tableLabel
 } from "../../addin_api/static/taskpane/js/text.js";
 
 test("a name that ends with a full stop gets no second one", () => {
@@ -75,4 +75,16 @@ test("the worker's attempts at an untracked item are told, with the last failure
   const failed = syncNotice({ tracked: false, syncState: "undeliverable", reason: "invalid_item" });
   assert.equal(failed.kind, "warning");
   assert.match(failed.text, /couldn't track.*lacks something Dynamics 365 needs.*category again/);
+});
+
+test("a folder rule reads as folder → record, and a disabled one says why it tracks nothing", () => {
+  const rule = { folderName: "Deals", regarding: { table: "account", name: "Fabrikam, Inc." }, active: true };
+  assert.equal(ruleLine(rule), "Deals → Fabrikam, Inc. · Account");
+  assert.match(ruleLine({ ...rule, active: false }), /left your Inbox, so nothing is tracked/);
+});
+
+test("folder rule refusals are told in the user's words, the limit included", () => {
+  assert.match(describe({ code: "folder_rule_limit", limit: 25 }), /already have 25 folder rules/);
+  assert.match(describe({ code: "folder_not_in_inbox" }), /under your Inbox/);
+  assert.match(describe({ code: "mailbox_unavailable", status: 503 }), /mailbox isn't reachable/);
 });

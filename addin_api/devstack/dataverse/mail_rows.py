@@ -131,7 +131,9 @@ def seed(users: list[Record], organization_id: str, add: Callable[[str, str, Rec
 
     `users` are the seeded systemuser rows (updated in place with their mailbox and approval).
     """
-    add("organization", organization_id, {"name": "Contoso"}, None)
+    # The demo organization turned on folder-level tracking (Dataverse's default is off), so the pane's folder rules
+    # can be tried under `make dev`.
+    add("organization", organization_id, {"name": "Contoso", "isfolderbasedtrackingenabled": True}, None)
     for number, user in enumerate(users, start=1):
         local = str(user.get("internalemailaddress") or "").partition("@")[0]
         mailbox = SEED_MAILBOXES.get(local, {})

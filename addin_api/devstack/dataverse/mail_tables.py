@@ -62,7 +62,7 @@ FILTERING = {
     4: "No email messages",
 }
 # mailboxtrackingfolder.folderonboardingstatus is a whole number the platform sets (0 while the folder is being
-# set up); our choice: 0 not yet onboarded, 1 onboarded.
+# set up); our choice: 0 not yet onboarded, 1 onboarded, 2 disabled (the folder left the Inbox).
 STATE = {0: "Active", 1: "Inactive"}
 STATUS = {1: "Active", 2: "Inactive"}
 

@@ -22,7 +22,14 @@ GRAPH_AUDIENCES = (GRAPH_RESOURCE, GRAPH_RESOURCE + "/", GRAPH_APP_ID)
 
 # What the demo tenant's admin consented to for the add-in: delegated (the pane's mail-folder picker, tests acting
 # as the user in Outlook) and application (the mailbox-sync worker).
-DELEGATED_PERMISSIONS = ("Mail.ReadWrite", "Mail.Send", "Calendars.ReadWrite", "MailboxSettings.ReadWrite", "User.Read")
+DELEGATED_PERMISSIONS = (
+    "Mail.ReadBasic",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "Calendars.ReadWrite",
+    "MailboxSettings.ReadWrite",
+    "User.Read",
+)
 APPLICATION_PERMISSIONS = (
     "Mail.ReadWrite",
     "Mail.Send",

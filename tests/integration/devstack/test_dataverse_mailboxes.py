@@ -84,14 +84,15 @@ def test_seeded_mailboxes_follow_each_users_scenario(devstack: Any) -> None:
 
 
 def test_seeded_personal_options_and_organization_defaults(dv: Dv) -> None:
-    """Alice tracks replies to Dynamics 365 email with auto-create off; the organization row has the defaults."""
+    """Alice tracks replies to Dynamics 365 email with auto-create off; the organization row has the defaults, and
+    folder-level tracking on."""
     me = dv.me()
     settings = dv.json(f"usersettingscollection({me})?$select=incomingemailfilteringmethod,autocreatecontactonpromote")
     assert (1, 0) == (settings["incomingemailfilteringmethod"], settings["autocreatecontactonpromote"])
     org = dv.json("organizations")["value"]
     assert 1 == len(org)
     assert {
-        "isfolderbasedtrackingenabled": False,
+        "isfolderbasedtrackingenabled": True,  # the demo organization's choice; Dataverse's default is off
         "maxfolderbasedtrackingmappings": 25,
         "requireapprovalforuseremail": True,
         "ignoreinternalemail": False,
@@ -156,10 +157,10 @@ def test_usersettings_and_organization_rows_are_never_created_or_deleted(dv: Dv,
     assert 405 == dv.call("POST", "usersettingscollection", {"timezonecode": 4}).status_code
     assert 405 == dv.call("DELETE", f"usersettingscollection({me})").status_code
     org_id = dv.json("organizations?$select=organizationid")["value"][0]["organizationid"]
-    refused = dv.call("PATCH", f"organizations({org_id})", {"isfolderbasedtrackingenabled": True})
+    refused = dv.call("PATCH", f"organizations({org_id})", {"isfolderbasedtrackingenabled": False})
     assert (403, "0x80040220") == (refused.status_code, refused.json()["error"]["code"])
     admin = Dv(devstack, MEGAN)
-    assert 204 == admin.call("PATCH", f"organizations({org_id})", {"isfolderbasedtrackingenabled": True}).status_code
+    assert 204 == admin.call("PATCH", f"organizations({org_id})", {"isfolderbasedtrackingenabled": False}).status_code
     assert 405 == admin.call("DELETE", f"organizations({org_id})").status_code
 
 

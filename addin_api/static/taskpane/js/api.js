@@ -10,6 +10,7 @@ export class ApiError extends Error {
     this.retryAfter = (extra && extra.retryAfter) || null;
     this.claims = (extra && extra.claims) || null;
     this.errors = (extra && extra.errors) || null;
+    this.limit = (extra && extra.limit) || null;
   }
 }
 
@@ -34,7 +35,8 @@ async function send(fetchImpl, method, path, body, token) {
   const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
   const code = (data && data.code) || (response.status >= 500 ? "server_error" : "http_" + response.status);
   throw new ApiError(code, response.status, data && data.detail, {
-    retryAfter: isNaN(retryAfter) ? null : retryAfter, claims: data && data.claims, errors: data && data.errors
+    retryAfter: isNaN(retryAfter) ? null : retryAfter, claims: data && data.claims, errors: data && data.errors,
+    limit: data && data.limit
   });
 }
 

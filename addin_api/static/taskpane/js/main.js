@@ -6,6 +6,7 @@ import { loadConfig } from "./config.js";
 import * as office from "./office.js";
 import { participants, prefill } from "./people.js";
 import { createQuickCreate } from "./quickcreate.js";
+import { createRules } from "./rules.js";
 import { createSettings } from "./settings.js";
 import * as recent from "./recent.js";
 import { $, countdown, render } from "./render.js";
@@ -322,6 +323,7 @@ async function start() {
   lookup.wire();
   createQuickCreate({ store: store, api: api, created: created, fail: fail }).wire();
   createSettings({ api: api, texts: config.texts }).wire();
+  createRules({ api: api, texts: config.texts }).wire();
   wire();
   item = box.item;
   busy(true);

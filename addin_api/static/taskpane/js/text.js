@@ -105,10 +105,25 @@ export function describe(error, texts) {
       : "Dynamics 365 is busy right now. Please try again in " + (error.retryAfter || 60) + " seconds.";
   case "network": return "Can't reach the service. Check your connection and try again.";
   case "invalid_item": return "The item lacks something Dynamics 365 needs to track it (a sender, a date).";
+  case "folder_tracking_disabled": return "Your organization doesn't use folder-level tracking.";
+  case "folder_rule_limit":
+    return "You already have " + (error.limit || "the most") + " folder rules, as many as your organization allows. " +
+      "Remove one first.";
+  case "folder_not_in_inbox": return "Only folders under your Inbox can be tracked. Choose another folder.";
+  case "no_mailbox": return "You have no mailbox in Dynamics 365. Ask your admin to set one up for you.";
+  case "mailbox_forbidden": return "The add-in may not read your mail folders. Ask your admin to grant it.";
+  case "mailbox_unavailable": return "Your mailbox isn't reachable right now. Please try again in a minute.";
   default:
     if (error.status >= 500) { return "Dynamics 365 isn't available right now. Please try again in a few minutes."; }
     return "Something went wrong (" + error.code + "). Please try again.";
   }
+}
+
+/** A folder rule as the Folder tracking rules card lists it. */
+export function ruleLine(rule) {
+  const record = rule.regarding.name || "(no name)";
+  const line = rule.folderName + " → " + record + " · " + tableLabel(rule.regarding.table);
+  return rule.active ? line : line + " — the folder left your Inbox, so nothing is tracked from it";
 }
 
 /** Whether a failed track should mark the item "(Undeliverable)": only when the user could track but it did not land. */

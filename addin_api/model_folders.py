@@ -1,0 +1,74 @@
+"""What the folder-tracking services take and return: frozen commands and results, in snake_case, with no Dataverse or
+Graph vocabulary (beside `model`, which holds the tracking ones)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from addin_api.model import RecordRef, RegardingRef
+
+__all__ = [
+    "FOLDER_MOVED",
+    "MAX_FOLDER_ID",
+    "AddFolderRule",
+    "FolderRule",
+    "FolderRules",
+    "InboxFolder",
+    "InboxFolders",
+]
+
+# Why a rule is disabled: its folder is no longer under the Inbox (moved, or deleted).
+FOLDER_MOVED = "folder_not_in_inbox"
+# The longest folder id a rule can hold (`mailboxtrackingfolder.exchangefolderid`; Exchange's are 120 characters).
+MAX_FOLDER_ID = 120
+
+
+@dataclass(frozen=True)
+class FolderRule:
+    """A folder-tracking rule: mail moved into the folder is tracked regarding the record."""
+
+    id: str
+    folder_id: str
+    folder_name: str
+    regarding: RecordRef
+    active: bool = True
+    onboarded: bool = False
+
+    @property
+    def reason(self) -> str | None:
+        """Why the rule tracks nothing now (a stable code), None while it is active."""
+        return None if self.active else FOLDER_MOVED
+
+
+@dataclass(frozen=True)
+class FolderRules:
+    """A user's rules, whether the organization uses folder-level tracking, and how many rules a user may have."""
+
+    rules: tuple[FolderRule, ...]
+    enabled: bool
+    limit: int
+
+
+@dataclass(frozen=True)
+class AddFolderRule:
+    """Track what is moved into a folder under the Inbox regarding a record."""
+
+    folder_id: str
+    regarding: RegardingRef
+
+
+@dataclass(frozen=True)
+class InboxFolder:
+    """A folder under the Inbox: its id, its name, and its path from the Inbox ("Inbox/Clients/Fabrikam")."""
+
+    id: str
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class InboxFolders:
+    """The caller's folders under the Inbox (breadth first), and whether there were more than were listed."""
+
+    folders: tuple[InboxFolder, ...]
+    truncated: bool = False
