@@ -28,7 +28,8 @@
     │   ├── FolderNotInInbox              folder_not_in_inbox
     │   └── NoMailbox                     no_mailbox
     ├── MailboxForbidden          403     mailbox_forbidden      (Microsoft Graph refused the user's mailbox)
-    └── MailboxUnavailable        503     mailbox_unavailable    (+ Retry-After: Graph throttling or down)
+    ├── MailboxUnavailable        503     mailbox_unavailable    (+ Retry-After: Graph throttling or down)
+    └── SyncUnavailable           503     sync_unavailable       (no mailbox sync shares this deployment's state)
 
 Messages are ours: never Dataverse's or Entra's text, tokens or email content.
 """
@@ -367,3 +368,11 @@ class MailboxUnavailable(ApiError):
     status = 503
     code = "mailbox_unavailable"
     title = "Your mailbox is not reachable right now"
+
+
+class SyncUnavailable(ApiError):
+    """The deployment shares no state with a mailbox sync (or it cannot be reached): nothing can wait to be sent."""
+
+    status = 503
+    code = "sync_unavailable"
+    title = "Mailbox synchronization is not available"

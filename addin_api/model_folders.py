@@ -1,5 +1,5 @@
-"""What the folder-tracking services take and return: frozen commands and results, in snake_case, with no Dataverse or
-Graph vocabulary (beside `model`, which holds the tracking ones)."""
+"""What the folder-tracking and compose-tracking services take and return: frozen commands and results, in
+snake_case, with no Dataverse or Graph vocabulary (beside `model`, which holds the tracking ones)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ __all__ = [
     "FolderRules",
     "InboxFolder",
     "InboxFolders",
+    "MarkCompose",
+    "PendingTrack",
 ]
 
 # Why a rule is disabled: its folder is no longer under the Inbox (moved, or deleted).
@@ -72,3 +74,20 @@ class InboxFolders:
 
     folders: tuple[InboxFolder, ...]
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class MarkCompose:
+    """Track a message being written once it is sent, regarding a record (or none)."""
+
+    regarding: RegardingRef | None = None
+
+
+@dataclass(frozen=True)
+class PendingTrack:
+    """A message marked while composing: the header the pane writes into it, and what it will be regarding."""
+
+    token: str
+    header: str
+    expires_at: str
+    regarding: RecordRef | None

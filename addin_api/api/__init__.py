@@ -88,6 +88,7 @@ def _finish(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Install request ids, error handlers and the blueprints."""
     from addin_api.api.appointments import bp as appointments
+    from addin_api.api.compose import bp as compose
     from addin_api.api.emails import bp as emails
     from addin_api.api.folder_rules import bp as folder_rules
     from addin_api.api.health import bp as health
@@ -117,6 +118,7 @@ def init_app(app: Flask) -> None:
         mailbox,
         options,
         folder_rules,
+        compose,
         webhooks,
     ):
         app.register_blueprint(blueprint)

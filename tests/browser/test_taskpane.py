@@ -292,13 +292,18 @@ def test_track_an_appointment_being_organized_with_regarding(open_pane: Any, api
     assert FABRIKAM_ACCOUNT_ID == status["regarding"]["id"]
 
 
-def test_compose_message_waits_for_sending(open_pane: Any) -> None:
-    """A message being written has no Message-ID yet: tracking is offered once it is sent."""
+def test_compose_message_is_offered_to_be_tracked_once_sent(open_pane: Any) -> None:
+    """A message being written has no Message-ID yet: it can be marked, and without a mailbox sync sharing the
+    service's state the pane says how to track it instead; nothing is written into the message."""
     pane = open_pane(sample="compose")
     pane.wait_loaded()
-    expect(pane.page.locator("#compose-note")).to_be_visible()
-    expect(pane.page.get_by_role("button", name="Track without regarding")).to_be_disabled()
+    expect(pane.page.locator("#compose-note")).to_have_text(
+        "Track it now: it is tracked to Dynamics 365 once it is sent."
+    )
     expect(pane.page.locator("#people")).to_contain_text("Dana Smith")
+    pane.page.get_by_role("button", name="Track without regarding").click()
+    expect(pane.page.locator("#message")).to_contain_text("Track it from Sent Items once it is sent")
+    assert {} == pane.standin()["internetHeaders"]
 
 
 def test_pane_config_names_the_api_scope_and_the_naa_client(live_service: str, service_settings: Settings) -> None:

@@ -119,3 +119,31 @@ def test_the_folder_rules_card_adds_and_removes_a_rule(open_pane: OpenPane, api:
     expect(page.locator("#rules-note")).to_have_text("Removed. What the rule tracked stays tracked.")
     expect(page.locator("#rules-list li")).to_have_count(0)
     assert [] == api.get("/api/v1/folder-rules").get_json()["rules"]
+
+
+def test_a_message_being_written_is_marked_pending_until_sent(
+    open_pane: OpenPane, tmp_path: Path, devstack: Devstack
+) -> None:
+    """Regarding chosen, Track: the message gets the header with a token the worker knows and the tracking category;
+    the pane says it is pending until sent, regarding the record."""
+    from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
+    from addin_api.sync import compose
+
+    pane = open_pane(user=ALICE, sample="compose")
+    pane.wait_loaded()
+    page = pane.page
+    page.get_by_role("button", name="Track", exact=True).click()  # no record chosen yet: the lookup opens
+    page.locator("#regarding-search").fill("Fabrikam, Inc")
+    page.locator("#regarding-results button[data-table=account]", has_text="Fabrikam, Inc.").click()
+    page.get_by_role("button", name="Track", exact=True).click()
+    expect(page.locator("#compose-note")).to_have_text(
+        "Pending until sent: it will be tracked regarding Fabrikam, Inc. · Account once it is in your Sent Items."
+    )
+    standin = pane.standin()
+    token = standin["internetHeaders"][compose.HEADER]
+    assert "Tracked to Dynamics 365" in [c["displayName"] for c in standin["itemCategories"]]
+    user = devstack.server.state.config.user_by_upn(ALICE)
+    assert user is not None
+    scope = mailbox_scope(str(devstack.config["environmentUrl"]), user.oid)
+    known, regarding = compose.lookup(SqliteStore(tmp_path / SQLITE_NAME), scope, token)
+    assert (True, FABRIKAM_ACCOUNT_ID) == (known, regarding and regarding.id)

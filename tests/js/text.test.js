@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   DEFAULT_TEXTS, MAILBOX_REASONS, describe, initials, isDeliveryFailure, mailboxNotice, pluralLabel, recordUrl, ruleLine,
+  composeNote,
   sentence, splitName, syncNotice, tableLabel
 } from "../../addin_api/static/taskpane/js/text.js";
 
@@ -87,4 +88,11 @@ test("folder rule refusals are told in the user's words, the limit included", ()
   assert.match(describe({ code: "folder_rule_limit", limit: 25 }), /already have 25 folder rules/);
   assert.match(describe({ code: "folder_not_in_inbox" }), /under your Inbox/);
   assert.match(describe({ code: "mailbox_unavailable", status: 503 }), /mailbox isn't reachable/);
+});
+
+test("a message being written is offered to be tracked, then said to be pending until sent", () => {
+  assert.equal(composeNote(null), "Track it now: it is tracked to Dynamics 365 once it is sent.");
+  assert.equal(composeNote({ regarding: { table: "incident", name: "Broken hinge" } }),
+    "Pending until sent: it will be tracked regarding Broken hinge · Case once it is in your Sent Items.");
+  assert.equal(composeNote({ regarding: null }), "Pending until sent: it will be tracked once it is in your Sent Items.");
 });

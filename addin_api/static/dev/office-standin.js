@@ -168,6 +168,7 @@
       { displayName: "Blue category", color: "Preset7" }
     ],
     itemCategories: [],
+    internetHeaders: {},
     tokenRequests: [],
     bridgeRequests: [],
     config: null,
@@ -253,6 +254,21 @@
       item.getAttachmentsAsync = function () { later(callbackOf(arguments), attachments); };
       item.getItemIdAsync = function () { later(callbackOf(arguments), spec.itemId); };
       item.saveAsync = function () { later(callbackOf(arguments), spec.itemId); };
+      // Mailbox 1.8: the Internet headers a message being written will be sent with.
+      item.internetHeaders = {
+        setAsync: function (headers) {
+          Object.keys(headers).forEach(function (name) { state.internetHeaders[name] = String(headers[name]); });
+          changed();
+          later(callbackOf(arguments));
+        },
+        getAsync: function (names) {
+          var found = {};
+          names.forEach(function (name) {
+            if (name in state.internetHeaders) { found[name] = state.internetHeaders[name]; }
+          });
+          later(callbackOf(arguments), found);
+        }
+      };
     } else {
       item.itemId = spec.itemId || "AAMk-" + (spec.internetMessageId || "item");
       item.attachments = attachments;

@@ -162,6 +162,7 @@ function refreshSender() {
 async function track(regarding) {
   const state = store.get();
   if (state.busy) { return; }
+  if (state.compose && state.kind === "email") { return trackWhenSent(regarding); }
   clearMessage();
   busy(true);
   try {
@@ -182,6 +183,31 @@ async function track(regarding) {
     retry.roleWide = true;
     fail(error, retry);
     if (isDeliveryFailure(error)) { await office.addCategory(item, office.UNDELIVERABLE_CATEGORY, "Preset0"); }
+  } finally {
+    busy(false);
+  }
+}
+
+/** A message being written: marked (an Internet header the service gave, and the category), so that the mailbox
+    sync tracks it from Sent Items once it is sent, as Dynamics 365 does ("pending until sent"). */
+async function trackWhenSent(regarding) {
+  clearMessage();
+  busy(true);
+  try {
+    const body = { regarding: regarding ? { table: regarding.table, id: regarding.id } : null };
+    const pending = await api.write("POST", "/api/v1/emails/pending", body);
+    if (!(await office.setHeader(item, pending.header, pending.token))) {
+      say("error", "This version of Outlook can't mark a message being written. Track it from Sent Items once sent.");
+      return;
+    }
+    await office.addCategory(item, office.TRACKED_CATEGORY, "Preset7");
+    const chosen = pending.regarding || (regarding ? { table: regarding.table, id: regarding.id, name: regarding.name }
+      : null);
+    store.dispatch({ type: "compose-pending", regarding: chosen });
+    if (regarding) { rememberRecord(regarding); }
+    say("success", "This message will be tracked once it is sent.");
+  } catch (error) {
+    fail(error, function () { trackWhenSent(regarding); });
   } finally {
     busy(false);
   }

@@ -205,6 +205,16 @@ export async function removeCategory(item, name) {
   }
 }
 
+/** Write an Internet header into the message being written (Mailbox 1.8); false when Outlook cannot.
+    https://learn.microsoft.com/en-us/office/dev/add-ins/outlook/internet-headers */
+export async function setHeader(item, name, value) {
+  if (!item.internetHeaders) { return false; }
+  const headers = {};
+  headers[name] = value;
+  await officeCall(function (cb) { item.internetHeaders.setAsync(headers, cb); });
+  return true;
+}
+
 /** Office's SSO token (getAccessToken), for the auth module. */
 export function officeToken(options) {
   return Office.auth.getAccessToken(options);

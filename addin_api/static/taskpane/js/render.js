@@ -1,7 +1,9 @@
 /* Draws the pane from the state: the message bar, the tracking card and the people card. Reads state, never
    writes it; user actions go to the `actions` the controller passes in. */
 import { resolvesTo, resolvedFromView, roleLabel } from "./people.js";
-import { formatWhen, initials, mailboxNotice, personLine, recordUrl, syncNotice, tableLabel } from "./text.js";
+import {
+  composeNote, formatWhen, initials, mailboxNotice, personLine, recordUrl, syncNotice, tableLabel
+} from "./text.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 // 16 px outline glyphs, one per table (Fluent-like shapes, drawn here).
@@ -84,7 +86,8 @@ export function countdown(seconds, onTick) {
 }
 
 function setButtons(state) {
-  const noKey = !state.key;
+  // A message being written has no Message-ID yet: it can still be marked, to be tracked once sent.
+  const noKey = !state.key && !(state.compose && state.kind === "email");
   const writes = ["btn-track", "btn-track-plain", "btn-change-regarding", "btn-untrack", "btn-untrack-confirm",
     "btn-create-save"];
   writes.forEach(function (id) {
@@ -105,6 +108,7 @@ function renderStatus(state, texts) {
   $("status-tracked").hidden = !tracked;
   $("item-subject").textContent = state.basics ? state.basics.subject || "(no subject)" : "";
   $("compose-note").hidden = !(state.kind === "email" && state.compose);
+  $("compose-note").textContent = composeNote(state.pending);
   // The note says why writes are off unless the message bar already says it.
   $("readonly-note").textContent = texts.readOnly;
   $("readonly-note").hidden = state.canWrite || state.writeBlock === "add_in_not_allowed" ||

@@ -148,8 +148,10 @@ export function createLookup(ctx) {
 
   function render(state, before) {
     const card = $("regarding-card");
+    // A message being written has no key, yet a record can be chosen for it (tracked once sent).
+    const markable = state.compose && state.kind === "email";
     const open = state.lookup.open && state.canWrite && state.phase === "ready" &&
-      (Boolean(state.key) || Boolean(state.tracked && state.tracked.tracked));
+      (Boolean(state.key) || markable || Boolean(state.tracked && state.tracked.tracked));
     card.hidden = !open;
     if (!open) { return; }
     const tracked = Boolean(state.tracked && state.tracked.tracked);

@@ -11,6 +11,7 @@ export const INITIAL = Object.freeze({
   mailbox: null,             // GET /api/v1/mailbox (null until read, or when it could not be)
   tracked: null,             // the service's tracked view, or {tracked: false}
   chosen: null,              // regarding picked before tracking
+  pending: null,             // a message being written, marked to be tracked once sent: {regarding}
   people: [],                // [{address, name, role, card, loading}]
   busy: false,
   canWrite: true,
@@ -49,6 +50,7 @@ export function reduce(state, action) {
   }
   case "status": return patch(state, { tracked: action.tracked, phase: "ready" });
   case "mailbox": return patch(state, { mailbox: action.mailbox });
+  case "compose-pending": return patch(state, { pending: { regarding: action.regarding || null } });
   case "failed":
     return patch(state, { phase: state.phase === "loading" ? "failed" : state.phase,
       people: state.people.map(function (p) { return p.loading ? Object.assign({}, p, { loading: false }) : p; }) });

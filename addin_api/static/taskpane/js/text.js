@@ -113,10 +113,22 @@ export function describe(error, texts) {
   case "no_mailbox": return "You have no mailbox in Dynamics 365. Ask your admin to set one up for you.";
   case "mailbox_forbidden": return "The add-in may not read your mail folders. Ask your admin to grant it.";
   case "mailbox_unavailable": return "Your mailbox isn't reachable right now. Please try again in a minute.";
+  case "sync_unavailable":
+    return "Tracking a message before it's sent needs the mailbox synchronization, which isn't running here. " +
+      "Track it from Sent Items once it is sent.";
   default:
     if (error.status >= 500) { return "Dynamics 365 isn't available right now. Please try again in a few minutes."; }
     return "Something went wrong (" + error.code + "). Please try again.";
   }
+}
+
+/** What the pane says of a message being written: how to track it, or that it is pending until sent. */
+export function composeNote(pending) {
+  if (!pending) { return "Track it now: it is tracked to Dynamics 365 once it is sent."; }
+  const regarding = pending.regarding;
+  return "Pending until sent: it will be tracked" +
+    (regarding ? " regarding " + (regarding.name || "the record you chose") + " · " + tableLabel(regarding.table) : "") +
+    " once it is in your Sent Items.";
 }
 
 /** A folder rule as the Folder tracking rules card lists it. */
