@@ -192,7 +192,10 @@ def _drop_rule_subscriptions(
 ) -> int:
     """Delete the subscriptions of folders that are no longer rule folders; the Graph requests sent."""
     sent = 0
-    for folder in _rule_folders(store, scope):
+    before = _rule_folders(store, scope)
+    if before == folders:
+        return 0
+    for folder in before:
         if folder in folders:
             continue
         stored = _load(store.get(scope, f"subscription:rule:{folder}"))

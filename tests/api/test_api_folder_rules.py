@@ -45,13 +45,22 @@ def test_mail_folders_lists_the_folders_under_the_inbox_with_their_paths(api: Ap
     assert body["truncated"] is False
 
 
-def test_the_graph_token_is_exchanged_once_and_then_cached(api: Api) -> None:
-    """A second listing makes no identity call: the Graph token is cached per user, beside the Dataverse one."""
-    assert 200 == api.get("/api/v1/mail-folders").status_code
+def test_the_graph_token_is_exchanged_once_and_then_cached_beside_the_dataverse_one(api: Api) -> None:
+    """Cold: one OBO exchange for Graph; the Dataverse token is a separate exchange (never the Graph one reused);
+    warm: neither asks the identity provider again."""
+
+    def exchanges() -> list[dict[str, Any]]:
+        return [r for r in api.devstack.requests_log("identity") if r["path"].endswith("/token")]
+
     api.devstack.clear_log()
     assert 200 == api.get("/api/v1/mail-folders").status_code
-    token_calls = [r for r in api.devstack.requests_log() if r["path"].endswith("/token")]
-    assert [] == token_calls
+    assert 1 == len(exchanges())
+    assert 200 == api.get("/api/v1/folder-rules").status_code
+    assert 2 == len(exchanges())
+    api.devstack.clear_log()
+    assert 200 == api.get("/api/v1/mail-folders").status_code
+    assert 200 == api.get("/api/v1/folder-rules").status_code
+    assert [] == exchanges()
 
 
 def test_a_rule_is_kept_in_dataverse_listed_and_removed(api: Api) -> None:

@@ -471,3 +471,76 @@ def test_sigterm_stops_a_worker_cleanly(stack: Stack) -> None:
     process = stack.start_worker("c")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+
+
+def test_a_folder_rule_made_through_the_service_tracks_what_is_moved_into_its_folder(stack: Stack) -> None:
+    """The pane's POST /api/v1/folder-rules (gunicorn, Redis) → the worker reads the rule at once, watches the
+    folder, and a message alice moves there is tracked regarding the rule's account."""
+    folder = graph(
+        stack.devstack, ALICE, "POST", "/me/mailFolders/inbox/childFolders", json={"displayName": _subject("rule")}
+    )
+    folder.raise_for_status()
+    folder_id = folder.json()["id"]
+    body = {"folderId": folder_id, "regarding": {"table": "account", "id": seed.FABRIKAM_ACCOUNT_ID}}
+    made = requests.post(
+        f"{stack.env['ADDIN_API_PUBLIC_URL']}/api/v1/folder-rules",
+        json=body,
+        headers={"Authorization": f"Bearer {stack.devstack.token(ALICE)}"},
+        timeout=30,
+    )
+    assert 201 == made.status_code, made.text
+    rule_id = made.json()["id"]
+
+    def onboarded() -> bool:
+        row = dataverse(stack.devstack, "GET", f"mailboxtrackingfolders({rule_id})?$select=folderonboardingstatus")
+        return bool(row.json().get("folderonboardingstatus") == 1)
+
+    assert wait_for(onboarded, 20)
+    subject = _subject("rule-moved")
+    message_id, internet_id = deliver(stack.devstack, ALICE, subject)
+    moved = graph(
+        stack.devstack,
+        ALICE,
+        "POST",
+        f"/me/messages/{message_id}/move",
+        json={"destinationId": folder_id},
+        headers={"Prefer": 'IdType="ImmutableId"'},
+    )
+    moved.raise_for_status()
+
+    def regarding() -> list[Any]:
+        path = f"emails?$select=_regardingobjectid_value&$filter=messageid eq '{internet_id}'"
+        return [r["_regardingobjectid_value"] for r in dataverse(stack.devstack, "GET", path).json()["value"]]
+
+    assert wait_for(lambda: bool(regarding()), 20)
+    assert [seed.FABRIKAM_ACCOUNT_ID] == regarding()
+
+
+def test_emails_of_a_mailbox_that_does_not_send_here_stay_pending_send(stack: Stack) -> None:
+    """Alice's outgoing email not delivered by server-side sync: her queued email stays Pending Send (statuscode 6)
+    through several of the worker's looks, and nothing leaves her mailbox — as Dynamics 365 leaves it."""
+    found = dataverse(
+        stack.devstack, "GET", f"systemusers?$filter=domainname eq '{ALICE}'&$expand=defaultmailbox($select=mailboxid)"
+    )
+    box = found.json()["value"][0]["defaultmailbox"]["mailboxid"]
+
+    def outgoing(method: int) -> None:
+        changed = dataverse(
+            stack.devstack,
+            "PATCH",
+            f"mailboxes({box})",
+            json={"outgoingemaildeliverymethod": method},
+            headers={"If-Match": "*"},
+        )
+        changed.raise_for_status()
+
+    outgoing(0)
+    try:
+        subject = _subject("not-sending")
+        email_id = queue_email(stack, subject, ["sam@northwind.example"])
+        time.sleep(3 * 2 + 1)  # three of the worker's looks for emails to send (every 2 s)
+        status = dataverse(stack.devstack, "GET", f"emails({email_id})?$select=statuscode").json()["statuscode"]
+        outbound = stack.devstack.http.get(f"{stack.devstack.url}/_devstack/mail/outbound", timeout=10).json()
+        assert (6, []) == (status, [m for m in outbound["messages"] if m["subject"] == subject])
+    finally:
+        outgoing(2)

@@ -10,6 +10,8 @@ Phases:
 - catch-up: notifications paused (`/_devstack/graph/notifications/pause`), M messages categorized; the time until
   all are tracked, beside the worker's catch-up interval.
 - cost: Graph requests and Dataverse round trips the workers sent per tracked message (the devstack's request log).
+- rules: a folder rule made through the service, then messages moved into its folder; moved → activity regarding
+  the rule's record, p50 / p95.
 - scale: 1000 messages to 20 mailboxes, categorized in bursts, 2 workers of which one is killed (SIGKILL) midway:
   activities created, duplicates, lost, time to drain.
 
@@ -42,6 +44,7 @@ from bench import ROOT, Gunicorn, arrival, devstack, percentile, redis_server  #
 from addin_api.cli import dev_environment  # noqa: E402
 from addin_api.dataverse import mailbox as dvmailbox  # noqa: E402
 from addin_api.devstack.config import synthetic_users  # noqa: E402
+from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID  # noqa: E402
 
 TRACKED = "Tracked to Dynamics 365"
 ALICE, MEGAN = "alice@contoso.example", "megan@contoso.example"
@@ -57,6 +60,7 @@ class Stack:
     http: requests.Session
     env: dict[str, str]
     log_dir: Path
+    service_url: str = ""
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _tokens: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -347,6 +351,73 @@ def reply(stack: Stack, count: int) -> dict[str, Any]:
     }
 
 
+def rules(stack: Stack, count: int) -> dict[str, Any]:
+    """A folder rule made through the service (`POST /api/v1/folder-rules`, as the pane makes it); then N messages
+    moved into its folder one after another; moved → activity regarding the rule's account, p50 / p95.
+
+    Timed from the request log: the arrival of alice's move to the end of the worker's create of the email.
+    """
+    name = f"bench-rule-{uuid.uuid4().hex[:6]}"
+    folder = stack.graph(ALICE, "POST", "/me/mailFolders/inbox/childFolders", json={"displayName": name})
+    folder.raise_for_status()
+    folder_id = str(folder.json()["id"])
+    body = {"folderId": folder_id, "regarding": {"table": "account", "id": FABRIKAM_ACCOUNT_ID}}
+    made = stack.http.post(
+        f"{stack.service_url}/api/v1/folder-rules",
+        json=body,
+        headers={"Authorization": f"Bearer {stack.token(ALICE, 'addin')}"},
+        timeout=30,
+    )
+    made.raise_for_status()
+    rule_id = made.json()["id"]
+
+    def onboarded() -> bool:
+        row = stack.dataverse("GET", f"mailboxtrackingfolders({rule_id})?$select=folderonboardingstatus").json()
+        return bool(row.get("folderonboardingstatus") == 1)
+
+    onboard_started = time.monotonic()
+    wait_for(onboarded, 60)
+    onboard_seconds = time.monotonic() - onboard_started
+    subject = f"bench-rule-{uuid.uuid4().hex[:6]}"
+    delivered = [deliver(stack, ALICE, f"{subject} {n}") for n in range(count)]
+    settle(stack)
+    stack.clear_log()
+    for message_id, internet_id in delivered:
+        moved = stack.graph(
+            ALICE,
+            "POST",
+            f"/me/messages/{message_id}/move",
+            json={"destinationId": folder_id},
+            headers={"Prefer": 'IdType="ImmutableId"'},
+        )
+        moved.raise_for_status()
+        wait_for(lambda i=internet_id: activities(stack, subject)[i] > 0, 30)  # type: ignore[misc]
+    log = stack.log()
+    moves = [arrival(e) for e in log if e["kind"] == "graph" and e["method"] == "POST" and e["path"].endswith("/move")]
+    creates = [
+        float(e["at"])
+        for e in log
+        if e["kind"] == "dataverse"
+        and e["method"] == "POST"
+        and e["path"].endswith("/emails")
+        and e.get("actingAs") == ALICE
+    ]
+    seconds = [done - applied for applied, done in zip(moves, creates, strict=False)]
+    found = stack.dataverse(
+        "GET", f"emails?$select=_regardingobjectid_value&$filter=startswith(subject,'{subject}')"
+    ).json()["value"]
+    return {
+        "messages": count,
+        "tracked": len(found),
+        "regardingTheRulesRecord": sum(1 for r in found if r["_regardingobjectid_value"] == FABRIKAM_ACCOUNT_ID),
+        "ruleOnboardedSeconds": round(onboard_seconds, 3),
+        "p50Seconds": round(percentile(seconds, 50), 3) if seconds else None,
+        "p95Seconds": round(percentile(seconds, 95), 3) if seconds else None,
+        "maxSeconds": round(max(seconds), 3) if seconds else None,
+        **cost(log, len(found), stack.oid(ALICE)),
+    }
+
+
 def scale(stack: Stack, mailboxes: Sequence[str], total: int, burst: int) -> dict[str, Any]:
     """`total` messages over the mailboxes, categorized in bursts; the first worker killed halfway."""
     subject = f"bench-scale-{uuid.uuid4().hex[:6]}"
@@ -403,7 +474,7 @@ def running(tmp: Path, workers: int) -> Iterator[Stack]:
             "ADDIN_API_SYNC_CATCH_UP_SECONDS": str(CATCH_UP_SECONDS),
         }
         env.pop("REQUESTS_CA_BUNDLE", None)
-        stack = Stack(url, http, env, tmp)
+        stack = Stack(url, http, env, tmp, service.url)
         stack_exit.callback(_stop_workers, stack)
         yield stack
 
@@ -426,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--catch-up-messages", type=int, default=10)
     parser.add_argument("--send-emails", type=int, default=20)
     parser.add_argument("--replies", type=int, default=10)
+    parser.add_argument("--rule-messages", type=int, default=20)
+    parser.add_argument("--phases", default="latency,catchUp,send,reply,rules,scale", help="comma-separated, in order")
     parser.add_argument("--scale-messages", type=int, default=1000)
     parser.add_argument("--mailboxes", type=int, default=20)
     parser.add_argument("--burst", type=int, default=50)
@@ -439,16 +512,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.start_worker("a")
         stack.start_worker("b")
         time.sleep(CATCH_UP_SECONDS / 2)  # the first catch-up round subscribes every mailbox
-        print("latency", file=sys.stderr, flush=True)
-        results["latency"] = latency(stack, args.latency_messages)
-        print("catch-up", file=sys.stderr, flush=True)
-        results["catchUp"] = catch_up(stack, args.catch_up_messages)
-        print("send", file=sys.stderr, flush=True)
-        results["send"] = send(stack, args.send_emails)
-        print("reply", file=sys.stderr, flush=True)
-        results["reply"] = reply(stack, args.replies)
-        print("scale", file=sys.stderr, flush=True)
-        results["scale"] = scale(stack, mailboxes, args.scale_messages, args.burst)
+        phases = {
+            "latency": lambda: latency(stack, args.latency_messages),
+            "catchUp": lambda: catch_up(stack, args.catch_up_messages),
+            "send": lambda: send(stack, args.send_emails),
+            "reply": lambda: reply(stack, args.replies),
+            "rules": lambda: rules(stack, args.rule_messages),
+            "scale": lambda: scale(stack, mailboxes, args.scale_messages, args.burst),
+        }
+        for name in args.phases.split(","):
+            print(name, file=sys.stderr, flush=True)
+            results[name] = phases[name]()
     print(json.dumps(results, indent=2))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return 0

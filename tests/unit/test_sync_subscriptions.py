@@ -17,6 +17,7 @@ from addin_api.sync.subscriptions import (
     Endpoints,
     client_state,
     ensure_subscriptions,
+    subscription_feed,
     verify_client_state,
 )
 
@@ -35,6 +36,7 @@ class FakeGraph:
     def __init__(self, *, renew_missing: bool = False) -> None:
         self.created: list[tuple[str, dict[str, Any]]] = []
         self.renewed: list[tuple[str, str, str]] = []
+        self.deleted: list[str] = []
         self.renew_missing = renew_missing
 
     def create_subscription(self, user: str, subscription: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +50,10 @@ class FakeGraph:
         if self.renew_missing:
             raise GraphNotFound(404, "ResourceNotFound")
         return {"id": subscription_id, "expirationDateTime": expiration}
+
+    def delete_subscription(self, user: str, subscription_id: str) -> None:
+        """Graph's answer to a DELETE: 204."""
+        self.deleted.append(subscription_id)
 
 
 def at(moment: datetime) -> Any:
@@ -198,3 +204,35 @@ def test_the_endpoints_are_the_services_two_webhook_routes() -> None:
     assert "https://addin.contoso.example/graph/notifications" == endpoints.notification_url
     assert "https://addin.contoso.example/graph/lifecycle" == endpoints.lifecycle_url
     assert KEY == endpoints.key
+
+
+def test_each_rule_folder_gets_a_subscription_whose_notifications_are_the_rules_feed() -> None:
+    """Two rule folders: a subscription each on the folder's messages; a notification of either maps to "rules"."""
+    graph, store = FakeGraph(), InMemoryStore()
+
+    sent = ensure_subscriptions(graph, store, SCOPE, OID, ENDPOINTS, rule_folders=["AAMk-a", "AAMk-b"], now=at(NOW))
+
+    assert len(RESOURCES) + 2 == sent
+    resources = [s["resource"] for _, s in graph.created]
+    assert [f"users/{OID}/mailFolders('AAMk-a')/messages", f"users/{OID}/mailFolders('AAMk-b')/messages"] == resources[
+        -2:
+    ]
+    rule_ids = [stored(store, f"rule:{f}")["id"] for f in ("AAMk-a", "AAMk-b")]
+    assert ["rules", "rules"] == [subscription_feed(store, SCOPE, i) for i in rule_ids]
+    assert "inbox" == subscription_feed(store, SCOPE, stored(store, "inbox")["id"])
+
+
+def test_a_removed_rules_subscription_is_deleted_and_the_others_left_alone() -> None:
+    """The rule of folder a removed: its subscription is deleted and forgotten; b's is kept, nothing else is sent;
+    an unchanged set sends nothing at all."""
+    graph, store = FakeGraph(), InMemoryStore()
+    ensure_subscriptions(graph, store, SCOPE, OID, ENDPOINTS, rule_folders=["AAMk-a", "AAMk-b"], now=at(NOW))
+    gone = stored(store, "rule:AAMk-a")["id"]
+
+    sent = ensure_subscriptions(graph, store, SCOPE, OID, ENDPOINTS, rule_folders=["AAMk-b"], now=at(NOW))
+
+    assert (1, [gone]) == (sent, graph.deleted)
+    assert store.get(SCOPE, "subscription:rule:AAMk-a") is None
+    assert subscription_feed(store, SCOPE, gone) is None
+    assert 0 == ensure_subscriptions(graph, store, SCOPE, OID, ENDPOINTS, rule_folders=["AAMk-b"], now=at(NOW))
+    assert 0 == ensure_subscriptions(graph, store, SCOPE, OID, ENDPOINTS, now=at(NOW))  # None: as they were
