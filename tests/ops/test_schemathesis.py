@@ -6,8 +6,10 @@ Bounded for CI: at most 25 examples per operation, derandomized (the same cases 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,9 +32,11 @@ EXCLUDED = [positive_data_acceptance]
 
 
 @pytest.fixture()
-def live(service_settings: Settings, devstack: Devstack) -> Iterator[str]:
-    """The service on a free port over real HTTP; yields its base URL."""
-    server = make_server("127.0.0.1", 0, create_app(service_settings), threaded=True)
+def live(service_settings: Settings, devstack: Devstack, tmp_path: Path) -> Iterator[str]:
+    """The service on a free port over real HTTP, sharing a state directory with a mailbox sync as a deployment with
+    one does (so every route can answer as in production); yields its base URL."""
+    app = create_app(dataclasses.replace(service_settings, shared_state_dir=tmp_path))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
