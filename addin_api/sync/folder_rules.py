@@ -58,6 +58,9 @@ MAX_RULE_ITEMS = 2000
 ENFORCE_CHUNK = 100
 # How far up a rule's folder is looked for the Inbox.
 MAX_DEPTH = 10
+# How long a folder found under the Inbox is trusted to be there before mail moved into it is tracked again: a folder
+# moved out of the Inbox may still have its mail tracked this long (Dynamics 365 takes its sync cycle, ~15 minutes).
+FOLDER_CHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ class Rule:
     table: str
     record_id: str
     onboarded: bool = False
-    # Whether this pass found the folder under the Inbox (kept rules are checked again before they track).
-    checked: bool = False
+    # When the folder was last found under the Inbox (epoch seconds; 0: not yet).
+    checked_at: float = 0.0
 
     @property
     def regarding(self) -> RegardingRef:
@@ -109,9 +112,9 @@ def mailbox_rules(run: PassRun, *, fresh: bool = False) -> list[Rule]:
     ]
     if not found.enabled:
         rules = []
-    rules = [replace(rule, checked=True) for rule in rules if _still_in_inbox(run, rule)]
-    written = [{**asdict(r), "checked": False} for r in rules]
-    run.store(RULES_KEY, json.dumps({"at": time.time(), "rules": written}))
+    now = time.time()
+    rules = [replace(rule, checked_at=now) for rule in rules if _still_in_inbox(run, rule)]
+    run.store(RULES_KEY, json.dumps({"at": now, "rules": [asdict(r) for r in rules]}))
     return rules
 
 
@@ -171,11 +174,11 @@ def sync_rule(run: PassRun, rule: Rule, source: Source) -> None:
     link = run.stored(key)
     items = _items(run, rule)
     for page in _pages(run, rule, link, key):
-        if not rule.checked and any(_trackable(i) for i in page.items):
+        if time.time() - rule.checked_at >= FOLDER_CHECK_SECONDS and any(_trackable(i) for i in page.items):
             if not _still_in_inbox(run, rule):
                 rules_changed(run.state, run.scope)
                 return  # its folder left the Inbox: the rule is disabled, what moved there is not tracked
-            rule = replace(rule, checked=True)
+            rule = _checked(run, rule)
         for item in page.items:
             if not _in_rule_folder(run, rule, source, item, items):
                 _keep_items(run, rule, items)
@@ -198,6 +201,17 @@ def _pages(run: PassRun, rule: Rule, link: str | None, key: str) -> Iterator[Del
     except GraphNotFound:
         # The folder was deleted since the rules were read: the next reading disables the rule.
         rules_changed(run.state, run.scope)
+
+
+def _checked(run: PassRun, rule: Rule) -> Rule:
+    """The rule found under the Inbox now, as kept for the next passes."""
+    now = time.time()
+    kept = _kept(run.stored(RULES_KEY))
+    if kept is not None:
+        at = json.loads(run.stored(RULES_KEY) or "{}").get("at", now)
+        rules = [replace(r, checked_at=now) if r.id == rule.id else r for r in kept]
+        run.store(RULES_KEY, json.dumps({"at": at, "rules": [asdict(r) for r in rules]}))
+    return replace(rule, checked_at=now)
 
 
 def _trackable(item: dict[str, Any]) -> bool:

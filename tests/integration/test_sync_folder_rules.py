@@ -4,13 +4,14 @@ as the worker runs them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conftest import ALICE, Devstack
 from sync_support import Mailbox, categorize, dataverse, deliver, graph
 
 from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
-from addin_api.sync.folder_rules import rules_changed
+from addin_api.sync.folder_rules import FOLDER_CHECK_SECONDS, RULES_KEY, rules_changed
 
 
 def as_alice(devstack: Devstack, method: str, path: str, **kwargs: Any) -> Any:
@@ -158,11 +159,18 @@ def test_a_renamed_folder_keeps_its_rule_and_the_name_follows(devstack: Devstack
 
 def test_a_folder_moved_out_of_the_inbox_stops_tracking_and_its_rule_says_so(devstack: Devstack) -> None:
     """Moved under the mailbox's root: the next message moved there is not tracked, and the rule is disabled
-    (folderonboardingstatus 2), even while the worker still kept the rule as it was."""
+    (folderonboardingstatus 2), though the worker kept the rule as it was: a kept rule's folder found under the
+    Inbox over a minute ago is looked at again before what was moved there is tracked."""
     mailbox = Mailbox(devstack)
     folder = make_folder(devstack, "Moving")
     rule = add_rule(mailbox, folder, "Moving")
-    mailbox.sync()
+    mailbox.sync()  # the rule onboarded
+    mailbox.sync()  # its rules read again and kept: the folder found under the Inbox now
+    kept = json.loads(mailbox.store.get(mailbox.scope, RULES_KEY) or "{}")
+    assert [rule] == [r["id"] for r in kept["rules"]]
+    for kept_rule in kept["rules"]:
+        kept_rule["checked_at"] -= FOLDER_CHECK_SECONDS  # a minute later
+    mailbox.store.put(mailbox.scope, RULES_KEY, json.dumps(kept))
     moved = graph(devstack, ALICE, "POST", f"/me/mailFolders/{folder}/move", json={"destinationId": "msgfolderroot"})
     moved.raise_for_status()
     message_id, internet_id = deliver(devstack, ALICE, "rule-moved-out")
