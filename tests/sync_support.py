@@ -77,6 +77,19 @@ def categorize(devstack: Devstack, user: str, message_id: str, categories: list[
     graph(devstack, user, "PATCH", f"/me/messages/{message_id}", json=body).raise_for_status()
 
 
+def move(devstack: Devstack, user: str, message_id: str, folder_id: str) -> None:
+    """Move a message into a folder, as the user in Outlook (immutable ids: it keeps its id)."""
+    moved = graph(
+        devstack,
+        user,
+        "POST",
+        f"/me/messages/{message_id}/move",
+        json={"destinationId": folder_id},
+        headers={"Prefer": 'IdType="ImmutableId"'},
+    )
+    moved.raise_for_status()
+
+
 def activities(devstack: Devstack, subject_prefix: str) -> Counter[str]:
     """How many email activities each Internet message id has, among those whose subject starts with the prefix."""
     counts: Counter[str] = Counter()

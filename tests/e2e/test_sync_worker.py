@@ -21,7 +21,7 @@ import requests
 from conftest import ALICE, Devstack
 from graph_support import as_app
 from opsutil import ROOT, RedisServer, Service
-from sync_support import activities, categorize, dataverse, deliver, enable_mailbox, graph, wait_for
+from sync_support import activities, categorize, dataverse, deliver, enable_mailbox, graph, move, wait_for
 
 from addin_api.cli import dev_environment
 from addin_api.devstack import seed
@@ -498,15 +498,7 @@ def test_a_folder_rule_made_through_the_service_tracks_what_is_moved_into_its_fo
     assert wait_for(onboarded, 20)
     subject = _subject("rule-moved")
     message_id, internet_id = deliver(stack.devstack, ALICE, subject)
-    moved = graph(
-        stack.devstack,
-        ALICE,
-        "POST",
-        f"/me/messages/{message_id}/move",
-        json={"destinationId": folder_id},
-        headers={"Prefer": 'IdType="ImmutableId"'},
-    )
-    moved.raise_for_status()
+    move(stack.devstack, ALICE, message_id, folder_id)
 
     def regarding() -> list[Any]:
         path = f"emails?$select=_regardingobjectid_value&$filter=messageid eq '{internet_id}'"

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from conftest import ALICE, Devstack
-from sync_support import Mailbox, categorize, dataverse, deliver, graph
+from sync_support import Mailbox, categorize, dataverse, deliver, graph, move
 
 from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
 from addin_api.sync.folder_rules import FOLDER_CHECK_SECONDS, RULES_KEY, rules_changed
@@ -52,19 +52,6 @@ def add_rule(
     return str(made.json()["mailboxtrackingfolderid"])
 
 
-def move(devstack: Devstack, message_id: str, folder_id: str) -> None:
-    """Move a message, as alice in Outlook (immutable ids: it keeps its id)."""
-    moved = graph(
-        devstack,
-        ALICE,
-        "POST",
-        f"/me/messages/{message_id}/move",
-        json={"destinationId": folder_id},
-        headers={"Prefer": 'IdType="ImmutableId"'},
-    )
-    moved.raise_for_status()
-
-
 def regarding_of(devstack: Devstack, internet_id: str) -> str | None:
     """The regarding record of the email activity with this Internet message id."""
     found = dataverse(devstack, "GET", f"emails?$select=_regardingobjectid_value&$filter=messageid eq '{internet_id}'")
@@ -90,7 +77,7 @@ def test_a_message_moved_into_a_rule_folder_is_tracked_regarding_the_rules_recor
     rule = add_rule(mailbox, folder, "Fabrikam")
     mailbox.sync()
     message_id, internet_id = deliver(devstack, ALICE, "rule-moved")
-    move(devstack, message_id, folder)
+    move(devstack, ALICE, message_id, folder)
     result = mailbox.sync("rules")
     assert (None, 1) == (result.problem, result.tracked)
     assert FABRIKAM_ACCOUNT_ID == regarding_of(devstack, internet_id)
@@ -105,7 +92,7 @@ def test_mail_already_in_the_folder_is_tracked_when_the_rule_is_made(devstack: D
     mailbox = Mailbox(devstack)
     folder = make_folder(devstack, "Existing")
     message_id, internet_id = deliver(devstack, ALICE, "rule-existing")
-    move(devstack, message_id, folder)
+    move(devstack, ALICE, message_id, folder)
     mailbox.sync()
     add_rule(mailbox, folder, "Existing")
     mailbox.sync()
@@ -122,7 +109,7 @@ def test_the_rule_wins_over_a_regarding_set_before_and_after(devstack: Devstack)
     categorize(devstack, ALICE, message_id)
     mailbox.sync()
     assert regarding_of(devstack, internet_id) is None
-    move(devstack, message_id, folder)
+    move(devstack, ALICE, message_id, folder)
     mailbox.sync("rules")
     assert FABRIKAM_ACCOUNT_ID == regarding_of(devstack, internet_id)
     activity = dataverse(devstack, "GET", f"emails?$select=activityid&$filter=messageid eq '{internet_id}'").json()
@@ -151,7 +138,7 @@ def test_a_renamed_folder_keeps_its_rule_and_the_name_follows(devstack: Devstack
     graph(devstack, ALICE, "PATCH", f"/me/mailFolders/{folder}", json={"displayName": "New name"}).raise_for_status()
     rules_changed(mailbox.store, mailbox.scope)  # as the rules are read again every few minutes
     message_id, internet_id = deliver(devstack, ALICE, "rule-renamed")
-    move(devstack, message_id, folder)
+    move(devstack, ALICE, message_id, folder)
     mailbox.sync()
     assert FABRIKAM_ACCOUNT_ID == regarding_of(devstack, internet_id)
     assert "New name" == rule_row(devstack, rule)["exchangefoldername"]
@@ -174,7 +161,7 @@ def test_a_folder_moved_out_of_the_inbox_stops_tracking_and_its_rule_says_so(dev
     moved = graph(devstack, ALICE, "POST", f"/me/mailFolders/{folder}/move", json={"destinationId": "msgfolderroot"})
     moved.raise_for_status()
     message_id, internet_id = deliver(devstack, ALICE, "rule-moved-out")
-    move(devstack, message_id, folder)
+    move(devstack, ALICE, message_id, folder)
     result = mailbox.sync("rules")
     assert (None, 0) == (result.problem, result.tracked)
     assert 2 == rule_row(devstack, rule)["folderonboardingstatus"]
@@ -188,12 +175,12 @@ def test_removing_a_rule_keeps_what_it_linked(devstack: Devstack) -> None:
     folder = make_folder(devstack, "Removed")
     rule = add_rule(mailbox, folder, "Removed")
     first_id, first_internet = deliver(devstack, ALICE, "rule-removed-1")
-    move(devstack, first_id, folder)
+    move(devstack, ALICE, first_id, folder)
     mailbox.sync()
     assert 204 == as_alice(devstack, "DELETE", f"mailboxtrackingfolders({rule})").status_code
     rules_changed(mailbox.store, mailbox.scope)
     second_id, second_internet = deliver(devstack, ALICE, "rule-removed-2")
-    move(devstack, second_id, folder)
+    move(devstack, ALICE, second_id, folder)
     mailbox.sync()
     assert FABRIKAM_ACCOUNT_ID == regarding_of(devstack, first_internet)
     found = dataverse(devstack, "GET", f"emails?$select=activityid&$filter=messageid eq '{second_internet}'").json()
@@ -207,7 +194,7 @@ def test_a_subfolder_is_tracked_only_with_its_own_rule(devstack: Devstack) -> No
     child = make_folder(devstack, "Child", parent)
     add_rule(mailbox, parent, "Parent")
     message_id, internet_id = deliver(devstack, ALICE, "rule-child")
-    move(devstack, message_id, child)
+    move(devstack, ALICE, message_id, child)
     mailbox.sync()
     found = dataverse(devstack, "GET", f"emails?$select=activityid&$filter=messageid eq '{internet_id}'").json()
     assert [] == found["value"]
@@ -228,7 +215,7 @@ def test_rules_track_nothing_when_the_organization_turns_folder_tracking_off(dev
     )
     off.raise_for_status()
     message_id, internet_id = deliver(devstack, ALICE, "rule-off")
-    move(devstack, message_id, folder)
+    move(devstack, ALICE, message_id, folder)
     mailbox.sync()
     found = dataverse(devstack, "GET", f"emails?$select=activityid&$filter=messageid eq '{internet_id}'").json()
     assert [] == found["value"]

@@ -185,15 +185,7 @@ def latency(stack: Stack, count: int) -> dict[str, Any]:
         wait_for(lambda i=internet_id: activities(stack, subject)[i] > 0, 30)  # type: ignore[misc]
     log = stack.log()
     patches = [arrival(e) for e in log if e["kind"] == "graph" and e["method"] == "PATCH"]
-    creates = [
-        float(e["at"])
-        for e in log
-        if e["kind"] == "dataverse"
-        and e["method"] == "POST"
-        and e["path"].endswith("/emails")
-        and e.get("actingAs") == ALICE
-    ]
-    seconds = [done - applied for applied, done in zip(patches, creates, strict=False)]
+    seconds = [done - applied for applied, done in zip(patches, alices_creates(log), strict=False)]
     tracked = sum(1 for n in activities(stack, subject).values() if n)
     return {
         "messages": count,
@@ -213,6 +205,19 @@ def settle(stack: Stack, quiet: float = 2.0, limit: float = 60.0) -> None:
         if not worker or time.time() - max(worker) >= quiet:
             return
         time.sleep(0.5)
+
+
+def alices_creates(log: list[dict[str, Any]]) -> list[float]:
+    """When each of the workers' creates of an email as alice ended, in order (the i-th answers the i-th action: one
+    message is in flight at a time)."""
+    return [
+        float(e["at"])
+        for e in log
+        if e["kind"] == "dataverse"
+        and e["method"] == "POST"
+        and e["path"].endswith("/emails")
+        and e.get("actingAs") == ALICE
+    ]
 
 
 def settle_arrivals(stack: Stack) -> None:
@@ -402,15 +407,7 @@ def rules(stack: Stack, count: int) -> dict[str, Any]:
         wait_for(lambda i=internet_id: activities(stack, subject)[i] > 0, 30)  # type: ignore[misc]
     log = stack.log()
     moves = [arrival(e) for e in log if e["kind"] == "graph" and e["method"] == "POST" and e["path"].endswith("/move")]
-    creates = [
-        float(e["at"])
-        for e in log
-        if e["kind"] == "dataverse"
-        and e["method"] == "POST"
-        and e["path"].endswith("/emails")
-        and e.get("actingAs") == ALICE
-    ]
-    seconds = [done - applied for applied, done in zip(moves, creates, strict=False)]
+    seconds = [done - applied for applied, done in zip(moves, alices_creates(log), strict=False)]
     found = stack.dataverse(
         "GET", f"emails?$select=_regardingobjectid_value&$filter=startswith(subject,'{subject}')"
     ).json()["value"]
