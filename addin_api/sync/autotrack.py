@@ -12,19 +12,31 @@ https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/refe
 https://learn.microsoft.com/en-us/power-platform/admin/email-message-filtering-correlation
 
 Only messages received after the mailbox's first pass are evaluated (Dynamics' `processemailreceivedafter`), and
-only in the Inbox itself ("only items directly in the Inbox are evaluated"); Sent Items are not auto-tracked
-(the organization's AutoTrackSentFolderItems is off by default).
+only in the Inbox itself ("only items directly in the Inbox are evaluated"). Sent Items are evaluated only when the
+organization's AutoTrackSentFolderItems is on (off by default); `CheckIncomingEmail` judges mail by its receiving
+user, so a sent message is judged here by the owner's option on its recipients: all; a reply to a tracked email
+(In-Reply-To, References); sent to a contact, account or lead; sent to any of those or another user; none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from addin_api.dataverse import odata
+from addin_api.dataverse.batch import BatchRequest
 from addin_api.dataverse.port import Dataverse
 from addin_api.model import REGARDING_TABLE_NAMES, RegardingRef
 
-__all__ = ["AUTO_SINCE_KEY", "FILTERED", "accepts", "received_since", "replied_regarding", "replied_to"]
+__all__ = [
+    "AUTO_SINCE_KEY",
+    "FILTERED",
+    "accepts",
+    "accepts_sent",
+    "received_since",
+    "replied_regarding",
+    "replied_to",
+]
 
 AUTO_SINCE_KEY = "auto_since"
 # The store's state of an incoming message the options declined (not shown by the service).
@@ -44,6 +56,54 @@ def accepts(dv: Dataverse, message: dict[str, Any]) -> bool:
     }
     answer = dv.get(_FUNCTION, params)
     return answer.get("ShouldDeliver") is True
+
+
+# incomingemailfilteringmethod
+ALL, REPLIES, FROM_RECORDS, FROM_EMAIL_ENABLED, NONE = 0, 1, 2, 3, 4
+# The tables a recipient is looked for in ("from contacts, accounts and leads"), and the column holding the address.
+_RECORD_TABLES = (("contacts", "emailaddress1"), ("accounts", "emailaddress1"), ("leads", "emailaddress1"))
+_USERS = ("systemusers", "internalemailaddress")
+MAX_RECIPIENTS = 50
+
+
+def accepts_sent(
+    dv: Dataverse, method: int, message: dict[str, Any], headers: Callable[[], list[dict[str, Any]]], owner: str
+) -> bool:
+    """Whether the owner's option `method` tracks this message they sent (at most one round trip)."""
+    if method == ALL:
+        return True
+    if method == REPLIES:
+        return _replies_to_tracked(dv, replied_to(headers()))
+    if method not in (FROM_RECORDS, FROM_EMAIL_ENABLED):
+        return False
+    found = [
+        a
+        for r in ("toRecipients", "ccRecipients", "bccRecipients")
+        for a in (_address(x) for x in message.get(r) or [] if isinstance(message.get(r), list))
+        if a and a.lower() != owner.lower()
+    ]
+    recipients = list(dict.fromkeys(a.lower() for a in found))[:MAX_RECIPIENTS]
+    if not recipients:
+        return False
+    tables = _RECORD_TABLES + ((_USERS,) if method == FROM_EMAIL_ENABLED else ())
+    parts = dv.batch([BatchRequest("GET", _match_query(t, c, recipients)) for t, c in tables])
+    for part in parts:
+        dv.raise_for(part)
+    return any(isinstance(p.body, dict) and p.body.get("value") for p in parts)
+
+
+def _match_query(entity_set: str, column: str, addresses: list[str]) -> str:
+    where = " or ".join(f"{column} eq {odata.literal(a, max_length=320)}" for a in addresses)
+    return f"{entity_set}?{odata.query_string({'$select': column, '$filter': where, '$top': '1'})}"
+
+
+def _replies_to_tracked(dv: Dataverse, message_ids: list[str]) -> bool:
+    """Whether one of these Internet message ids is a tracked email (one round trip)."""
+    if not message_ids:
+        return False
+    where = " or ".join(f"messageid eq {odata.literal(i, max_length=320)}" for i in message_ids)
+    found = dv.get("emails", {"$select": "activityid", "$filter": where, "$top": "1"})
+    return bool(found.get("value"))
 
 
 def replied_to(headers: list[dict[str, Any]]) -> list[str]:

@@ -44,6 +44,7 @@ from addin_api.sync.folders import OTHER_FOLDERS_SECONDS, other_folders
 from addin_api.sync.graph import DeltaPage, WellKnownFolder
 from addin_api.sync.graph_errors import GraphError
 from addin_api.sync.items import carries, track_command
+from addin_api.sync.organization import organization_settings
 from addin_api.sync.pass_items import (
     CATEGORY_KEY,
     MAX_ATTEMPTS,
@@ -200,6 +201,7 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float, rule_folders: set
     if feeds == "all":
         others = other_folders(graph, user, run.stored, run.store, folders_seconds) or []
         folders += [(f"folder:{f.id}", partial(str, f.id), None) for f in others if f.id not in rule_folders]
+    sent_too = any(name == "sentitems" for name, _, _ in folders) and _auto_track_sent(run)
     found = [
         Source(
             name,
@@ -208,7 +210,7 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float, rule_folders: set
             carries,
             partial(_message_command, run, direction),
             partial(graph.set_categories, user),
-            auto=name == "inbox",
+            auto=name == "inbox" or (name == "sentitems" and sent_too),
         )
         for name, folder_id, direction in folders
     ]
@@ -225,6 +227,11 @@ def _sources(run: PassRun, feeds: str, folders_seconds: float, rule_folders: set
             )
         )
     return found
+
+
+def _auto_track_sent(run: PassRun) -> bool:
+    """Whether the organization has Sent Items tracked by the personal options too (AutoTrackSentFolderItems)."""
+    return organization_settings(run.dataverse, run.state, run.environment_url).auto_track_sent
 
 
 def _rule_source(run: PassRun, rule: Rule) -> Source:

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from marshmallow import ValidationError
@@ -33,7 +34,7 @@ from addin_api.dataverse.whoami import read_me
 from addin_api.errors import ApiError
 from addin_api.model import MeInfo, RegardingRef, TrackCommand, TrackEmail, TrackPolicy
 from addin_api.services.tracking import track
-from addin_api.sync.autotrack import FILTERED, accepts, received_since, replied_regarding, replied_to
+from addin_api.sync.autotrack import FILTERED, accepts, accepts_sent, received_since, replied_regarding, replied_to
 from addin_api.sync.counting import CountingDataverse, CountingGraph
 from addin_api.sync.graph import DeltaPage, MasterCategory
 from addin_api.sync.graph_errors import GraphError, GraphNotFound, SyncStateLost
@@ -155,6 +156,8 @@ class PassRun:
     # Messages received from then on are evaluated for automatic tracking (None: not at all).
     auto_since: str | None = None
     auto_tracked: int = 0
+    # The owner's automatic tracking option (None: unread), for what they sent.
+    known_method: int | None = None
 
     @property
     def scope(self) -> str:
@@ -183,6 +186,12 @@ class PassRun:
         if self.known_auto_create is None:
             self.known_auto_create = dvoptions.read_auto_create(self.dataverse, self.caller().user_id)
         return self.known_auto_create
+
+    def tracking_method(self) -> int:
+        """The owner's option for which email is tracked automatically, read once a pass (one round trip)."""
+        if self.known_method is None:
+            self.known_method, self.known_auto_create = dvoptions.read_options(self.dataverse, self.caller().user_id)
+        return self.known_method
 
 
 def find_category(run: PassRun, *, fresh: bool = False) -> None:
@@ -258,8 +267,12 @@ def _changed(run: PassRun, source: Source, item: dict[str, Any]) -> bool:
 def _auto(run: PassRun, source: Source, item: dict[str, Any], key: str) -> bool:
     """An incoming message the user did not mark: tracked, and given the category, if the options accept it."""
     try:
-        accepted = accepts(run.dataverse, item)
-    except ApiError as exc:
+        if source.name == "sentitems":
+            read_headers = partial(run.graph.message_headers, run.owner.object_id, str(item.get("id", "")))
+            accepted = accepts_sent(run.dataverse, run.tracking_method(), item, read_headers, run.owner.upn)
+        else:
+            accepted = accepts(run.dataverse, item)
+    except (ApiError, GraphError) as exc:
         if transient(exc):
             raise Stopped(exc.code, transient=True) from None
         logger.warning("sync_auto_check_failed", extra={"oid": run.owner.object_id, "code": exc.code})

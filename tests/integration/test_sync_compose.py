@@ -1,10 +1,13 @@
-"""Tracking while composing, in the mailbox sync: a message the pane marked (the `x-addin-api-track` header and the
-tracking category) is tracked from Sent Items once alice sends it, regarding the record she chose."""
+"""Sent Items in the mailbox sync: a message the pane marked while it was written (the `x-addin-api-track` header and
+the tracking category) is tracked once alice sends it, regarding the record she chose; and sent messages follow the
+personal options only when the organization's AutoTrackSentFolderItems says so."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import pytest
 from conftest import ALICE, Devstack
 from sync_support import TRACKED, Mailbox, dataverse, graph
 
@@ -13,12 +16,14 @@ from addin_api.model import RegardingRef
 from addin_api.sync import compose
 
 
-def send(devstack: Devstack, subject: str, token: str | None, categories: list[str]) -> None:
+def send(
+    devstack: Devstack, subject: str, token: str | None, categories: list[str], to: str = "dana@fabrikam.example"
+) -> None:
     """Alice sends a message from Outlook, with the header the pane wrote into it (if any)."""
     message = {
         "subject": subject,
         "body": {"contentType": "text", "content": "Following up"},
-        "toRecipients": [{"emailAddress": {"address": "dana@fabrikam.example"}}],
+        "toRecipients": [{"emailAddress": {"address": to}}],
         "categories": categories,
     }
     if token is not None:
@@ -74,3 +79,75 @@ def test_with_nothing_pending_sent_items_cost_no_header_reads(devstack: Devstack
     result = mailbox.sync("sentitems")
     assert 1 == result.tracked
     assert [] == header_reads(devstack)
+
+
+def organization_settings_xml(devstack: Devstack, xml: str) -> None:
+    """The OrgDBOrgSettings, as an administrator sets them."""
+    org = dataverse(devstack, "GET", "organizations?$select=organizationid").json()["value"][0]["organizationid"]
+    changed = dataverse(
+        devstack, "PATCH", f"organizations({org})", json={"orgdborgsettings": xml}, headers={"If-Match": "*"}
+    )
+    changed.raise_for_status()
+
+
+def track_all_email(devstack: Devstack, method: int = 0) -> None:
+    """Alice's personal option: all email messages (or `method`)."""
+    user = devstack.server.state.config.user_by_upn(ALICE)
+    assert user is not None
+    changed = dataverse(
+        devstack,
+        "PATCH",
+        f"usersettingscollection({user.systemuserid})",
+        json={"incomingemailfilteringmethod": method},
+        headers={"If-Match": "*"},
+    )
+    changed.raise_for_status()
+
+
+def test_sent_items_follow_the_personal_options_only_when_the_organization_says_so(devstack: Devstack) -> None:
+    """AutoTrackSentFolderItems off (Dynamics' default): a message alice sends without the category is not tracked;
+    on (OrgDBOrgSettings): the next one is, by her option "all", and given the category."""
+    track_all_email(devstack)
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    time.sleep(1.1)  # Graph's times are to the second: mail of the first pass's second counts as already there
+    before = f"sent-off-{uuid.uuid4().hex[:8]}"
+    send(devstack, before, None, [])
+    assert 0 == mailbox.sync("sentitems").tracked
+    organization_settings_xml(
+        devstack, "<OrgSettings><AutoTrackSentFolderItems>true</AutoTrackSentFolderItems></OrgSettings>"
+    )
+    mailbox.store.put(f"{mailbox.environment.lower()} organization", "organization", None)  # read again now
+    after = f"sent-on-{uuid.uuid4().hex[:8]}"
+    send(devstack, after, None, [])
+    result = mailbox.sync("sentitems")
+    assert (None, 1) == (result.problem, result.auto_tracked)
+    assert ([], [None]) == (regarding_by_subject(devstack, before), regarding_by_subject(devstack, after))
+
+
+@pytest.mark.parametrize(
+    ("method", "to", "tracked"),
+    [
+        (2, "dana@fabrikam.example", True),  # from contacts, accounts and leads: Dana is a contact
+        (2, "nobody@elsewhere.example", False),
+        (3, "megan@contoso.example", True),  # from email-enabled records: a user is one
+        (2, "megan@contoso.example", False),
+        (4, "dana@fabrikam.example", False),  # none
+    ],
+)
+def test_a_sent_message_is_judged_by_the_owners_option_on_its_recipients(
+    devstack: Devstack, method: int, to: str, tracked: bool
+) -> None:
+    """With AutoTrackSentFolderItems on, Sent Items follow the option by whom the message went to."""
+    organization_settings_xml(
+        devstack, "<OrgSettings><AutoTrackSentFolderItems>true</AutoTrackSentFolderItems></OrgSettings>"
+    )
+    track_all_email(devstack, method)
+    mailbox = Mailbox(devstack)
+    mailbox.sync()
+    time.sleep(1.1)
+    subject = f"sent-option-{method}-{uuid.uuid4().hex[:8]}"
+    send(devstack, subject, None, [], to)
+    result = mailbox.sync("sentitems")
+    assert (None, int(tracked)) == (result.problem, result.auto_tracked)
+    assert tracked == bool(regarding_by_subject(devstack, subject))

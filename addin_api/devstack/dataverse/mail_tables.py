@@ -260,6 +260,9 @@ def organization() -> Table:
             Column("emailcorrelationenabled", BOOL, default=True),
             Column("enablesmartmatching", BOOL, default=False),
             string_column("trackingprefix", 256, default="CRM:"),
+            # The OrgDBOrgSettings as XML (`<OrgSettings><AutoTrackSentFolderItems>true</…></OrgSettings>`), which
+            # admins change with the OrgDBOrgSettings tool. https://learn.microsoft.com/en-us/power-platform/admin/orgdborgsettings
+            string_column("orgdborgsettings", 1_048_576),
             Column("trackingtokenidbase", INT, default=0),
             Column("trackingtokeniddigits", INT, default=3),
             Column("maximumtrackingnumber", INT, default=999),
