@@ -90,7 +90,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from addin_api import create_app, logs
     from addin_api.api import devharness
     from addin_api.devstack.control import config_document
-    from addin_api.devstack.identity import mint_access_token
     from addin_api.devstack.server import DevstackServer, HttpsServer
     from addin_api.settings import Settings, parse_log_level
 
@@ -118,6 +117,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
     worker = EmbeddedWorker(app, settings, data_dir).start()
     service.start()
 
+    _print_dev_instructions(devstack, config, public_url)
+    _wait_for_signal()
+    service.stop()
+    worker.stop()
+    devstack.stop()
+    return 0
+
+
+def _print_dev_instructions(devstack: Any, config: dict[str, Any], public_url: str) -> None:
+    """What `addin-api dev` prints once everything listens: the URLs, the demo users and a token for alice."""
+    from addin_api.devstack.identity import mint_access_token
+
     alice = devstack.state.config.user_by_upn("alice@contoso.example")
     assert alice is not None
     token, _ = mint_access_token(devstack.state, alice)
@@ -141,11 +152,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "Ctrl-C stops everything.",
         flush=True,
     )
-    _wait_for_signal()
-    service.stop()
-    worker.stop()
-    devstack.stop()
-    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -424,39 +424,3 @@ REASONS = (
     OTHER_ENVIRONMENT,
     ADD_IN_NOT_ALLOWED,
 )
-
-
-@dataclass(frozen=True)
-class PersonalOptions:
-    """The caller's personal options for synchronization: which incoming email is tracked automatically, and
-    whether the unresolved sender of an email tracked by the sync becomes a contact ("contact") or not ("none")."""
-
-    track_incoming: str
-    auto_create: str = "none"
-
-
-@dataclass(frozen=True)
-class MailboxEnvironment:
-    """The environment the mailbox state was read in."""
-
-    url: str
-    organization_id: str
-    name: str | None
-
-
-@dataclass(frozen=True)
-class MailboxState:
-    """The caller's mailbox: approval, each direction's synchronization, and what stops tracking."""
-
-    approved: bool
-    incoming: str
-    outgoing: str
-    appointments: str
-    reasons: tuple[str, ...]
-    environment: MailboxEnvironment
-    last_sync: str | None
-
-    @property
-    def tracking_enabled(self) -> bool:
-        """Tracking works only when nothing stands in its way."""
-        return not self.reasons

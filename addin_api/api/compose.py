@@ -9,7 +9,7 @@ from addin_api.api.declare import WRITE, Auth, declare
 from addin_api.api.principal import current_principal
 from addin_api.api.sync_view import store_errors
 from addin_api.errors import SyncUnavailable
-from addin_api.model_folders import MarkCompose, PendingTrack
+from addin_api.model_mailbox import MarkCompose, PendingTrack
 from addin_api.schemas.compose import MarkComposeSchema, PendingTrackSchema
 from addin_api.services.compose import mark_compose
 from addin_api.sync.store import mailbox_scope

@@ -12,7 +12,7 @@ from addin_api.api.common import dataverse, me
 from addin_api.api.declare import AUTHENTICATED, WRITE, Auth, Param, declare
 from addin_api.api.principal import current_principal
 from addin_api.errors import ValidationFailed
-from addin_api.model_folders import AddFolderRule, FolderRule, FolderRules, InboxFolders
+from addin_api.model_mailbox import AddFolderRule, FolderRule, FolderRules, InboxFolders
 from addin_api.schemas.folder_rules import AddFolderRuleSchema, FolderRuleSchema, FolderRulesSchema, InboxFoldersSchema
 from addin_api.services.folder_rules import add_folder_rule, folder_rules, inbox_folders, remove_folder_rule
 from addin_api.wiring import collaborators

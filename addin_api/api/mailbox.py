@@ -10,7 +10,7 @@ from flask import Blueprint
 from addin_api.api import sync_view
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import Auth, declare
-from addin_api.model import MailboxState
+from addin_api.model_mailbox import MailboxState
 from addin_api.schemas.mailbox import MailboxSchema
 from addin_api.services.mailbox import mailbox_state
 

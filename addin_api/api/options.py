@@ -7,7 +7,7 @@ from flask import Blueprint
 from addin_api.api import sync_view
 from addin_api.api.common import dataverse, me
 from addin_api.api.declare import WRITE, Auth, declare
-from addin_api.model import PersonalOptions
+from addin_api.model_mailbox import PersonalOptions
 from addin_api.schemas.options import ChangeOptionsSchema, OptionsSchema
 from addin_api.services.options import change_options, personal_options
 

@@ -24,7 +24,7 @@ from addin_api.dataverse.batch import BatchRequest
 from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import DataverseError
-from addin_api.model_folders import MAX_FOLDER_ID, FolderRule, FolderRules
+from addin_api.model_mailbox import MAX_FOLDER_ID, FolderRule, FolderRules
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load
 
-from addin_api.model_folders import MarkCompose
+from addin_api.model_mailbox import MarkCompose
 from addin_api.schemas import RegardingSchema, Strict
 from addin_api.schemas.responses import RecordRefSchema
 

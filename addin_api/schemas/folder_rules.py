@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
-from addin_api.model_folders import MAX_FOLDER_ID, AddFolderRule
+from addin_api.model_mailbox import MAX_FOLDER_ID, AddFolderRule
 from addin_api.schemas import RegardingSchema, Strict, no_control
 from addin_api.schemas.responses import RecordRefSchema
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
-from addin_api.model import AUTO_CREATE, TRACK_INCOMING, PersonalOptions
+from addin_api.model import AUTO_CREATE, TRACK_INCOMING
+from addin_api.model_mailbox import PersonalOptions
 from addin_api.schemas import Strict
 
 

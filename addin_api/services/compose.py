@@ -9,7 +9,7 @@ from addin_api.dataverse import odata
 from addin_api.dataverse.port import Dataverse
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.model import RecordRef
-from addin_api.model_folders import MarkCompose, PendingTrack
+from addin_api.model_mailbox import MarkCompose, PendingTrack
 from addin_api.sync import compose
 from addin_api.sync.store import SyncStore
 

@@ -25,7 +25,7 @@ from addin_api.errors import (
     NotFound,
 )
 from addin_api.model import MeInfo
-from addin_api.model_folders import AddFolderRule, FolderRule, FolderRules, InboxFolder, InboxFolders
+from addin_api.model_mailbox import AddFolderRule, FolderRule, FolderRules, InboxFolder, InboxFolders
 from addin_api.sync.graph import MailFolder, WellKnownFolder
 from addin_api.sync.graph_errors import (
     GraphAccessDenied,

@@ -24,10 +24,9 @@ from addin_api.model import (
     SUCCESS,
     TEST_FAILED,
     TEST_NOT_RUN,
-    MailboxEnvironment,
-    MailboxState,
     MeInfo,
 )
+from addin_api.model_mailbox import MailboxEnvironment, MailboxState
 
 _STATUS = {dvmailbox.SUCCESS: SUCCESS, dvmailbox.FAILURE: FAILURE, dvmailbox.NOT_RUN: NOT_RUN}
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from addin_api.dataverse import options as dvoptions
 from addin_api.dataverse.port import Dataverse
-from addin_api.model import TRACK_INCOMING, MeInfo, PersonalOptions
+from addin_api.model import TRACK_INCOMING, MeInfo
+from addin_api.model_mailbox import PersonalOptions
 
 
 def personal_options(dv: Dataverse, caller: MeInfo) -> PersonalOptions:

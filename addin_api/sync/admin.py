@@ -44,8 +44,8 @@ from addin_api.model import (
     SUCCESS,
     TEST_FAILED,
     TEST_NOT_RUN,
-    MailboxState,
 )
+from addin_api.model_mailbox import MailboxState
 from addin_api.services.mailbox import mailbox_state
 from addin_api.sync.graph import GraphClient
 from addin_api.sync.probe import MailboxProbe, probe_mailbox

@@ -8,7 +8,8 @@ import pytest
 
 from addin_api.dataverse.errors import app_only_error
 from addin_api.errors import ApplicationUserMissing, ImpersonationNotAllowed
-from addin_api.model import DISABLED, INCOMING_DISABLED, SUCCESS, MailboxEnvironment, MailboxState
+from addin_api.model import DISABLED, INCOMING_DISABLED, SUCCESS
+from addin_api.model_mailbox import MailboxEnvironment, MailboxState
 from addin_api.sync.admin import (
     INCOMING_EMAIL_REJECTED,
     NOT_APPROVED_REJECTED,

@@ -1,5 +1,6 @@
-"""What the folder-tracking and compose-tracking services take and return: frozen commands and results, in
-snake_case, with no Dataverse or Graph vocabulary (beside `model`, which holds the tracking ones)."""
+"""What the mailbox-sync services take and return — the mailbox's state, personal options, folder-tracking rules,
+marks of messages being composed: frozen commands and results, in snake_case, with no Dataverse or Graph vocabulary
+(beside `model`, which holds the tracking ones)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ __all__ = [
     "FolderRules",
     "InboxFolder",
     "InboxFolders",
+    "MailboxEnvironment",
+    "MailboxState",
     "MarkCompose",
     "PendingTrack",
+    "PersonalOptions",
 ]
 
 # Why a rule is disabled: its folder is no longer under the Inbox (moved, or deleted).
@@ -91,3 +95,39 @@ class PendingTrack:
     header: str
     expires_at: str
     regarding: RecordRef | None
+
+
+@dataclass(frozen=True)
+class PersonalOptions:
+    """The caller's personal options for synchronization: which incoming email is tracked automatically, and
+    whether the unresolved sender of an email tracked by the sync becomes a contact ("contact") or not ("none")."""
+
+    track_incoming: str
+    auto_create: str = "none"
+
+
+@dataclass(frozen=True)
+class MailboxEnvironment:
+    """The environment the mailbox state was read in."""
+
+    url: str
+    organization_id: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class MailboxState:
+    """The caller's mailbox: approval, each direction's synchronization, and what stops tracking."""
+
+    approved: bool
+    incoming: str
+    outgoing: str
+    appointments: str
+    reasons: tuple[str, ...]
+    environment: MailboxEnvironment
+    last_sync: str | None
+
+    @property
+    def tracking_enabled(self) -> bool:
+        """Tracking works only when nothing stands in its way."""
+        return not self.reasons
