@@ -22,13 +22,16 @@ from typing import Any
 from addin_api.model import RegardingRef
 from addin_api.sync.store import SyncStore
 
-__all__ = ["HEADER", "PENDING_SECONDS", "lookup", "mark", "pending", "token_in"]
+__all__ = ["HEADER", "MAX_MARKS", "PENDING_SECONDS", "lookup", "mark", "pending", "token_in"]
 
 HEADER = "x-addin-api-track"
 # How long a marked message waits to be sent (a draft can sit a while).
 PENDING_SECONDS = 14 * 24 * 3600.0
 PENDING_UNTIL = "compose_pending_until"
 _PREFIX = "compose:"
+# The marks a mailbox keeps at most: a new one past it forgets the oldest (a user cannot fill the store).
+MAX_MARKS = 200
+_MARKS = "compose_marks"
 
 
 def mark(store: SyncStore, scope: str, regarding: RegardingRef | None, now: float | None = None) -> tuple[str, float]:
@@ -37,9 +40,23 @@ def mark(store: SyncStore, scope: str, regarding: RegardingRef | None, now: floa
     token = secrets.token_urlsafe(18)
     value = {"at": at, "table": regarding.table if regarding else None, "id": regarding.id if regarding else None}
     store.put(scope, _PREFIX + token, json.dumps(value))
+    _keep_bounded(store, scope, token)
     until = at + PENDING_SECONDS
     store.put(scope, PENDING_UNTIL, str(max(until, _seconds(store.get(scope, PENDING_UNTIL)))))
     return token, until
+
+
+def _keep_bounded(store: SyncStore, scope: str, token: str) -> None:
+    """Remember the mailbox's newest marks, forgetting those past `MAX_MARKS`."""
+    try:
+        kept = json.loads(store.get(scope, _MARKS) or "[]")
+    except ValueError:
+        kept = []
+    tokens = [str(t) for t in kept if isinstance(t, str)] if isinstance(kept, list) else []
+    tokens.append(token)
+    for old in tokens[:-MAX_MARKS]:
+        store.put(scope, _PREFIX + old, None)
+    store.put(scope, _MARKS, json.dumps(tokens[-MAX_MARKS:]))
 
 
 def pending(store: SyncStore, scope: str, now: float | None = None) -> bool:

@@ -42,3 +42,11 @@ def test_the_header_is_found_whatever_its_case_and_an_oversized_value_is_ignored
     assert "tok" == compose.token_in(headers)
     assert compose.token_in([{"name": compose.HEADER, "value": "x" * 65}]) is None
     assert compose.token_in([{"name": "x-other", "value": "tok"}]) is None
+
+
+def test_a_mailbox_keeps_at_most_its_newest_marks() -> None:
+    """Past MAX_MARKS, the oldest mark is forgotten: marking in a loop cannot fill the store."""
+    store = InMemoryStore()
+    tokens = [compose.mark(store, SCOPE, None, now=1000.0)[0] for _ in range(compose.MAX_MARKS + 3)]
+    assert [False, False, False, True] == [compose.lookup(store, SCOPE, t, now=1001.0)[0] for t in tokens[:4]]
+    assert compose.lookup(store, SCOPE, tokens[-1], now=1001.0)[0]
