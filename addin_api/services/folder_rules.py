@@ -26,6 +26,7 @@ from addin_api.errors import (
 )
 from addin_api.model import MeInfo
 from addin_api.model_mailbox import AddFolderRule, FolderRule, FolderRules, InboxFolder, InboxFolders
+from addin_api.sync.folders import folder_under
 from addin_api.sync.graph import MailFolder, WellKnownFolder
 from addin_api.sync.graph_errors import (
     GraphAccessDenied,
@@ -36,9 +37,8 @@ from addin_api.sync.graph_errors import (
 
 __all__ = ["MAX_FOLDERS", "MailFolders", "add_folder_rule", "folder_rules", "inbox_folders", "remove_folder_rule"]
 
-# The folders listed for the picker (breadth first), and how deep a rule's folder is looked for under the Inbox.
+# The folders listed for the picker (breadth first).
 MAX_FOLDERS = 500
-MAX_DEPTH = 10
 DEFAULT_RETRY_AFTER = 5
 
 
@@ -121,18 +121,10 @@ def inbox_folders(graph: MailFolders, user: str) -> InboxFolders:
 def _in_inbox(graph: MailFolders, user: str, folder_id: str) -> MailFolder:
     """The folder, if it is under the caller's Inbox (at any depth); else FolderNotInInbox."""
     with _graph_errors():
-        inbox = graph.mail_folder(user, "inbox").id
-        try:
-            folder = current = graph.folder(user, folder_id)
-            for _depth in range(MAX_DEPTH):
-                if current.id == inbox or not current.parent_id:
-                    break
-                if current.parent_id == inbox:
-                    return folder
-                current = graph.folder(user, current.parent_id)
-        except GraphNotFound:
-            pass
-    raise FolderNotInInbox()
+        found = folder_under(graph, user, graph.mail_folder(user, "inbox").id, folder_id)
+    if found is None:
+        raise FolderNotInInbox()
+    return found
 
 
 @contextmanager

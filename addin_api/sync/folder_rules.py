@@ -31,7 +31,7 @@ from addin_api.dataverse.regarding import set_regarding
 from addin_api.dataverse.tables import REGARDING_TABLES
 from addin_api.errors import ApiError
 from addin_api.model import RegardingRef
-from addin_api.sync.folders import skipped_list
+from addin_api.sync.folders import folder_under, skipped_list
 from addin_api.sync.graph import DeltaPage, MailFolder
 from addin_api.sync.graph_errors import GraphNotFound, SyncStateLost
 from addin_api.sync.pass_items import PassRun, Source, Stopped, track_item, transient
@@ -56,8 +56,6 @@ RULES_SECONDS = 300.0
 MAX_RULE_ITEMS = 2000
 # Activities checked per request when the rule is applied again (an `In` filter of this many ids).
 ENFORCE_CHUNK = 100
-# How far up a rule's folder is looked for the Inbox.
-MAX_DEPTH = 10
 # How long a folder found under the Inbox is trusted to be there before mail moved into it is tracked again: a folder
 # moved out of the Inbox may still have its mail tracked this long (Dynamics 365 takes its sync cycle, ~15 minutes).
 FOLDER_CHECK_SECONDS = 60.0
@@ -155,17 +153,7 @@ def folder_in_inbox(run: PassRun, folder_id: str) -> MailFolder | None:
     user = run.owner.object_id
     known = skipped_list(run.stored)  # the well-known folders' ids, Inbox first, when a pass listed them
     inbox = known[0] if known else run.graph.mail_folder(user, "inbox").id
-    try:
-        folder = current = run.graph.folder(user, folder_id)
-        for _depth in range(MAX_DEPTH):
-            if current.id == inbox or not current.parent_id:
-                return None  # the Inbox itself, or the top of the mailbox
-            if current.parent_id == inbox:
-                return folder
-            current = run.graph.folder(user, current.parent_id)
-    except GraphNotFound:
-        return None
-    return None
+    return folder_under(run.graph, user, inbox, folder_id)
 
 
 def sync_rule(run: PassRun, rule: Rule, source: Source) -> None:
@@ -206,11 +194,15 @@ def _pages(run: PassRun, rule: Rule, link: str | None, key: str) -> Iterator[Del
 def _checked(run: PassRun, rule: Rule) -> Rule:
     """The rule found under the Inbox now, as kept for the next passes."""
     now = time.time()
-    kept = _kept(run.stored(RULES_KEY))
-    if kept is not None:
-        at = json.loads(run.stored(RULES_KEY) or "{}").get("at", now)
-        rules = [replace(r, checked_at=now) if r.id == rule.id else r for r in kept]
-        run.store(RULES_KEY, json.dumps({"at": at, "rules": [asdict(r) for r in rules]}))
+    try:
+        kept = json.loads(run.stored(RULES_KEY) or "null")
+        rules = kept["rules"]
+        for raw in rules:
+            if raw.get("id") == rule.id:
+                raw["checked_at"] = now
+        run.store(RULES_KEY, json.dumps(kept))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass  # nothing kept (changed since): the next pass reads the rules again
     return replace(rule, checked_at=now)
 
 

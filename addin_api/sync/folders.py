@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from addin_api.sync.counting import MailboxGraph
 from addin_api.sync.graph import MailFolder, WellKnownFolder
+from addin_api.sync.graph_errors import GraphNotFound
 
-__all__ = ["MAX_FOLDERS", "OTHER_FOLDERS_SECONDS", "other_folders"]
+__all__ = ["MAX_FOLDERS", "OTHER_FOLDERS_SECONDS", "folder_under", "other_folders"]
 
 OTHER_FOLDERS_SECONDS = 300.0
 # A mailbox with more folders than this has the first ones read (the list is walked breadth first).
@@ -52,6 +54,34 @@ def other_folders(
                 parents.append(folder.id)
     store(ROUND_KEY, str(time.time()))
     return found[:MAX_FOLDERS]
+
+
+# How far up a folder is looked for the Inbox.
+MAX_DEPTH = 10
+
+
+class FolderReader(Protocol):
+    """One folder by id, with the folder it is in (`GraphClient.folder`)."""
+
+    def folder(self, user: str, folder_id: str) -> MailFolder:
+        """A folder."""
+        ...
+
+
+def folder_under(graph: FolderReader, user: str, ancestor_id: str, folder_id: str) -> MailFolder | None:
+    """The folder, when it lies under `ancestor_id` (at any depth up to `MAX_DEPTH`); None when it is that folder
+    itself, lies elsewhere or does not exist. A request per level."""
+    try:
+        folder = current = graph.folder(user, folder_id)
+        for _depth in range(MAX_DEPTH):
+            if current.id == ancestor_id or not current.parent_id:
+                return None  # the folder itself, or the top of the mailbox
+            if current.parent_id == ancestor_id:
+                return folder
+            current = graph.folder(user, current.parent_id)
+    except GraphNotFound:
+        return None
+    return None
 
 
 def _skipped_ids(
