@@ -90,6 +90,20 @@ def move(devstack: Devstack, user: str, message_id: str, folder_id: str) -> None
     moved.raise_for_status()
 
 
+def make_folder(devstack: Devstack, name: str, parent: str = "inbox", user: str = ALICE) -> str:
+    """A folder under `parent`, made by the user in Outlook; its id."""
+    made = graph(devstack, user, "POST", f"/me/mailFolders/{parent}/childFolders", json={"displayName": name})
+    made.raise_for_status()
+    return str(made.json()["id"])
+
+
+def set_organization(devstack: Devstack, **values: Any) -> None:
+    """Change the environment's organization row, as megan (an administrator) in the admin center."""
+    org = dataverse(devstack, "GET", "organizations?$select=organizationid").json()["value"][0]["organizationid"]
+    changed = dataverse(devstack, "PATCH", f"organizations({org})", json=values, headers={"If-Match": "*"})
+    changed.raise_for_status()
+
+
 def activities(devstack: Devstack, subject_prefix: str) -> Counter[str]:
     """How many email activities each Internet message id has, among those whose subject starts with the prefix."""
     counts: Counter[str] = Counter()

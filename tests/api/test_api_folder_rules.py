@@ -6,35 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import ALICE, Api
-from sync_support import MEGAN, dataverse, graph
+from sync_support import MEGAN, dataverse, graph, make_folder, set_organization
 
 from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
 
 BOB = "bob@contoso.example"
 
 
-def make_folder(api: Api, name: str, parent: str = "inbox", user: str = ALICE) -> str:
-    """A folder under `parent`, made by the user in Outlook; its id."""
-    made = graph(api.devstack, user, "POST", f"/me/mailFolders/{parent}/childFolders", json={"displayName": name})
-    made.raise_for_status()
-    return str(made.json()["id"])
-
-
 def rule_body(folder_id: str, record: str = FABRIKAM_ACCOUNT_ID, table: str = "account") -> dict[str, Any]:
     return {"folderId": folder_id, "regarding": {"table": table, "id": record}}
 
 
-def organization(api: Api, **values: Any) -> None:
-    """Change the organization row as megan, an administrator."""
-    org = dataverse(api.devstack, "GET", "organizations?$select=organizationid").json()["value"][0]["organizationid"]
-    dataverse(api.devstack, "PATCH", f"organizations({org})", json=values, headers={"If-Match": "*"}).raise_for_status()
-
-
 def test_mail_folders_lists_the_folders_under_the_inbox_with_their_paths(api: Api) -> None:
     """Breadth first, nested ones with their path; folders outside the Inbox are not offered."""
-    clients = make_folder(api, "Clients")
-    fabrikam = make_folder(api, "Fabrikam", clients)
-    make_folder(api, "Elsewhere", "msgfolderroot")
+    clients = make_folder(api.devstack, "Clients")
+    fabrikam = make_folder(api.devstack, "Fabrikam", clients)
+    make_folder(api.devstack, "Elsewhere", "msgfolderroot")
     listed = api.get("/api/v1/mail-folders")
     assert 200 == listed.status_code, listed.get_json()
     body = listed.get_json()
@@ -65,7 +52,7 @@ def test_the_graph_token_is_exchanged_once_and_then_cached_beside_the_dataverse_
 
 def test_a_rule_is_kept_in_dataverse_listed_and_removed(api: Api) -> None:
     """POST answers 201 with the regarding's name; the row is in mailboxtrackingfolders; DELETE removes it."""
-    folder = make_folder(api, "Fabrikam deals")
+    folder = make_folder(api.devstack, "Fabrikam deals")
     created = api.post("/api/v1/folder-rules", rule_body(folder))
     assert 201 == created.status_code, created.get_json()
     rule = created.get_json()
@@ -90,7 +77,7 @@ def test_a_rule_is_kept_in_dataverse_listed_and_removed(api: Api) -> None:
 
 def test_the_same_folder_again_points_its_rule_at_the_new_record(api: Api) -> None:
     """One folder never has two rules: a second POST answers 200 with the rule's new record."""
-    folder = make_folder(api, "Deals")
+    folder = make_folder(api.devstack, "Deals")
     first = api.post("/api/v1/folder-rules", rule_body(folder)).get_json()
     contact = dataverse(api.devstack, "GET", "contacts?$select=contactid,fullname&$top=1").json()["value"][0]
     again = api.post("/api/v1/folder-rules", rule_body(folder, contact["contactid"], "contact"))
@@ -102,7 +89,7 @@ def test_the_same_folder_again_points_its_rule_at_the_new_record(api: Api) -> No
 
 def test_folders_outside_the_inbox_and_the_inbox_itself_are_refused(api: Api) -> None:
     """422 folder_not_in_inbox for a top-level folder, Sent Items, the Inbox and a folder that does not exist."""
-    outside = make_folder(api, "Projects", "msgfolderroot")
+    outside = make_folder(api.devstack, "Projects", "msgfolderroot")
     sent = graph(api.devstack, ALICE, "GET", "/me/mailFolders/sentitems").json()["id"]
     inbox = graph(api.devstack, ALICE, "GET", "/me/mailFolders/inbox").json()["id"]
     for folder in (outside, sent, inbox, "AAMkAGI2TG93AAA="):
@@ -113,7 +100,7 @@ def test_folders_outside_the_inbox_and_the_inbox_itself_are_refused(api: Api) ->
 
 def test_another_users_folder_is_not_under_the_callers_inbox(api: Api) -> None:
     """Megan's folder id, given by alice: Graph (as alice) cannot see it, so it is refused, and nothing is written."""
-    theirs = make_folder(api, "Megan's", user=MEGAN)
+    theirs = make_folder(api.devstack, "Megan's", user=MEGAN)
     refused = api.post("/api/v1/folder-rules", rule_body(theirs))
     assert (422, "folder_not_in_inbox") == (refused.status_code, refused.get_json()["code"])
 
@@ -121,13 +108,13 @@ def test_another_users_folder_is_not_under_the_callers_inbox(api: Api) -> None:
 def test_the_organizations_limit_and_switch_are_kept(api: Api) -> None:
     """Past `maxfolderbasedtrackingmappings`: 422 folder_rule_limit with the limit; with folder-level tracking off:
     422 folder_tracking_disabled. Nothing is written either time."""
-    organization(api, maxfolderbasedtrackingmappings=2)
+    set_organization(api.devstack, maxfolderbasedtrackingmappings=2)
     for name in ("One", "Two"):
-        assert 201 == api.post("/api/v1/folder-rules", rule_body(make_folder(api, name))).status_code
-    third = api.post("/api/v1/folder-rules", rule_body(make_folder(api, "Three")))
+        assert 201 == api.post("/api/v1/folder-rules", rule_body(make_folder(api.devstack, name))).status_code
+    third = api.post("/api/v1/folder-rules", rule_body(make_folder(api.devstack, "Three")))
     assert (422, "folder_rule_limit", 2) == (third.status_code, third.get_json()["code"], third.get_json()["limit"])
-    organization(api, isfolderbasedtrackingenabled=False)
-    off = api.post("/api/v1/folder-rules", rule_body(make_folder(api, "Four")))
+    set_organization(api.devstack, isfolderbasedtrackingenabled=False)
+    off = api.post("/api/v1/folder-rules", rule_body(make_folder(api.devstack, "Four")))
     assert (422, "folder_tracking_disabled") == (off.status_code, off.get_json()["code"])
     listed = api.get("/api/v1/folder-rules").get_json()
     assert (False, 2, 2) == (listed["enabled"], listed["limit"], len(listed["rules"]))
@@ -148,7 +135,7 @@ def test_bad_bodies_are_refused_before_anything_is_called(api: Api) -> None:
 
 def test_a_rule_is_removed_only_by_its_owner(api: Api) -> None:
     """Megan cannot remove alice's rule through the add-in (404), nor can an unknown id be removed."""
-    rule = api.post("/api/v1/folder-rules", rule_body(make_folder(api, "Mine"))).get_json()
+    rule = api.post("/api/v1/folder-rules", rule_body(make_folder(api.devstack, "Mine"))).get_json()
     refused = api.delete(f"/api/v1/folder-rules/{rule['id']}", MEGAN)
     assert (404, "not_found") == (refused.status_code, refused.get_json()["code"])
     assert 404 == api.delete("/api/v1/folder-rules/00000000-0000-0000-0000-000000000001").status_code
@@ -165,7 +152,7 @@ def test_adding_a_rule_needs_the_add_in_privilege(api: Api) -> None:
 
 def test_graph_down_is_mailbox_unavailable_and_nothing_is_written(api: Api) -> None:
     """Graph answering 503: 503 mailbox_unavailable with Retry-After, no rule."""
-    folder = make_folder(api, "Later")
+    folder = make_folder(api.devstack, "Later")
     api.devstack.fault(target="graph", status=503, count=10)
     refused = api.post("/api/v1/folder-rules", rule_body(folder))
     assert (503, "mailbox_unavailable") == (refused.status_code, refused.get_json()["code"])

@@ -9,11 +9,14 @@ import uuid
 
 import pytest
 from conftest import ALICE, Devstack
-from sync_support import TRACKED, Mailbox, dataverse, graph
+from sync_support import TRACKED, Mailbox, dataverse, graph, set_organization
 
 from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
 from addin_api.model import RegardingRef
 from addin_api.sync import compose
+
+# OrgDBOrgSettings with AutoTrackSentFolderItems on, as an administrator writes them.
+SENT_ITEMS_TRACKED = "<OrgSettings><AutoTrackSentFolderItems>true</AutoTrackSentFolderItems></OrgSettings>"
 
 
 def send(
@@ -81,15 +84,6 @@ def test_with_nothing_pending_sent_items_cost_no_header_reads(devstack: Devstack
     assert [] == header_reads(devstack)
 
 
-def organization_settings_xml(devstack: Devstack, xml: str) -> None:
-    """The OrgDBOrgSettings, as an administrator sets them."""
-    org = dataverse(devstack, "GET", "organizations?$select=organizationid").json()["value"][0]["organizationid"]
-    changed = dataverse(
-        devstack, "PATCH", f"organizations({org})", json={"orgdborgsettings": xml}, headers={"If-Match": "*"}
-    )
-    changed.raise_for_status()
-
-
 def track_all_email(devstack: Devstack, method: int = 0) -> None:
     """Alice's personal option: all email messages (or `method`)."""
     user = devstack.server.state.config.user_by_upn(ALICE)
@@ -114,9 +108,7 @@ def test_sent_items_follow_the_personal_options_only_when_the_organization_says_
     before = f"sent-off-{uuid.uuid4().hex[:8]}"
     send(devstack, before, None, [])
     assert 0 == mailbox.sync("sentitems").tracked
-    organization_settings_xml(
-        devstack, "<OrgSettings><AutoTrackSentFolderItems>true</AutoTrackSentFolderItems></OrgSettings>"
-    )
+    set_organization(devstack, orgdborgsettings=SENT_ITEMS_TRACKED)
     mailbox.store.put(f"{mailbox.environment.lower()} organization", "organization", None)  # read again now
     after = f"sent-on-{uuid.uuid4().hex[:8]}"
     send(devstack, after, None, [])
@@ -139,9 +131,7 @@ def test_a_sent_message_is_judged_by_the_owners_option_on_its_recipients(
     devstack: Devstack, method: int, to: str, tracked: bool
 ) -> None:
     """With AutoTrackSentFolderItems on, Sent Items follow the option by whom the message went to."""
-    organization_settings_xml(
-        devstack, "<OrgSettings><AutoTrackSentFolderItems>true</AutoTrackSentFolderItems></OrgSettings>"
-    )
+    set_organization(devstack, orgdborgsettings=SENT_ITEMS_TRACKED)
     track_all_email(devstack, method)
     mailbox = Mailbox(devstack)
     mailbox.sync()

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from conftest import ALICE, Devstack
-from sync_support import Mailbox, categorize, dataverse, deliver, graph, move
+from sync_support import Mailbox, categorize, dataverse, deliver, graph, make_folder, move, set_organization
 
 from addin_api.devstack.seed import FABRIKAM_ACCOUNT_ID
 from addin_api.sync.folder_rules import FOLDER_CHECK_SECONDS, RULES_KEY, rules_changed
@@ -22,12 +22,6 @@ def as_alice(devstack: Devstack, method: str, path: str, **kwargs: Any) -> Any:
         **kwargs.pop("headers", {}),
     }
     return devstack.http.request(method, f"{devstack.api}{path}", headers=headers, timeout=30, **kwargs)
-
-
-def make_folder(devstack: Devstack, name: str, parent: str = "inbox") -> str:
-    made = graph(devstack, ALICE, "POST", f"/me/mailFolders/{parent}/childFolders", json={"displayName": name})
-    made.raise_for_status()
-    return str(made.json()["id"])
 
 
 def add_rule(
@@ -205,15 +199,7 @@ def test_rules_track_nothing_when_the_organization_turns_folder_tracking_off(dev
     mailbox = Mailbox(devstack)
     folder = make_folder(devstack, "Switched off")
     add_rule(mailbox, folder, "Switched off")
-    org = dataverse(devstack, "GET", "organizations?$select=organizationid").json()["value"][0]["organizationid"]
-    off = dataverse(
-        devstack,
-        "PATCH",
-        f"organizations({org})",
-        json={"isfolderbasedtrackingenabled": False},
-        headers={"If-Match": "*"},
-    )
-    off.raise_for_status()
+    set_organization(devstack, isfolderbasedtrackingenabled=False)
     message_id, internet_id = deliver(devstack, ALICE, "rule-off")
     move(devstack, ALICE, message_id, folder)
     mailbox.sync()
